@@ -1,0 +1,392 @@
+package gateway
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+	gomessage "github.com/emersion/go-message"
+	"github.com/emersion/go-message/mail"
+	"github.com/emersion/go-message/textproto"
+
+	"github.com/supportgate/supportgate/store"
+)
+
+// servedHeader is what the IMAP copy of a message carries above the stored
+// bytes (DESIGN.md §6). It is computed from the message's fixed attributes,
+// so the size and bytes a client sees never change (DESIGN.md §13).
+func servedHeader(e store.MailboxEntry) string {
+	var b strings.Builder
+	b.WriteString("X-Supportgate-Conversation: " + strconv.FormatInt(e.Conversation, 10) + "\r\n")
+	b.WriteString("X-Supportgate-Kind: " + string(e.Kind) + "\r\n")
+	if e.Kind == store.KindReply && len(e.HiddenBCC) > 0 {
+		b.WriteString("X-Supportgate-Bcc: " + strings.Join(e.HiddenBCC, ", ") + "\r\n")
+	}
+	return b.String()
+}
+
+func servedSize(e store.MailboxEntry) int64 {
+	return int64(len(servedHeader(e))) + e.Size
+}
+
+// served returns the bytes an agent's client sees for an entry.
+func (m *imapSession) served(e store.MailboxEntry) ([]byte, error) {
+	raw, err := m.srv.store.MessageRaw(m.ctx, e.Message)
+	if err != nil {
+		return nil, err
+	}
+	h := servedHeader(e)
+	buf := make([]byte, 0, len(h)+len(raw))
+	return append(append(buf, h...), raw...), nil
+}
+
+// needsBytes reports whether a FETCH needs the message itself, not only the
+// entry.
+func needsBytes(o *imap.FetchOptions) bool {
+	return o.Envelope || o.BodyStructure != nil || len(o.BodySection) > 0 ||
+		len(o.BinarySection) > 0 || len(o.BinarySectionSize) > 0
+}
+
+func (m *imapSession) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
+	mbox, err := m.selected()
+	if err != nil {
+		return err
+	}
+	// RFC 9051 6.4.5: BODY[] (not BODY.PEEK[]) sets \Seen.
+	markSeen := false
+	for _, bs := range options.BodySection {
+		markSeen = markSeen || !bs.Peek
+	}
+	markSeen = markSeen && !mbox.readOnly
+
+	type item struct {
+		seq   uint32
+		entry store.MailboxEntry
+	}
+	var items []item
+	var toSee []int64
+	mbox.forEach(numSet, func(seq uint32, e *store.MailboxEntry) {
+		items = append(items, item{seq, *e})
+		if markSeen && !e.Seen {
+			toSee = append(toSee, e.Message)
+		}
+	})
+	if len(toSee) > 0 {
+		if err := m.srv.store.SetSeen(m.ctx, m.agent.Email, toSee, true); err != nil {
+			return m.internal("storing \\Seen failed", err)
+		}
+		mbox.setSeen(toSee, true)
+	}
+	for _, it := range items {
+		e := it.entry
+		flags := options.Flags
+		if markSeen && !e.Seen {
+			e.Seen, flags = true, true // RFC 9051 6.4.5: report the implicit change
+		}
+		var buf []byte
+		if needsBytes(options) {
+			if buf, err = m.served(e); err != nil {
+				return m.internal("reading message failed", err)
+			}
+		}
+		if err := writeFetch(w.CreateMessage(it.seq), e, buf, flags, options); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func writeFetch(w *imapserver.FetchResponseWriter, e store.MailboxEntry, buf []byte, flags bool, options *imap.FetchOptions) error {
+	w.WriteUID(imap.UID(e.UID))
+	if flags {
+		w.WriteFlags(entryFlags(&e))
+	}
+	if options.InternalDate {
+		w.WriteInternalDate(e.Received)
+	}
+	if options.RFC822Size {
+		w.WriteRFC822Size(servedSize(e))
+	}
+	if options.Envelope {
+		w.WriteEnvelope(envelope(buf))
+	}
+	if options.BodyStructure != nil {
+		w.WriteBodyStructure(imapserver.ExtractBodyStructure(bytes.NewReader(buf)))
+	}
+	for _, bs := range options.BodySection {
+		b := imapserver.ExtractBodySection(bytes.NewReader(buf), bs)
+		if err := writeLiteral(w.WriteBodySection(bs, int64(len(b))), b); err != nil {
+			return err
+		}
+	}
+	for _, bs := range options.BinarySection {
+		b := imapserver.ExtractBinarySection(bytes.NewReader(buf), bs)
+		if err := writeLiteral(w.WriteBinarySection(bs, int64(len(b))), b); err != nil {
+			return err
+		}
+	}
+	for _, bss := range options.BinarySectionSize {
+		w.WriteBinarySectionSize(bss, imapserver.ExtractBinarySectionSize(bytes.NewReader(buf), bss))
+	}
+	return w.Close()
+}
+
+func writeLiteral(wc io.WriteCloser, b []byte) error {
+	_, err := wc.Write(b)
+	if cerr := wc.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func envelope(buf []byte) *imap.Envelope {
+	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(buf)))
+	if err != nil && h.Len() == 0 {
+		return &imap.Envelope{}
+	}
+	return imapserver.ExtractEnvelope(h)
+}
+
+func (m *imapSession) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria, options *imap.SearchOptions) (*imap.SearchData, error) {
+	mbox, err := m.selected()
+	if err != nil {
+		return nil, err
+	}
+	mbox.staticCriteria(criteria)
+	var data imap.SearchData
+	var seqs imap.SeqSet
+	var uids imap.UIDSet
+	var searchErr error
+	mbox.forEach(imap.SeqSet{{Start: 1, Stop: 0}}, func(seq uint32, e *store.MailboxEntry) {
+		if searchErr != nil {
+			return
+		}
+		c := searchCandidate{seq: seq, entry: *e, load: func() ([]byte, error) { return m.served(*e) }}
+		ok, err := c.matches(criteria)
+		if err != nil {
+			searchErr = err
+			return
+		}
+		if !ok {
+			return
+		}
+		uids.AddNum(imap.UID(e.UID))
+		seqs.AddNum(seq)
+		num := seq
+		if kind == imapserver.NumKindUID {
+			num = e.UID
+		}
+		if data.Min == 0 || num < data.Min {
+			data.Min = num
+		}
+		if num > data.Max {
+			data.Max = num
+		}
+		data.Count++
+	})
+	if searchErr != nil {
+		return nil, m.internal("searching failed", searchErr)
+	}
+	if kind == imapserver.NumKindUID {
+		data.All = uids
+	} else {
+		data.All = seqs
+	}
+	if options.ReturnSave {
+		mbox.searchRes = uids
+	}
+	return &data, nil
+}
+
+// staticCriteria resolves "*" and "$" in the sets of a search.
+func (mb *selectedMailbox) staticCriteria(c *imap.SearchCriteria) {
+	var seqs []imap.SeqSet
+	for _, s := range c.SeqNum {
+		switch set := mb.staticNumSet(s).(type) {
+		case imap.SeqSet:
+			seqs = append(seqs, set)
+		case imap.UIDSet: // "$" is a UID set
+			c.UID = append(c.UID, set)
+		}
+	}
+	c.SeqNum = seqs
+	for i := range c.UID {
+		c.UID[i] = mb.staticNumSet(c.UID[i]).(imap.UIDSet)
+	}
+	for i := range c.Not {
+		mb.staticCriteria(&c.Not[i])
+	}
+	for i := range c.Or {
+		mb.staticCriteria(&c.Or[i][0])
+		mb.staticCriteria(&c.Or[i][1])
+	}
+}
+
+// searchCandidate is one message under test; its bytes are read only when a
+// criterion needs them, and once.
+type searchCandidate struct {
+	seq   uint32
+	entry store.MailboxEntry
+	load  func() ([]byte, error)
+	buf   []byte
+}
+
+func (c *searchCandidate) bytes() ([]byte, error) {
+	if c.buf == nil {
+		b, err := c.load()
+		if err != nil {
+			return nil, err
+		}
+		c.buf = b
+	}
+	return c.buf, nil
+}
+
+// matches implements RFC 9051 6.4.4: every criterion must hold.
+func (c *searchCandidate) matches(cr *imap.SearchCriteria) (bool, error) {
+	e := c.entry
+	for _, set := range cr.SeqNum {
+		if !set.Contains(c.seq) {
+			return false, nil
+		}
+	}
+	for _, set := range cr.UID {
+		if !set.Contains(imap.UID(e.UID)) {
+			return false, nil
+		}
+	}
+	if !inDateRange(e.Received, cr.Since, cr.Before) {
+		return false, nil
+	}
+	for _, f := range cr.Flag {
+		if !hasFlag(&e, f) {
+			return false, nil
+		}
+	}
+	for _, f := range cr.NotFlag {
+		if hasFlag(&e, f) {
+			return false, nil
+		}
+	}
+	size := servedSize(e)
+	if cr.Larger != 0 && size <= cr.Larger || cr.Smaller != 0 && size >= cr.Smaller {
+		return false, nil
+	}
+	if len(cr.Header) > 0 || !cr.SentSince.IsZero() || !cr.SentBefore.IsZero() || len(cr.Body) > 0 || len(cr.Text) > 0 {
+		buf, err := c.bytes()
+		if err != nil {
+			return false, err
+		}
+		if !matchContent(buf, cr) {
+			return false, nil
+		}
+	}
+	for i := range cr.Not {
+		ok, err := c.matches(&cr.Not[i])
+		if err != nil || ok {
+			return false, err
+		}
+	}
+	for i := range cr.Or {
+		a, err := c.matches(&cr.Or[i][0])
+		if err != nil {
+			return false, err
+		}
+		if !a {
+			b, err := c.matches(&cr.Or[i][1])
+			if err != nil || !b {
+				return false, err
+			}
+		}
+	}
+	return true, nil
+}
+
+func hasFlag(e *store.MailboxEntry, f imap.Flag) bool {
+	return strings.EqualFold(string(f), string(imap.FlagSeen)) && e.Seen
+}
+
+// inDateRange compares dates only, ignoring time and zone (RFC 9051 6.4.4).
+func inDateRange(t, since, before time.Time) bool {
+	d := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+	return (since.IsZero() || !d.Before(since)) && (before.IsZero() || d.Before(before))
+}
+
+// matchContent checks the criteria that need the message: header fields,
+// sent date, body and text, case-insensitively as substrings.
+func matchContent(buf []byte, cr *imap.SearchCriteria) bool {
+	ent, err := gomessage.Read(bytes.NewReader(buf))
+	if ent == nil {
+		return false
+	}
+	_ = err // unknown charsets and encodings still let us read what we can
+	h := mail.Header{Header: ent.Header}
+	for _, hf := range cr.Header {
+		if !fieldContains(ent.Header.FieldsByKey(hf.Key), hf.Value) {
+			return false
+		}
+	}
+	if !cr.SentSince.IsZero() || !cr.SentBefore.IsZero() {
+		t, err := h.Date()
+		if err != nil || !inDateRange(t, cr.SentSince, cr.SentBefore) {
+			return false
+		}
+	}
+	for _, s := range cr.Body {
+		if !bodyContains(buf, s, false) {
+			return false
+		}
+	}
+	for _, s := range cr.Text {
+		if !bodyContains(buf, s, true) {
+			return false
+		}
+	}
+	return true
+}
+
+func fieldContains(fields gomessage.HeaderFields, s string) bool {
+	s = strings.ToLower(s)
+	for fields.Next() {
+		v, err := fields.Text()
+		if err != nil {
+			v = fields.Value()
+		}
+		if s == "" || strings.Contains(strings.ToLower(v), s) {
+			return true
+		}
+	}
+	return false
+}
+
+// bodyContains searches the decoded text parts (and, for TEXT, the header).
+func bodyContains(buf []byte, s string, withHeader bool) bool {
+	ent, _ := gomessage.Read(bytes.NewReader(buf))
+	if ent == nil {
+		return false
+	}
+	needle := strings.ToLower(s)
+	found := false
+	ent.Walk(func(_ []int, part *gomessage.Entity, err error) error {
+		if err != nil || found {
+			return nil
+		}
+		if withHeader && fieldContains(part.Header.Fields(), needle) {
+			found = true
+			return nil
+		}
+		// Walk reads multipart containers itself; only text leaves are searched.
+		if t, _, _ := part.Header.ContentType(); t != "" && !strings.HasPrefix(t, "text/") {
+			return nil
+		}
+		b, _ := io.ReadAll(io.LimitReader(part.Body, 16<<20))
+		found = bytes.Contains(bytes.ToLower(b), []byte(needle))
+		return nil
+	})
+	return found
+}

@@ -1,0 +1,172 @@
+// Package gateway is supportgate's protocol edge: the MX and submission SMTP
+// servers, the IMAP server the agents' mail clients talk to, and the HTTP
+// health endpoint. It turns protocol commands into threading and policy
+// decisions and store calls, and store errors into precise, safe replies:
+// internal error text is logged, never sent to a client.
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/supportgate/supportgate/config"
+	"github.com/supportgate/supportgate/store"
+	"github.com/supportgate/supportgate/threading"
+)
+
+// SecretFile is the file in the data directory that holds the key of reply
+// tokens and signed Message-IDs.
+const SecretFile = "token.key"
+
+// LoadKeys reads the token secret from the data directory, creating it on
+// first start.
+func LoadKeys(dataDir string) (threading.Keys, error) {
+	path := filepath.Join(dataDir, SecretFile)
+	secret, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		secret = make([]byte, 32)
+		rand.Read(secret)
+		if err := os.MkdirAll(dataDir, 0o750); err != nil {
+			return threading.Keys{}, err
+		}
+		// O_EXCL: if two processes race, one loses and reads the winner's.
+		f, ferr := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if ferr != nil {
+			return threading.Keys{}, fmt.Errorf("creating %s: %w", path, ferr)
+		}
+		_, err = f.Write(secret)
+		if err == nil {
+			err = f.Sync()
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		return threading.Keys{}, fmt.Errorf("reading %s: %w", path, err)
+	}
+	if len(secret) < 32 {
+		return threading.Keys{}, fmt.Errorf("%s holds %d bytes; it needs at least 32", path, len(secret))
+	}
+	return threading.NewKeys(secret), nil
+}
+
+// Server runs every listener of the configuration on one store.
+type Server struct {
+	cfg   *config.Config
+	store store.Store
+	keys  threading.Keys
+	log   *slog.Logger
+
+	connSeq atomic.Uint64 // connection IDs for logs
+	// dummyHash is compared against when a login names no agent, so that an
+	// unknown address takes as long to refuse as a wrong password.
+	dummyHash []byte
+}
+
+// New returns a server; nothing listens until Run.
+func New(cfg *config.Config, st store.Store, keys threading.Keys, log *slog.Logger) *Server {
+	dummy, _ := bcrypt.GenerateFromPassword([]byte(rand.Text()), bcrypt.DefaultCost)
+	return &Server{cfg: cfg, store: st, keys: keys, log: log, dummyHash: dummy}
+}
+
+// nextConnID returns a short ID that ties a connection's log lines together.
+func (s *Server) nextConnID(proto string) string {
+	return proto + "-" + strconv.FormatUint(s.connSeq.Add(1), 10)
+}
+
+// service is one listener's server.
+type service struct {
+	name     string
+	addr     string
+	serve    func(net.Listener) error
+	shutdown func(context.Context) error
+}
+
+// Run listens on every configured address and serves until ctx is
+// cancelled, then shuts the listeners down. Listening errors are returned
+// before anything is served.
+func (s *Server) Run(ctx context.Context) error {
+	services := []service{}
+	if a := s.cfg.Server.MXListen; a != "" {
+		srv := s.newMX()
+		services = append(services, service{"mx", a, srv.Serve, srv.Shutdown})
+	}
+	if a := s.cfg.Server.SubmissionListen; a != "" {
+		srv := s.newSubmission()
+		services = append(services, service{"submission", a, srv.Serve, srv.Shutdown})
+	}
+	if a := s.cfg.Server.IMAPListen; a != "" {
+		srv := s.newIMAP()
+		services = append(services, service{"imap", a, srv.Serve, func(context.Context) error { return srv.Close() }})
+	}
+	if a := s.cfg.Server.HTTPListen; a != "" {
+		srv := &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
+		services = append(services, service{"http", a, srv.Serve, srv.Shutdown})
+	}
+
+	listeners := make([]net.Listener, len(services))
+	for i, svc := range services {
+		l, err := net.Listen("tcp", svc.addr)
+		if err != nil {
+			for _, l := range listeners[:i] {
+				l.Close()
+			}
+			return fmt.Errorf("%s: cannot listen on %s: %w", svc.name, svc.addr, err)
+		}
+		listeners[i] = l
+		s.log.Info("listening", "service", svc.name, "addr", l.Addr().String())
+	}
+
+	errc := make(chan error, len(services))
+	var wg sync.WaitGroup
+	for i, svc := range services {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := svc.serve(listeners[i]); err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("%s: %w", svc.name, err)
+			}
+		}()
+	}
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, svc := range services {
+		svc.shutdown(shutCtx)
+	}
+	wg.Wait()
+	return err
+}
+
+func (s *Server) httpHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if _, err := s.store.Conversation(r.Context(), 0); err != nil && !errors.Is(err, store.ErrNotFound) {
+			s.log.Error("health check: store unavailable", "err", err)
+			http.Error(w, "store unavailable\n", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ok\n"))
+	})
+	return mux
+}

@@ -1,0 +1,109 @@
+package gateway
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+
+	gomessage "github.com/emersion/go-message"
+	"github.com/emersion/go-message/mail"
+	"github.com/emersion/go-message/textproto"
+	"github.com/emersion/go-smtp"
+
+	"github.com/supportgate/supportgate/threading"
+)
+
+// The SMTP replies shared by MX and submission. Each carries an RFC 3463
+// enhanced code and a sentence for a person; none carries internal detail.
+var (
+	// RFC 5321 4.2.2, RFC 3463 4.3.0: our side failed; the client retries.
+	errTemporary = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0},
+		Message: "A temporary problem on this server prevented accepting the message; please try again later"}
+	// RFC 1870 and RFC 3463 5.3.4.
+	errTooLarge = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4},
+		Message: "The message is larger than this server accepts"}
+	errAborted = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 5, 0},
+		Message: "The message transfer was aborted"}
+)
+
+// readData reads a whole DATA or BDAT body. go-smtp enforces the size limit
+// and reports it as ErrDataTooLarge.
+func readData(r io.Reader) ([]byte, error) {
+	raw, err := io.ReadAll(r)
+	switch {
+	case err == nil:
+		return raw, nil
+	case errors.Is(err, smtp.ErrDataTooLarge):
+		return nil, errTooLarge
+	default:
+		return nil, errAborted
+	}
+}
+
+// headerInfo is what the gateway reads from a message's header.
+type headerInfo struct {
+	From       string // the first From address, lower-cased; "" if unreadable
+	To, Cc     []string
+	Subject    string
+	MessageID  string
+	InReplyTo  []string
+	References []string
+}
+
+// parseHeaderInfo reads the header fields threading and policy need. It is
+// lenient: mail with a broken header is still mail, and is kept; what cannot
+// be read is left empty.
+func parseHeaderInfo(raw []byte) headerInfo {
+	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(raw)))
+	if err != nil && h.Len() == 0 {
+		return headerInfo{}
+	}
+	mh := mail.Header{Header: gomessage.Header{Header: h}}
+	info := headerInfo{
+		MessageID:  threading.ParseMessageID(h.Get("Message-Id")),
+		InReplyTo:  threading.ParseMessageIDs(h.Get("In-Reply-To")),
+		References: threading.ParseMessageIDs(strings.Join(h.Values("References"), " ")),
+	}
+	if s, err := mh.Subject(); err == nil {
+		info.Subject = s
+	} else {
+		info.Subject = h.Get("Subject")
+	}
+	if from := addresses(mh, "From"); len(from) > 0 {
+		info.From = from[0]
+	}
+	info.To = addresses(mh, "To")
+	info.Cc = addresses(mh, "Cc")
+	return info
+}
+
+func addresses(mh mail.Header, key string) []string {
+	list, err := mh.AddressList(key)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, a := range list {
+		if a.Address != "" {
+			out = append(out, strings.ToLower(a.Address))
+		}
+	}
+	return out
+}
+
+// cleanSubject makes a subject safe to keep as a conversation's title.
+func cleanSubject(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+	s = strings.TrimSpace(s)
+	if len(s) > 500 {
+		s = s[:500]
+	}
+	return s
+}

@@ -1,0 +1,326 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"github.com/supportgate/supportgate/config"
+	"github.com/supportgate/supportgate/policy"
+	"github.com/supportgate/supportgate/store"
+	"github.com/supportgate/supportgate/threading"
+)
+
+// Submission replies (DESIGN.md §5 item 8: refusals are clear).
+var (
+	// RFC 4954 4: AUTH over plaintext from another machine.
+	errEncryptionRequired = &smtp.SMTPError{Code: 538, EnhancedCode: smtp.EnhancedCode{5, 7, 11},
+		Message: "Encryption is required before authenticating from another machine"}
+	// RFC 4954 6.
+	errAuthRequired = &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0},
+		Message: "Authentication is required: log in with your agent address and password"}
+	errBadHeader = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0},
+		Message: "The message header cannot be read, so the message cannot be rewritten and sent"}
+	errNoCustomer = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 5, 1},
+		Message: "This message starts no conversation: address it to a customer, or reply to a message of a conversation"}
+)
+
+func (s *Server) newSubmission() *smtp.Server {
+	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
+		ctx, cancel := context.WithCancel(context.Background())
+		id := s.nextConnID("sub")
+		remote := c.Conn().RemoteAddr()
+		log := s.log.With("conn", id, "remote", remote.String())
+		_, tls := c.TLSConnectionState()
+		return &submissionSession{srv: s, ctx: ctx, cancel: cancel, log: log,
+			authAllowed: tls || isLoopback(remote)}, nil
+	}))
+	srv.Domain = s.cfg.Server.Hostname
+	srv.MaxMessageBytes = s.cfg.Server.MaxMessageBytes
+	srv.MaxRecipients = maxRecipients
+	// go-smtp's switch is server-wide; the session refuses plaintext AUTH
+	// from other machines itself (authAllowed).
+	srv.AllowInsecureAuth = true
+	srv.ReadTimeout = 10 * time.Minute
+	srv.WriteTimeout = 5 * time.Minute
+	srv.ErrorLog = slogPrinter{s.log.With("service", "submission")}
+	return srv
+}
+
+// submissionSession is one agent's SMTP connection.
+type submissionSession struct {
+	srv         *Server
+	ctx         context.Context
+	cancel      context.CancelFunc
+	log         *slog.Logger
+	authAllowed bool
+
+	agent *config.Agent
+	from  string
+	rcpts []string
+}
+
+var _ smtp.AuthSession = (*submissionSession)(nil)
+
+func (m *submissionSession) AuthMechanisms() []string {
+	if !m.authAllowed {
+		return nil
+	}
+	return []string{sasl.Plain, sasl.Login}
+}
+
+func (m *submissionSession) Auth(mech string) (sasl.Server, error) {
+	if !m.authAllowed {
+		return nil, errEncryptionRequired
+	}
+	check := func(username, password string) error {
+		agent, ok := m.srv.authenticate(username, password)
+		if !ok {
+			m.log.Info("authentication failed")
+			return smtp.ErrAuthFailed
+		}
+		m.agent = &agent
+		m.log = m.log.With("agent", agent.Email)
+		return nil
+	}
+	switch mech {
+	case sasl.Plain:
+		return sasl.NewPlainServer(func(identity, username, password string) error {
+			if identity != "" && !strings.EqualFold(identity, username) {
+				return smtp.ErrAuthFailed // no acting as another agent
+			}
+			return check(username, password)
+		}), nil
+	case sasl.Login:
+		return newLoginServer(check), nil
+	}
+	return nil, smtp.ErrAuthUnknownMechanism
+}
+
+func (m *submissionSession) Reset() { m.from, m.rcpts = "", nil }
+
+func (m *submissionSession) Logout() error {
+	m.cancel()
+	return nil
+}
+
+func (m *submissionSession) Mail(from string, _ *smtp.MailOptions) error {
+	if m.agent == nil {
+		return errAuthRequired
+	}
+	m.Reset()
+	m.from = strings.ToLower(from)
+	return nil
+}
+
+func (m *submissionSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if m.agent == nil {
+		return errAuthRequired
+	}
+	to = strings.ToLower(to)
+	if !slices.Contains(m.rcpts, to) {
+		m.rcpts = append(m.rcpts, to)
+	}
+	return nil
+}
+
+func (m *submissionSession) Data(r io.Reader) error {
+	raw, err := readData(r)
+	if err != nil {
+		return err
+	}
+	sub := submission{agent: *m.agent, rcpts: m.rcpts, raw: raw}
+	res, err := m.srv.submit(m.ctx, sub)
+	if err != nil {
+		var smtpErr *smtp.SMTPError
+		if errors.As(err, &smtpErr) {
+			m.log.Info("submission refused", "reason", smtpErr.Message)
+			return smtpErr
+		}
+		m.log.Error("recording submission failed", "err", err)
+		return errTemporary
+	}
+	m.log.Info("submission recorded", "conversation", res.conversation, "message", res.message, "kind", res.kind,
+		"recipients", res.recipients)
+	return nil
+}
+
+// submission is one message an agent sent.
+type submission struct {
+	agent config.Agent
+	rcpts []string
+	raw   []byte
+}
+
+type submitted struct {
+	conversation, message int64
+	kind                  store.Kind
+	recipients            int
+}
+
+// refuse builds a permanent refusal with a sentence for the agent.
+func refuse(code int, enh smtp.EnhancedCode, format string, args ...any) error {
+	return &smtp.SMTPError{Code: code, EnhancedCode: enh, Message: fmt.Sprintf(format, args...)}
+}
+
+// submit applies DESIGN.md §5 to an agent's message: find or start its
+// conversation, check the agent's role, decide note or reply and the
+// recipients, rewrite, then record and queue in one transaction. It returns
+// an *smtp.SMTPError for every refusal the agent should read.
+func (s *Server) submit(ctx context.Context, sub submission) (submitted, error) {
+	info := parseHeaderInfo(sub.raw)
+	cfg := s.cfg
+
+	// 1. Conversation: a reply token among the recipients, or the references.
+	dec, err := threading.Decide(ctx, s.keys, s.store, threading.Input{
+		Recipients: sub.rcpts, InReplyTo: info.InReplyTo, References: info.References,
+	})
+	if err != nil {
+		return submitted{}, err
+	}
+	var conv store.Conversation
+	if dec.Conversation != 0 {
+		conv, err = s.store.Conversation(ctx, dec.Conversation)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return submitted{}, err
+		}
+	}
+	allInternal := !slices.ContainsFunc(sub.rcpts, func(a string) bool { return !policy.IsInternal(cfg, a) })
+	var newConv *store.NewConversation
+	if conv.ID == 0 {
+		// A new outbound conversation, owned by the first external To, in the
+		// inbox the From header names, else the agent's first inbox.
+		owner := ""
+		for _, a := range info.To {
+			if !policy.IsInternal(cfg, a) {
+				owner = a
+				break
+			}
+		}
+		if owner == "" || allInternal {
+			return submitted{}, errNoCustomer
+		}
+		inbox, ok := policy.InboxOf(cfg, info.From)
+		if !ok {
+			inbox, ok = firstReplyInbox(cfg, sub.agent)
+		}
+		if !ok {
+			return submitted{}, refuse(550, smtp.EnhancedCode{5, 7, 1},
+				"You have no inbox where you may write to customers; ask an admin for the reply role")
+		}
+		newConv = &store.NewConversation{Inbox: inbox.Address, Owner: owner, Subject: cleanSubject(info.Subject)}
+		conv = store.Conversation{Inbox: inbox.Address, Owner: owner, Status: store.StatusOpen}
+	}
+	inbox, ok := cfg.Inbox(conv.Inbox)
+	if !ok {
+		return submitted{}, refuse(550, smtp.EnhancedCode{5, 7, 1},
+			"Conversation %d belongs to %s, which is no longer an inbox of this server", conv.ID, conv.Inbox)
+	}
+
+	// 2. Permission.
+	if role := sub.agent.Roles[inbox.Address]; !policy.CanReply(role) {
+		return submitted{}, refuse(550, smtp.EnhancedCode{5, 7, 1},
+			"You may read %s but not write in it (your role there is %q); ask an admin for the reply role", inbox.Address, roleName(role))
+	}
+
+	// 3. Kind: only internal recipients make a note; it is stored, never sent.
+	kind := store.KindReply
+	if allInternal {
+		kind = store.KindNote
+	}
+
+	// 5. Recipients and participants.
+	var rcpt policy.Recipients
+	if kind == store.KindReply {
+		rcpt = policy.ReplyRecipients(cfg, conv.Owner, conv.Participants, info.To, info.Cc, sub.rcpts)
+		if n := len(conv.Participants) + len(rcpt.NewParticipants); n > inbox.MaxParticipants {
+			return submitted{}, refuse(550, smtp.EnhancedCode{5, 7, 1},
+				"Nothing was sent: conversations of %s may have at most %d participants besides the customer, and adding %s would make %d",
+				inbox.Address, inbox.MaxParticipants, strings.Join(rcpt.NewParticipants, ", "), n)
+		}
+	}
+
+	// 6. Numbers, then the rewrite.
+	if newConv != nil {
+		if conv.ID, err = s.store.NextConversationNumber(ctx); err != nil {
+			return submitted{}, err
+		}
+	}
+	msgNum, err := s.store.NextMessageNumber(ctx)
+	if err != nil {
+		return submitted{}, err
+	}
+	msgID := s.keys.MessageID(conv.ID, msgNum, cfg.Server.Hostname)
+	var out []byte
+	if kind == store.KindNote {
+		out, err = policy.RewriteNote(sub.raw, msgID)
+	} else {
+		out, err = policy.ReplyRewrite{
+			AgentName:    sub.agent.Name,
+			InboxName:    inbox.Name,
+			InboxAddress: inbox.Address,
+			ReplyTo:      policy.ReplyAddress(inbox.Address, s.keys.ReplyToken(conv.ID)),
+			To:           conv.Owner,
+			Cc:           append(append([]string(nil), conv.Participants...), without(rcpt.NewParticipants, conv.Owner)...),
+			MessageID:    msgID,
+			InReplyTo:    info.InReplyTo,
+			References:   info.References,
+			Now:          time.Now(),
+		}.Rewrite(sub.raw)
+	}
+	if errors.Is(err, policy.ErrMalformedMessage) {
+		return submitted{}, errBadHeader
+	}
+	if err != nil {
+		return submitted{}, err
+	}
+
+	// 7. Recorded, then queued, in one transaction.
+	_, domain, _ := strings.Cut(inbox.Address, "@")
+	err = s.store.AddOutbound(ctx, store.Outbound{
+		Message:         msgNum,
+		Conversation:    conv.ID,
+		NewConversation: newConv,
+		Kind:            kind,
+		Agent:           sub.agent.Email,
+		MessageIDHeader: msgID,
+		Raw:             out,
+		Received:        time.Now(),
+		MailFrom:        "bounces+" + s.keys.BounceToken(msgNum) + "@" + domain,
+		Recipients:      rcpt.Envelope,
+		HiddenBCC:       rcpt.HiddenBCC,
+		NewParticipants: rcpt.NewParticipants,
+	})
+	if err != nil {
+		return submitted{}, err
+	}
+	return submitted{conversation: conv.ID, message: msgNum, kind: kind, recipients: len(rcpt.Envelope)}, nil
+}
+
+func firstReplyInbox(cfg *config.Config, agent config.Agent) (config.Inbox, bool) {
+	for _, in := range cfg.Inboxes {
+		if policy.CanReply(agent.Roles[in.Address]) {
+			return in, true
+		}
+	}
+	return config.Inbox{}, false
+}
+
+func roleName(r config.Role) string {
+	if r == "" {
+		return "none"
+	}
+	return string(r)
+}
+
+func without(l []string, x string) []string {
+	return slices.DeleteFunc(append([]string(nil), l...), func(a string) bool { return a == x })
+}

@@ -1,0 +1,266 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// ConversationByMessageID implements Store.
+func (s *SQLite) ConversationByMessageID(ctx context.Context, ids []string) (int64, bool, error) {
+	for _, id := range ids {
+		if id == "" {
+			continue
+		}
+		var conv int64
+		err := s.read.QueryRowContext(ctx, `SELECT conversation_id FROM message_ids WHERE message_id_header = ?`, id).Scan(&conv)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return 0, false, fmt.Errorf("store: looking up Message-ID: %w", err)
+		}
+		return conv, true, nil
+	}
+	return 0, false, nil
+}
+
+// Conversation implements Store.
+func (s *SQLite) Conversation(ctx context.Context, id int64) (Conversation, error) {
+	c := Conversation{ID: id}
+	var status string
+	var created, updated int64
+	err := s.read.QueryRowContext(ctx, `SELECT inbox, owner, subject, status, created, updated FROM conversations WHERE id = ?`, id).
+		Scan(&c.Inbox, &c.Owner, &c.Subject, &status, &created, &updated)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Conversation{}, ErrNotFound
+	}
+	if err != nil {
+		return Conversation{}, fmt.Errorf("store: reading conversation %d: %w", id, err)
+	}
+	c.Status, c.Created, c.Updated = Status(status), fromMillis(created), fromMillis(updated)
+	rows, err := s.read.QueryContext(ctx, `SELECT address FROM participants WHERE conversation_id = ? ORDER BY position`, id)
+	if err != nil {
+		return Conversation{}, fmt.Errorf("store: reading participants of %d: %w", id, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var a string
+		if err := rows.Scan(&a); err != nil {
+			return Conversation{}, fmt.Errorf("store: reading participants of %d: %w", id, err)
+		}
+		c.Participants = append(c.Participants, a)
+	}
+	return c, rows.Err()
+}
+
+// Message implements Store.
+func (s *SQLite) Message(ctx context.Context, id int64) (Message, error) {
+	m := Message{ID: id}
+	var kind, bcc string
+	var received int64
+	err := s.read.QueryRowContext(ctx, `SELECT conversation_id, kind, sender, message_id_header, received, size, hidden_bcc FROM messages WHERE id = ?`, id).
+		Scan(&m.Conversation, &kind, &m.Sender, &m.MessageIDHeader, &received, &m.Size, &bcc)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Message{}, ErrNotFound
+	}
+	if err != nil {
+		return Message{}, fmt.Errorf("store: reading message %d: %w", id, err)
+	}
+	m.Kind, m.Received, m.HiddenBCC = Kind(kind), fromMillis(received), splitList(bcc)
+	return m, nil
+}
+
+// MessageRaw implements Store.
+func (s *SQLite) MessageRaw(ctx context.Context, id int64) ([]byte, error) {
+	var raw []byte
+	err := s.read.QueryRowContext(ctx, `SELECT raw FROM messages WHERE id = ?`, id).Scan(&raw)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: reading message %d: %w", id, err)
+	}
+	return raw, nil
+}
+
+// NextMessageNumber implements Store.
+func (s *SQLite) NextMessageNumber(ctx context.Context) (int64, error) {
+	return s.reserve(ctx, "message")
+}
+
+// NextConversationNumber implements Store.
+func (s *SQLite) NextConversationNumber(ctx context.Context) (int64, error) {
+	return s.reserve(ctx, "conversation")
+}
+
+func (s *SQLite) reserve(ctx context.Context, sequence string) (int64, error) {
+	var n int64
+	err := s.inTx(ctx, func(tx *sql.Tx) (err error) {
+		n, err = nextval(ctx, tx, sequence)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: reserving a %s number: %w", sequence, err)
+	}
+	return n, nil
+}
+
+// AddInbound implements Store.
+func (s *SQLite) AddInbound(ctx context.Context, in Inbound) (InboundResult, error) {
+	var res InboundResult
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if in.MessageIDHeader != "" {
+			err := tx.QueryRowContext(ctx, `SELECT conversation_id, message_id FROM message_ids
+				WHERE message_id_header = ? AND message_id IS NOT NULL`, in.MessageIDHeader).Scan(&res.Conversation, &res.Message)
+			if err == nil {
+				res.Duplicate = true
+				return nil
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+		}
+		now := millis(in.Received)
+		conv := in.Conversation
+		if conv == 0 {
+			var err error
+			if conv, err = nextval(ctx, tx, "conversation"); err != nil {
+				return err
+			}
+			if err := insertConversation(ctx, tx, conv, NewConversation{Inbox: in.Inbox, Owner: in.Owner, Subject: in.Subject}, now); err != nil {
+				return err
+			}
+		}
+		msg, err := nextval(ctx, tx, "message")
+		if err != nil {
+			return err
+		}
+		res.Conversation, res.Message = conv, msg
+		return s.insertMessage(ctx, tx, messageRow{
+			id: msg, conv: conv, kind: KindInbound, sender: in.Sender, messageID: in.MessageIDHeader,
+			received: now, raw: in.Raw, seenIDs: in.SeenMessageIDs,
+		})
+	})
+	if err != nil {
+		return InboundResult{}, fmt.Errorf("store: storing inbound message: %w", err)
+	}
+	if !res.Duplicate {
+		s.hub.Publish()
+	}
+	return res, nil
+}
+
+// AddOutbound implements Store.
+func (s *SQLite) AddOutbound(ctx context.Context, out Outbound) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		now := millis(out.Received)
+		if nc := out.NewConversation; nc != nil {
+			if err := insertConversation(ctx, tx, out.Conversation, *nc, now); err != nil {
+				return err
+			}
+		}
+		if err := s.insertMessage(ctx, tx, messageRow{
+			id: out.Message, conv: out.Conversation, kind: out.Kind, sender: out.Agent, messageID: out.MessageIDHeader,
+			received: now, raw: out.Raw, hiddenBCC: out.HiddenBCC,
+		}); err != nil {
+			return err
+		}
+		for _, p := range out.NewParticipants {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO participants (conversation_id, address, position)
+				VALUES (?, ?, (SELECT COALESCE(MAX(position), 0) + 1 FROM participants WHERE conversation_id = ?))
+				ON CONFLICT (conversation_id, address) DO NOTHING`, out.Conversation, p, out.Conversation); err != nil {
+				return err
+			}
+		}
+		// The author has read what they wrote.
+		if _, err := tx.ExecContext(ctx, `INSERT INTO seen (agent, message_id) VALUES (?, ?) ON CONFLICT DO NOTHING`, out.Agent, out.Message); err != nil {
+			return err
+		}
+		if out.Kind != KindReply || len(out.Recipients) == 0 {
+			return nil
+		}
+		qid, err := nextval(ctx, tx, "outbound")
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO outbound_messages (id, message_id, mail_from, created) VALUES (?, ?, ?, ?)`,
+			qid, out.Message, out.MailFrom, now); err != nil {
+			return err
+		}
+		for _, r := range out.Recipients {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO outbound_recipients (outbound_id, recipient, state, attempts, next_attempt, last_error)
+				VALUES (?, ?, 'queued', 0, ?, '') ON CONFLICT DO NOTHING`, qid, r, now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: recording outbound message: %w", err)
+	}
+	s.hub.Publish()
+	return nil
+}
+
+func insertConversation(ctx context.Context, tx *sql.Tx, id int64, c NewConversation, now int64) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO conversations (id, inbox, owner, subject, status, created, updated)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, id, c.Inbox, c.Owner, c.Subject, StatusOpen, now, now)
+	return err
+}
+
+type messageRow struct {
+	id, conv  int64
+	kind      Kind
+	sender    string
+	messageID string
+	received  int64
+	raw       []byte
+	hiddenBCC []string
+	seenIDs   []string
+}
+
+// insertMessage writes a message, indexes its Message-IDs, touches its
+// conversation and, when the conversation is open, gives it an INBOX entry.
+func (s *SQLite) insertMessage(ctx context.Context, tx *sql.Tx, m messageRow) error {
+	var status, inbox string
+	if err := tx.QueryRowContext(ctx, `SELECT status, inbox FROM conversations WHERE id = ?`, m.conv).Scan(&status, &inbox); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO messages (id, conversation_id, kind, sender, message_id_header, received, size, hidden_bcc, raw)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		m.id, m.conv, m.kind, m.sender, m.messageID, m.received, len(m.raw), joinList(m.hiddenBCC), m.raw); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE conversations SET updated = ? WHERE id = ? AND updated < ?`, m.received, m.conv, m.received); err != nil {
+		return err
+	}
+	if m.messageID != "" {
+		// A row that only recorded a reference gets its message now.
+		if _, err := tx.ExecContext(ctx, `INSERT INTO message_ids (message_id_header, conversation_id, message_id) VALUES (?, ?, ?)
+			ON CONFLICT (message_id_header) DO UPDATE SET message_id = excluded.message_id WHERE message_ids.message_id IS NULL`,
+			m.messageID, m.conv, m.id); err != nil {
+			return err
+		}
+	}
+	for _, ref := range m.seenIDs {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO message_ids (message_id_header, conversation_id, message_id) VALUES (?, ?, NULL)
+			ON CONFLICT (message_id_header) DO NOTHING`, ref, m.conv); err != nil {
+			return err
+		}
+	}
+	if Status(status) != StatusOpen {
+		return nil
+	}
+	uid, err := nextval(ctx, tx, "uid:"+string(FolderInbox))
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO folder_entries (folder, uid, message_id, inbox) VALUES (?, ?, ?, ?)`,
+		FolderInbox, uid, m.id, inbox)
+	return err
+}

@@ -1,0 +1,231 @@
+// Package store is supportgate's durable model: conversations, messages (raw
+// bytes kept exactly as they arrived or left), the Message-ID index,
+// participants, per-agent mailbox state and the outbound queue.
+//
+// The rest of the code sees only the Store interface. The SQLite
+// implementation (OpenSQLite) is the one that exists now; a PostgreSQL one for
+// several nodes is planned, so nothing in the interface is SQLite-specific:
+// numbers are int64, times are time.Time, there are no SQL fragments.
+//
+// Durability: every write method returns only after the transaction is
+// committed with a full fsync (SQLite WAL with synchronous=FULL), so a caller
+// may answer 250 as soon as it returns nil.
+//
+// Mailbox UIDs follow DESIGN.md §13: each shared folder kind has one global
+// entry sequence; a message gets the next number whenever it enters the
+// folder, together with what decides visibility (its inbox). An agent's view
+// of the folder is the entries of the inboxes they may see, in that order, so
+// UIDs ascend and are never reused, and the store grows with messages, not
+// with agents × messages. UIDVALIDITY is fixed per agent and folder; it changes
+// only when the set of inboxes the agent may see changes (otherwise older
+// entries of a newly visible inbox would appear below UIDNEXT, which RFC 9051
+// 2.3.1.1 forbids).
+package store
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+)
+
+// ErrNotFound is returned when the named conversation or message does not exist.
+var ErrNotFound = errors.New("store: not found")
+
+// Kind is what a message is within a conversation (DESIGN.md §2).
+type Kind string
+
+// Message kinds.
+const (
+	KindInbound Kind = "inbound" // from the owner, a participant or a stranger
+	KindReply   Kind = "reply"   // an agent's public message, sent out
+	KindNote    Kind = "note"    // internal, never leaves the team
+	KindEvent   Kind = "event"   // a team-only record
+)
+
+// Status of a conversation.
+type Status string
+
+// Conversation statuses.
+const (
+	StatusOpen   Status = "open"
+	StatusClosed Status = "closed"
+	StatusSpam   Status = "spam"
+)
+
+// Folder names the shared folder kinds that have a global entry sequence.
+type Folder string
+
+// Shared folder kinds. Only INBOX is populated so far.
+const (
+	FolderInbox Folder = "INBOX"
+)
+
+// Conversation is one customer request.
+type Conversation struct {
+	ID           int64
+	Inbox        string // the support address it belongs to
+	Owner        string // the customer who started it
+	Subject      string
+	Status       Status
+	Created      time.Time
+	Updated      time.Time
+	Participants []string // further addresses, in the order they were added
+}
+
+// Message is a stored message without its bytes.
+type Message struct {
+	ID              int64
+	Conversation    int64
+	Kind            Kind
+	Sender          string // the address it came from (agent email for replies)
+	MessageIDHeader string // the Message-ID without angle brackets, "" if none
+	Received        time.Time
+	Size            int64
+	HiddenBCC       []string // for replies: envelope recipients not in the headers
+}
+
+// Inbound is a message accepted by the MX, ready to be stored.
+type Inbound struct {
+	Inbox           string
+	Conversation    int64  // 0 starts a new conversation owned by Owner
+	Owner           string // owner of a new conversation
+	Subject         string // subject of a new conversation
+	Sender          string
+	MessageIDHeader string   // without angle brackets; "" if the message has none
+	SeenMessageIDs  []string // In-Reply-To and References, indexed for this conversation when unknown
+	Raw             []byte
+	Received        time.Time
+}
+
+// InboundResult says where an inbound message was stored.
+type InboundResult struct {
+	Conversation int64
+	Message      int64
+	Duplicate    bool // a message with that Message-ID was already stored; nothing was written
+}
+
+// Outbound is an agent's message, recorded in its conversation and queued in
+// the same transaction.
+type Outbound struct {
+	Message         int64 // a number from NextMessageNumber
+	Conversation    int64
+	// NewConversation, when set, creates Conversation (a number from
+	// NextConversationNumber) in the same transaction.
+	NewConversation *NewConversation
+	Kind            Kind // KindReply (queued) or KindNote (not queued)
+	Agent           string
+	MessageIDHeader string
+	Raw             []byte // the exact bytes that will be sent
+	Received        time.Time
+	MailFrom        string
+	Recipients      []string // envelope recipients; empty for a note
+	HiddenBCC       []string
+	NewParticipants []string
+}
+
+// NewConversation describes a conversation an agent starts by writing to a
+// customer (DESIGN.md §5 item 1).
+type NewConversation struct {
+	Inbox   string
+	Owner   string
+	Subject string
+}
+
+// Delivery is one queued outbound message with its pending recipients.
+type Delivery struct {
+	ID         int64 // queue id
+	Message    int64
+	MailFrom   string
+	Recipients []string
+	Raw        []byte
+}
+
+// MailboxEntry is one message as an agent's folder shows it.
+type MailboxEntry struct {
+	UID          uint32
+	Message      int64
+	Conversation int64
+	Kind         Kind
+	Size         int64 // size of the stored bytes
+	Received     time.Time
+	HiddenBCC    []string
+	Seen         bool // for the agent who asked
+}
+
+// MailboxView selects an agent's view of a shared folder.
+type MailboxView struct {
+	Agent   string
+	Folder  Folder
+	Inboxes []string // the inboxes the agent may see
+}
+
+// Store is the durable model. All methods are safe for concurrent use.
+type Store interface {
+	Close() error
+
+	// ConversationByMessageID returns the conversation of the first of ids
+	// (each without angle brackets) found in the Message-ID index.
+	ConversationByMessageID(ctx context.Context, ids []string) (conv int64, found bool, err error)
+	// Conversation returns a conversation with its participants, or ErrNotFound.
+	Conversation(ctx context.Context, id int64) (Conversation, error)
+	// Message returns a message's metadata, or ErrNotFound.
+	Message(ctx context.Context, id int64) (Message, error)
+	// MessageRaw returns a message's stored bytes, or ErrNotFound.
+	MessageRaw(ctx context.Context, id int64) ([]byte, error)
+
+	// AddInbound stores an inbound message durably. A message whose
+	// Message-ID was stored before is not stored twice (DESIGN.md §3 item 5).
+	AddInbound(ctx context.Context, in Inbound) (InboundResult, error)
+	// NextMessageNumber reserves a message number, so that a message's
+	// signed Message-ID can be built before it is recorded.
+	NextMessageNumber(ctx context.Context) (int64, error)
+	// NextConversationNumber reserves a conversation number for an
+	// outbound message that starts a conversation.
+	NextConversationNumber(ctx context.Context) (int64, error)
+	// AddOutbound records an agent's message and, for a reply, queues it
+	// for its recipients, in one durable transaction.
+	AddOutbound(ctx context.Context, out Outbound) error
+
+	// PendingDeliveries returns up to limit queued messages whose recipients
+	// are not all done, oldest first.
+	PendingDeliveries(ctx context.Context, limit int) ([]Delivery, error)
+	// MarkDelivered marks every recipient of a queued message delivered.
+	MarkDelivered(ctx context.Context, queueID int64) error
+
+	// UIDValidity returns the UIDVALIDITY of the view, creating it on first
+	// use and changing it when the set of visible inboxes changes.
+	UIDValidity(ctx context.Context, view MailboxView) (uint32, error)
+	// Entries returns the view's messages in UID order and the UIDNEXT.
+	Entries(ctx context.Context, view MailboxView) (entries []MailboxEntry, uidNext uint32, err error)
+	// SetSeen adds or removes the agent's \Seen flag on messages.
+	SetSeen(ctx context.Context, agent string, messages []int64, seen bool) error
+
+	// Changes returns a channel that is closed at the next committed change.
+	Changes() <-chan struct{}
+}
+
+// Hub broadcasts "something changed" to every waiter (DESIGN.md §13, change
+// fan-out). A waiter takes Changes() before reading state, then waits on it.
+type Hub struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+// NewHub returns a hub ready for use.
+func NewHub() *Hub { return &Hub{ch: make(chan struct{})} }
+
+// Changes returns a channel closed at the next Publish.
+func (h *Hub) Changes() <-chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.ch
+}
+
+// Publish wakes every waiter.
+func (h *Hub) Publish() {
+	h.mu.Lock()
+	close(h.ch)
+	h.ch = make(chan struct{})
+	h.mu.Unlock()
+}
