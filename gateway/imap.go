@@ -166,10 +166,10 @@ func (m *imapSession) Unselect() error {
 	return nil
 }
 
-func (m *imapSession) Create(string, *imap.CreateOptions) error          { return errIMAPFolders }
-func (m *imapSession) Delete(string) error                               { return errIMAPFolders }
-func (m *imapSession) Rename(string, string, *imap.RenameOptions) error  { return errIMAPFolders }
-func (m *imapSession) Copy(imap.NumSet, string) (*imap.CopyData, error)  { return nil, errIMAPCopy }
+func (m *imapSession) Create(string, *imap.CreateOptions) error              { return errIMAPFolders }
+func (m *imapSession) Delete(string) error                                   { return errIMAPFolders }
+func (m *imapSession) Rename(string, string, *imap.RenameOptions) error      { return errIMAPFolders }
+func (m *imapSession) Copy(imap.NumSet, string) (*imap.CopyData, error)      { return nil, errIMAPCopy }
 func (m *imapSession) Expunge(*imapserver.ExpungeWriter, *imap.UIDSet) error { return nil }
 
 // Every folder is always subscribed.

@@ -119,7 +119,7 @@ func writeFetch(w *imapserver.FetchResponseWriter, e store.MailboxEntry, buf []b
 		w.WriteBodyStructure(imapserver.ExtractBodyStructure(bytes.NewReader(buf)))
 	}
 	for _, bs := range options.BodySection {
-		b := imapserver.ExtractBodySection(bytes.NewReader(buf), bs)
+		b := bodySection(buf, bs)
 		if err := writeLiteral(w.WriteBodySection(bs, int64(len(b))), b); err != nil {
 			return err
 		}
@@ -134,6 +134,48 @@ func writeFetch(w *imapserver.FetchResponseWriter, e store.MailboxEntry, buf []b
 		w.WriteBinarySectionSize(bss, imapserver.ExtractBinarySectionSize(bytes.NewReader(buf), bss))
 	}
 	return w.Close()
+}
+
+// bodySection extracts a FETCH BODY[...] section. The whole message, its
+// HEADER and its TEXT are cut here from the bytes as they are, so that mail
+// whose header go-message cannot parse is still shown whole (the library
+// returns nothing for it); parts and header-field selections use the library.
+func bodySection(buf []byte, bs *imap.FetchItemBodySection) []byte {
+	if len(bs.Part) > 0 {
+		return imapserver.ExtractBodySection(bytes.NewReader(buf), bs)
+	}
+	var b []byte
+	head, body := splitMessage(buf)
+	switch bs.Specifier {
+	case imap.PartSpecifierNone:
+		b = buf
+	case imap.PartSpecifierHeader:
+		b = head
+	case imap.PartSpecifierText:
+		b = body
+	default:
+		return imapserver.ExtractBodySection(bytes.NewReader(buf), bs)
+	}
+	if p := bs.Partial; p != nil { // RFC 9051 6.4.5 <offset.size>
+		if p.Offset >= int64(len(b)) {
+			return nil
+		}
+		b = b[p.Offset:]
+		if p.Size < int64(len(b)) {
+			b = b[:p.Size]
+		}
+	}
+	return b
+}
+
+// splitMessage splits a message after the blank line that ends its header
+// (the header keeps it, RFC 9051 6.4.5 HEADER); with no blank line it is all
+// header.
+func splitMessage(buf []byte) (head, body []byte) {
+	if i := bytes.Index(buf, []byte("\r\n\r\n")); i >= 0 {
+		return buf[:i+4], buf[i+4:]
+	}
+	return buf, nil
 }
 
 func writeLiteral(wc io.WriteCloser, b []byte) error {

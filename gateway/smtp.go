@@ -24,9 +24,16 @@ var (
 	// RFC 1870 and RFC 3463 5.3.4.
 	errTooLarge = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4},
 		Message: "The message is larger than this server accepts"}
+	// RFC 5322 2.1.1 allows 998 octets a line; real mail breaks that, so
+	// lines up to maxLineBytes are kept as they are, longer ones refused.
+	errLineTooLong = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0},
+		Message: "A line of the message is longer than this server accepts (64 KiB); send it with shorter lines"}
 	errAborted = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 5, 0},
 		Message: "The message transfer was aborted"}
 )
+
+// maxLineBytes bounds one line of a command or of a message.
+const maxLineBytes = 64 << 10
 
 // readData reads a whole DATA or BDAT body. go-smtp enforces the size limit
 // and reports it as ErrDataTooLarge.
@@ -37,6 +44,8 @@ func readData(r io.Reader) ([]byte, error) {
 		return raw, nil
 	case errors.Is(err, smtp.ErrDataTooLarge):
 		return nil, errTooLarge
+	case errors.Is(err, smtp.ErrTooLongLine):
+		return nil, errLineTooLong
 	default:
 		return nil, errAborted
 	}

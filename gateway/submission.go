@@ -46,6 +46,7 @@ func (s *Server) newSubmission() *smtp.Server {
 	srv.Domain = s.cfg.Server.Hostname
 	srv.MaxMessageBytes = s.cfg.Server.MaxMessageBytes
 	srv.MaxRecipients = maxRecipients
+	srv.MaxLineLength = maxLineBytes
 	// go-smtp's switch is server-wide; the session refuses plaintext AUTH
 	// from other machines itself (authAllowed).
 	srv.AllowInsecureAuth = true

@@ -161,6 +161,31 @@ func TestWalkingSkeletonGoClients(t *testing.T) {
 		t.Errorf("agents' copy of the reply has X-Supportgate-Bcc %q", bcc)
 	}
 
+	// The customer answers the reply: In-Reply-To names the signed
+	// Message-ID, so it threads; so does a bare mail to the Reply-To token.
+	sentID := header(sent, "Message-Id")
+	replyTo := strings.Trim(header(sent, "Reply-To"), "<>")
+	followUps := []struct{ rcpt, msg string }{
+		{"support@example.test", "From: dana@customer.example\r\nSubject: Re: Invoice missing\r\nIn-Reply-To: " + sentID +
+			"\r\nMessage-ID: <inv-2@customer.example>\r\n\r\nThanks!\r\n"},
+		{replyTo, "From: dana@customer.example\r\nSubject: one more thing\r\nMessage-ID: <inv-3@customer.example>\r\n\r\nAnd the VAT?\r\n"},
+		{"support@example.test", "From: frank@other.example\r\nSubject: Invoice missing\r\nMessage-ID: <other-1@other.example>\r\n\r\nMe too\r\n"},
+	}
+	for _, f := range followUps {
+		if err := sendMail(d.addr(p.MX), nil, "dana@customer.example", []string{f.rcpt}, f.msg); err != nil {
+			t.Fatalf("follow-up to %s: %v", f.rcpt, err)
+		}
+	}
+	msgs = fetchInbox(t, d.addr(p.IMAP), "alice@example.test", "demo-alice")
+	if len(msgs) != 6 {
+		t.Fatalf("INBOX has %d messages, want 6", len(msgs))
+	}
+	for i, want := range []string{conv, conv, "2"} {
+		if got := header(msgs[3+i].body, "X-Supportgate-Conversation"); got != want {
+			t.Errorf("follow-up %d threaded into conversation %q, want %q", i, got, want)
+		}
+	}
+
 	// Health.
 	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/healthz", p.HTTP))
 	if err != nil || resp.StatusCode != 200 {
