@@ -43,7 +43,10 @@ func OpenSQLite(ctx context.Context, dataDir string) (*SQLite, error) {
 		v.Set("_synchronous", "FULL")
 		v.Set("_busy_timeout", "10000")
 		v.Set("_foreign_keys", "on")
-		return "file:" + path + "?" + v.Encode() + extra
+		// The path is escaped: SQLite decodes %XX in a URI filename and ends
+		// it at '?' or '#', so an unescaped data directory containing one of
+		// those would silently open another file, without these parameters.
+		return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + v.Encode() + extra
 	}
 	write, err := sql.Open("sqlite3", dsn("&_txlock=immediate"))
 	if err != nil {

@@ -112,8 +112,11 @@ func (s *SQLite) AddInbound(ctx context.Context, in Inbound) (InboundResult, err
 	var res InboundResult
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if in.MessageIDHeader != "" {
-			err := tx.QueryRowContext(ctx, `SELECT conversation_id, message_id FROM message_ids
-				WHERE message_id_header = ? AND message_id IS NOT NULL`, in.MessageIDHeader).Scan(&res.Conversation, &res.Message)
+			// The conversation is the stored message's: an index row first
+			// written as a reference keeps the conversation that referred to
+			// it, which need not be where the message itself went.
+			err := tx.QueryRowContext(ctx, `SELECT m.conversation_id, m.id FROM message_ids i JOIN messages m ON m.id = i.message_id
+				WHERE i.message_id_header = ?`, in.MessageIDHeader).Scan(&res.Conversation, &res.Message)
 			if err == nil {
 				res.Duplicate = true
 				return nil

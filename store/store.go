@@ -108,8 +108,8 @@ type InboundResult struct {
 // Outbound is an agent's message, recorded in its conversation and queued in
 // the same transaction.
 type Outbound struct {
-	Message         int64 // a number from NextMessageNumber
-	Conversation    int64
+	Message      int64 // a number from NextMessageNumber
+	Conversation int64
 	// NewConversation, when set, creates Conversation (a number from
 	// NextConversationNumber) in the same transaction.
 	NewConversation *NewConversation
