@@ -117,7 +117,21 @@ type Inbox struct {
 	BCC             []string // bcc; lowercase addresses
 	SubjectTag      bool     // subject_tag; default true
 	RequireTag      bool     // require_tag; default false
+	// ContinuityWindow is continuity_window: a mail from an owner with an open
+	// conversation updated this recently, with the same normalized subject,
+	// continues it (DESIGN.md §4 rule 4). Default 0: off.
+	ContinuityWindow time.Duration
+	// Strangers is strangers: what a sender who is neither owner, participant
+	// nor agent becomes when their mail threads into a conversation:
+	// StrangersParticipant (default, when the cap has room) or StrangersHold.
+	Strangers string
 }
+
+// Values of Inbox.Strangers.
+const (
+	StrangersParticipant = "participant" // joins the conversation, if the cap has room
+	StrangersHold        = "hold"        // stored and flagged for the team, never a participant
+)
 
 // Agent is one [[agent]]: a team member.
 type Agent struct {

@@ -62,6 +62,8 @@ type fileInbox struct {
 	BCC             []string `toml:"bcc"`
 	SubjectTag      *bool    `toml:"subject_tag"`
 	RequireTag      *bool    `toml:"require_tag"`
+	Continuity      *string  `toml:"continuity_window"`
+	Strangers       *string  `toml:"strangers"`
 }
 
 type fileAgent struct {

@@ -86,6 +86,8 @@ func TestErrors(t *testing.T) {
 		{"inbox name control", "[[inbox]]\naddress = \"support@example.test\"\nname = \"Support\\u0000\" #<-\n", "inbox.name contains a control character"},
 		{"inbox name newline", "[[inbox]]\naddress = \"support@example.test\"\nname = \"\"\"Support #<-\nBcc: x@evil.example\"\"\"\n", "inbox.name contains a control character"},
 		{"max_participants negative", "[[inbox]]\naddress = \"support@example.test\"\nmax_participants = -1 #<-\n", "inbox.max_participants is -1, but it must be 0 or more"},
+		{"strangers unknown", "[[inbox]]\naddress = \"support@example.test\"\nstrangers = \"maybe\" #<-\n", "inbox.strangers is \"maybe\""},
+		{"continuity_window bad", "[[inbox]]\naddress = \"support@example.test\"\ncontinuity_window = \"soon\" #<-\n", "inbox.continuity_window is \"soon\""},
 		{"bcc invalid", "[[inbox]]\naddress = \"support@example.test\"\nbcc = [\"archive@example.test\",\n\"archive at example.test\"] #<-\n", `inbox.bcc has "archive at example.test", which is not a valid email address`},
 		{"bcc is an inbox", "[[inbox]]\naddress = \"support@example.test\"\nbcc = [\"sales@example.test\"] #<-\n[[inbox]]\naddress = \"sales@example.test\"\n", "which is an inbox"},
 

@@ -184,7 +184,7 @@ func (v *validator) inboxes(fis []fileInbox) []Inbox {
 	first := map[string]int{} // address -> index of the inbox that defines it
 	for i, fi := range fis {
 		base := fmt.Sprintf("inbox.%d", i)
-		in := Inbox{MaxParticipants: defaultMaxParticipants, SubjectTag: true}
+		in := Inbox{MaxParticipants: defaultMaxParticipants, SubjectTag: true, Strangers: StrangersParticipant}
 		if fi.Address == "" {
 			v.errorf(base, `this [[inbox]] has no address; add address = "support@your.domain"`)
 		} else {
@@ -242,6 +242,21 @@ func (v *validator) inboxes(fis []fileInbox) []Inbox {
 		}
 		if fi.RequireTag != nil {
 			in.RequireTag = *fi.RequireTag
+		}
+		if fi.Continuity != nil && *fi.Continuity != "0" && *fi.Continuity != "" {
+			d, why := parseDuration(*fi.Continuity)
+			if why != "" {
+				v.errorf(base+".continuity_window", "inbox.continuity_window is %q, which is not a duration like \"3d\" or \"12h\" (\"0\" turns continuity off): %s", *fi.Continuity, why)
+			}
+			in.ContinuityWindow = d
+		}
+		if fi.Strangers != nil {
+			switch *fi.Strangers {
+			case StrangersParticipant, StrangersHold:
+				in.Strangers = *fi.Strangers
+			default:
+				v.errorf(base+".strangers", "inbox.strangers is %q; it must be \"participant\" or \"hold\"", *fi.Strangers)
+			}
 		}
 		out = append(out, in)
 	}
