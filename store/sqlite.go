@@ -149,6 +149,12 @@ var migrations = []string{
 		PRIMARY KEY (outbound_id, recipient)
 	);
 	CREATE INDEX outbound_recipients_state ON outbound_recipients(state, next_attempt);`,
+
+	// 2: threading (issue 3): the normalized subject for continuity, and
+	// what the sender was to the conversation when the message arrived.
+	`ALTER TABLE conversations ADD COLUMN norm_subject TEXT NOT NULL DEFAULT '';
+	CREATE INDEX conversations_continuity ON conversations(inbox, owner, status, norm_subject, updated);
+	ALTER TABLE messages ADD COLUMN sender_role TEXT NOT NULL DEFAULT '';`,
 }
 
 func (s *SQLite) migrate(ctx context.Context) error {

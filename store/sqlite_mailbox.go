@@ -74,7 +74,7 @@ func (s *SQLite) Entries(ctx context.Context, view MailboxView) ([]MailboxEntry,
 	for _, in := range view.Inboxes {
 		args = append(args, in)
 	}
-	q := `SELECT e.uid, m.id, m.conversation_id, m.kind, m.size, m.received, m.hidden_bcc, s.agent IS NOT NULL
+	q := `SELECT e.uid, m.id, m.conversation_id, m.kind, m.sender_role, m.size, m.received, m.hidden_bcc, s.agent IS NOT NULL
 		FROM folder_entries e
 		JOIN messages m ON m.id = e.message_id
 		LEFT JOIN seen s ON s.message_id = m.id AND s.agent = ?
@@ -88,12 +88,12 @@ func (s *SQLite) Entries(ctx context.Context, view MailboxView) ([]MailboxEntry,
 	var entries []MailboxEntry
 	for rows.Next() {
 		var e MailboxEntry
-		var kind, bcc string
+		var kind, role, bcc string
 		var received int64
-		if err := rows.Scan(&e.UID, &e.Message, &e.Conversation, &kind, &e.Size, &received, &bcc, &e.Seen); err != nil {
+		if err := rows.Scan(&e.UID, &e.Message, &e.Conversation, &kind, &role, &e.Size, &received, &bcc, &e.Seen); err != nil {
 			return nil, 0, fmt.Errorf("store: listing %s: %w", view.Folder, err)
 		}
-		e.Kind, e.Received, e.HiddenBCC = Kind(kind), fromMillis(received), splitList(bcc)
+		e.Kind, e.SenderRole, e.Received, e.HiddenBCC = Kind(kind), SenderRole(role), fromMillis(received), splitList(bcc)
 		entries = append(entries, e)
 	}
 	if err := rows.Err(); err != nil {

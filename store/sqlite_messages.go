@@ -58,17 +58,17 @@ func (s *SQLite) Conversation(ctx context.Context, id int64) (Conversation, erro
 // Message implements Store.
 func (s *SQLite) Message(ctx context.Context, id int64) (Message, error) {
 	m := Message{ID: id}
-	var kind, bcc string
+	var kind, role, bcc string
 	var received int64
-	err := s.read.QueryRowContext(ctx, `SELECT conversation_id, kind, sender, message_id_header, received, size, hidden_bcc FROM messages WHERE id = ?`, id).
-		Scan(&m.Conversation, &kind, &m.Sender, &m.MessageIDHeader, &received, &m.Size, &bcc)
+	err := s.read.QueryRowContext(ctx, `SELECT conversation_id, kind, sender, sender_role, message_id_header, received, size, hidden_bcc FROM messages WHERE id = ?`, id).
+		Scan(&m.Conversation, &kind, &m.Sender, &role, &m.MessageIDHeader, &received, &m.Size, &bcc)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Message{}, ErrNotFound
 	}
 	if err != nil {
 		return Message{}, fmt.Errorf("store: reading message %d: %w", id, err)
 	}
-	m.Kind, m.Received, m.HiddenBCC = Kind(kind), fromMillis(received), splitList(bcc)
+	m.Kind, m.SenderRole, m.Received, m.HiddenBCC = Kind(kind), SenderRole(role), fromMillis(received), splitList(bcc)
 	return m, nil
 }
 
@@ -132,9 +132,17 @@ func (s *SQLite) AddInbound(ctx context.Context, in Inbound) (InboundResult, err
 			if conv, err = nextval(ctx, tx, "conversation"); err != nil {
 				return err
 			}
-			if err := insertConversation(ctx, tx, conv, NewConversation{Inbox: in.Inbox, Owner: in.Owner, Subject: in.Subject}, now); err != nil {
+			nc := NewConversation{Inbox: in.Inbox, Owner: in.Owner, Subject: in.Subject, NormSubject: in.NormSubject}
+			if err := insertConversation(ctx, tx, conv, nc, now); err != nil {
 				return err
 			}
+		} else if in.Reopen {
+			if err := setStatus(ctx, tx, conv, StatusOpen); err != nil {
+				return err
+			}
+		}
+		if err := addParticipants(ctx, tx, conv, in.NewParticipants); err != nil {
+			return err
 		}
 		msg, err := nextval(ctx, tx, "message")
 		if err != nil {
@@ -142,7 +150,7 @@ func (s *SQLite) AddInbound(ctx context.Context, in Inbound) (InboundResult, err
 		}
 		res.Conversation, res.Message = conv, msg
 		return s.insertMessage(ctx, tx, messageRow{
-			id: msg, conv: conv, kind: KindInbound, sender: in.Sender, messageID: in.MessageIDHeader,
+			id: msg, conv: conv, kind: KindInbound, sender: in.Sender, senderRole: in.SenderRole, messageID: in.MessageIDHeader,
 			received: now, raw: in.Raw, seenIDs: in.SeenMessageIDs,
 		})
 	})
@@ -170,12 +178,8 @@ func (s *SQLite) AddOutbound(ctx context.Context, out Outbound) error {
 		}); err != nil {
 			return err
 		}
-		for _, p := range out.NewParticipants {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO participants (conversation_id, address, position)
-				VALUES (?, ?, (SELECT COALESCE(MAX(position), 0) + 1 FROM participants WHERE conversation_id = ?))
-				ON CONFLICT (conversation_id, address) DO NOTHING`, out.Conversation, p, out.Conversation); err != nil {
-				return err
-			}
+		if err := addParticipants(ctx, tx, out.Conversation, out.NewParticipants); err != nil {
+			return err
 		}
 		// The author has read what they wrote.
 		if _, err := tx.ExecContext(ctx, `INSERT INTO seen (agent, message_id) VALUES (?, ?) ON CONFLICT DO NOTHING`, out.Agent, out.Message); err != nil {
@@ -208,20 +212,32 @@ func (s *SQLite) AddOutbound(ctx context.Context, out Outbound) error {
 }
 
 func insertConversation(ctx context.Context, tx *sql.Tx, id int64, c NewConversation, now int64) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO conversations (id, inbox, owner, subject, status, created, updated)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`, id, c.Inbox, c.Owner, c.Subject, StatusOpen, now, now)
+	_, err := tx.ExecContext(ctx, `INSERT INTO conversations (id, inbox, owner, subject, norm_subject, status, created, updated)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, id, c.Inbox, c.Owner, c.Subject, c.NormSubject, StatusOpen, now, now)
 	return err
 }
 
+func addParticipants(ctx context.Context, tx *sql.Tx, conv int64, addrs []string) error {
+	for _, p := range addrs {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO participants (conversation_id, address, position)
+			VALUES (?, ?, (SELECT COALESCE(MAX(position), 0) + 1 FROM participants WHERE conversation_id = ?))
+			ON CONFLICT (conversation_id, address) DO NOTHING`, conv, p, conv); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 type messageRow struct {
-	id, conv  int64
-	kind      Kind
-	sender    string
-	messageID string
-	received  int64
-	raw       []byte
-	hiddenBCC []string
-	seenIDs   []string
+	id, conv   int64
+	kind       Kind
+	sender     string
+	senderRole SenderRole
+	messageID  string
+	received   int64
+	raw        []byte
+	hiddenBCC  []string
+	seenIDs    []string
 }
 
 // insertMessage writes a message, indexes its Message-IDs, touches its
@@ -234,9 +250,9 @@ func (s *SQLite) insertMessage(ctx context.Context, tx *sql.Tx, m messageRow) er
 		}
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO messages (id, conversation_id, kind, sender, message_id_header, received, size, hidden_bcc, raw)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		m.id, m.conv, m.kind, m.sender, m.messageID, m.received, len(m.raw), joinList(m.hiddenBCC), m.raw); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO messages (id, conversation_id, kind, sender, sender_role, message_id_header, received, size, hidden_bcc, raw)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		m.id, m.conv, m.kind, m.sender, m.senderRole, m.messageID, m.received, len(m.raw), joinList(m.hiddenBCC), m.raw); err != nil {
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE conversations SET updated = ? WHERE id = ? AND updated < ?`, m.received, m.conv, m.received); err != nil {
@@ -259,11 +275,5 @@ func (s *SQLite) insertMessage(ctx context.Context, tx *sql.Tx, m messageRow) er
 	if Status(status) != StatusOpen {
 		return nil
 	}
-	uid, err := nextval(ctx, tx, "uid:"+string(FolderInbox))
-	if err != nil {
-		return err
-	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO folder_entries (folder, uid, message_id, inbox) VALUES (?, ?, ?, ?)`,
-		FolderInbox, uid, m.id, inbox)
-	return err
+	return addEntry(ctx, tx, FolderInbox, m.id, inbox)
 }

@@ -61,6 +61,18 @@ const (
 	FolderInbox Folder = "INBOX"
 )
 
+// SenderRole is what the sender of an inbound message was to its
+// conversation when it arrived (DESIGN.md §4).
+type SenderRole string
+
+// Sender roles.
+const (
+	SenderOwner       SenderRole = "owner"
+	SenderParticipant SenderRole = "participant"
+	SenderAgent       SenderRole = "agent"
+	SenderStranger    SenderRole = "stranger" // neither: kept and flagged for the team
+)
+
 // Conversation is one customer request.
 type Conversation struct {
 	ID           int64
@@ -78,8 +90,9 @@ type Message struct {
 	ID              int64
 	Conversation    int64
 	Kind            Kind
-	Sender          string // the address it came from (agent email for replies)
-	MessageIDHeader string // the Message-ID without angle brackets, "" if none
+	Sender          string     // the address it came from (agent email for replies)
+	SenderRole      SenderRole // for inbound messages
+	MessageIDHeader string     // the Message-ID without angle brackets, "" if none
 	Received        time.Time
 	Size            int64
 	HiddenBCC       []string // for replies: envelope recipients not in the headers
@@ -87,11 +100,18 @@ type Message struct {
 
 // Inbound is a message accepted by the MX, ready to be stored.
 type Inbound struct {
-	Inbox           string
-	Conversation    int64  // 0 starts a new conversation owned by Owner
-	Owner           string // owner of a new conversation
-	Subject         string // subject of a new conversation
-	Sender          string
+	Inbox        string
+	Conversation int64  // 0 starts a new conversation owned by Owner
+	Owner        string // owner of a new conversation
+	Subject      string // subject of a new conversation
+	NormSubject  string // its normalized subject, for continuity
+	Sender       string
+	SenderRole   SenderRole
+	// Reopen opens the conversation again if it is closed (a customer's
+	// message; never an auto-reply).
+	Reopen bool
+	// NewParticipants join the conversation with this message.
+	NewParticipants []string
 	MessageIDHeader string   // without angle brackets; "" if the message has none
 	SeenMessageIDs  []string // In-Reply-To and References, indexed for this conversation when unknown
 	Raw             []byte
@@ -127,9 +147,10 @@ type Outbound struct {
 // NewConversation describes a conversation an agent starts by writing to a
 // customer (DESIGN.md §5 item 1).
 type NewConversation struct {
-	Inbox   string
-	Owner   string
-	Subject string
+	Inbox       string
+	Owner       string
+	Subject     string
+	NormSubject string
 }
 
 // Delivery is one queued outbound message with its pending recipients.
@@ -147,7 +168,8 @@ type MailboxEntry struct {
 	Message      int64
 	Conversation int64
 	Kind         Kind
-	Size         int64 // size of the stored bytes
+	SenderRole   SenderRole // for inbound messages
+	Size         int64      // size of the stored bytes
 	Received     time.Time
 	HiddenBCC    []string
 	Seen         bool // for the agent who asked
@@ -169,6 +191,13 @@ type Store interface {
 	ConversationByMessageID(ctx context.Context, ids []string) (conv int64, found bool, err error)
 	// Conversation returns a conversation with its participants, or ErrNotFound.
 	Conversation(ctx context.Context, id int64) (Conversation, error)
+	// ContinuityCandidate returns the most recently updated open conversation
+	// of an owner in an inbox with that normalized subject, updated at or
+	// after since (DESIGN.md §4 rule 4).
+	ContinuityCandidate(ctx context.Context, inbox, owner, normSubject string, since time.Time) (conv int64, found bool, err error)
+	// SetStatus opens, closes or marks a conversation spam; its messages
+	// leave INBOX, or enter it again with new UIDs.
+	SetStatus(ctx context.Context, conv int64, status Status) error
 	// Message returns a message's metadata, or ErrNotFound.
 	Message(ctx context.Context, id int64) (Message, error)
 	// MessageRaw returns a message's stored bytes, or ErrNotFound.
