@@ -11,3 +11,5 @@ require (
 	github.com/pelletier/go-toml/v2 v2.4.3
 	golang.org/x/crypto v0.58.0
 )
+
+require golang.org/x/text v0.43.0 // indirect

@@ -74,9 +74,18 @@ type Recipients struct {
 // in the conversation. Addresses are compared in lower case.
 func ReplyRecipients(cfg *config.Config, owner string, participants, headerTo, headerCc, envelope []string) Recipients {
 	var r Recipients
-	inHeaders := append(append([]string(nil), headerTo...), headerCc...)
+	// Compared in lower case as documented (the callers happen to lower-case
+	// today, but an owner "Jan@X" and a Cc "jan@x" must not make two copies,
+	// nor a new participant, nor a hidden recipient). The first spelling is kept.
+	headers := slices.Concat(headerTo, headerCc)
+	inHeaders := map[string]bool{}
+	for _, a := range headers {
+		inHeaders[strings.ToLower(a)] = true
+	}
+	seen := map[string]bool{}
 	add := func(l *[]string, a string) {
-		if !slices.Contains(r.Envelope, a) {
+		if k := strings.ToLower(a); !seen[k] {
+			seen[k] = true
 			r.Envelope = append(r.Envelope, a)
 			if l != nil {
 				*l = append(*l, a)
@@ -87,13 +96,13 @@ func ReplyRecipients(cfg *config.Config, owner string, participants, headerTo, h
 	for _, p := range participants {
 		add(nil, p)
 	}
-	for _, a := range inHeaders {
+	for _, a := range headers {
 		if !IsInternal(cfg, a) {
 			add(&r.NewParticipants, a)
 		}
 	}
 	for _, a := range envelope {
-		if !IsInternal(cfg, a) && !slices.Contains(inHeaders, a) {
+		if !IsInternal(cfg, a) && !inHeaders[strings.ToLower(a)] {
 			add(&r.HiddenBCC, a)
 		}
 	}

@@ -14,6 +14,8 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Rule names the rule that threaded a mail.
@@ -55,21 +57,29 @@ func Decide(ctx context.Context, keys Keys, idx Index, in Input) (Decision, erro
 			}
 		}
 	}
-	// Rule 2: Message-IDs, newest first.
+	// Rule 2: Message-IDs, newest first. The newest signed id decides without
+	// the index, unless an id newer than it is in the index: the index is
+	// asked only about the ids before the first signed one (all of them when
+	// none is signed), so that the newest known id wins whichever kind it is.
 	refs := ReferencedIDs(in.InReplyTo, in.References)
-	for _, id := range refs {
+	newer, signedConv := refs, int64(0)
+	for i, id := range refs {
 		if conv, _, ok := keys.ParseMessageID(id); ok {
-			return Decision{Conversation: conv, Rule: RuleReferences}, nil
+			newer, signedConv = refs[:i], conv
+			break
 		}
 	}
-	if len(refs) > 0 {
-		conv, found, err := idx.ConversationByMessageID(ctx, refs)
+	if len(newer) > 0 {
+		conv, found, err := idx.ConversationByMessageID(ctx, newer)
 		if err != nil {
 			return Decision{}, err
 		}
 		if found {
 			return Decision{Conversation: conv, Rule: RuleReferences}, nil
 		}
+	}
+	if signedConv != 0 {
+		return Decision{Conversation: signedConv, Rule: RuleReferences}, nil
 	}
 	return Decision{Rule: RuleNew}, nil
 }
@@ -145,11 +155,15 @@ func ParseMessageID(value string) string {
 // not be written back into a header safely.
 func cleanID(s string) string {
 	s = strings.Join(strings.Fields(s), "")
-	if len(s) > 250 {
+	// Invalid UTF-8 (raw Latin-1 bytes, say) is refused too: it cannot be
+	// written back into an RFC 6532 header, nor stored as text.
+	if len(s) > 250 || !utf8.ValidString(s) {
 		return ""
 	}
 	for _, r := range s {
-		if r < 0x21 || r == 0x7f || r == '<' || r == '>' {
+		// unicode.IsControl adds the C1 controls (U+0080 to U+009F, such as
+		// U+009B, a terminal's CSI) to the ASCII ones.
+		if r < 0x21 || r == 0x7f || r == '<' || r == '>' || unicode.IsControl(r) {
 			return ""
 		}
 	}
