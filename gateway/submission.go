@@ -241,7 +241,7 @@ func (s *Server) submit(ctx context.Context, sub submission) (submitted, error) 
 	// 5. Recipients and participants.
 	var rcpt policy.Recipients
 	if kind == store.KindReply {
-		rcpt = policy.ReplyRecipients(cfg, conv.Owner, conv.Participants, info.To, info.Cc, sub.rcpts)
+		rcpt = policy.ReplyRecipients(cfg, conv.Owner, conv.Participants, info.To, info.Cc, sub.rcpts, inbox.BCC)
 		if n := len(conv.Participants) + len(rcpt.NewParticipants); n > inbox.MaxParticipants {
 			return submitted{}, refuse(550, smtp.EnhancedCode{5, 7, 1},
 				"Nothing was sent: conversations of %s may have at most %d participants besides the customer, and adding %s would make %d",
@@ -272,6 +272,7 @@ func (s *Server) submit(ctx context.Context, sub submission) (submitted, error) 
 			To:           conv.Owner,
 			Cc:           append(append([]string(nil), conv.Participants...), without(rcpt.NewParticipants, conv.Owner)...),
 			MessageID:    msgID,
+			SubjectTag:   subjectTag(inbox, conv.ID),
 			InReplyTo:    info.InReplyTo,
 			References:   info.References,
 			Now:          time.Now(),
@@ -304,6 +305,13 @@ func (s *Server) submit(ctx context.Context, sub submission) (submitted, error) 
 		return submitted{}, err
 	}
 	return submitted{conversation: conv.ID, message: msgNum, kind: kind, recipients: len(rcpt.Envelope)}, nil
+}
+
+func subjectTag(inbox config.Inbox, conv int64) string {
+	if !inbox.SubjectTag {
+		return ""
+	}
+	return threading.Tag(conv)
 }
 
 func firstReplyInbox(cfg *config.Config, agent config.Agent) (config.Inbox, bool) {

@@ -69,10 +69,10 @@ type Recipients struct {
 // ReplyRecipients decides the recipients of a public reply: the owner, every
 // participant (listed by the agent's client or not), the external addresses
 // of To/Cc that are new (they become participants), and, hidden, the
-// envelope recipients absent from To/Cc (what the client put in Bcc).
-// Internal addresses never receive the outgoing copy: the team sees the reply
+// envelope recipients absent from To/Cc (what the client put in Bcc) and
+// the inbox's bcc list (DESIGN.md §5 item 6). Internal addresses never receive the outgoing copy: the team sees the reply
 // in the conversation. Addresses are compared in lower case.
-func ReplyRecipients(cfg *config.Config, owner string, participants, headerTo, headerCc, envelope []string) Recipients {
+func ReplyRecipients(cfg *config.Config, owner string, participants, headerTo, headerCc, envelope, inboxBCC []string) Recipients {
 	var r Recipients
 	// Compared in lower case as documented (the callers happen to lower-case
 	// today, but an owner "Jan@X" and a Cc "jan@x" must not make two copies,
@@ -101,7 +101,7 @@ func ReplyRecipients(cfg *config.Config, owner string, participants, headerTo, h
 			add(&r.NewParticipants, a)
 		}
 	}
-	for _, a := range envelope {
+	for _, a := range slices.Concat(envelope, inboxBCC) {
 		if !IsInternal(cfg, a) && !inHeaders[strings.ToLower(a)] {
 			add(&r.HiddenBCC, a)
 		}

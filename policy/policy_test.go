@@ -214,9 +214,18 @@ func TestReplyRecipients(t *testing.T) {
 		name                   string
 		participants           []string
 		to, cc, envelope       []string
+		inboxBCC               []string
 		envelopeWant           []string
 		hiddenWant, newPplWant []string
 	}{
+		{
+			name:         "the inbox's bcc list is hidden, once",
+			to:           []string{owner},
+			envelope:     []string{owner, hidden},
+			inboxBCC:     []string{"archive@archive.example", hidden},
+			envelopeWant: []string{owner, hidden, "archive@archive.example"},
+			hiddenWant:   []string{hidden, "archive@archive.example"},
+		},
 		{
 			name:         "owner only",
 			to:           []string{owner},
@@ -311,7 +320,7 @@ func TestReplyRecipients(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			in := slices.Clone(tt.envelope)
-			got := ReplyRecipients(cfg, owner, tt.participants, tt.to, tt.cc, tt.envelope)
+			got := ReplyRecipients(cfg, owner, tt.participants, tt.to, tt.cc, tt.envelope, tt.inboxBCC)
 			if !slices.Equal(got.Envelope, tt.envelopeWant) {
 				t.Errorf("Envelope = %q, want %q", got.Envelope, tt.envelopeWant)
 			}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-message/textproto"
+
+	"github.com/supportgate/supportgate/threading"
 )
 
 // maxReferences bounds the References header of outgoing mail. RFC 5322 3.6.4
@@ -28,6 +30,7 @@ type ReplyRewrite struct {
 	To           string   // the conversation's owner
 	Cc           []string // every participant of the conversation
 	MessageID    string   // the new signed Message-ID, without angle brackets
+	SubjectTag   string   // "[#<id>]" when the inbox asks for subject tags, else ""
 	InReplyTo    []string // the customer-visible chain, without angle brackets
 	References   []string // oldest first
 	Now          time.Time
@@ -62,6 +65,13 @@ func (r ReplyRewrite) Rewrite(raw []byte) ([]byte, error) {
 		deleteHeaders(h, replacedHeaders)
 		if !h.Has("Date") {
 			h.Add("Date", r.Now.Format(time.RFC1123Z))
+		}
+		// The subject stays as the agent wrote it, with the tag added when
+		// it is missing; appending plain text after encoded words is valid
+		// (RFC 2047 5).
+		if subject := h.Get("Subject"); r.SubjectTag != "" && !strings.Contains(threading.DecodeSubject(subject), r.SubjectTag) {
+			h.Del("Subject")
+			h.Add("Subject", strings.TrimSpace(subject+" "+r.SubjectTag))
 		}
 		// Added in reverse: textproto inserts each new field at the top.
 		if refs := trimReferences(r.References); len(refs) > 0 {

@@ -639,3 +639,23 @@ func FuzzRewrite(f *testing.F) {
 		}
 	})
 }
+
+func TestRewriteSubjectTag(t *testing.T) {
+	for _, tc := range []struct{ subject, tag, want string }{
+		{"Subject: Re: Printer\r\n", "[#12]", "Subject: Re: Printer [#12]\r\n"},
+		{"Subject: Re: Printer [#12]\r\n", "[#12]", "Subject: Re: Printer [#12]\r\n"},
+		{"Subject: =?UTF-8?Q?Re=3A_caf=C3=A9_=5B#12=5D?=\r\n", "[#12]", "Subject: =?UTF-8?Q?Re=3A_caf=C3=A9_=5B#12=5D?=\r\n"},
+		{"Subject: =?UTF-8?Q?caf=C3=A9?=\r\n", "[#3]", "Subject: =?UTF-8?Q?caf=C3=A9?= [#3]\r\n"},
+		{"", "[#3]", "Subject: [#3]\r\n"},
+		{"Subject: Re: Printer\r\n", "", "Subject: Re: Printer\r\n"},
+	} {
+		raw := []byte(tc.subject + "From: a@b\r\n\r\nbody\r\n")
+		out, err := ReplyRewrite{To: "o@x", ReplyTo: "s+1@x", MessageID: "m@x", InboxAddress: "s@x", SubjectTag: tc.tag}.Rewrite(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(out), tc.want) || strings.Count(string(out), "Subject:") != 1 {
+			t.Errorf("subject %q with tag %q:\n%s\nwant %q", tc.subject, tc.tag, out, tc.want)
+		}
+	}
+}

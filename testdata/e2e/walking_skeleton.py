@@ -117,6 +117,8 @@ if sent["In-Reply-To"] != "<printer-1@customer.example>" or "<printer-1@customer
     fail("In-Reply-To/References %r %r" % (sent["In-Reply-To"], sent["References"]))
 if not sent["Message-ID"].startswith("<sg.%s." % conv):
     fail("Message-ID %r" % sent["Message-ID"])
+if sent["Subject"] != "Re: Printer on fire [#%s]" % conv:
+    fail("Subject %r lacks the conversation tag" % sent["Subject"])
 if sent["X-Mozilla-Draft-Info"] is not None:
     fail("client noise kept")
 if sent_raw.split(b"\r\n\r\n", 1)[1] != reply_body:
