@@ -24,6 +24,10 @@ func servedHeader(e store.MailboxEntry) string {
 	var b strings.Builder
 	b.WriteString("X-Supportgate-Conversation: " + strconv.FormatInt(e.Conversation, 10) + "\r\n")
 	b.WriteString("X-Supportgate-Kind: " + string(e.Kind) + "\r\n")
+	if e.Kind == store.KindInbound && e.SenderRole != "" {
+		// A stranger's mail is flagged for the team here (DESIGN.md §4).
+		b.WriteString("X-Supportgate-Sender: " + string(e.SenderRole) + "\r\n")
+	}
 	if e.Kind == store.KindReply && len(e.HiddenBCC) > 0 {
 		b.WriteString("X-Supportgate-Bcc: " + strings.Join(e.HiddenBCC, ", ") + "\r\n")
 	}

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -98,37 +97,52 @@ func (m *mxSession) Data(r io.Reader) error {
 func (s *Server) deliverInbound(ctx context.Context, from string, rcpts []string, raw []byte) (store.InboundResult, error) {
 	info := parseHeaderInfo(raw)
 	inbox, _ := policy.InboxOf(s.cfg, rcpts[0])
-	dec, err := threading.Decide(ctx, s.keys, s.store, threading.Input{
-		Recipients: rcpts,
-		InReplyTo:  info.InReplyTo,
-		References: info.References,
-	})
-	if err != nil {
-		return store.InboundResult{}, err
-	}
 	sender := info.From
 	if sender == "" {
 		sender = from // no readable From: the envelope is all we know
 	}
+	now := time.Now()
+	dec, err := threading.Decide(ctx, s.keys, s.store, threading.Input{
+		Recipients:       rcpts,
+		InReplyTo:        info.InReplyTo,
+		References:       info.References,
+		Inbox:            inbox.Address,
+		Sender:           sender,
+		Subject:          info.RawSubject,
+		Now:              now,
+		ContinuityWindow: inbox.ContinuityWindow,
+	})
+	if err != nil {
+		return store.InboundResult{}, err
+	}
+	// The conversation's inbox rules, which may differ from the address the
+	// mail came to when references thread it across inboxes.
+	rules := inbox
+	if conv, ok := s.cfg.Inbox(dec.Conv.Inbox); ok {
+		rules = conv
+	}
+	_, isAgent := s.cfg.Agent(sender)
+	adm := threading.Admit(dec.Conv,
+		threading.Sender{Address: sender, IsAgent: isAgent, Auto: threading.IsAutoReply(&info.Header, from)},
+		threading.InboxRules{Strangers: rules.Strangers, MaxParticipants: rules.MaxParticipants})
 	in := store.Inbound{
 		Inbox:           inbox.Address,
-		Conversation:    dec.Conversation,
+		Conversation:    dec.Conv.ID,
 		Owner:           sender,
 		Subject:         cleanSubject(info.Subject),
+		NormSubject:     threading.NormalizeSubject(info.RawSubject),
 		Sender:          sender,
+		SenderRole:      adm.Role,
+		Reopen:          adm.Reopen,
 		MessageIDHeader: info.MessageID,
 		SeenMessageIDs:  threading.ReferencedIDs(info.InReplyTo, info.References),
 		Raw:             raw,
-		Received:        time.Now(),
+		Received:        now,
 	}
-	res, err := s.store.AddInbound(ctx, in)
-	if errors.Is(err, store.ErrNotFound) && dec.Conversation != 0 {
-		// A signed token or Message-ID named a conversation this store does not
-		// have (a restored backup, another installation): start a new one.
-		in.Conversation = 0
-		res, err = s.store.AddInbound(ctx, in)
+	if adm.Join {
+		in.NewParticipants = []string{sender}
 	}
-	return res, err
+	return s.store.AddInbound(ctx, in)
 }
 
 // slogPrinter adapts go-smtp's error log to slog.

@@ -53,9 +53,11 @@ func readData(r io.Reader) ([]byte, error) {
 
 // headerInfo is what the gateway reads from a message's header.
 type headerInfo struct {
-	From       string // the first From address, lower-cased; "" if unreadable
+	Header     textproto.Header // the whole header, empty when unreadable
+	From       string           // the first From address, lower-cased; "" if unreadable
 	To, Cc     []string
-	Subject    string
+	Subject    string // decoded
+	RawSubject string // as it came
 	MessageID  string
 	InReplyTo  []string
 	References []string
@@ -71,6 +73,8 @@ func parseHeaderInfo(raw []byte) headerInfo {
 	}
 	mh := mail.Header{Header: gomessage.Header{Header: h}}
 	info := headerInfo{
+		Header:     h,
+		RawSubject: h.Get("Subject"),
 		MessageID:  threading.ParseMessageID(h.Get("Message-Id")),
 		InReplyTo:  threading.ParseMessageIDs(h.Get("In-Reply-To")),
 		References: threading.ParseMessageIDs(strings.Join(h.Values("References"), " ")),

@@ -183,17 +183,12 @@ func (s *Server) submit(ctx context.Context, sub submission) (submitted, error) 
 	// 1. Conversation: a reply token among the recipients, or the references.
 	dec, err := threading.Decide(ctx, s.keys, s.store, threading.Input{
 		Recipients: sub.rcpts, InReplyTo: info.InReplyTo, References: info.References,
+		Sender: sub.agent.Email, Subject: info.RawSubject, Now: time.Now(), Agent: true,
 	})
 	if err != nil {
 		return submitted{}, err
 	}
-	var conv store.Conversation
-	if dec.Conversation != 0 {
-		conv, err = s.store.Conversation(ctx, dec.Conversation)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return submitted{}, err
-		}
-	}
+	conv := dec.Conv
 	allInternal := !slices.ContainsFunc(sub.rcpts, func(a string) bool { return !policy.IsInternal(cfg, a) })
 	var newConv *store.NewConversation
 	if conv.ID == 0 {
@@ -217,7 +212,8 @@ func (s *Server) submit(ctx context.Context, sub submission) (submitted, error) 
 			return submitted{}, refuse(550, smtp.EnhancedCode{5, 7, 1},
 				"You have no inbox where you may write to customers; ask an admin for the reply role")
 		}
-		newConv = &store.NewConversation{Inbox: inbox.Address, Owner: owner, Subject: cleanSubject(info.Subject)}
+		newConv = &store.NewConversation{Inbox: inbox.Address, Owner: owner, Subject: cleanSubject(info.Subject),
+			NormSubject: threading.NormalizeSubject(info.RawSubject)}
 		conv = store.Conversation{Inbox: inbox.Address, Owner: owner, Status: store.StatusOpen}
 	}
 	inbox, ok := cfg.Inbox(conv.Inbox)

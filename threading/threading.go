@@ -1,21 +1,27 @@
 // Package threading decides which conversation a mail belongs to
-// (DESIGN.md §4). It does no I/O of its own: headers and tokens come in, a
-// decision comes out, and the Message-ID index is reached through the small
-// Index interface that the store satisfies.
+// (DESIGN.md §4), and what the mail may do to it. It does no I/O of its
+// own: headers and tokens come in, a decision comes out, and the store is
+// reached through the small Index interface that store.Store satisfies.
 //
-// Implemented so far: rule 1 (signed reply token in the recipient's plus
-// part), rule 2 (In-Reply-To and References, newest first, against the index,
-// and signed outbound Message-IDs even without the index), and rule 5 (a new
-// conversation). Rules 3 and 4 and the reopen/auto-reply rules are the next
-// step.
+// The rules, in order: (1) a signed reply token in a recipient's plus part;
+// (2) the Message-IDs of In-Reply-To and References, newest first, against
+// the index of every Message-ID a conversation has seen, and signed outbound
+// Message-IDs even when the index lost them; (3) the "[#id]" subject tag, only
+// from the conversation's owner or a participant; (4) continuity, per inbox
+// and off by default; (5) a new conversation. A token, signed Message-ID or
+// tag naming a conversation that does not exist is ignored, never an error.
 package threading
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/supportgate/supportgate/store"
 )
 
 // Rule names the rule that threaded a mail.
@@ -25,12 +31,21 @@ type Rule string
 const (
 	RuleReplyToken Rule = "reply-token"
 	RuleReferences Rule = "references"
+	RuleSubjectTag Rule = "subject-tag"
+	RuleContinuity Rule = "continuity"
 	RuleNew        Rule = "new"
 )
 
-// Index finds a conversation by any Message-ID it has seen.
+// Index is what threading reads of the store.
 type Index interface {
+	// ConversationByMessageID returns the conversation of the first of ids
+	// found in the Message-ID index.
 	ConversationByMessageID(ctx context.Context, ids []string) (conversation int64, found bool, err error)
+	// Conversation returns a conversation, or an error wrapping store.ErrNotFound.
+	Conversation(ctx context.Context, id int64) (store.Conversation, error)
+	// ContinuityCandidate returns the newest open conversation of an owner
+	// in an inbox with that normalized subject, updated at or after since.
+	ContinuityCandidate(ctx context.Context, inbox, owner, normSubject string, since time.Time) (conversation int64, found bool, err error)
 }
 
 // Input is what threading needs to know of a mail.
@@ -38,50 +53,131 @@ type Input struct {
 	Recipients []string // envelope recipients (RCPT TO), addresses of our inboxes
 	InReplyTo  []string // Message-IDs of In-Reply-To, without angle brackets
 	References []string // Message-IDs of References, oldest first, without angle brackets
+
+	Inbox   string // the inbox the mail arrived for
+	Sender  string // the From address, lower case
+	Subject string // the Subject header as it came (encoded words allowed)
+	Now     time.Time
+	// ContinuityWindow is the inbox's continuity_window; 0 turns rule 4 off.
+	ContinuityWindow time.Duration
+	// Agent: the mail comes from an authenticated agent (submission), whom a
+	// subject tag is enough for.
+	Agent bool
 }
 
-// Decision is where a mail goes: an existing conversation, or a new one when
-// Conversation is 0.
+// Decision is where a mail goes: an existing conversation (Conv), or a new
+// one when Conv.ID is 0.
 type Decision struct {
-	Conversation int64
-	Rule         Rule
+	Conv store.Conversation
+	Rule Rule
 }
 
 // Decide applies the threading rules in order.
 func Decide(ctx context.Context, keys Keys, idx Index, in Input) (Decision, error) {
-	// Rule 1: a valid token in a recipient's plus part. A wrong MAC is ignored.
+	// found loads a candidate; a conversation that does not exist is no match.
+	found := func(id int64, rule Rule) (Decision, bool, error) {
+		c, err := idx.Conversation(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return Decision{}, false, nil
+		}
+		if err != nil {
+			return Decision{}, false, err
+		}
+		return Decision{Conv: c, Rule: rule}, true, nil
+	}
+
+	// Rule 1: a valid token in a recipient's plus part, of the inbox that
+	// address belongs to. A wrong MAC is ignored.
 	for _, rcpt := range in.Recipients {
-		if _, tag := SplitPlus(rcpt); tag != "" {
-			if conv, ok := keys.ParseReplyToken(tag); ok {
-				return Decision{Conversation: conv, Rule: RuleReplyToken}, nil
-			}
+		base, tag := SplitPlus(rcpt)
+		conv, ok := keys.ParseReplyToken(tag)
+		if tag == "" || !ok {
+			continue
+		}
+		d, ok, err := found(conv, RuleReplyToken)
+		if err != nil {
+			return Decision{}, err
+		}
+		if ok && strings.EqualFold(d.Conv.Inbox, base) {
+			return d, nil
 		}
 	}
+
 	// Rule 2: Message-IDs, newest first. The newest signed id decides without
 	// the index, unless an id newer than it is in the index: the index is
 	// asked only about the ids before the first signed one (all of them when
 	// none is signed), so that the newest known id wins whichever kind it is.
 	refs := ReferencedIDs(in.InReplyTo, in.References)
-	newer, signedConv := refs, int64(0)
+	newer, signed := refs, []int64(nil)
 	for i, id := range refs {
 		if conv, _, ok := keys.ParseMessageID(id); ok {
-			newer, signedConv = refs[:i], conv
-			break
+			if signed == nil {
+				newer = refs[:i]
+			}
+			signed = append(signed, conv)
 		}
 	}
 	if len(newer) > 0 {
-		conv, found, err := idx.ConversationByMessageID(ctx, newer)
+		conv, ok, err := idx.ConversationByMessageID(ctx, newer)
 		if err != nil {
 			return Decision{}, err
 		}
-		if found {
-			return Decision{Conversation: conv, Rule: RuleReferences}, nil
+		if ok {
+			if d, ok, err := found(conv, RuleReferences); err != nil || ok {
+				return d, err
+			}
 		}
 	}
-	if signedConv != 0 {
-		return Decision{Conversation: signedConv, Rule: RuleReferences}, nil
+	for _, conv := range signed {
+		if d, ok, err := found(conv, RuleReferences); err != nil || ok {
+			return d, err
+		}
 	}
+	if len(signed) > 0 && len(newer) < len(refs) {
+		// Signed ids of conversations this store does not have (a restored
+		// backup): the older plain ids may still be known.
+		conv, ok, err := idx.ConversationByMessageID(ctx, refs[len(newer):])
+		if err != nil {
+			return Decision{}, err
+		}
+		if ok {
+			if d, ok, err := found(conv, RuleReferences); err != nil || ok {
+				return d, err
+			}
+		}
+	}
+
+	// Rule 3: "[#id]" only from the owner or a participant; anyone else
+	// copying a tag into a subject starts a new conversation.
+	if conv, ok := SubjectTag(in.Subject); ok && in.Sender != "" {
+		d, ok, err := found(conv, RuleSubjectTag)
+		if err != nil {
+			return Decision{}, err
+		}
+		if ok && (in.Agent || strings.EqualFold(d.Conv.Owner, in.Sender) || containsFold(d.Conv.Participants, in.Sender)) {
+			return d, nil
+		}
+	}
+
+	// Rule 4: continuity, when the inbox turns it on.
+	if norm := NormalizeSubject(in.Subject); in.ContinuityWindow > 0 && norm != "" && in.Sender != "" {
+		conv, ok, err := idx.ContinuityCandidate(ctx, in.Inbox, in.Sender, norm, in.Now.Add(-in.ContinuityWindow))
+		if err != nil {
+			return Decision{}, err
+		}
+		if ok {
+			if d, ok, err := found(conv, RuleContinuity); err != nil || ok {
+				return d, err
+			}
+		}
+	}
+
+	// Rule 5.
 	return Decision{Rule: RuleNew}, nil
+}
+
+func containsFold(l []string, s string) bool {
+	return slices.ContainsFunc(l, func(x string) bool { return strings.EqualFold(x, s) })
 }
 
 // ReferencedIDs returns the Message-IDs a mail refers to, newest first and

@@ -11,8 +11,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/supportgate/supportgate/store"
 )
 
 // corpusDir holds the .eml corpus shared with the policy tests.
@@ -300,8 +303,43 @@ func (x *mapIndex) ConversationByMessageID(_ context.Context, ids []string) (int
 	return 0, false, nil
 }
 
-// noIndex fails the test when it is consulted.
+// Every conversation a fake index is asked about exists, in the demo inbox,
+// unless listed in missing.
+var missing = map[int64]bool{404: true}
+
+func fakeConversation(id int64) (store.Conversation, error) {
+	if missing[id] {
+		return store.Conversation{}, store.ErrNotFound
+	}
+	return store.Conversation{ID: id, Inbox: "support@example.test", Owner: "owner@customer.example", Status: store.StatusOpen}, nil
+}
+
+func (x *mapIndex) Conversation(_ context.Context, id int64) (store.Conversation, error) {
+	return fakeConversation(id)
+}
+
+func (x *mapIndex) ContinuityCandidate(context.Context, string, string, string, time.Time) (int64, bool, error) {
+	return 0, false, nil
+}
+
+// noIndex fails the test when its Message-ID index is consulted.
 type noIndex struct{ t *testing.T }
+
+func (x noIndex) Conversation(_ context.Context, id int64) (store.Conversation, error) {
+	return fakeConversation(id)
+}
+
+func (x noIndex) ContinuityCandidate(context.Context, string, string, string, time.Time) (int64, bool, error) {
+	return 0, false, nil
+}
+
+// dec is the part of a Decision the tables compare.
+type dec struct {
+	conv int64
+	rule Rule
+}
+
+func asDec(d Decision) dec { return dec{d.Conv.ID, d.Rule} }
 
 func (x noIndex) ConversationByMessageID(_ context.Context, ids []string) (int64, bool, error) {
 	x.t.Errorf("the index was consulted with %q; this decision needs no index", ids)
@@ -328,33 +366,33 @@ func TestDecide(t *testing.T) {
 		in        Input
 		index     map[string]int64 // nil: the index must not be consulted
 		indexErr  error
-		want      Decision
+		want      dec
 		wantErr   error
 		wantCalls [][]string // what the index was asked, when it is consulted
 	}{
 		{
 			name: "nothing matches",
 			in:   Input{Recipients: []string{"support@example.test"}},
-			want: Decision{Conversation: 0, Rule: RuleNew},
+			want: dec{0, RuleNew},
 		},
 		{
 			name: "no recipients at all",
-			want: Decision{Rule: RuleNew},
+			want: dec{0, RuleNew},
 		},
 		{
 			name: "reply token",
 			in:   Input{Recipients: []string{"support+" + tok42 + "@example.test"}},
-			want: Decision{Conversation: 42, Rule: RuleReplyToken},
+			want: dec{42, RuleReplyToken},
 		},
 		{
 			name: "reply token folded to upper case by an MTA",
 			in:   Input{Recipients: []string{strings.ToUpper("support+" + tok42 + "@example.test")}},
-			want: Decision{Conversation: 42, Rule: RuleReplyToken},
+			want: dec{42, RuleReplyToken},
 		},
 		{
 			name: "reply token on the second recipient",
 			in:   Input{Recipients: []string{"billing@example.test", "support+" + tok42 + "@example.test"}},
-			want: Decision{Conversation: 42, Rule: RuleReplyToken},
+			want: dec{42, RuleReplyToken},
 		},
 		{
 			name: "rule 1 beats rule 2",
@@ -363,13 +401,13 @@ func TestDecide(t *testing.T) {
 				InReplyTo:  []string{signed7},
 				References: []string{"parent@customer.example"},
 			},
-			want: Decision{Conversation: 42, Rule: RuleReplyToken},
+			want: dec{42, RuleReplyToken},
 		},
 		{
 			name:     "rule 1 beats a broken index",
 			in:       Input{Recipients: []string{"support+" + tok42 + "@example.test"}, InReplyTo: []string{"parent@customer.example"}},
 			indexErr: errStore,
-			want:     Decision{Conversation: 42, Rule: RuleReplyToken},
+			want:     dec{42, RuleReplyToken},
 		},
 		{
 			name: "wrong MAC is ignored and the rules go on",
@@ -378,33 +416,33 @@ func TestDecide(t *testing.T) {
 				InReplyTo:  []string{"parent@customer.example"},
 			},
 			index:     index,
-			want:      Decision{Conversation: 3, Rule: RuleReferences},
+			want:      dec{3, RuleReferences},
 			wantCalls: [][]string{{"parent@customer.example"}},
 		},
 		{
 			name: "wrong MAC alone is a new conversation, not an error",
 			in:   Input{Recipients: []string{"support+" + wrongMAC + "@example.test", "support+garbage@example.test", "support+@example.test"}},
-			want: Decision{Rule: RuleNew},
+			want: dec{0, RuleNew},
 		},
 		{
 			name: "bounce token is not a reply token",
 			in:   Input{Recipients: []string{"bounces+" + k.BounceToken(42) + "@example.test"}},
-			want: Decision{Rule: RuleNew},
+			want: dec{0, RuleNew},
 		},
 		{
 			name: "token of another secret is ignored",
 			in:   Input{Recipients: []string{"support+" + otherKeys().ReplyToken(42) + "@example.test"}},
-			want: Decision{Rule: RuleNew},
+			want: dec{0, RuleNew},
 		},
 		{
 			name: "signed Message-ID threads without the index",
 			in:   Input{InReplyTo: []string{signed7}},
-			want: Decision{Conversation: 7, Rule: RuleReferences},
+			want: dec{7, RuleReferences},
 		},
 		{
 			name: "signed Message-ID in References threads without the index",
 			in:   Input{References: []string{"unknown-root@x.example", signed7}},
-			want: Decision{Conversation: 7, Rule: RuleReferences},
+			want: dec{7, RuleReferences},
 		},
 		{
 			name: "signed Message-ID behind unknown newer ids",
@@ -412,13 +450,13 @@ func TestDecide(t *testing.T) {
 			// The index is asked about the ids newer than the signed one;
 			// none is known, so the signed id decides.
 			index:     index,
-			want:      Decision{Conversation: 7, Rule: RuleReferences},
+			want:      dec{7, RuleReferences},
 			wantCalls: [][]string{{"unknown@x.example"}},
 		},
 		{
 			name: "newest signed Message-ID wins",
 			in:   Input{InReplyTo: []string{signed8}, References: []string{signed7, signed8}},
-			want: Decision{Conversation: 8, Rule: RuleReferences},
+			want: dec{8, RuleReferences},
 		},
 		{
 			name: "newest reference wins: indexed parent before an older signed id",
@@ -427,14 +465,14 @@ func TestDecide(t *testing.T) {
 				References: []string{signed7, "parent@customer.example"},
 			},
 			index:     index,
-			want:      Decision{Conversation: 3, Rule: RuleReferences},
+			want:      dec{3, RuleReferences},
 			wantCalls: [][]string{{"parent@customer.example"}},
 		},
 		{
 			name:      "signed Message-ID of another secret goes to the index",
 			in:        Input{InReplyTo: []string{foreignSigned}},
 			index:     index,
-			want:      Decision{Conversation: 11, Rule: RuleReferences},
+			want:      dec{11, RuleReferences},
 			wantCalls: [][]string{{foreignSigned}},
 		},
 		{
@@ -444,7 +482,7 @@ func TestDecide(t *testing.T) {
 				References: []string{"old@customer.example", "mid@customer.example"},
 			},
 			index:     index,
-			want:      Decision{Conversation: 2, Rule: RuleReferences},
+			want:      dec{2, RuleReferences},
 			wantCalls: [][]string{{"unknown@x.example", "mid@customer.example", "old@customer.example"}},
 		},
 		{
@@ -454,14 +492,14 @@ func TestDecide(t *testing.T) {
 				References: []string{"mid@customer.example"},
 			},
 			index:     index,
-			want:      Decision{Conversation: 1, Rule: RuleReferences},
+			want:      dec{1, RuleReferences},
 			wantCalls: [][]string{{"old@customer.example", "mid@customer.example"}},
 		},
 		{
 			name:      "unknown references are a new conversation",
 			in:        Input{InReplyTo: []string{"a@x.example"}, References: []string{"b@x.example"}},
 			index:     index,
-			want:      Decision{Rule: RuleNew},
+			want:      dec{0, RuleNew},
 			wantCalls: [][]string{{"a@x.example", "b@x.example"}},
 		},
 		{
@@ -486,7 +524,7 @@ func TestDecide(t *testing.T) {
 		{
 			name: "empty ids are not looked up",
 			in:   Input{InReplyTo: []string{""}, References: []string{""}},
-			want: Decision{Rule: RuleNew},
+			want: dec{0, RuleNew},
 		},
 	}
 	for _, tt := range tests {
@@ -501,7 +539,7 @@ func TestDecide(t *testing.T) {
 			if !errors.Is(err, tt.wantErr) || (err == nil) != (tt.wantErr == nil) {
 				t.Fatalf("Decide error = %v, want %v", err, tt.wantErr)
 			}
-			if err == nil && got != tt.want {
+			if err == nil && asDec(got) != tt.want {
 				t.Errorf("Decide = %+v, want %+v", got, tt.want)
 			}
 			if fake != nil && tt.wantCalls != nil && !slices.EqualFunc(fake.calls, tt.wantCalls, slices.Equal) {
@@ -528,18 +566,18 @@ func TestDecideCorpus(t *testing.T) {
 	tests := []struct {
 		file       string
 		recipients []string // nil: To and Cc of the message
-		want       Decision
+		want       dec
 	}{
-		{"outlook-reply.eml", nil, Decision{42, RuleReplyToken}},
-		{"outlook-reply.eml", []string{"support@example.test"}, Decision{42, RuleReferences}},
-		{"gmail-thread.eml", nil, Decision{17, RuleReferences}},
-		{"apple-mail.eml", nil, Decision{0, RuleNew}},
-		{"thunderbird-agent.eml", nil, Decision{77, RuleReferences}},
-		{"mutt-agent-bcc.eml", nil, Decision{42, RuleReplyToken}},
-		{"mutt-agent-bcc.eml", []string{"jan.devries@contoso.example"}, Decision{42, RuleReferences}},
-		{"bounce-dsn.eml", nil, Decision{0, RuleNew}},
-		{"auto-reply.eml", nil, Decision{42, RuleReferences}},
-		{"malformed-headers.eml", nil, Decision{42, RuleReferences}},
+		{"outlook-reply.eml", nil, dec{42, RuleReplyToken}},
+		{"outlook-reply.eml", []string{"support@example.test"}, dec{42, RuleReferences}},
+		{"gmail-thread.eml", nil, dec{17, RuleReferences}},
+		{"apple-mail.eml", nil, dec{0, RuleNew}},
+		{"thunderbird-agent.eml", nil, dec{77, RuleReferences}},
+		{"mutt-agent-bcc.eml", nil, dec{42, RuleReplyToken}},
+		{"mutt-agent-bcc.eml", []string{"jan.devries@contoso.example"}, dec{42, RuleReferences}},
+		{"bounce-dsn.eml", nil, dec{0, RuleNew}},
+		{"auto-reply.eml", nil, dec{42, RuleReferences}},
+		{"malformed-headers.eml", nil, dec{42, RuleReferences}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -568,7 +606,7 @@ func TestDecideCorpus(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got != tt.want {
+			if asDec(got) != tt.want {
 				t.Errorf("Decide(%s) = %+v, want %+v (input %+v)", tt.file, got, tt.want, in)
 			}
 			if tt.file == "gmail-thread.eml" {

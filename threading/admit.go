@@ -1,0 +1,57 @@
+package threading
+
+import (
+	"strings"
+
+	"github.com/supportgate/supportgate/config"
+	"github.com/supportgate/supportgate/store"
+)
+
+// Sender is what Admit needs to know of an inbound mail's sender.
+type Sender struct {
+	Address string // the From address, lower case
+	IsAgent bool   // the address is one of the team's agents
+	Auto    bool   // the mail is automatic (IsAutoReply)
+}
+
+// InboxRules are the inbox settings that decide admission.
+type InboxRules struct {
+	Strangers       string // config.StrangersParticipant or config.StrangersHold
+	MaxParticipants int    // not counting the owner
+}
+
+// Admission is what an inbound mail may do to the conversation it threads
+// into (DESIGN.md §4).
+type Admission struct {
+	Role store.SenderRole
+	// Reopen: a closed conversation opens again. Only a message from the
+	// owner or a participant that is not automatic reopens.
+	Reopen bool
+	// Join: the sender, a stranger, becomes a participant (the inbox lets
+	// strangers join, the cap has room, the mail is not automatic).
+	Join bool
+}
+
+// Admit decides what a mail from sender does to conv; conv.ID 0 is a new
+// conversation, which the sender owns.
+func Admit(conv store.Conversation, sender Sender, rules InboxRules) Admission {
+	var a Admission
+	switch {
+	case conv.ID == 0 || strings.EqualFold(conv.Owner, sender.Address):
+		a.Role = store.SenderOwner
+	case containsFold(conv.Participants, sender.Address):
+		a.Role = store.SenderParticipant
+	case sender.IsAgent:
+		a.Role = store.SenderAgent
+	default:
+		a.Role = store.SenderStranger
+		a.Join = !sender.Auto && sender.Address != "" && rules.Strangers != config.StrangersHold &&
+			len(conv.Participants) < rules.MaxParticipants
+		if a.Join {
+			a.Role = store.SenderParticipant
+		}
+	}
+	a.Reopen = conv.ID != 0 && conv.Status == store.StatusClosed && !sender.Auto &&
+		(a.Role == store.SenderOwner || a.Role == store.SenderParticipant)
+	return a
+}
