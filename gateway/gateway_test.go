@@ -292,3 +292,27 @@ func TestIMAPSeenIsPerAgentAndPushedUnderIDLE(t *testing.T) {
 		t.Errorf("SEARCH SUBJECT after IDLE: %v %v", res, err)
 	}
 }
+
+// TestReplyEchoesOutlookThreadIndex: a reply from a client without
+// Thread-Index to an Outlook customer carries a child of the customer's.
+func TestReplyEchoesOutlookThreadIndex(t *testing.T) {
+	ts := newTestServer(t, nil, nil)
+	outlook := "From: Hal <hal@contoso.example>\r\nTo: support@example.test\r\nSubject: Printer\r\nThread-Topic: Printer\r\n" +
+		"Thread-Index: AQHbjLkTzKxYgnb4UEWnrS1cOq2XjQ==\r\nMessage-ID: <hal-1@contoso.example>\r\n\r\nHi\r\n"
+	if err := smtpSend(ts.mx, nil, "hal@contoso.example", []string{"support@example.test"}, outlook); err != nil {
+		t.Fatal(err)
+	}
+	reply := "From: alice@example.test\r\nTo: hal@contoso.example\r\nSubject: Re: Printer\r\nIn-Reply-To: <hal-1@contoso.example>\r\n\r\nOK\r\n"
+	if err := smtpSend(ts.submission, sasl.NewPlainClient("", "alice@example.test", "demo-alice"), "alice@example.test",
+		[]string{"hal@contoso.example"}, reply); err != nil {
+		t.Fatal(err)
+	}
+	q, err := ts.store.PendingDeliveries(context.Background(), 10)
+	if err != nil || len(q) != 1 {
+		t.Fatalf("queue: %v %v", q, err)
+	}
+	ti := header(q[0].Raw, "Thread-Index")
+	if !strings.HasPrefix(ti, "AQHbjLkTzKxYgnb4UEWnrS1cOq2Xj") || len(ti) != 36 || header(q[0].Raw, "Thread-Topic") != "Printer" {
+		t.Errorf("reply Thread-Index %q, Thread-Topic %q", ti, header(q[0].Raw, "Thread-Topic"))
+	}
+}

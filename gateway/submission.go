@@ -269,6 +269,7 @@ func (s *Server) submit(ctx context.Context, sub submission) (submitted, error) 
 			Cc:           append(append([]string(nil), conv.Participants...), without(rcpt.NewParticipants, conv.Owner)...),
 			MessageID:    msgID,
 			SubjectTag:   subjectTag(inbox, conv.ID),
+			ThreadIndex:  s.parentThreadIndex(ctx, info.InReplyTo),
 			InReplyTo:    info.InReplyTo,
 			References:   info.References,
 			Now:          time.Now(),
@@ -301,6 +302,28 @@ func (s *Server) submit(ctx context.Context, sub submission) (submitted, error) 
 		return submitted{}, err
 	}
 	return submitted{conversation: conv.ID, message: msgNum, kind: kind, recipients: len(rcpt.Envelope)}, nil
+}
+
+// parentThreadIndex returns the Thread-Index for a reply to the stored
+// message the agent answers, when that message had one (Outlook threading).
+func (s *Server) parentThreadIndex(ctx context.Context, inReplyTo []string) *policy.ThreadIndexHeader {
+	if len(inReplyTo) == 0 {
+		return nil
+	}
+	parent, err := s.store.MessageByHeaderID(ctx, inReplyTo[0])
+	if err != nil {
+		return nil // none, or unreadable: the reply still threads by References
+	}
+	raw, err := s.store.MessageRaw(ctx, parent.ID)
+	if err != nil {
+		return nil
+	}
+	h := parseHeaderInfo(raw).Header
+	idx, ok := policy.ChildThreadIndex(h.Get("Thread-Index"), time.Now())
+	if !ok {
+		return nil
+	}
+	return &policy.ThreadIndexHeader{Index: idx, Topic: cleanSubject(h.Get("Thread-Topic"))}
 }
 
 func subjectTag(inbox config.Inbox, conv int64) string {

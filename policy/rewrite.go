@@ -31,6 +31,9 @@ type ReplyRewrite struct {
 	Cc           []string // every participant of the conversation
 	MessageID    string   // the new signed Message-ID, without angle brackets
 	SubjectTag   string   // "[#<id>]" when the inbox asks for subject tags, else ""
+	// ThreadIndex, when set, is added unless the client wrote its own
+	// (Outlook threading, see ChildThreadIndex).
+	ThreadIndex *ThreadIndexHeader
 	InReplyTo    []string // the customer-visible chain, without angle brackets
 	References   []string // oldest first
 	Now          time.Time
@@ -72,6 +75,12 @@ func (r ReplyRewrite) Rewrite(raw []byte) ([]byte, error) {
 		if subject := h.Get("Subject"); r.SubjectTag != "" && !strings.Contains(threading.DecodeSubject(subject), r.SubjectTag) {
 			h.Del("Subject")
 			h.Add("Subject", strings.TrimSpace(subject+" "+r.SubjectTag))
+		}
+		if ti := r.ThreadIndex; ti != nil && !h.Has("Thread-Index") {
+			if ti.Topic != "" && !h.Has("Thread-Topic") {
+				h.Add("Thread-Topic", ti.Topic)
+			}
+			h.Add("Thread-Index", ti.Index)
 		}
 		// Added in reverse: textproto inserts each new field at the top.
 		if refs := trimReferences(r.References); len(refs) > 0 {

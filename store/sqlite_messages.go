@@ -72,6 +72,19 @@ func (s *SQLite) Message(ctx context.Context, id int64) (Message, error) {
 	return m, nil
 }
 
+// MessageByHeaderID implements Store.
+func (s *SQLite) MessageByHeaderID(ctx context.Context, id string) (Message, error) {
+	var msg int64
+	err := s.read.QueryRowContext(ctx, `SELECT message_id FROM message_ids WHERE message_id_header = ? AND message_id IS NOT NULL`, id).Scan(&msg)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Message{}, ErrNotFound
+	}
+	if err != nil {
+		return Message{}, fmt.Errorf("store: looking up Message-ID: %w", err)
+	}
+	return s.Message(ctx, msg)
+}
+
 // MessageRaw implements Store.
 func (s *SQLite) MessageRaw(ctx context.Context, id int64) ([]byte, error) {
 	var raw []byte

@@ -200,6 +200,9 @@ type Store interface {
 	SetStatus(ctx context.Context, conv int64, status Status) error
 	// Message returns a message's metadata, or ErrNotFound.
 	Message(ctx context.Context, id int64) (Message, error)
+	// MessageByHeaderID returns the stored message with that Message-ID
+	// (without angle brackets), or ErrNotFound.
+	MessageByHeaderID(ctx context.Context, id string) (Message, error)
 	// MessageRaw returns a message's stored bytes, or ErrNotFound.
 	MessageRaw(ctx context.Context, id int64) ([]byte, error)
 
