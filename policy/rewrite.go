@@ -34,9 +34,9 @@ type ReplyRewrite struct {
 	// ThreadIndex, when set, is added unless the client wrote its own
 	// (Outlook threading, see ChildThreadIndex).
 	ThreadIndex *ThreadIndexHeader
-	InReplyTo    []string // the customer-visible chain, without angle brackets
-	References   []string // oldest first
-	Now          time.Time
+	InReplyTo   []string // the customer-visible chain, without angle brackets
+	References  []string // oldest first
+	Now         time.Time
 }
 
 // removedHeaders are the agent client's header fields that never leave:
