@@ -155,6 +155,14 @@ var migrations = []string{
 	`ALTER TABLE conversations ADD COLUMN norm_subject TEXT NOT NULL DEFAULT '';
 	CREATE INDEX conversations_continuity ON conversations(inbox, owner, status, norm_subject, updated);
 	ALTER TABLE messages ADD COLUMN sender_role TEXT NOT NULL DEFAULT '';`,
+
+	// 3: the durable outbound queue (issue 6), in sqlite_queue.go.
+	queueSchema,
+	// 4: the agents' IMAP workspace (issue 5), in sqlite_workspace.go.
+	workspaceSchema,
+	// 5: participants, followers, events and policies (issue 4), in
+	// sqlite_conversation.go.
+	conversationSchema,
 }
 
 func (s *SQLite) migrate(ctx context.Context) error {

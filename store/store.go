@@ -83,6 +83,11 @@ type Conversation struct {
 	Created      time.Time
 	Updated      time.Time
 	Participants []string // further addresses, in the order they were added
+	Assignee     string   // agent email, "" for none
+	Tags         []string // sorted; IMAP keywords
+	Flagged      bool     // \Flagged, shared by the team
+	ReadOnly     bool     // participants' mail is refused (DESIGN.md §7)
+	Followers    []string // notified of updates, never visible to customers
 }
 
 // Message is a stored message without its bytes.
@@ -184,6 +189,10 @@ type MailboxView struct {
 
 // Store is the durable model. All methods are safe for concurrent use.
 type Store interface {
+	QueueStore
+	WorkspaceStore
+	ConversationStore
+
 	Close() error
 
 	// ConversationByMessageID returns the conversation of the first of ids
@@ -218,12 +227,6 @@ type Store interface {
 	// AddOutbound records an agent's message and, for a reply, queues it
 	// for its recipients, in one durable transaction.
 	AddOutbound(ctx context.Context, out Outbound) error
-
-	// PendingDeliveries returns up to limit queued messages whose recipients
-	// are not all done, oldest first.
-	PendingDeliveries(ctx context.Context, limit int) ([]Delivery, error)
-	// MarkDelivered marks every recipient of a queued message delivered.
-	MarkDelivered(ctx context.Context, queueID int64) error
 
 	// UIDValidity returns the UIDVALIDITY of the view, creating it on first
 	// use and changing it when the set of visible inboxes changes.

