@@ -68,6 +68,7 @@ type Config struct {
 	TLS      TLS
 	Outbound Outbound
 	DKIM     DKIM
+	Policy   Policy
 	Inboxes  []Inbox // TOML [[inbox]]
 	Agents   []Agent // TOML [[agent]]
 }
@@ -125,6 +126,17 @@ type Inbox struct {
 	// nor agent becomes when their mail threads into a conversation:
 	// StrangersParticipant (default, when the cap has room) or StrangersHold.
 	Strangers string
+	// ShowEvents is show_events: team-only events (participant added,
+	// assigned, closed...) appear as messages in the conversation. Default false.
+	ShowEvents bool
+	// BlockedSenders is blocked_senders, as Policy.BlockedSenders, for this inbox.
+	BlockedSenders []string
+	// MaxAttachmentBytes is max_attachment_bytes: the largest attachment an
+	// agent may send (decoded size). Default 0: only max_message_bytes applies.
+	MaxAttachmentBytes int64
+	// RefusedAttachmentTypes is refused_attachment_types: MIME types agents
+	// may not attach ("application/x-msdownload", "video/*").
+	RefusedAttachmentTypes []string
 }
 
 // Values of Inbox.Strangers.

@@ -17,6 +17,7 @@ type fileConfig struct {
 	TLS      fileTLS      `toml:"tls"`
 	Outbound fileOutbound `toml:"outbound"`
 	DKIM     fileDKIM     `toml:"dkim"`
+	Policy   filePolicy   `toml:"policy"`
 	Inboxes  []fileInbox  `toml:"inbox"`
 	Agents   []fileAgent  `toml:"agent"`
 }
@@ -64,6 +65,10 @@ type fileInbox struct {
 	RequireTag      *bool    `toml:"require_tag"`
 	Continuity      *string  `toml:"continuity_window"`
 	Strangers       *string  `toml:"strangers"`
+	ShowEvents      *bool    `toml:"show_events"`
+	Blocked         []string `toml:"blocked_senders"`
+	MaxAttachment   *int64   `toml:"max_attachment_bytes"`
+	RefusedTypes    []string `toml:"refused_attachment_types"`
 }
 
 type fileAgent struct {

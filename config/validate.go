@@ -45,6 +45,7 @@ func (v *validator) build(fc *fileConfig) *Config {
 	}
 	v.outbound(&c.Outbound, &fc.Outbound, c.Server.DataDir)
 	v.dkim(&c.DKIM, &fc.DKIM)
+	c.Policy.BlockedSenders = v.blockedSenders("policy.blocked_senders", "policy.blocked_senders", fc.Policy.BlockedSenders)
 	c.Inboxes = v.inboxes(fc.Inboxes)
 	c.Agents = v.agents(fc.Agents, c.Inboxes)
 	return c
@@ -256,6 +257,18 @@ func (v *validator) inboxes(fis []fileInbox) []Inbox {
 				in.Strangers = *fi.Strangers
 			default:
 				v.errorf(base+".strangers", "inbox.strangers is %q; it must be \"participant\" or \"hold\"", *fi.Strangers)
+			}
+		}
+		if fi.ShowEvents != nil {
+			in.ShowEvents = *fi.ShowEvents
+		}
+		in.BlockedSenders = v.blockedSenders(base+".blocked_senders", "inbox.blocked_senders", fi.Blocked)
+		in.RefusedAttachmentTypes = v.attachmentTypes(base+".refused_attachment_types", "inbox.refused_attachment_types", fi.RefusedTypes)
+		if fi.MaxAttachment != nil {
+			if *fi.MaxAttachment < 0 {
+				v.errorf(base+".max_attachment_bytes", "inbox.max_attachment_bytes is %d, but it must be 0 (no limit) or more", *fi.MaxAttachment)
+			} else {
+				in.MaxAttachmentBytes = *fi.MaxAttachment
 			}
 		}
 		out = append(out, in)
