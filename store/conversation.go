@@ -11,7 +11,24 @@ type ConversationStore interface {
 	// AddEvent records a team-only event in a conversation (kind "event"):
 	// participant added or removed, assigned, closed, delivery failed...
 	// It never reopens the conversation and is never sent.
+	// It returns the event's message, 0 for a quiet event.
 	AddEvent(ctx context.Context, ev Event) (message int64, err error)
+	// Events returns a conversation's events, oldest first.
+	Events(ctx context.Context, conv int64) ([]Event, error)
+	// UpdateConversation applies u in one transaction.
+	UpdateConversation(ctx context.Context, u ConversationUpdate) error
+}
+
+// ConversationUpdate changes a conversation's people and policies, with
+// the events that record it.
+type ConversationUpdate struct {
+	Conversation       int64
+	AddParticipants    []string
+	RemoveParticipants []string
+	AddFollowers       []string
+	RemoveFollowers    []string
+	ReadOnly           *bool
+	Events             []Event // their Conversation is set to Conversation
 }
 
 // Event is a team-only record in a conversation.
@@ -21,4 +38,7 @@ type Event struct {
 	Text         string // one line for the subject; control characters are replaced
 	Detail       string // the body: any text, e.g. the remote server's whole answer
 	At           time.Time
+	// Quiet events are only logged (Events), not shown as a message: for
+	// inboxes without show_events. Delivery failures are never quiet.
+	Quiet bool
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"mime"
 	"strconv"
@@ -12,33 +13,162 @@ import (
 
 // conversationSchema is migration 5: participants, followers, events and
 // policies (issue 4).
-const conversationSchema = ``
+const conversationSchema = `CREATE TABLE events (
+		id INTEGER PRIMARY KEY,
+		conversation_id INTEGER NOT NULL REFERENCES conversations(id),
+		type TEXT NOT NULL,
+		text TEXT NOT NULL,
+		detail TEXT NOT NULL,
+		at INTEGER NOT NULL,
+		message_id INTEGER REFERENCES messages(id)
+	);
+	CREATE INDEX events_conversation ON events(conversation_id, id);
+	CREATE TABLE followers (
+		conversation_id INTEGER NOT NULL REFERENCES conversations(id),
+		address TEXT NOT NULL,
+		PRIMARY KEY (conversation_id, address)
+	);
+	ALTER TABLE conversations ADD COLUMN read_only INTEGER NOT NULL DEFAULT 0`
 
 // AddEvent implements ConversationStore.
 func (s *SQLite) AddEvent(ctx context.Context, ev Event) (int64, error) {
 	var msg int64
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		var inbox string
-		if err := tx.QueryRowContext(ctx, `SELECT inbox FROM conversations WHERE id = ?`, ev.Conversation).Scan(&inbox); err != nil {
-			if err == sql.ErrNoRows {
-				return ErrNotFound
-			}
-			return err
-		}
-		var err error
-		if msg, err = nextval(ctx, tx, "message"); err != nil {
-			return err
-		}
-		return s.insertMessage(ctx, tx, messageRow{
-			id: msg, conv: ev.Conversation, kind: KindEvent, sender: inbox,
-			received: millis(ev.At), raw: eventMessage(inbox, msg, ev),
-		})
+	err := s.inTx(ctx, func(tx *sql.Tx) (err error) {
+		msg, err = s.addEvent(ctx, tx, ev)
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("store: recording event in conversation %d: %w", ev.Conversation, err)
 	}
 	s.hub.Publish()
 	return msg, nil
+}
+
+// addEvent records ev in the events log and, unless it is quiet, as a
+// message of kind event.
+func (s *SQLite) addEvent(ctx context.Context, tx *sql.Tx, ev Event) (int64, error) {
+	var inbox string
+	if err := tx.QueryRowContext(ctx, `SELECT inbox FROM conversations WHERE id = ?`, ev.Conversation).Scan(&inbox); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return 0, ErrNotFound
+		}
+		return 0, err
+	}
+	var msg sql.NullInt64
+	if !ev.Quiet {
+		id, err := nextval(ctx, tx, "message")
+		if err != nil {
+			return 0, err
+		}
+		msg = sql.NullInt64{Int64: id, Valid: true}
+		if err := s.insertMessage(ctx, tx, messageRow{
+			id: id, conv: ev.Conversation, kind: KindEvent, sender: inbox,
+			received: millis(ev.At), raw: eventMessage(inbox, id, ev),
+		}); err != nil {
+			return 0, err
+		}
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO events (conversation_id, type, text, detail, at, message_id) VALUES (?, ?, ?, ?, ?, ?)`,
+		ev.Conversation, ev.Type, ev.Text, ev.Detail, millis(ev.At), msg)
+	return msg.Int64, err
+}
+
+// Events implements ConversationStore.
+func (s *SQLite) Events(ctx context.Context, conv int64) ([]Event, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT type, text, detail, at, message_id IS NULL FROM events WHERE conversation_id = ? ORDER BY id`, conv)
+	if err != nil {
+		return nil, fmt.Errorf("store: reading events: %w", err)
+	}
+	defer rows.Close()
+	var out []Event
+	for rows.Next() {
+		ev := Event{Conversation: conv}
+		var at int64
+		if err := rows.Scan(&ev.Type, &ev.Text, &ev.Detail, &at, &ev.Quiet); err != nil {
+			return nil, fmt.Errorf("store: reading events: %w", err)
+		}
+		ev.At = fromMillis(at)
+		out = append(out, ev)
+	}
+	return out, rows.Err()
+}
+
+// UpdateConversation implements ConversationStore.
+func (s *SQLite) UpdateConversation(ctx context.Context, u ConversationUpdate) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error { return s.updateConversation(ctx, tx, u) })
+	if err != nil {
+		return fmt.Errorf("store: updating conversation %d: %w", u.Conversation, err)
+	}
+	s.hub.Publish()
+	return nil
+}
+
+func (s *SQLite) updateConversation(ctx context.Context, tx *sql.Tx, u ConversationUpdate) error {
+	var exists int
+	if err := tx.QueryRowContext(ctx, `SELECT 1 FROM conversations WHERE id = ?`, u.Conversation).Scan(&exists); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		return err
+	}
+	if err := addParticipants(ctx, tx, u.Conversation, u.AddParticipants); err != nil {
+		return err
+	}
+	for _, a := range u.RemoveParticipants {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM participants WHERE conversation_id = ? AND address = ?`, u.Conversation, a); err != nil {
+			return err
+		}
+	}
+	if err := addFollowers(ctx, tx, u.Conversation, u.AddFollowers); err != nil {
+		return err
+	}
+	for _, a := range u.RemoveFollowers {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM followers WHERE conversation_id = ? AND address = ?`, u.Conversation, a); err != nil {
+			return err
+		}
+	}
+	if u.ReadOnly != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE conversations SET read_only = ? WHERE id = ?`, *u.ReadOnly, u.Conversation); err != nil {
+			return err
+		}
+	}
+	for _, ev := range u.Events {
+		ev.Conversation = u.Conversation
+		if _, err := s.addEvent(ctx, tx, ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func addFollowers(ctx context.Context, tx *sql.Tx, conv int64, addrs []string) error {
+	for _, a := range addrs {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO followers (conversation_id, address) VALUES (?, ?) ON CONFLICT DO NOTHING`, conv, a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// conversationExtras fills what this part of the store keeps of a
+// conversation: read-only and followers.
+func (s *SQLite) conversationExtras(ctx context.Context, c *Conversation) error {
+	if err := s.read.QueryRowContext(ctx, `SELECT read_only FROM conversations WHERE id = ?`, c.ID).Scan(&c.ReadOnly); err != nil {
+		return err
+	}
+	rows, err := s.read.QueryContext(ctx, `SELECT address FROM followers WHERE conversation_id = ? ORDER BY address`, c.ID)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var a string
+		if err := rows.Scan(&a); err != nil {
+			return err
+		}
+		c.Followers = append(c.Followers, a)
+	}
+	return rows.Err()
 }
 
 // eventMessage renders an event as a short message the agents' mail

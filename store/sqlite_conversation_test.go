@@ -45,3 +45,53 @@ func TestAddEvent(t *testing.T) {
 		t.Errorf("event in a missing conversation: %v", err)
 	}
 }
+
+func TestUpdateConversation(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, t.TempDir())
+	a := mustInbound(t, s, newInbound("support@example.test", "a@x", 1))
+	on, off := true, false
+	err := s.UpdateConversation(ctx, ConversationUpdate{
+		Conversation:    a.Conversation,
+		AddParticipants: []string{"p1@x", "p2@x"},
+		AddFollowers:    []string{"bob@example.test"},
+		ReadOnly:        &on,
+		Events: []Event{{Type: "participant-added", Text: "p1@x and p2@x joined", At: at(2), Quiet: true},
+			{Type: "read-only", Text: "read-only on", At: at(3)}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := s.Conversation(ctx, a.Conversation)
+	if !c.ReadOnly || strings.Join(c.Participants, ",") != "p1@x,p2@x" || strings.Join(c.Followers, ",") != "bob@example.test" {
+		t.Errorf("after the update: %+v", c)
+	}
+	evs, err := s.Events(ctx, a.Conversation)
+	if err != nil || len(evs) != 2 || !evs[0].Quiet || evs[1].Quiet || evs[1].Text != "read-only on" {
+		t.Errorf("events %+v %v", evs, err)
+	}
+	// Only the loud event is a message.
+	if e, _, _ := s.Entries(ctx, MailboxView{Agent: "a", Folder: FolderInbox, Inboxes: []string{"support@example.test"}}); len(e) != 2 {
+		t.Errorf("INBOX has %d entries, want the message and one event", len(e))
+	}
+	if err := s.UpdateConversation(ctx, ConversationUpdate{Conversation: a.Conversation, RemoveParticipants: []string{"p1@x"},
+		RemoveFollowers: []string{"bob@example.test"}, ReadOnly: &off}); err != nil {
+		t.Fatal(err)
+	}
+	c, _ = s.Conversation(ctx, a.Conversation)
+	if c.ReadOnly || strings.Join(c.Participants, ",") != "p2@x" || len(c.Followers) != 0 {
+		t.Errorf("after removing: %+v", c)
+	}
+	if err := s.UpdateConversation(ctx, ConversationUpdate{Conversation: 77}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("update of a missing conversation: %v", err)
+	}
+	// Inbound followers and events come with the message.
+	in := newInbound("support@example.test", "b@x", 4)
+	in.Conversation, in.NewFollowers = a.Conversation, []string{"carol@example.test"}
+	in.Events = []Event{{Type: "participants-over-cap", Text: "not added: x@y", At: at(4), Quiet: true}}
+	mustInbound(t, s, in)
+	c, _ = s.Conversation(ctx, a.Conversation)
+	if evs, _ := s.Events(ctx, a.Conversation); len(evs) != 3 || strings.Join(c.Followers, ",") != "carol@example.test" {
+		t.Errorf("inbound followers/events: %+v %+v", c, evs)
+	}
+}

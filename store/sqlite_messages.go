@@ -52,7 +52,13 @@ func (s *SQLite) Conversation(ctx context.Context, id int64) (Conversation, erro
 		}
 		c.Participants = append(c.Participants, a)
 	}
-	return c, rows.Err()
+	if err := rows.Err(); err != nil {
+		return Conversation{}, err
+	}
+	if err := s.conversationExtras(ctx, &c); err != nil {
+		return Conversation{}, fmt.Errorf("store: reading conversation %d: %w", id, err)
+	}
+	return c, nil
 }
 
 // Message implements Store.
@@ -162,10 +168,13 @@ func (s *SQLite) AddInbound(ctx context.Context, in Inbound) (InboundResult, err
 			return err
 		}
 		res.Conversation, res.Message = conv, msg
-		return s.insertMessage(ctx, tx, messageRow{
+		if err := s.insertMessage(ctx, tx, messageRow{
 			id: msg, conv: conv, kind: KindInbound, sender: in.Sender, senderRole: in.SenderRole, messageID: in.MessageIDHeader,
 			received: now, raw: in.Raw, seenIDs: in.SeenMessageIDs,
-		})
+		}); err != nil {
+			return err
+		}
+		return s.updateConversation(ctx, tx, ConversationUpdate{Conversation: conv, AddFollowers: in.NewFollowers, Events: in.Events})
 	})
 	if err != nil {
 		return InboundResult{}, fmt.Errorf("store: storing inbound message: %w", err)

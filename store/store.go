@@ -117,6 +117,10 @@ type Inbound struct {
 	Reopen bool
 	// NewParticipants join the conversation with this message.
 	NewParticipants []string
+	// NewFollowers follow it (agents the customer put in Cc).
+	NewFollowers []string
+	// Events are recorded with the message (e.g. participants over the cap).
+	Events          []Event
 	MessageIDHeader string   // without angle brackets; "" if the message has none
 	SeenMessageIDs  []string // In-Reply-To and References, indexed for this conversation when unknown
 	Raw             []byte
