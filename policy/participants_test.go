@@ -1,0 +1,72 @@
+package policy
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/supportgate/supportgate/config"
+	"github.com/supportgate/supportgate/store"
+)
+
+func TestPeopleFromInbound(t *testing.T) {
+	cfg := testConfig(t)
+	const owner = "ann@customer.example"
+	tests := []struct {
+		name    string
+		current []string
+		role    store.SenderRole
+		auto    bool
+		to, cc  []string
+		max     int
+		want    InboundPeople
+	}{
+		{"owner's Cc joins", nil, store.SenderOwner, false, []string{"support@example.test"}, []string{"Ben@Customer.example"}, 2,
+			InboundPeople{Participants: []string{"ben@customer.example"}}},
+		{"participant's Cc joins", []string{"ben@customer.example"}, store.SenderParticipant, false, nil, []string{"cat@customer.example"}, 2,
+			InboundPeople{Participants: []string{"cat@customer.example"}}},
+		{"over the cap", []string{"ben@customer.example"}, store.SenderOwner, false, nil, []string{"cat@x.example", "dan@x.example"}, 2,
+			InboundPeople{Participants: []string{"cat@x.example"}, OverCap: []string{"dan@x.example"}}},
+		{"support addresses, plus forms and bounces never join", nil, store.SenderOwner, false,
+			[]string{"support@example.test", "billing+42-abc@example.test", "bounces+1-x@example.test"}, nil, 5, InboundPeople{}},
+		{"an agent copied becomes a follower", nil, store.SenderOwner, false, nil, []string{"alice@example.test"}, 5,
+			InboundPeople{Followers: []string{"alice@example.test"}}},
+		{"owner and existing participants are not added again", []string{"ben@customer.example"}, store.SenderOwner, false,
+			[]string{owner, "BEN@customer.example"}, nil, 5, InboundPeople{}},
+		{"a stranger adds nobody", nil, store.SenderStranger, false, nil, []string{"cat@x.example"}, 5, InboundPeople{}},
+		{"an auto-reply adds nobody", nil, store.SenderOwner, true, nil, []string{"cat@x.example"}, 5, InboundPeople{}},
+		{"cap 0", nil, store.SenderOwner, false, nil, []string{"cat@x.example"}, 0, InboundPeople{OverCap: []string{"cat@x.example"}}},
+	}
+	for _, tt := range tests {
+		got := PeopleFromInbound(cfg, owner, tt.current, tt.role, tt.auto, tt.to, tt.cc, tt.max)
+		if !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s: got %+v, want %+v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestCheckAttachments(t *testing.T) {
+	msg := func(ctype, disp, body string) []byte {
+		return []byte("Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhello\r\n" +
+			"--b\r\nContent-Type: " + ctype + "\r\nContent-Disposition: " + disp + "\r\nContent-Transfer-Encoding: base64\r\n\r\n" + body + "\r\n--b--\r\n")
+	}
+	in := config.Inbox{Address: "support@example.test", MaxAttachmentBytes: 10, RefusedAttachmentTypes: []string{"application/x-msdownload", "video/*"}}
+	tests := []struct {
+		name, ctype, disp, body, want string
+	}{
+		{"small pdf", "application/pdf", `attachment; filename="a.pdf"`, "aGVsbG8=", ""},
+		{"too large", "application/pdf", `attachment; filename="big.pdf"`, "aGVsbG8gd29ybGQgaGVsbG8=", `"big.pdf" is larger than the 10 bytes`},
+		{"refused type", "application/x-msdownload", `attachment; filename="setup.exe"`, "aGk=", `"setup.exe" is of type application/x-msdownload`},
+		{"refused wildcard, inline with a name", "video/mp4", `inline; filename="clip.mp4"`, "aGk=", "video/mp4"},
+		{"inline image without name is not an attachment", "image/png", "inline", "aGVsbG8gd29ybGQgaGVsbG8=", ""},
+	}
+	for _, tt := range tests {
+		err := CheckAttachments(in, msg(tt.ctype, tt.disp, tt.body))
+		if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
+			t.Errorf("%s: %v, want %q", tt.name, err, tt.want)
+		}
+	}
+	if err := CheckAttachments(config.Inbox{}, msg("video/mp4", "attachment", "aGk=")); err != nil {
+		t.Errorf("no limits configured: %v", err)
+	}
+}
