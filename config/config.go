@@ -103,6 +103,9 @@ type Outbound struct {
 	Directory   string          // directory; default <data_dir>/outbox
 	Retry       []time.Duration // retry; default 5m, 15m, 1h, 4h, 8h
 	GiveUpAfter time.Duration   // give_up_after; default 5d
+	// RelayCredentialsFile is relay_credentials_file: a file holding
+	// "username:password" for AUTH at the relay, kept out of the config.
+	RelayCredentialsFile string
 }
 
 // DKIM is the [dkim] table: both keys or neither.

@@ -49,6 +49,7 @@ type fileOutbound struct {
 	Directory   string    `toml:"directory"`
 	Retry       *[]string `toml:"retry"`
 	GiveUpAfter *string   `toml:"give_up_after"`
+	RelayCreds  string    `toml:"relay_credentials_file"`
 }
 
 type fileDKIM struct {

@@ -146,6 +146,8 @@ func (v *validator) outbound(o *Outbound, fo *fileOutbound, dataDir string) {
 			v.errorf("outbound.relay", `outbound.relay is %q, which is not "host:port" like "smtp.provider.example:587": %s`, o.Relay, why)
 		}
 	}
+	o.RelayCredentialsFile = fo.RelayCreds
+	v.text("outbound.relay_credentials_file", o.RelayCredentialsFile)
 	o.Directory = fo.Directory
 	if o.Directory == "" {
 		o.Directory = filepath.Join(dataDir, "outbox")

@@ -2,9 +2,11 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,6 +20,14 @@ import (
 // maxRecipients bounds RCPT TO per transaction (RFC 5321 4.5.3.1.8 asks for
 // at least 100).
 const maxRecipients = 100
+
+// RFC 3463 5.7.1: refused by policy (DESIGN.md §7).
+var (
+	errBlockedSender = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1},
+		Message: "Mail from this sender is refused by this support address"}
+	errReadOnly = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1},
+		Message: "This conversation is read-only: the support team no longer accepts mail into it"}
+)
 
 // RFC 5321 4.2.2 / RFC 3463 5.1.1: we are the MX of the support addresses only.
 var errNoSuchInbox = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1},
@@ -70,8 +80,18 @@ func (m *mxSession) Mail(from string, _ *smtp.MailOptions) error {
 
 func (m *mxSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 	to = strings.ToLower(to)
-	if _, ok := policy.InboxOf(m.srv.cfg, to); !ok {
+	if handled, err := m.srv.bounceRcpt(to); handled { // a return path: gateway/bounce.go
+		if err == nil {
+			m.rcpts = append(m.rcpts, to)
+		}
+		return err
+	}
+	inbox, ok := policy.InboxOf(m.srv.cfg, to)
+	if !ok {
 		return errNoSuchInbox
+	}
+	if m.srv.cfg.Blocked(inbox, m.from) {
+		return errBlockedSender
 	}
 	m.rcpts = append(m.rcpts, to)
 	return nil
@@ -82,7 +102,15 @@ func (m *mxSession) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
+	if m.srv.isBounceTransaction(m.rcpts) { // bounces: gateway/bounce.go
+		return m.srv.receiveBounce(m.ctx, m.log, m.from, m.rcpts, raw)
+	}
 	res, err := m.srv.deliverInbound(m.ctx, m.from, m.rcpts, raw)
+	var refusal *smtp.SMTPError
+	if errors.As(err, &refusal) {
+		m.log.Info("inbound message refused", "reason", refusal.Message)
+		return refusal
+	}
 	if err != nil {
 		m.log.Error("storing inbound message failed", "err", err)
 		return errTemporary
@@ -121,9 +149,16 @@ func (s *Server) deliverInbound(ctx context.Context, from string, rcpts []string
 	if conv, ok := s.cfg.Inbox(dec.Conv.Inbox); ok {
 		rules = conv
 	}
+	if s.cfg.Blocked(rules, sender) {
+		return store.InboundResult{}, errBlockedSender
+	}
 	_, isAgent := s.cfg.Agent(sender)
+	auto := threading.IsAutoReply(&info.Header, from)
+	if dec.Conv.ReadOnly && !isAgent {
+		return store.InboundResult{}, errReadOnly // DESIGN.md §7: read-only conversations
+	}
 	adm := threading.Admit(dec.Conv,
-		threading.Sender{Address: sender, IsAgent: isAgent, Auto: threading.IsAutoReply(&info.Header, from)},
+		threading.Sender{Address: sender, IsAgent: isAgent, Auto: auto},
 		threading.InboxRules{Strangers: rules.Strangers, MaxParticipants: rules.MaxParticipants})
 	in := store.Inbound{
 		Inbox:           inbox.Address,
@@ -139,8 +174,28 @@ func (s *Server) deliverInbound(ctx context.Context, from string, rcpts []string
 		Raw:             raw,
 		Received:        now,
 	}
+	participants, owner := dec.Conv.Participants, dec.Conv.Owner
+	if dec.Conv.ID == 0 {
+		owner = sender
+	}
 	if adm.Join {
 		in.NewParticipants = []string{sender}
+		participants = append(slices.Clone(participants), sender)
+		in.Events = append(in.Events, store.Event{Type: "participant-added", At: now, Quiet: !rules.ShowEvents,
+			Text: sender + " joined the conversation by writing into it"})
+	}
+	// DESIGN.md §3 item 4: the To and Cc of the owner's or a participant's
+	// mail join, up to the cap; the team hears of those over it.
+	people := policy.PeopleFromInbound(s.cfg, owner, participants, adm.Role, auto, info.To, info.Cc, rules.MaxParticipants)
+	in.NewParticipants = append(in.NewParticipants, people.Participants...)
+	in.NewFollowers = people.Followers
+	if len(people.Participants) > 0 {
+		in.Events = append(in.Events, store.Event{Type: "participant-added", At: now, Quiet: !rules.ShowEvents,
+			Text: "Added as participants from " + sender + "'s mail: " + strings.Join(people.Participants, ", ")})
+	}
+	if len(people.OverCap) > 0 {
+		in.Events = append(in.Events, store.Event{Type: "participants-over-cap", At: now,
+			Text: fmt.Sprintf("Not added as participants, the cap of %d is reached: %s", rules.MaxParticipants, strings.Join(people.OverCap, ", "))})
 	}
 	return s.store.AddInbound(ctx, in)
 }

@@ -8,6 +8,7 @@ package gateway
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -73,6 +74,9 @@ type Server struct {
 	log   *slog.Logger
 
 	connSeq atomic.Uint64 // connection IDs for logs
+	// tlsConfig serves [tls] for IMAP STARTTLS and implicit TLS, reloading
+	// the certificate when its files change; nil without [tls].
+	tlsConfig *tls.Config
 	// dummyHash is compared against when a login names no agent, so that an
 	// unknown address takes as long to refuse as a wrong password.
 	dummyHash []byte
@@ -110,9 +114,18 @@ func (s *Server) Run(ctx context.Context) error {
 		srv := s.newSubmission()
 		services = append(services, service{"submission", a, srv.Serve, srv.Shutdown})
 	}
-	if a := s.cfg.Server.IMAPListen; a != "" {
+	if err := s.loadTLS(); err != nil {
+		return err
+	}
+	if a, as := s.cfg.Server.IMAPListen, s.cfg.Server.IMAPSListen; a != "" || as != "" {
 		srv := s.newIMAP()
-		services = append(services, service{"imap", a, srv.Serve, func(context.Context) error { return srv.Close() }})
+		closeIMAP := func(context.Context) error { return srv.Close() }
+		if a != "" {
+			services = append(services, service{"imap", a, srv.Serve, closeIMAP})
+		}
+		if as != "" {
+			services = append(services, service{"imaps", as, srv.ServeTLS, closeIMAP})
+		}
 	}
 	if a := s.cfg.Server.HTTPListen; a != "" {
 		srv := &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 10 * time.Second}

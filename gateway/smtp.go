@@ -28,6 +28,8 @@ var (
 	// lines up to maxLineBytes are kept as they are, longer ones refused.
 	errLineTooLong = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0},
 		Message: "A line of the message is longer than this server accepts (64 KiB); send it with shorter lines"}
+	errBareLineEnd = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0},
+		Message: "The message has a bare CR or LF; every line must end with CRLF"}
 	errAborted = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 5, 0},
 		Message: "The message transfer was aborted"}
 )
@@ -36,10 +38,15 @@ var (
 const maxLineBytes = 64 << 10
 
 // readData reads a whole DATA or BDAT body. go-smtp enforces the size limit
-// and reports it as ErrDataTooLarge.
+// and reports it as ErrDataTooLarge. A bare CR or LF is refused: go-smtp
+// passes them through, and a message that holds one is how SMTP smuggling
+// hides a second message from one server and shows it to another
+// (RFC 5321 2.3.8: lines end with CRLF; only CRLF.CRLF ends the data).
 func readData(r io.Reader) ([]byte, error) {
 	raw, err := io.ReadAll(r)
 	switch {
+	case err == nil && hasBareLineEnd(raw):
+		return nil, errBareLineEnd
 	case err == nil:
 		return raw, nil
 	case errors.Is(err, smtp.ErrDataTooLarge):
@@ -49,6 +56,21 @@ func readData(r io.Reader) ([]byte, error) {
 	default:
 		return nil, errAborted
 	}
+}
+
+// hasBareLineEnd reports a CR not followed by LF, or an LF not preceded by CR.
+func hasBareLineEnd(b []byte) bool {
+	for i := bytes.IndexAny(b, "\r\n"); i >= 0; {
+		if b[i] == '\n' || i+1 == len(b) || b[i+1] != '\n' {
+			return true
+		}
+		next := bytes.IndexAny(b[i+2:], "\r\n")
+		if next < 0 {
+			return false
+		}
+		i += 2 + next
+	}
+	return false
 }
 
 // headerInfo is what the gateway reads from a message's header.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/supportgate/supportgate/config"
 	"github.com/supportgate/supportgate/policy"
+	"github.com/supportgate/supportgate/queue"
 	"github.com/supportgate/supportgate/store"
 	"github.com/supportgate/supportgate/threading"
 )
@@ -228,10 +229,31 @@ func (s *Server) submit(ctx context.Context, sub submission) (submitted, error) 
 			"You may read %s but not write in it (your role there is %q); ask an admin for the reply role", inbox.Address, roleName(role))
 	}
 
+	// 4. Quick actions (read before the kind is decided): a message of
+	// nothing but actions is an action, not a note.
+	qa, err := parseQuickActions(cfg, inbox, sub.raw)
+	if err != nil {
+		return submitted{}, err
+	}
+	raw := qa.raw
+	if qa.only {
+		if conv.ID == 0 {
+			return submitted{}, errNoCustomer
+		}
+		if err := s.applyActions(ctx, conv.ID, inbox, sub.agent, qa.actions); err != nil {
+			return submitted{}, err
+		}
+		return submitted{conversation: conv.ID, kind: "action"}, nil
+	}
+
 	// 3. Kind: only internal recipients make a note; it is stored, never sent.
 	kind := store.KindReply
 	if allInternal {
 		kind = store.KindNote
+	}
+	if kind == store.KindReply && inbox.RequireTag && len(conv.Tags) == 0 && !qa.addsTag() {
+		return submitted{}, refuse(550, smtp.EnhancedCode{5, 7, 1},
+			"Nothing was sent: conversations of %s need a tag before a reply; put a line \"#tag <tag>\" at the top of your message", inbox.Address)
 	}
 
 	// 5. Recipients and participants.
@@ -242,6 +264,23 @@ func (s *Server) submit(ctx context.Context, sub submission) (submitted, error) 
 			return submitted{}, refuse(550, smtp.EnhancedCode{5, 7, 1},
 				"Nothing was sent: conversations of %s may have at most %d participants besides the customer, and adding %s would make %d",
 				inbox.Address, inbox.MaxParticipants, strings.Join(rcpt.NewParticipants, ", "), n)
+		}
+		// DESIGN.md §7: agents cannot write to blocked senders.
+		for _, a := range rcpt.Envelope {
+			if cfg.Blocked(inbox, a) {
+				return submitted{}, refuse(550, smtp.EnhancedCode{5, 7, 1}, "Nothing was sent: %s is blocked in %s", a, inbox.Address)
+			}
+		}
+		var refusal *policy.Refusal
+		if err := policy.CheckAttachments(inbox, raw); errors.As(err, &refusal) {
+			return submitted{}, refuse(550, smtp.EnhancedCode{5, 7, 1}, "%s", refusal.Msg)
+		}
+	}
+	if conv.ID != 0 && len(qa.actions) > 0 {
+		// Applied before the message is recorded: each is idempotent, so a
+		// retry after a failure below does no harm.
+		if err := s.applyActions(ctx, conv.ID, inbox, sub.agent, qa.actions); err != nil {
+			return submitted{}, err
 		}
 	}
 
@@ -258,7 +297,7 @@ func (s *Server) submit(ctx context.Context, sub submission) (submitted, error) 
 	msgID := s.keys.MessageID(conv.ID, msgNum, cfg.Server.Hostname)
 	var out []byte
 	if kind == store.KindNote {
-		out, err = policy.RewriteNote(sub.raw, msgID)
+		out, err = policy.RewriteNote(raw, msgID)
 	} else {
 		out, err = policy.ReplyRewrite{
 			AgentName:    sub.agent.Name,
@@ -273,7 +312,7 @@ func (s *Server) submit(ctx context.Context, sub submission) (submitted, error) 
 			InReplyTo:    info.InReplyTo,
 			References:   info.References,
 			Now:          time.Now(),
-		}.Rewrite(sub.raw)
+		}.Rewrite(raw)
 	}
 	if errors.Is(err, policy.ErrMalformedMessage) {
 		return submitted{}, errBadHeader
@@ -284,6 +323,18 @@ func (s *Server) submit(ctx context.Context, sub submission) (submitted, error) 
 
 	// 7. Recorded, then queued, in one transaction.
 	_, domain, _ := strings.Cut(inbox.Address, "@")
+	if kind == store.KindReply && cfg.DKIM.Selector != "" {
+		// RFC 6376: signed once, before it is queued, so that every retry
+		// sends the same bytes. The key is read per message: a rotated key
+		// needs no restart.
+		signer, err := queue.LoadDKIM(cfg.DKIM.Selector, cfg.DKIM.PrivateKeyFile)
+		if err == nil {
+			out, err = signer.Sign(out, domain)
+		}
+		if err != nil {
+			return submitted{}, err
+		}
+	}
 	err = s.store.AddOutbound(ctx, store.Outbound{
 		Message:         msgNum,
 		Conversation:    conv.ID,
@@ -300,6 +351,13 @@ func (s *Server) submit(ctx context.Context, sub submission) (submitted, error) 
 	})
 	if err != nil {
 		return submitted{}, err
+	}
+	if newConv != nil && len(qa.actions) > 0 {
+		// A new conversation exists only now; the message is recorded, so a
+		// failure here is logged, not answered.
+		if err := s.applyActions(ctx, conv.ID, inbox, sub.agent, qa.actions); err != nil {
+			s.log.Error("quick actions of a new conversation failed", "conversation", conv.ID, "err", err)
+		}
 	}
 	return submitted{conversation: conv.ID, message: msgNum, kind: kind, recipients: len(rcpt.Envelope)}, nil
 }

@@ -1,12 +1,11 @@
-// Package queue delivers what the store has queued (DESIGN.md §9).
-//
-// Only directory mode exists so far: each message is written to
+// Directory mode (DESIGN.md §9): each message is written to
 // <directory>/<id>.eml (the exact bytes that would be sent), then
 // <directory>/<id>.json ({"mail_from": ..., "rcpt_to": [...]}), each through a
 // temporary file, fsync and rename, so a reader that sees the .json sees a
 // complete .eml. The queue entry is marked delivered only after both files
 // are durable; a crash in between writes the same files again under the same
 // id, so nothing is lost and nothing appears twice.
+
 package queue
 
 import (

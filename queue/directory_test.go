@@ -85,7 +85,7 @@ func queueReply(t *testing.T, s store.Store, n int, rcpts ...string) store.Outbo
 		Agent:           "agent@support.example.com",
 		MessageIDHeader: fmt.Sprintf("m%d@support.example.com", msg),
 		Raw:             rawMessage(n),
-		Received:        time.UnixMilli(1_700_000_000_000 + int64(n)),
+		Received:        time.Now().Add(time.Duration(n) * time.Millisecond),
 		MailFrom:        fmt.Sprintf("bounces+%d@support.example.com", msg),
 		Recipients:      rcpts,
 	}

@@ -17,6 +17,11 @@ type ConversationStore interface {
 	Events(ctx context.Context, conv int64) ([]Event, error)
 	// UpdateConversation applies u in one transaction.
 	UpdateConversation(ctx context.Context, u ConversationUpdate) error
+	// ListConversations returns conversations, most recently updated first;
+	// status "" lists every status.
+	ListConversations(ctx context.Context, status Status, limit int) ([]Conversation, error)
+	// ConversationMessages returns a conversation's messages, oldest first.
+	ConversationMessages(ctx context.Context, conv int64) ([]Message, error)
 }
 
 // ConversationUpdate changes a conversation's people and policies, with

@@ -20,12 +20,14 @@ const DatabaseFile = "supportgate.db"
 // SQLite is the Store on one SQLite database in WAL mode.
 //
 // Writes go through one connection (SQLite has one writer anyway), with
-// synchronous=FULL so that a commit is on disk when it returns. Reads use a
-// separate pool, which WAL lets run beside the writer.
+// synchronous=FULL so that a commit is on disk when it returns; concurrent
+// writes share a commit (see inTx). Reads use a separate pool, which WAL lets
+// run beside the writer.
 type SQLite struct {
 	write *sql.DB
 	read  *sql.DB
 	hub   *Hub
+	w     *writer // runs every write transaction (group commit)
 }
 
 var _ Store = (*SQLite)(nil)
@@ -60,7 +62,7 @@ func OpenSQLite(ctx context.Context, dataDir string) (*SQLite, error) {
 		return nil, fmt.Errorf("store: opening %s: %w", path, err)
 	}
 	read.SetMaxOpenConns(8)
-	s := &SQLite{write: write, read: read, hub: NewHub()}
+	s := &SQLite{write: write, read: read, hub: NewHub(), w: newWriter(write)}
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -70,6 +72,7 @@ func OpenSQLite(ctx context.Context, dataDir string) (*SQLite, error) {
 
 // Close closes the database.
 func (s *SQLite) Close() error {
+	s.w.close()
 	return errors.Join(s.read.Close(), s.write.Close())
 }
 
@@ -196,18 +199,16 @@ func (s *SQLite) migrate(ctx context.Context) error {
 	return nil
 }
 
-// inTx runs f in a write transaction and commits it; a commit that returns
-// nil is on disk.
+// inTx runs f in a write transaction and returns once that transaction is
+// committed with fsync (a nil return is on disk) or f's changes are undone.
+//
+// The work is done by the writer goroutine (writer.go), which runs the
+// requests of concurrent callers in one transaction, each in its own
+// savepoint, and commits them together: one fsync for the batch (group
+// commit). A request whose f fails is rolled back to its savepoint only and
+// does not affect its neighbours. f runs at most once and must not call inTx.
 func (s *SQLite) inTx(ctx context.Context, f func(tx *sql.Tx) error) error {
-	tx, err := s.write.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	if err := f(tx); err != nil {
-		tx.Rollback()
-		return err
-	}
-	return tx.Commit()
+	return s.w.do(ctx, f)
 }
 
 // nextval advances a named sequence and returns the new value.

@@ -150,6 +150,64 @@ func addFollowers(ctx context.Context, tx *sql.Tx, conv int64, addrs []string) e
 	return nil
 }
 
+// ListConversations implements ConversationStore.
+func (s *SQLite) ListConversations(ctx context.Context, status Status, limit int) ([]Conversation, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT id FROM conversations WHERE ? = '' OR status = ? ORDER BY updated DESC, id DESC LIMIT ?`,
+		status, status, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: listing conversations: %w", err)
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("store: listing conversations: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: listing conversations: %w", err)
+	}
+	out := make([]Conversation, 0, len(ids))
+	for _, id := range ids {
+		c, err := s.Conversation(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// ConversationMessages implements ConversationStore.
+func (s *SQLite) ConversationMessages(ctx context.Context, conv int64) ([]Message, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT id FROM messages WHERE conversation_id = ? ORDER BY id`, conv)
+	if err != nil {
+		return nil, fmt.Errorf("store: listing messages: %w", err)
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("store: listing messages: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	out := make([]Message, 0, len(ids))
+	for _, id := range ids {
+		m, err := s.Message(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
 // conversationExtras fills what this part of the store keeps of a
 // conversation: read-only and followers.
 func (s *SQLite) conversationExtras(ctx context.Context, c *Conversation) error {

@@ -95,3 +95,28 @@ func TestUpdateConversation(t *testing.T) {
 		t.Errorf("inbound followers/events: %+v %+v", c, evs)
 	}
 }
+
+func TestListConversations(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, t.TempDir())
+	a := mustInbound(t, s, newInbound("support@example.test", "a@x", 1))
+	b := mustInbound(t, s, newInbound("support@example.test", "b@x", 2))
+	in := newInbound("support@example.test", "a2@x", 3)
+	in.Conversation = a.Conversation
+	mustInbound(t, s, in)
+	if err := s.SetStatus(ctx, b.Conversation, StatusClosed); err != nil {
+		t.Fatal(err)
+	}
+	all, err := s.ListConversations(ctx, "", 10)
+	if err != nil || len(all) != 2 || all[0].ID != a.Conversation {
+		t.Fatalf("all: %+v %v", all, err)
+	}
+	closed, _ := s.ListConversations(ctx, StatusClosed, 10)
+	if len(closed) != 1 || closed[0].ID != b.Conversation {
+		t.Errorf("closed: %+v", closed)
+	}
+	msgs, err := s.ConversationMessages(ctx, a.Conversation)
+	if err != nil || len(msgs) != 2 || msgs[1].MessageIDHeader != "a2@x" {
+		t.Errorf("messages: %+v %v", msgs, err)
+	}
+}

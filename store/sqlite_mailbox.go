@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -20,10 +21,14 @@ func scopeKey(inboxes []string) string {
 // UIDValidity implements Store.
 func (s *SQLite) UIDValidity(ctx context.Context, view MailboxView) (uint32, error) {
 	scope := scopeKey(view.Inboxes)
+	key := string(view.Folder)
+	if view.Name != "" {
+		key = view.Name
+	}
 	var v int64
 	var have string
 	err := s.read.QueryRowContext(ctx, `SELECT uidvalidity, scope FROM mailbox_state WHERE agent = ? AND folder = ?`,
-		view.Agent, view.Folder).Scan(&v, &have)
+		view.Agent, key).Scan(&v, &have)
 	if err == nil && have == scope {
 		return uint32(v), nil
 	}
@@ -35,7 +40,7 @@ func (s *SQLite) UIDValidity(ctx context.Context, view MailboxView) (uint32, err
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		var old int64
 		err := tx.QueryRowContext(ctx, `SELECT uidvalidity, scope FROM mailbox_state WHERE agent = ? AND folder = ?`,
-			view.Agent, view.Folder).Scan(&old, &have)
+			view.Agent, key).Scan(&old, &have)
 		switch {
 		case err == nil && have == scope:
 			v = old
@@ -46,7 +51,7 @@ func (s *SQLite) UIDValidity(ctx context.Context, view MailboxView) (uint32, err
 		v = max(time.Now().Unix()&0x7fffffff, old+1)
 		_, err = tx.ExecContext(ctx, `INSERT INTO mailbox_state (agent, folder, uidvalidity, scope) VALUES (?, ?, ?, ?)
 			ON CONFLICT (agent, folder) DO UPDATE SET uidvalidity = excluded.uidvalidity, scope = excluded.scope`,
-			view.Agent, view.Folder, v, scope)
+			view.Agent, key, v, scope)
 		return err
 	})
 	if err != nil {
@@ -70,15 +75,25 @@ func (s *SQLite) Entries(ctx context.Context, view MailboxView) ([]MailboxEntry,
 	if len(view.Inboxes) == 0 {
 		return nil, uint32(next + 1), nil
 	}
-	args := []any{view.Agent, view.Folder}
+	args := []any{view.Agent, view.Agent, MarkDeleted, view.Folder}
 	for _, in := range view.Inboxes {
 		args = append(args, in)
 	}
-	q := `SELECT e.uid, m.id, m.conversation_id, m.kind, m.sender_role, m.size, m.received, m.hidden_bcc, s.agent IS NOT NULL
+	mine := ""
+	if view.Folder == FolderMine {
+		mine = " AND e.assignee = ?"
+		args = append(args, view.Agent)
+	}
+	args = append(args, view.Agent, MarkHidden)
+	q := `SELECT e.uid, m.id, m.conversation_id, m.kind, m.sender_role, m.size, m.received, m.hidden_bcc,
+		s.agent IS NOT NULL, d.agent IS NOT NULL, c.status
 		FROM folder_entries e
 		JOIN messages m ON m.id = e.message_id
+		JOIN conversations c ON c.id = m.conversation_id
 		LEFT JOIN seen s ON s.message_id = m.id AND s.agent = ?
-		WHERE e.folder = ? AND e.inbox IN (?` + strings.Repeat(", ?", len(view.Inboxes)-1) + `)
+		LEFT JOIN entry_marks d ON d.agent = ? AND d.mark = ? AND d.folder = e.folder AND d.uid = e.uid
+		WHERE e.folder = ? AND e.inbox IN (?` + strings.Repeat(", ?", len(view.Inboxes)-1) + `)` + mine + `
+		AND NOT EXISTS (SELECT 1 FROM entry_marks h WHERE h.agent = ? AND h.mark = ? AND h.folder = e.folder AND h.uid = e.uid)
 		ORDER BY e.uid`
 	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
@@ -86,18 +101,40 @@ func (s *SQLite) Entries(ctx context.Context, view MailboxView) ([]MailboxEntry,
 	}
 	defer rows.Close()
 	var entries []MailboxEntry
+	var convs []int64
+	deleted := map[int]bool{}
+	spam := map[int]bool{}
 	for rows.Next() {
 		var e MailboxEntry
-		var kind, role, bcc string
+		var kind, role, bcc, status string
 		var received int64
-		if err := rows.Scan(&e.UID, &e.Message, &e.Conversation, &kind, &role, &e.Size, &received, &bcc, &e.Seen); err != nil {
+		var del bool
+		if err := rows.Scan(&e.UID, &e.Message, &e.Conversation, &kind, &role, &e.Size, &received, &bcc, &e.Seen, &del, &status); err != nil {
 			return nil, 0, fmt.Errorf("store: listing %s: %w", view.Folder, err)
 		}
 		e.Kind, e.SenderRole, e.Received, e.HiddenBCC = Kind(kind), SenderRole(role), fromMillis(received), splitList(bcc)
+		deleted[len(entries)], spam[len(entries)] = del, Status(status) == StatusSpam
+		if !slices.Contains(convs, e.Conversation) {
+			convs = append(convs, e.Conversation)
+		}
 		entries = append(entries, e)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, 0, fmt.Errorf("store: listing %s: %w", view.Folder, err)
+	}
+	kws, err := keywords(ctx, tx, convs)
+	if err != nil {
+		return nil, 0, err
+	}
+	for i := range entries {
+		e := &entries[i]
+		e.Flags = append(e.Flags, kws[e.Conversation]...)
+		if spam[i] {
+			e.Flags = append(e.Flags, "$Junk")
+		}
+		if deleted[i] {
+			e.Flags = append(e.Flags, `\Deleted`)
+		}
 	}
 	return entries, uint32(next + 1), nil
 }
@@ -122,48 +159,5 @@ func (s *SQLite) SetSeen(ctx context.Context, agent string, messages []int64, se
 		return fmt.Errorf("store: setting \\Seen: %w", err)
 	}
 	s.hub.Publish()
-	return nil
-}
-
-// PendingDeliveries implements Store.
-func (s *SQLite) PendingDeliveries(ctx context.Context, limit int) ([]Delivery, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT o.id, o.message_id, o.mail_from, r.recipient, m.raw
-		FROM outbound_messages o
-		JOIN outbound_recipients r ON r.outbound_id = o.id
-		JOIN messages m ON m.id = o.message_id
-		WHERE o.id IN (SELECT DISTINCT outbound_id FROM outbound_recipients WHERE state = 'queued' ORDER BY outbound_id LIMIT ?)
-		AND r.state = 'queued'
-		ORDER BY o.id, r.recipient`, limit)
-	if err != nil {
-		return nil, fmt.Errorf("store: reading the queue: %w", err)
-	}
-	defer rows.Close()
-	var out []Delivery
-	for rows.Next() {
-		var d Delivery
-		var rcpt string
-		if err := rows.Scan(&d.ID, &d.Message, &d.MailFrom, &rcpt, &d.Raw); err != nil {
-			return nil, fmt.Errorf("store: reading the queue: %w", err)
-		}
-		if n := len(out); n > 0 && out[n-1].ID == d.ID {
-			out[n-1].Recipients = append(out[n-1].Recipients, rcpt)
-			continue
-		}
-		d.Recipients = []string{rcpt}
-		out = append(out, d)
-	}
-	return out, rows.Err()
-}
-
-// MarkDelivered implements Store.
-func (s *SQLite) MarkDelivered(ctx context.Context, queueID int64) error {
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE outbound_recipients SET state = 'delivered', attempts = attempts + 1
-			WHERE outbound_id = ? AND state = 'queued'`, queueID)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("store: marking queue entry %d delivered: %w", queueID, err)
-	}
 	return nil
 }

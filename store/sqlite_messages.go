@@ -58,6 +58,9 @@ func (s *SQLite) Conversation(ctx context.Context, id int64) (Conversation, erro
 	if err := s.conversationExtras(ctx, &c); err != nil {
 		return Conversation{}, fmt.Errorf("store: reading conversation %d: %w", id, err)
 	}
+	if err := s.conversationKeywords(ctx, &c); err != nil {
+		return Conversation{}, err
+	}
 	return c, nil
 }
 
@@ -263,10 +266,11 @@ type messageRow struct {
 }
 
 // insertMessage writes a message, indexes its Message-IDs, touches its
-// conversation and, when the conversation is open, gives it an INBOX entry.
+// conversation, gives it its entries in the shared folders the conversation
+// is in, and files an agent's reply or note in their Sent.
 func (s *SQLite) insertMessage(ctx context.Context, tx *sql.Tx, m messageRow) error {
-	var status, inbox string
-	if err := tx.QueryRowContext(ctx, `SELECT status, inbox FROM conversations WHERE id = ?`, m.conv).Scan(&status, &inbox); err != nil {
+	var one int
+	if err := tx.QueryRowContext(ctx, `SELECT 1 FROM conversations WHERE id = ?`, m.conv).Scan(&one); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrNotFound
 		}
@@ -294,8 +298,10 @@ func (s *SQLite) insertMessage(ctx context.Context, tx *sql.Tx, m messageRow) er
 			return err
 		}
 	}
-	if Status(status) != StatusOpen {
-		return nil
+	if (m.kind == KindReply || m.kind == KindNote) && m.sender != "" {
+		if err := fileSent(ctx, tx, m.sender, m.id, m.received); err != nil {
+			return err
+		}
 	}
-	return addEntry(ctx, tx, FolderInbox, m.id, inbox)
+	return syncFolders(ctx, tx, m.conv)
 }

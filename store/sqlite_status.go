@@ -32,13 +32,14 @@ func (s *SQLite) SetStatus(ctx context.Context, conv int64, status Status) error
 	return nil
 }
 
-// setStatus changes a conversation's status and keeps INBOX in step: a
-// conversation that stops being open leaves INBOX; one that opens again
-// enters it with new UIDs, as if its messages had just arrived (DESIGN.md
-// §13), so clients that cached the old UIDs never see them reused.
+// setStatus changes a conversation's status and keeps the shared folders in
+// step (syncFolders): a conversation that stops being open leaves INBOX and
+// enters Closed or Spam; one that opens again enters INBOX with new UIDs, as
+// if its messages had just arrived (DESIGN.md §13), so clients that cached
+// the old UIDs never see them reused.
 func setStatus(ctx context.Context, tx *sql.Tx, conv int64, status Status) error {
-	var old, inbox string
-	err := tx.QueryRowContext(ctx, `SELECT status, inbox FROM conversations WHERE id = ?`, conv).Scan(&old, &inbox)
+	var old string
+	err := tx.QueryRowContext(ctx, `SELECT status FROM conversations WHERE id = ?`, conv).Scan(&old)
 	if errors.Is(err, sql.ErrNoRows) {
 		return ErrNotFound
 	}
@@ -48,46 +49,5 @@ func setStatus(ctx context.Context, tx *sql.Tx, conv int64, status Status) error
 	if _, err := tx.ExecContext(ctx, `UPDATE conversations SET status = ? WHERE id = ?`, status, conv); err != nil {
 		return err
 	}
-	if Status(old) == StatusOpen {
-		_, err := tx.ExecContext(ctx, `DELETE FROM folder_entries WHERE folder = ?
-			AND message_id IN (SELECT id FROM messages WHERE conversation_id = ?)`, FolderInbox, conv)
-		return err
-	}
-	if status != StatusOpen {
-		return nil
-	}
-	rows, err := tx.QueryContext(ctx, `SELECT id FROM messages WHERE conversation_id = ? ORDER BY id`, conv)
-	if err != nil {
-		return err
-	}
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return err
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	for _, id := range ids {
-		if err := addEntry(ctx, tx, FolderInbox, id, inbox); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// addEntry gives a message the next UID of a shared folder kind.
-func addEntry(ctx context.Context, tx *sql.Tx, folder Folder, message int64, inbox string) error {
-	uid, err := nextval(ctx, tx, "uid:"+string(folder))
-	if err != nil {
-		return err
-	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO folder_entries (folder, uid, message_id, inbox) VALUES (?, ?, ?, ?)`,
-		folder, uid, message, inbox)
-	return err
+	return syncFolders(ctx, tx, conv)
 }

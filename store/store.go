@@ -56,7 +56,7 @@ const (
 // Folder names the shared folder kinds that have a global entry sequence.
 type Folder string
 
-// Shared folder kinds. Only INBOX is populated so far.
+// Shared folder kinds; the others are in workspace.go.
 const (
 	FolderInbox Folder = "INBOX"
 )
@@ -182,6 +182,10 @@ type MailboxEntry struct {
 	Received     time.Time
 	HiddenBCC    []string
 	Seen         bool // for the agent who asked
+	// Flags are the entry's other flags for the agent who asked: in a
+	// shared folder the conversation's keywords (\Flagged, tags...), $Junk
+	// for spam, and the agent's \Deleted; in a private mailbox its own.
+	Flags []string
 }
 
 // MailboxView selects an agent's view of a shared folder.
@@ -189,6 +193,9 @@ type MailboxView struct {
 	Agent   string
 	Folder  Folder
 	Inboxes []string // the inboxes the agent may see
+	// Name keys the view's UIDVALIDITY when it is not the folder's own
+	// name (an agent's per-inbox folder "Inboxes/<address>").
+	Name string
 }
 
 // Store is the durable model. All methods are safe for concurrent use.

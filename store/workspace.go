@@ -1,6 +1,114 @@
 package store
 
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Shared folder kinds beyond INBOX (DESIGN.md §6, §13). Each has its own
+// global entry sequence; what decides visibility is recorded with the entry
+// (the inbox, and for Mine the assignee).
+const (
+	FolderMine       Folder = "Mine"       // open conversations, per assignee
+	FolderUnassigned Folder = "Unassigned" // open conversations with no assignee
+	FolderClosed     Folder = "Closed"     // closed conversations
+	FolderSpam       Folder = "Spam"       // conversations marked spam
+)
+
+// SharedFolders returns the shared folder kinds, in the order agents see them.
+func SharedFolders() []Folder {
+	return []Folder{FolderInbox, FolderMine, FolderUnassigned, FolderClosed, FolderSpam}
+}
+
+// Names of the private mailboxes every agent has (DESIGN.md §6).
+const (
+	MailboxDrafts = "Drafts"
+	MailboxSent   = "Sent"
+	MailboxTrash  = "Trash"
+)
+
+// Conversation keywords with a meaning of their own. Every other keyword
+// (one without a leading '\' or '$') is a tag.
+const (
+	KeywordFlagged  = `\Flagged`
+	KeywordAnswered = `\Answered`
+)
+
+// ErrExists is returned when a private mailbox of that name already exists.
+var ErrExists = errors.New("store: already exists")
+
+// ErrHasChildren is returned when a private mailbox to delete has children.
+var ErrHasChildren = errors.New("store: mailbox has children")
+
+// Mark is a per-agent mark on a shared folder entry.
+type Mark string
+
+// Entry marks.
+const (
+	MarkDeleted Mark = "deleted" // \Deleted, until the agent expunges
+	MarkHidden  Mark = "hidden"  // expunged by the agent from Closed or Spam: no longer in their view
+)
+
+// PrivateMailbox is one of an agent's own mailboxes.
+type PrivateMailbox struct {
+	Name        string
+	UIDValidity uint32
+	UIDNext     uint32
+}
+
+// PrivateMessage is a message to file in a private mailbox: either a copy
+// of a conversation's message (Message set; its bytes are the served copy
+// of that message, which never changes) or bytes of its own (Raw).
+type PrivateMessage struct {
+	Message  int64
+	Raw      []byte
+	Flags    []string // every flag but \Recent, \Seen included
+	Received time.Time
+}
+
 // WorkspaceStore is the agents' IMAP workspace part of the store
 // (DESIGN.md §6): shared folders, private mailboxes, flags and keywords.
+//
+// The conversation methods (SetAssignee, AddTags, RemoveTags, SetFlagged)
+// are also the quick actions of DESIGN.md §5 item 4; their signatures are
+// stable. Each commits durably, keeps the shared folders in step and
+// publishes the change to every IMAP session.
 type WorkspaceStore interface {
+	// SetAssignee assigns a conversation to an agent (their email); ""
+	// removes the assignee. Its messages move between Mine and Unassigned.
+	SetAssignee(ctx context.Context, conv int64, agent string) error
+	// AddTags adds tags (IMAP keywords, case-insensitive) to a conversation.
+	AddTags(ctx context.Context, conv int64, tags []string) error
+	// RemoveTags removes tags from a conversation; unknown ones are ignored.
+	RemoveTags(ctx context.Context, conv int64, tags []string) error
+	// SetFlagged sets or clears the conversation's shared \Flagged.
+	SetFlagged(ctx context.Context, conv int64, flagged bool) error
+
+	// SetMarks adds or removes an agent's mark on entries (by UID) of a
+	// shared folder kind.
+	SetMarks(ctx context.Context, agent string, folder Folder, uids []uint32, mark Mark, on bool) error
+
+	// PrivateMailboxes lists an agent's mailboxes by name, creating Drafts,
+	// Sent and Trash on first use.
+	PrivateMailboxes(ctx context.Context, agent string) ([]PrivateMailbox, error)
+	// CreateMailbox creates a private mailbox and any missing parents
+	// (RFC 9051 6.3.4); ErrExists if it exists.
+	CreateMailbox(ctx context.Context, agent, name string) error
+	// DeleteMailbox deletes a private mailbox with its messages;
+	// ErrNotFound, or ErrHasChildren when other mailboxes are below it.
+	DeleteMailbox(ctx context.Context, agent, name string) error
+	// RenameMailbox renames a private mailbox and those below it.
+	RenameMailbox(ctx context.Context, agent, from, to string) error
+	// PrivateEntries returns a private mailbox's messages in UID order.
+	PrivateEntries(ctx context.Context, agent, name string) (PrivateMailbox, []MailboxEntry, error)
+	// PrivateRaw returns the bytes of a private message that has its own.
+	PrivateRaw(ctx context.Context, agent, name string, uid uint32) ([]byte, error)
+	// AddPrivate files messages in a private mailbox and returns their UIDs
+	// (RFC 4315 APPENDUID/COPYUID).
+	AddPrivate(ctx context.Context, agent, name string, msgs []PrivateMessage) (mailbox PrivateMailbox, uids []uint32, err error)
+	// SetPrivateFlags replaces the flags of private messages (by UID).
+	SetPrivateFlags(ctx context.Context, agent, name string, flags map[uint32][]string) error
+	// RemovePrivate removes private messages (EXPUNGE, or the source of a MOVE).
+	RemovePrivate(ctx context.Context, agent, name string, uids []uint32) error
 }

@@ -107,3 +107,40 @@ func (k Keys) BounceToken(message int64) string {
 	id := strconv.FormatInt(message, 10)
 	return id + "-" + k.mac("bounce", id)
 }
+
+// RecipientBounceToken is the plus part of the VERP return path of one
+// recipient of an outbound message (`bounces+<token>@domain`, DESIGN.md §4):
+// "<message>-<recipient>-<mac>", where recipient is the recipient's number in
+// the queue (store.QueuedRecipient.Number), so that a bounce names both
+// without being parsed.
+func (k Keys) RecipientBounceToken(message int64, recipient int) string {
+	ids := strconv.FormatInt(message, 10) + "-" + strconv.Itoa(recipient)
+	return ids + "-" + k.mac("bounce-rcpt", ids)
+}
+
+// ParseBounceToken returns what a return-path token names: the message and
+// the recipient's number of a RecipientBounceToken, or the message and 0 for
+// a BounceToken. It returns false for a malformed token or a wrong MAC.
+func (k Keys) ParseBounceToken(token string) (message int64, recipient int, ok bool) {
+	parts := strings.Split(token, "-")
+	canonical := func(s string) (int64, bool) {
+		n, err := strconv.ParseInt(s, 10, 64)
+		return n, err == nil && n > 0 && strconv.FormatInt(n, 10) == s
+	}
+	switch len(parts) {
+	case 2:
+		msg, good := canonical(parts[0])
+		if !good || !k.valid("bounce", parts[0], parts[1]) {
+			return 0, 0, false
+		}
+		return msg, 0, true
+	case 3:
+		msg, good1 := canonical(parts[0])
+		n, good2 := canonical(parts[1])
+		if !good1 || !good2 || n > 1<<20 || !k.valid("bounce-rcpt", parts[0]+"-"+parts[1], parts[2]) {
+			return 0, 0, false
+		}
+		return msg, int(n), true
+	}
+	return 0, 0, false
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -69,5 +70,29 @@ func TestServeRefusesBadConfig(t *testing.T) {
 	code, _, errOut := runCLI("", "serve", "-config", bad)
 	if code != 1 || !strings.Contains(errOut, bad+":2:") {
 		t.Errorf("serve with a bad config: exit %d, %q", code, errOut)
+	}
+}
+
+func TestConversationsCommand(t *testing.T) {
+	dir := t.TempDir()
+	p := freePorts(t)
+	cfg := testConfig(t, dir, p)
+	d := startDaemon(t, dir, p, "-config", cfg)
+	sendCustomerMail(t, d.addr(p.MX), 0)
+	sendCustomerMail(t, d.addr(p.MX), 1)
+	code, out, errOut := runCLI("", "conversations", "list", "--json", "-config", cfg)
+	var list []conversationJSON
+	if code != 0 || json.Unmarshal([]byte(out), &list) != nil || len(list) != 2 || list[0].ID != 2 || list[1].Owner != "erin@customer.example" {
+		t.Fatalf("conversations list --json: exit %d, %q %q", code, out, errOut)
+	}
+	code, out, _ = runCLI("", "conversations", "show", "1", "-config", cfg)
+	if code != 0 || !strings.Contains(out, "Conversation 1 [open]") || !strings.Contains(out, "inbound") {
+		t.Errorf("conversations show 1: exit %d\n%s", code, out)
+	}
+	if code, _, errOut := runCLI("", "conversations", "show", "99", "-config", cfg); code != 1 || !strings.Contains(errOut, "no conversation 99") {
+		t.Errorf("show 99: exit %d, %q", code, errOut)
+	}
+	if code, _, _ := runCLI("", "conversations", "frob"); code != 2 {
+		t.Errorf("bad subcommand: exit %d", code)
 	}
 }

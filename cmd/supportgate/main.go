@@ -5,6 +5,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -12,6 +13,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -22,6 +24,7 @@ import (
 	"github.com/supportgate/supportgate/gateway"
 	"github.com/supportgate/supportgate/queue"
 	"github.com/supportgate/supportgate/store"
+	"github.com/supportgate/supportgate/threading"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -31,6 +34,16 @@ const usage = `usage:
   supportgate serve [-config FILE]   run the daemon (default: ./supportgate.toml, else the embedded demo)
   supportgate check-config FILE      validate a configuration file
   supportgate passwd                 read a password on standard input, print its hash
+  supportgate queue list [--all] [--json] [-config FILE]
+                                     the outbound queue: recipients not delivered (--all: every one)
+  supportgate queue retry ID [-config FILE]
+                                     make queue entry ID due now, failed recipients included
+  supportgate queue drop ID [-config FILE]
+                                     stop delivering queue entry ID; the team gets an event
+  supportgate conversations list [--status open|closed|spam] [--json] [-config FILE]
+                                     the conversations, most recent first
+  supportgate conversations show ID [--json] [-config FILE]
+                                     one conversation with its people and messages
   supportgate version                print the version
 `
 
@@ -50,6 +63,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return checkConfig(args[1:], stdout, stderr)
 	case "passwd":
 		return passwd(stdin, stdout, stderr)
+	case "queue":
+		return queueCommand(args[1:], stdout, stderr)
+	case "conversations":
+		return conversationsCommand(args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "supportgate", versionString())
 		return 0
@@ -123,22 +140,28 @@ func serve(args []string, stderr io.Writer) int {
 		return 1
 	}
 
-	done := make(chan struct{})
-	switch cfg.Outbound.Mode {
-	case "directory":
-		w := &queue.DirectoryWorker{Store: st, Directory: cfg.Outbound.Directory, Log: log.With("service", "outbound")}
-		log.Info("outbound mail is written to a directory", "directory", cfg.Outbound.Directory)
-		go func() {
-			defer close(done)
-			if err := w.Run(ctx); err != nil {
-				log.Error("outbound worker stopped", "err", err)
-			}
-		}()
-	default:
-		close(done)
-		log.Warn("outbound mode is not implemented yet: replies are recorded and stay queued until it is", "mode", cfg.Outbound.Mode)
+	if cfg.DKIM.Selector != "" {
+		// Fail now rather than at the first reply.
+		if _, err := queue.LoadDKIM(cfg.DKIM.Selector, cfg.DKIM.PrivateKeyFile); err != nil {
+			fmt.Fprintln(stderr, "supportgate:", err)
+			return 1
+		}
 	}
+	worker, err := outboundWorker(cfg, st, keys, log.With("service", "outbound"))
+	if err != nil {
+		fmt.Fprintln(stderr, "supportgate:", err)
+		return 1
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := worker.Run(ctx); err != nil {
+			log.Error("outbound worker stopped", "err", err)
+		}
+	}()
 
+	// SIGTERM: the listeners close, the queue starts no new attempt and
+	// lets those in flight finish within its grace; the rest stays queued.
 	err = gateway.New(cfg, st, keys, log).Run(ctx)
 	stop()
 	<-done
@@ -148,6 +171,41 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	log.Info("stopped")
 	return 0
+}
+
+// runner is an outbound worker.
+type runner interface {
+	Run(ctx context.Context) error
+}
+
+// outboundWorker builds the worker of the configured outbound mode.
+func outboundWorker(cfg *config.Config, st store.Store, keys threading.Keys, log *slog.Logger) (runner, error) {
+	o := cfg.Outbound
+	w := &queue.Worker{Store: st, Keys: keys, Retry: o.Retry, GiveUpAfter: o.GiveUpAfter, Log: log}
+	switch o.Mode {
+	case "directory":
+		log.Info("outbound mail is written to a directory", "directory", o.Directory)
+		return &queue.DirectoryWorker{Store: st, Directory: o.Directory, Log: log}, nil
+	case "relay":
+		if o.RelayCredentialsFile != "" {
+			if _, err := queue.ReadCredentials(o.RelayCredentialsFile); err != nil {
+				return nil, err
+			}
+		}
+		w.Transport = &queue.RelayTransport{Hostname: cfg.Server.Hostname, Relay: o.Relay, CredentialsFile: o.RelayCredentialsFile}
+		log.Info("outbound mail goes through a relay", "relay", o.Relay, "auth", o.RelayCredentialsFile != "")
+	default:
+		t := &queue.MXTransport{Hostname: cfg.Server.Hostname}
+		if r := cfg.DNS.Resolver; r != "" {
+			t.Resolver = &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+				var d net.Dialer
+				return d.DialContext(ctx, network, r)
+			}}
+		}
+		w.Transport = t
+		log.Info("outbound mail goes to the recipients' MX hosts", "resolver", cmp.Or(cfg.DNS.Resolver, "system"))
+	}
+	return w, nil
 }
 
 func checkConfig(args []string, stdout, stderr io.Writer) int {

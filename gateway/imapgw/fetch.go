@@ -1,4 +1,4 @@
-package gateway
+package imapgw
 
 import (
 	"bufio"
@@ -34,13 +34,21 @@ func servedHeader(e store.MailboxEntry) string {
 	return b.String()
 }
 
+// servedSize is the size of what a client sees: a private message with
+// bytes of its own (Message 0) is served as it is.
 func servedSize(e store.MailboxEntry) int64 {
+	if e.Message == 0 {
+		return e.Size
+	}
 	return int64(len(servedHeader(e))) + e.Size
 }
 
 // served returns the bytes an agent's client sees for an entry.
-func (m *imapSession) served(e store.MailboxEntry) ([]byte, error) {
-	raw, err := m.srv.store.MessageRaw(m.ctx, e.Message)
+func (m *session) served(e store.MailboxEntry) ([]byte, error) {
+	if e.Message == 0 {
+		return m.srv.opts.Store.PrivateRaw(m.ctx, m.agent.Email, m.mbox.folder.name, e.UID)
+	}
+	raw, err := m.srv.opts.Store.MessageRaw(m.ctx, e.Message)
 	if err != nil {
 		return nil, err
 	}
@@ -56,9 +64,18 @@ func needsBytes(o *imap.FetchOptions) bool {
 		len(o.BinarySection) > 0 || len(o.BinarySectionSize) > 0
 }
 
-func (m *imapSession) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
+func (m *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
 	mbox, err := m.selected()
 	if err != nil {
+		return err
+	}
+	// Other sessions' changes first, so that FLAGS are current; those of the
+	// fetched messages are reported here, not again by the next poll.
+	quiet := map[uint32]bool{}
+	if options.Flags {
+		mbox.forEach(numSet, func(_ uint32, e *store.MailboxEntry) { quiet[e.UID] = true })
+	}
+	if err := m.refresh(quiet); err != nil {
 		return err
 	}
 	// RFC 9051 6.4.5: BODY[] (not BODY.PEEK[]) sets \Seen.
@@ -73,18 +90,17 @@ func (m *imapSession) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, optio
 		entry store.MailboxEntry
 	}
 	var items []item
-	var toSee []int64
+	var toSee []store.MailboxEntry
 	mbox.forEach(numSet, func(seq uint32, e *store.MailboxEntry) {
 		items = append(items, item{seq, *e})
 		if markSeen && !e.Seen {
-			toSee = append(toSee, e.Message)
+			toSee = append(toSee, *e)
 		}
 	})
 	if len(toSee) > 0 {
-		if err := m.srv.store.SetSeen(m.ctx, m.agent.Email, toSee, true); err != nil {
-			return m.internal("storing \\Seen failed", err)
+		if err := m.setSeen(toSee, true); err != nil {
+			return err
 		}
-		mbox.setSeen(toSee, true)
 	}
 	for _, it := range items {
 		e := it.entry
@@ -198,9 +214,12 @@ func envelope(buf []byte) *imap.Envelope {
 	return imapserver.ExtractEnvelope(h)
 }
 
-func (m *imapSession) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria, options *imap.SearchOptions) (*imap.SearchData, error) {
+func (m *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria, options *imap.SearchOptions) (*imap.SearchData, error) {
 	mbox, err := m.selected()
 	if err != nil {
+		return nil, err
+	}
+	if err := m.refresh(nil); err != nil {
 		return nil, err
 	}
 	mbox.staticCriteria(criteria)
@@ -354,7 +373,15 @@ func (c *searchCandidate) matches(cr *imap.SearchCriteria) (bool, error) {
 }
 
 func hasFlag(e *store.MailboxEntry, f imap.Flag) bool {
-	return strings.EqualFold(string(f), string(imap.FlagSeen)) && e.Seen
+	if strings.EqualFold(string(f), string(imap.FlagSeen)) {
+		return e.Seen
+	}
+	for _, g := range e.Flags {
+		if strings.EqualFold(g, string(f)) {
+			return true
+		}
+	}
+	return false
 }
 
 // inDateRange compares dates only, ignoring time and zone (RFC 9051 6.4.4).

@@ -1,4 +1,4 @@
-package gateway
+package imapgw
 
 import (
 	"slices"
@@ -13,8 +13,7 @@ import (
 // entries the client knows, in UID order, and the tracker that turns
 // changes into EXISTS, EXPUNGE and FETCH FLAGS responses.
 type selectedMailbox struct {
-	name        string
-	view        store.MailboxView
+	folder      folder
 	uidValidity uint32
 	readOnly    bool
 	entries     []store.MailboxEntry
@@ -25,10 +24,10 @@ type selectedMailbox struct {
 	searchRes imap.UIDSet // RFC 5182 SEARCHRES "$"
 }
 
-func newSelectedMailbox(name string, view store.MailboxView, uidValidity uint32, readOnly bool, entries []store.MailboxEntry, uidNext uint32) *selectedMailbox {
+func newSelectedMailbox(f folder, uidValidity uint32, readOnly bool, entries []store.MailboxEntry, uidNext uint32) *selectedMailbox {
 	t := imapserver.NewMailboxTracker(uint32(len(entries)))
 	return &selectedMailbox{
-		name: name, view: view, uidValidity: uidValidity, readOnly: readOnly,
+		folder: f, uidValidity: uidValidity, readOnly: readOnly,
 		entries: entries, uidNext: uidNext, tracker: t, session: t.NewSession(),
 	}
 }
@@ -37,8 +36,10 @@ func (mb *selectedMailbox) close() { mb.session.Close() }
 
 // update replaces the entries with the store's current ones and queues what
 // changed: entries that left (expunges, last first so that earlier sequence
-// numbers stay right), \Seen changes, and new entries (UIDs only ascend).
-func (mb *selectedMailbox) update(now []store.MailboxEntry) {
+// numbers stay right), flag changes (except of quiet UIDs, which the
+// command that changed them reports itself) and new entries (UIDs only
+// ascend).
+func (mb *selectedMailbox) update(now []store.MailboxEntry, quiet map[uint32]bool) {
 	current := make(map[uint32]*store.MailboxEntry, len(now))
 	for i := range now {
 		current[now[i].UID] = &now[i]
@@ -51,9 +52,11 @@ func (mb *selectedMailbox) update(now []store.MailboxEntry) {
 			mb.tracker.QueueExpunge(uint32(i + 1))
 			continue
 		}
-		if n.Seen != e.Seen {
-			e.Seen = n.Seen
-			mb.tracker.QueueMessageFlags(uint32(i+1), imap.UID(e.UID), entryFlags(e), nil)
+		if n.Seen != e.Seen || !slices.Equal(n.Flags, e.Flags) {
+			e.Seen, e.Flags = n.Seen, n.Flags
+			if !quiet[e.UID] {
+				mb.tracker.QueueMessageFlags(uint32(i+1), imap.UID(e.UID), entryFlags(e), nil)
+			}
 		}
 	}
 	var last uint32
@@ -75,19 +78,16 @@ func (mb *selectedMailbox) update(now []store.MailboxEntry) {
 	}
 }
 
-func (mb *selectedMailbox) setSeen(messages []int64, seen bool) {
-	for i := range mb.entries {
-		if slices.Contains(messages, mb.entries[i].Message) {
-			mb.entries[i].Seen = seen
-		}
-	}
-}
-
+// entryFlags are the flags a client sees on an entry.
 func entryFlags(e *store.MailboxEntry) []imap.Flag {
+	out := []imap.Flag{}
 	if e.Seen {
-		return []imap.Flag{imap.FlagSeen}
+		out = append(out, imap.FlagSeen)
 	}
-	return []imap.Flag{}
+	for _, f := range e.Flags {
+		out = append(out, imap.Flag(f))
+	}
+	return out
 }
 
 // forEach calls f for every entry of numSet that the client knows, with its

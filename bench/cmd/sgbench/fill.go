@@ -1,0 +1,146 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/supportgate/supportgate/gateway"
+	"github.com/supportgate/supportgate/store"
+)
+
+// benchMessage is message i: 4 KiB, from one of 1,000 customers; odd ones
+// answer the message before them, as half of real support mail does.
+func benchMessage(i int) (raw []byte, id, sender, inReplyTo string) {
+	id = fmt.Sprintf("fill%d@customer.example", i)
+	sender = fmt.Sprintf("c%d@customer.example", i%1000)
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "From: <%s>\r\nTo: <support@example.test>\r\nDate: Tue, 14 Nov 2023 22:13:20 +0000\r\nMessage-ID: <%s>\r\n", sender, id)
+	if i%2 == 1 {
+		inReplyTo = fmt.Sprintf("fill%d@customer.example", i-1)
+		fmt.Fprintf(&b, "In-Reply-To: <%s>\r\nSubject: Re: Printer %d\r\n", inReplyTo, i-1)
+	} else {
+		fmt.Fprintf(&b, "Subject: Printer %d\r\n", i)
+	}
+	b.WriteString("MIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n")
+	for b.Len() < 4096 {
+		b.WriteString("The printer on the third floor is on fire again; please send someone.\r\n")
+	}
+	return b.Bytes(), id, sender, inReplyTo
+}
+
+// fill stores n messages directly through the store (the daemon must not be
+// running), as the MX would after threading: even messages start a
+// conversation, odd ones join the previous one. With maildir, the same bytes
+// go into a Maildir for Dovecot.
+func fill(ctx context.Context, data string, n int, maildir string, budget time.Duration) error {
+	if data != "" {
+		// The token key is created as the daemon would, so that it can be
+		// started on this directory.
+		if _, err := gateway.LoadKeys(data); err != nil {
+			return err
+		}
+	}
+	if maildir != "" {
+		for _, d := range []string{"cur", "new", "tmp"} {
+			if err := os.MkdirAll(filepath.Join(maildir, d), 0o777); err != nil {
+				return err
+			}
+		}
+		for i := range n {
+			raw, _, _, _ := benchMessage(i)
+			name := fmt.Sprintf("%d.M%dP1.bench,S=%d:2,", 1_700_000_000+i, i, len(raw))
+			if err := os.WriteFile(filepath.Join(maildir, "cur", name), raw, 0o666); err != nil {
+				return err
+			}
+		}
+	}
+	if data == "" {
+		fmt.Printf("filled=%d\n", n)
+		return nil
+	}
+	st, err := store.OpenSQLite(ctx, data)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	start := time.Now()
+	deadline := time.Time{}
+	if budget > 0 {
+		deadline = start.Add(budget)
+	}
+	// Pairs (2k, 2k+1) go to one worker, in order, so the reply finds its
+	// conversation; 64 workers keep the group commit busy.
+	var next, stored atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for range 64 {
+		wg.Go(func() {
+			for {
+				p := int(next.Add(1) - 1)
+				if 2*p >= n || (!deadline.IsZero() && time.Now().After(deadline)) {
+					return
+				}
+				var conv int64
+				for i := 2 * p; i < min(2*p+2, n); i++ {
+					raw, id, sender, irt := benchMessage(i)
+					in := store.Inbound{Inbox: "support@example.test", Conversation: conv, Owner: sender,
+						Subject: fmt.Sprintf("Printer %d", 2*p), NormSubject: fmt.Sprintf("printer %d", 2*p),
+						Sender: sender, SenderRole: store.SenderOwner, MessageIDHeader: id, Raw: raw, Received: time.Now()}
+					if irt != "" {
+						in.SeenMessageIDs = []string{irt}
+					}
+					res, err := st.AddInbound(ctx, in)
+					if err != nil {
+						errs <- err
+						return
+					}
+					conv = res.Conversation
+					stored.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return err
+	}
+	el := time.Since(start)
+	fmt.Printf("filled=%d\nfill_seconds=%.1f\nfill_rate=%.0f\n", stored.Load(), el.Seconds(), float64(stored.Load())/el.Seconds())
+	return nil
+}
+
+func token(data string, conv int64) error {
+	k, err := gateway.LoadKeys(data)
+	if err != nil {
+		return err
+	}
+	fmt.Println(k.ReplyToken(conv))
+	return nil
+}
+
+// count waits until dir holds n regular files (smtp-sink's dumps, a
+// Maildir's new/) and prints how long that took from the first call.
+func count(dir string, n int, timeout time.Duration) error {
+	start := time.Now()
+	for {
+		entries, err := os.ReadDir(dir)
+		if err != nil && !os.IsNotExist(err) {
+			return err
+		}
+		if len(entries) >= n {
+			fmt.Printf("count=%d\ncount_seconds=%.3f\n", len(entries), time.Since(start).Seconds())
+			return nil
+		}
+		if time.Since(start) > timeout {
+			return fmt.Errorf("%s holds %d files after %s, want %d", dir, len(entries), timeout, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+)
+
+// TestParticipantsAndBccAgainstDaemon is issue 4's "done when" on the
+// running daemon, with an inbox of max_participants = 2 and an archive bcc.
+func TestParticipantsAndBccAgainstDaemon(t *testing.T) {
+	dir := t.TempDir()
+	p := freePorts(t)
+	cfgPath := testConfig(t, dir, p)
+	b, _ := os.ReadFile(cfgPath)
+	patched := strings.Replace(string(b), "max_participants = 10", "max_participants = 2\nbcc = [\"archive@archive.example\"]", 1)
+	if patched == string(b) {
+		t.Fatal("the example configuration no longer sets max_participants = 10")
+	}
+	os.WriteFile(cfgPath, []byte(patched), 0o600)
+	d := startDaemon(t, dir, p, "-config", cfgPath)
+	outbox := filepath.Join(dir, "data", "outbox")
+	bob := func() sasl.Client { return sasl.NewPlainClient("", "bob@example.test", "demo-bob") }
+
+	if err := sendMail(d.addr(p.MX), nil, "kim@customer.example", []string{"support@example.test"},
+		"From: Kim <kim@customer.example>\r\nTo: support@example.test\r\nCc: lou@customer.example, alice@example.test\r\n"+
+			"Subject: Refund\r\nMessage-ID: <kim-1@customer.example>\r\n\r\nPlease refund.\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	// bob presses Reply (To the customer only) and adds a Bcc of his own.
+	if err := sendMail(d.addr(p.Submission), bob(), "bob@example.test", []string{"kim@customer.example", "auditor@audit.example"},
+		"From: bob@example.test\r\nTo: kim@customer.example\r\nSubject: Re: Refund\r\nIn-Reply-To: <kim-1@customer.example>\r\n\r\nDone.\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	envs := waitOutbox(t, outbox, 1)
+	var rcpts []string
+	for _, e := range envs {
+		rcpts = append(rcpts, e.RcptTo...)
+		for _, hidden := range []string{"archive@", "auditor@", "alice@", "Bcc:"} {
+			if strings.Contains(string(e.raw), hidden) {
+				t.Errorf("the sent message shows %q:\n%s", hidden, e.raw)
+			}
+		}
+		if cc := header(e.raw, "Cc"); cc != "<lou@customer.example>" {
+			t.Errorf("Cc of the plain Reply is %q, want the customer's Cc", cc)
+		}
+	}
+	slices.Sort(rcpts)
+	rcpts = slices.Compact(rcpts)
+	if want := []string{"archive@archive.example", "auditor@audit.example", "kim@customer.example", "lou@customer.example"}; !slices.Equal(rcpts, want) {
+		t.Errorf("the reply went to %v, want %v (and never to the agent alice)", rcpts, want)
+	}
+	msgs := fetchInbox(t, d.addr(p.IMAP), "alice@example.test", "demo-alice")
+	if len(msgs) != 2 || header(msgs[1].body, "X-Supportgate-Bcc") == "" ||
+		!strings.Contains(header(msgs[1].body, "X-Supportgate-Bcc"), "archive@archive.example") ||
+		!strings.Contains(header(msgs[1].body, "X-Supportgate-Bcc"), "auditor@audit.example") {
+		t.Errorf("agents do not see the hidden recipients: %d messages", len(msgs))
+	}
+
+	// Over the cap: refused, nothing sent.
+	var smtpErr *smtp.SMTPError
+	err := sendMail(d.addr(p.Submission), bob(), "bob@example.test", []string{"kim@customer.example", "m1@x.example", "m2@x.example"},
+		"From: bob@example.test\r\nTo: kim@customer.example\r\nCc: m1@x.example, m2@x.example\r\nSubject: Re: Refund\r\nIn-Reply-To: <kim-1@customer.example>\r\n\r\nx\r\n")
+	if !errors.As(err, &smtpErr) || smtpErr.Code != 550 || smtpErr.EnhancedCode[1] != 7 || !strings.Contains(smtpErr.Message, "at most 2") {
+		t.Errorf("over the cap: %v", err)
+	}
+	// A view agent is refused.
+	err = sendMail(d.addr(p.Submission), sasl.NewPlainClient("", "carol@example.test", "demo-carol"), "carol@example.test",
+		[]string{"kim@customer.example"}, "From: carol@example.test\r\nTo: kim@customer.example\r\nSubject: Re: Refund\r\nIn-Reply-To: <kim-1@customer.example>\r\n\r\nx\r\n")
+	if !errors.As(err, &smtpErr) || smtpErr.Code != 550 {
+		t.Errorf("view agent: %v", err)
+	}
+	// A note to the support address is stored and never sent.
+	if err := sendMail(d.addr(p.Submission), bob(), "bob@example.test", []string{"support@example.test"},
+		"From: bob@example.test\r\nTo: support@example.test\r\nSubject: Re: Refund\r\nIn-Reply-To: <kim-1@customer.example>\r\n\r\nInternal: VIP.\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if after := waitOutbox(t, outbox, 1); len(after) != len(envs) {
+		t.Errorf("the outbox grew from %d to %d: something besides the reply was sent", len(envs), len(after))
+	}
+	msgs = fetchInbox(t, d.addr(p.IMAP), "alice@example.test", "demo-alice")
+	if len(msgs) != 3 || header(msgs[2].body, "X-Supportgate-Kind") != "note" {
+		t.Errorf("the note is not in the conversation: %d messages", len(msgs))
+	}
+}

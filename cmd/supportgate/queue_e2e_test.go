@@ -1,0 +1,326 @@
+package main
+
+// The outbound queue end to end (issue 6): the real daemon, a real SMTP
+// relay on loopback (go-smtp's server), kill -9 and restarts.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"github.com/supportgate/supportgate/store"
+)
+
+// relayMsg is one transaction the test relay accepted.
+type relayMsg struct {
+	From, To string
+	Data     []byte
+}
+
+// testRelay is an SMTP relay on 127.0.0.1 that can be down (listening
+// nowhere), refuse recipients, or accept.
+type testRelay struct {
+	addr string
+	mu   sync.Mutex
+	srv  *smtp.Server
+	got  []relayMsg
+	// refuse returns the reply for a RCPT TO, nil to accept.
+	refuse func(to string, attempt int) error
+	tries  map[string]int
+}
+
+func newTestRelay(t *testing.T) *testRelay {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &testRelay{addr: l.Addr().String(), tries: map[string]int{}}
+	l.Close() // down until start
+	t.Cleanup(r.stop)
+	return r
+}
+
+func (r *testRelay) start(t *testing.T) {
+	t.Helper()
+	l, err := net.Listen("tcp", r.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &relaySession{r: r}, nil }))
+	srv.Domain = "relay.test"
+	r.mu.Lock()
+	r.srv = srv
+	r.mu.Unlock()
+	go srv.Serve(l)
+}
+
+func (r *testRelay) stop() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.srv != nil {
+		r.srv.Close()
+		r.srv = nil
+	}
+}
+
+func (r *testRelay) received() []relayMsg {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]relayMsg(nil), r.got...)
+}
+
+type relaySession struct {
+	r        *testRelay
+	from     string
+	rcpts    []string
+	accepted bool
+}
+
+func (s *relaySession) Mail(from string, _ *smtp.MailOptions) error { s.from = from; return nil }
+func (s *relaySession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	s.r.mu.Lock()
+	s.r.tries[to]++
+	n, refuse := s.r.tries[to], s.r.refuse
+	s.r.mu.Unlock()
+	if refuse != nil {
+		if err := refuse(to, n); err != nil {
+			return err
+		}
+	}
+	s.rcpts = append(s.rcpts, to)
+	return nil
+}
+func (s *relaySession) Data(rd io.Reader) error {
+	data, err := io.ReadAll(rd)
+	if err != nil {
+		return err
+	}
+	s.r.mu.Lock()
+	defer s.r.mu.Unlock()
+	for _, to := range s.rcpts {
+		s.r.got = append(s.r.got, relayMsg{From: s.from, To: to, Data: data})
+	}
+	return nil
+}
+func (s *relaySession) Reset()        { s.from, s.rcpts = "", nil }
+func (s *relaySession) Logout() error { return nil }
+
+// relayConfig is the demo configuration in relay mode towards relay, with
+// a one-second retry schedule; extra is appended to [outbound].
+func relayConfig(t *testing.T, dir string, p ports, relay, extra string) string {
+	t.Helper()
+	path := testConfig(t, dir, p)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := strings.Replace(string(b), `mode = "directory"`,
+		fmt.Sprintf("mode = \"relay\"\nrelay = %q\nretry = [\"1s\"]\n%s", relay, extra), 1)
+	if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// submitReply has alice write to customers, starting a conversation.
+func submitReply(t *testing.T, d *daemon, subject string, to ...string) {
+	t.Helper()
+	msg := "From: alice@example.test\r\nTo: " + strings.Join(to, ", ") + "\r\nSubject: " + subject +
+		"\r\nMessage-ID: <" + subject + "@alice.example.test>\r\n\r\nHello from support.\r\n"
+	if err := sendMail(d.addr(d.ports.Submission), sasl.NewPlainClient("", "alice@example.test", "demo-alice"),
+		"alice@example.test", to, msg); err != nil {
+		t.Fatalf("submission: %v", err)
+	}
+}
+
+// queueList runs `supportgate queue list --all --json`.
+func queueList(t *testing.T, dir, cfg string) []queueRow {
+	t.Helper()
+	var out, errb bytes.Buffer
+	if code := run([]string{"queue", "list", "--all", "--json", "-config", cfg}, nil, &out, &errb); code != 0 {
+		t.Fatalf("queue list: %d %s", code, errb.String())
+	}
+	var rows []queueRow
+	if err := json.Unmarshal(out.Bytes(), &rows); err != nil {
+		t.Fatalf("queue list --json: %v: %s", err, out.String())
+	}
+	return rows
+}
+
+// waitRows waits until `queue list` shows each recipient in its state.
+func waitRows(t *testing.T, dir, cfg string, want map[string]string) []queueRow {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		rows := queueList(t, dir, cfg)
+		ok := len(rows) == len(want)
+		for _, r := range rows {
+			ok = ok && want[r.Recipient] == r.State
+		}
+		if ok {
+			return rows
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("queue = %+v, want %v", rows, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// events returns the team-only events stored in the data directory (read
+// with the daemon stopped or running: SQLite's WAL allows readers).
+func events(t *testing.T, dataDir string) []string {
+	t.Helper()
+	st, err := store.OpenSQLite(context.Background(), dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var out []string
+	for id := int64(1); id < 200; id++ {
+		m, err := st.Message(context.Background(), id)
+		if err != nil || m.Kind != store.KindEvent {
+			continue
+		}
+		raw, err := st.MessageRaw(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, string(raw))
+	}
+	return out
+}
+
+func TestQueueRelay451ThenDeliveredOnce(t *testing.T) {
+	dir := t.TempDir()
+	p := freePorts(t)
+	relay := newTestRelay(t)
+	relay.refuse = func(_ string, attempt int) error {
+		if attempt == 1 {
+			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 7, 1}, Message: "Greylisted, come back later"}
+		}
+		return nil
+	}
+	relay.start(t)
+	cfg := relayConfig(t, dir, p, relay.addr, "")
+	d := startDaemon(t, dir, p, "-config", cfg)
+	submitReply(t, d, "greylisted", "carla@customer.example")
+	rows := waitRows(t, dir, cfg, map[string]string{"carla@customer.example": "delivered"})
+	time.Sleep(1500 * time.Millisecond) // past the next retry: a second copy would arrive now
+	if got := relay.received(); len(got) != 1 || rows[0].Attempts != 2 {
+		t.Fatalf("relay received %d copies after %d attempts, want 1 after 2", len(got), rows[0].Attempts)
+	}
+	if got := relay.received()[0]; !strings.HasPrefix(got.From, "bounces+") || !strings.HasSuffix(got.From, "@example.test") {
+		t.Errorf("MAIL FROM %q, want the VERP return path", got.From)
+	}
+}
+
+func TestQueueSurvivesKill9WhileRelayIsDown(t *testing.T) {
+	dir := t.TempDir()
+	p := freePorts(t)
+	relay := newTestRelay(t) // down
+	cfg := relayConfig(t, dir, p, relay.addr, "")
+	d := startDaemon(t, dir, p, "-config", cfg)
+	submitReply(t, d, "while-down", "carla@customer.example")
+	// Wait for a failed attempt, then crash.
+	deadline := time.Now().Add(20 * time.Second)
+	for rows := queueList(t, dir, cfg); len(rows) != 1 || rows[0].Attempts == 0; rows = queueList(t, dir, cfg) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no attempt recorded: %+v", rows)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	d.kill()
+	relay.start(t)
+	startDaemon(t, dir, p, "-config", cfg)
+	waitRows(t, dir, cfg, map[string]string{"carla@customer.example": "delivered"})
+	time.Sleep(1500 * time.Millisecond)
+	if got := relay.received(); len(got) != 1 || got[0].To != "carla@customer.example" {
+		t.Fatalf("relay received %+v, want the reply exactly once", got)
+	}
+}
+
+func TestQueue550GivesTheTeamAnEvent(t *testing.T) {
+	dir := t.TempDir()
+	p := freePorts(t)
+	relay := newTestRelay(t)
+	relay.refuse = func(to string, _ int) error {
+		if to == "gone@customer.example" {
+			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "Mailbox gone@customer.example does not exist"}
+		}
+		return nil
+	}
+	relay.start(t)
+	cfg := relayConfig(t, dir, p, relay.addr, "")
+	d := startDaemon(t, dir, p, "-config", cfg)
+	submitReply(t, d, "refused", "carla@customer.example", "gone@customer.example")
+	waitRows(t, dir, cfg, map[string]string{"carla@customer.example": "delivered", "gone@customer.example": "failed"})
+	// SQLite (WAL) lets the test read beside the running daemon.
+	evs := events(t, filepath.Join(dir, "data"))
+	if len(evs) != 1 || !strings.Contains(evs[0], "X-Supportgate-Event: delivery-failed") ||
+		!strings.Contains(evs[0], "gone@customer.example") || !strings.Contains(evs[0], "550 5.1.1 Mailbox gone@customer.example does not exist") {
+		t.Fatalf("events %q, want one delivery-failed naming gone@customer.example and the answer", evs)
+	}
+}
+
+// TestQueueDSNToVERPAddress sends a DSN (RFC 3464) for a delivered
+// recipient to its VERP return path at the MX.
+func TestQueueDSNToVERPAddress(t *testing.T) {
+	dir := t.TempDir()
+	p := freePorts(t)
+	relay := newTestRelay(t)
+	relay.start(t)
+	cfg := relayConfig(t, dir, p, relay.addr, "")
+	d := startDaemon(t, dir, p, "-config", cfg)
+	submitReply(t, d, "dsn", "carla@customer.example", "old@customer.example")
+	waitRows(t, dir, cfg, map[string]string{"carla@customer.example": "delivered", "old@customer.example": "delivered"})
+	var returnPath string
+	for _, m := range relay.received() {
+		if m.To == "old@customer.example" {
+			returnPath = m.From
+		}
+	}
+	dsn := "From: MAILER-DAEMON@mx.customer.example\r\nTo: " + returnPath + "\r\nSubject: Undelivered Mail Returned to Sender\r\n" +
+		"Auto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n" +
+		"Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n" +
+		"--B\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n" +
+		"--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.customer.example\r\n\r\n" +
+		"Final-Recipient: rfc822; old@customer.example\r\nAction: failed\r\nStatus: 5.1.1\r\n" +
+		"Diagnostic-Code: smtp; 550 5.1.1 User unknown\r\n--B--\r\n"
+	if err := sendMail(d.addr(p.MX), nil, "", []string{returnPath}, dsn); err != nil {
+		t.Fatalf("the MX refused the DSN: %v", err)
+	}
+	// A forged token is refused at RCPT.
+	if err := sendMail(d.addr(p.MX), nil, "", []string{"bounces+9-1-aaaaaaaaaaaaaaaa@example.test"}, dsn); err == nil {
+		t.Error("the MX accepted a bounce to a forged return path")
+	}
+	waitRows(t, dir, cfg, map[string]string{"carla@customer.example": "delivered", "old@customer.example": "failed"})
+	// SQLite (WAL) lets the test read beside the running daemon.
+	evs := events(t, filepath.Join(dir, "data"))
+	if len(evs) != 1 || !strings.Contains(evs[0], "old@customer.example") || !strings.Contains(evs[0], "5.1.1") ||
+		!strings.Contains(evs[0], "delivery-failed") {
+		t.Fatalf("events %q, want one delivery-failed naming old@customer.example and 5.1.1", evs)
+	}
+	// The DSN made no conversation: only the reply's and its event exist.
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.Conversation(context.Background(), 2); err == nil {
+		t.Error("the DSN created a conversation")
+	}
+}

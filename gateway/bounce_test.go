@@ -1,0 +1,49 @@
+package gateway
+
+import (
+	"strings"
+	"testing"
+)
+
+func dsn(ctype, action, status string) string {
+	return "From: MAILER-DAEMON@mx.customer.example\r\nSubject: Undelivered Mail Returned to Sender\r\nMIME-Version: 1.0\r\n" +
+		"Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n" +
+		"--B\r\nContent-Type: text/plain\r\n\r\nI'm sorry to have to inform you...\r\n" +
+		"--B\r\nContent-Type: " + ctype + "\r\n\r\nReporting-MTA: dns; mx.customer.example\r\n\r\n" +
+		"Final-Recipient: rfc822; kim@customer.example\r\nOriginal-Recipient: rfc822;kim@customer.example\r\nAction: " + action +
+		"\r\nStatus: " + status + "\r\nDiagnostic-Code: smtp; 550 5.1.1 <kim@customer.example>: Recipient address rejected\r\n\r\n" +
+		"--B--\r\n"
+}
+
+// TestParseBounce covers what a return path receives: DSNs (failed,
+// delayed, RFC 6533), plain bounces, and auto-replies that are no bounce.
+func TestParseBounce(t *testing.T) {
+	tests := []struct {
+		name, raw, envFrom   string
+		isBounce             bool
+		action, status, diag string
+	}{
+		{"DSN failed", dsn("message/delivery-status", "failed", "5.1.1"), "", true, "failed", "5.1.1", "550 5.1.1"},
+		{"DSN delayed", dsn("message/delivery-status", "delayed", "4.4.1"), "", true, "delayed", "4.4.1", ""},
+		{"RFC 6533 global DSN", dsn("message/global-delivery-status", "failed", "5.2.2"), "", true, "failed", "5.2.2", ""},
+		{"plain bounce from a mailer daemon", "From: Mail Delivery System <MAILER-DAEMON@x.example>\r\nSubject: failure\r\n\r\nNo such user\r\n", "x@y", true, "failed", "", ""},
+		{"plain bounce from the null sender", "From: someone@x.example\r\nSubject: returned\r\n\r\nNo such user\r\n", "", true, "failed", "", ""},
+		{"an out-of-office to the return path", "From: kim@customer.example\r\nAuto-Submitted: auto-replied\r\nSubject: Out of office\r\n\r\nAway\r\n", "", false, "", "", ""},
+		{"a person writing to the return path", "From: kim@customer.example\r\nSubject: hi\r\n\r\nhello\r\n", "kim@customer.example", false, "", "", ""},
+		{"unreadable mail is dropped, not a bounce", "\x00\x01 not mail", "", false, "", "", ""},
+	}
+	for _, tt := range tests {
+		rep := parseBounce([]byte(tt.raw), tt.envFrom)
+		if rep.isBounce != tt.isBounce {
+			t.Errorf("%s: isBounce = %v", tt.name, rep.isBounce)
+			continue
+		}
+		if !tt.isBounce {
+			continue
+		}
+		f := rep.fieldsFor("kim@customer.example")
+		if f.action != tt.action || f.status != tt.status || !strings.Contains(f.diagnostic, tt.diag) {
+			t.Errorf("%s: fields %+v", tt.name, f)
+		}
+	}
+}

@@ -1,0 +1,255 @@
+package imapgw
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"github.com/supportgate/supportgate/store"
+)
+
+const (
+	flagJunk    = "$Junk"
+	flagNotJunk = "$NotJunk"
+)
+
+// setSeen sets the agent's \Seen on entries of the selected folder, in the
+// store and in the session's picture (so that it is not reported twice).
+func (m *session) setSeen(entries []store.MailboxEntry, seen bool) error {
+	mbox := m.mbox
+	if mbox.folder.kind == kindPrivate {
+		flags := map[uint32][]string{}
+		for _, e := range entries {
+			flags[e.UID] = privateFlags(e, seen)
+		}
+		if err := m.srv.opts.Store.SetPrivateFlags(m.ctx, m.agent.Email, mbox.folder.name, flags); err != nil {
+			return m.internal(`storing \Seen failed`, err)
+		}
+	} else {
+		ids := make([]int64, len(entries))
+		for i, e := range entries {
+			ids[i] = e.Message
+		}
+		if err := m.srv.opts.Store.SetSeen(m.ctx, m.agent.Email, ids, seen); err != nil {
+			return m.internal(`storing \Seen failed`, err)
+		}
+	}
+	for i := range mbox.entries {
+		if slices.ContainsFunc(entries, func(e store.MailboxEntry) bool { return e.UID == mbox.entries[i].UID }) {
+			mbox.entries[i].Seen = seen
+		}
+	}
+	return nil
+}
+
+// privateFlags is the stored flag list of a private entry with \Seen set.
+func privateFlags(e store.MailboxEntry, seen bool) []string {
+	var out []string
+	if seen {
+		out = append(out, string(imap.FlagSeen))
+	}
+	return append(out, e.Flags...)
+}
+
+// flagRequest is a STORE's flags sorted by what they mean here.
+type flagRequest struct {
+	seen, deleted, junk, notJunk bool
+	keywords                     []string // conversation keywords: \Flagged, \Answered, \Draft, tags
+	onlySeen                     bool     // nothing but \Seen (and \Recent)
+}
+
+func parseFlags(flags []imap.Flag) flagRequest {
+	r := flagRequest{onlySeen: true}
+	for _, f := range flags {
+		switch s := string(f); {
+		case strings.EqualFold(s, string(imap.FlagSeen)):
+			r.seen = true
+		case strings.EqualFold(s, `\Recent`):
+		case strings.EqualFold(s, string(imap.FlagDeleted)):
+			r.deleted, r.onlySeen = true, false
+		case strings.EqualFold(s, flagJunk):
+			r.junk, r.onlySeen = true, false
+		case strings.EqualFold(s, flagNotJunk):
+			r.notJunk, r.onlySeen = true, false
+		default:
+			r.keywords, r.onlySeen = append(r.keywords, s), false
+		}
+	}
+	return r
+}
+
+// Store implements STORE (RFC 9051 6.4.6) with the meanings of DESIGN.md §6.
+func (m *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *imap.StoreFlags, options *imap.StoreOptions) error {
+	mbox, err := m.selected()
+	if err != nil {
+		return err
+	}
+	if mbox.readOnly {
+		return errReadOnly
+	}
+	req := parseFlags(flags.Flags)
+	var targets []store.MailboxEntry
+	mbox.forEach(numSet, func(_ uint32, e *store.MailboxEntry) { targets = append(targets, *e) })
+	if len(targets) == 0 {
+		return nil
+	}
+	viewOnly := !m.canWrite()
+	if viewOnly && !req.onlySeen {
+		return errViewOnly
+	}
+	if mbox.folder.kind == kindPrivate {
+		if viewOnly {
+			return errViewOnly
+		}
+		err = m.storePrivate(targets, flags)
+	} else {
+		err = m.storeShared(targets, flags.Op, req, viewOnly)
+	}
+	if err != nil {
+		return err
+	}
+	quiet := map[uint32]bool{}
+	for _, e := range targets {
+		quiet[e.UID] = true
+	}
+	if err := m.refresh(quiet); err != nil {
+		return err
+	}
+	if flags.Silent {
+		return nil
+	}
+	return m.Fetch(w, numSet, &imap.FetchOptions{Flags: true})
+}
+
+func (m *session) storePrivate(targets []store.MailboxEntry, flags *imap.StoreFlags) error {
+	out := map[uint32][]string{}
+	for _, e := range targets {
+		cur := privateFlags(e, e.Seen)
+		var next []string
+		switch flags.Op {
+		case imap.StoreFlagsSet:
+			next = nil
+		default:
+			next = slices.Clone(cur)
+		}
+		for _, f := range flags.Flags {
+			s := string(f)
+			if strings.EqualFold(s, `\Recent`) {
+				continue
+			}
+			i := slices.IndexFunc(next, func(g string) bool { return strings.EqualFold(g, s) })
+			switch {
+			case flags.Op == imap.StoreFlagsDel && i >= 0:
+				next = slices.Delete(next, i, i+1)
+			case flags.Op != imap.StoreFlagsDel && i < 0:
+				next = append(next, s)
+			}
+		}
+		out[e.UID] = next
+	}
+	if err := m.srv.opts.Store.SetPrivateFlags(m.ctx, m.agent.Email, m.mbox.folder.name, out); err != nil {
+		return m.internal("storing flags failed", err)
+	}
+	return nil
+}
+
+// storeShared applies a STORE in a shared folder: \Seen per agent, \Deleted
+// per agent and entry, $Junk/$NotJunk as spam actions and everything else as
+// the conversation's shared keywords. A view agent's STORE FLAGS (which
+// replaces all flags) changes only \Seen.
+func (m *session) storeShared(targets []store.MailboxEntry, op imap.StoreFlagsOp, req flagRequest, viewOnly bool) error {
+	st := m.srv.opts.Store
+	var convs []int64
+	for _, e := range targets {
+		if !slices.Contains(convs, e.Conversation) {
+			convs = append(convs, e.Conversation)
+		}
+	}
+	if !viewOnly && (!req.onlySeen || op == imap.StoreFlagsSet) {
+		if err := m.checkConversations(convs); err != nil {
+			return err
+		}
+	}
+	// \Seen, per agent.
+	if req.seen || op == imap.StoreFlagsSet {
+		seen := op != imap.StoreFlagsDel && req.seen
+		var change []store.MailboxEntry
+		for _, e := range targets {
+			if e.Seen != seen {
+				change = append(change, e)
+			}
+		}
+		if len(change) > 0 {
+			if err := m.setSeen(change, seen); err != nil {
+				return err
+			}
+		}
+	}
+	if viewOnly {
+		return nil
+	}
+	// \Deleted, per agent and entry.
+	if req.deleted || op == imap.StoreFlagsSet {
+		on := op != imap.StoreFlagsDel && req.deleted
+		uids := make([]uint32, len(targets))
+		for i, e := range targets {
+			uids[i] = e.UID
+		}
+		if err := st.SetMarks(m.ctx, m.agent.Email, m.mbox.folder.shared, uids, store.MarkDeleted, on); err != nil {
+			return m.internal("storing \\Deleted failed", err)
+		}
+	}
+	for _, c := range convs {
+		if err := m.storeConversation(c, targets, op, req); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *session) storeConversation(conv int64, targets []store.MailboxEntry, op imap.StoreFlagsOp, req flagRequest) error {
+	st := m.srv.opts.Store
+	var err error
+	switch {
+	case (req.junk && op != imap.StoreFlagsDel) || (req.notJunk && op == imap.StoreFlagsDel):
+		err = st.SetStatus(m.ctx, conv, store.StatusSpam)
+	case req.notJunk && op != imap.StoreFlagsDel, req.junk && op == imap.StoreFlagsDel:
+		var c store.Conversation
+		if c, err = st.Conversation(m.ctx, conv); err == nil && c.Status == store.StatusSpam {
+			err = st.SetStatus(m.ctx, conv, store.StatusOpen)
+		}
+	}
+	if err != nil {
+		return m.internal("marking spam failed", err)
+	}
+	switch op {
+	case imap.StoreFlagsAdd:
+		err = st.AddTags(m.ctx, conv, req.keywords)
+	case imap.StoreFlagsDel:
+		err = st.RemoveTags(m.ctx, conv, req.keywords)
+	case imap.StoreFlagsSet:
+		var remove []string
+		for _, e := range targets {
+			if e.Conversation != conv {
+				continue
+			}
+			for _, f := range e.Flags {
+				keep := strings.EqualFold(f, flagJunk) || strings.EqualFold(f, string(imap.FlagDeleted)) ||
+					slices.ContainsFunc(req.keywords, func(k string) bool { return strings.EqualFold(k, f) })
+				if !keep {
+					remove = append(remove, f)
+				}
+			}
+			break
+		}
+		if err = st.RemoveTags(m.ctx, conv, remove); err == nil {
+			err = st.AddTags(m.ctx, conv, req.keywords)
+		}
+	}
+	if err != nil {
+		return m.internal("storing keywords failed", err)
+	}
+	return nil
+}

@@ -1,0 +1,236 @@
+// Package imapgw is the agents' IMAP workspace (DESIGN.md §6): the shared
+// conversations as ordinary mail folders, where folder moves, flags and
+// keywords are the helpdesk's actions. It is the only package that imports
+// go-imap (a pinned beta), so that a fork or a `replace` stays cheap.
+//
+// Folders. INBOX, Mine, Unassigned, Closed and Spam (\Junk) are shared views
+// of the conversations; Drafts (\Drafts), Sent (\Sent), Trash (\Trash) and
+// every folder an agent creates are the agent's own, ordinary mailboxes. An
+// agent who sees more than one inbox also gets Inboxes/<address>, the open
+// conversations of one inbox.
+//
+// Actions. COPY or MOVE of a message into a shared folder acts on its whole
+// conversation: INBOX (and Inboxes/...) reopens, Mine assigns to the agent
+// and Unassigned removes the assignee (both also reopen), Closed closes, Spam
+// marks spam; into Trash closes and files a private copy there. The state is
+// then shown as it is: a MOVE from INBOX to Mine leaves the messages in INBOX
+// (INBOX shows every open conversation), so the source gets EXPUNGE only for
+// messages that really left it, and COPYUID names the messages' UIDs in the
+// destination. COPY or MOVE from a shared folder into a private one files a
+// private copy and changes nothing of the conversation (so nothing leaves
+// the shared folder). Nothing of a conversation is ever destroyed by an
+// agent: EXPUNGE of \Deleted messages in INBOX, Inboxes/... or Unassigned
+// closes their conversations, in Mine removes the assignee, and in Closed or
+// Spam hides the conversation from that agent's view of the folder only.
+//
+// Flags. \Seen is per agent; \Deleted per agent and entry; \Flagged,
+// \Answered and keywords belong to the conversation and are shared (a
+// keyword without '$' is a tag); $Junk marks spam, $NotJunk (or removing
+// $Junk) opens a spam conversation again. A view agent may only change \Seen:
+// everything else is NO [NOPERM] with a sentence.
+//
+// Updates. Every session re-reads its selected folder from the store before
+// it answers a command and whenever the store publishes a change (IDLE), and
+// reports the difference as EXPUNGE, EXISTS and FETCH FLAGS.
+//
+// Passwords. Connections from loopback may log in without TLS; others are
+// served by a server that refuses LOGIN and AUTHENTICATE (and advertises
+// LOGINDISABLED) until STARTTLS, or come in over implicit TLS.
+package imapgw
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"github.com/supportgate/supportgate/config"
+	"github.com/supportgate/supportgate/store"
+)
+
+// Options are what the IMAP server needs.
+type Options struct {
+	Config *config.Config
+	Store  store.Store
+	Log    *slog.Logger
+	// Authenticate returns the agent whose email and password these are.
+	Authenticate func(email, password string) (config.Agent, bool)
+	// TLS, when set, offers STARTTLS and serves ServeTLS; nil: no TLS.
+	TLS *tls.Config
+}
+
+// Server serves IMAP to agents' mail clients.
+type Server struct {
+	opts     Options
+	loopback *imapserver.Server // may log in without TLS
+	remote   *imapserver.Server // may log in only over TLS
+	// local and tls feed loopback and remote with accepted connections.
+	local, tls *connListener
+	served     sync.WaitGroup // the library's Serve loops
+	connSeq    atomic.Uint64
+	closed     chan struct{}
+	once       sync.Once
+}
+
+// capabilities are what we implement (DESIGN.md §6); the library adds IDLE,
+// UNSELECT, ENABLE, SASL-IR, LITERAL- and UTF8=ACCEPT by itself.
+func capabilities() imap.CapSet {
+	return imap.CapSet{
+		imap.CapIMAP4rev1: {}, imap.CapIMAP4rev2: {},
+		imap.CapNamespace: {}, imap.CapUIDPlus: {}, imap.CapESearch: {}, imap.CapMove: {},
+		imap.CapStatusSize: {}, imap.CapChildren: {}, imap.CapListStatus: {},
+		imap.CapSpecialUse: {}, imap.CapLiteralPlus: {},
+	}
+}
+
+// New returns a server; nothing is accepted until Serve or ServeTLS.
+func New(o Options) *Server {
+	s := &Server{opts: o, closed: make(chan struct{}), local: newConnListener(), tls: newConnListener()}
+	mk := func(insecureAuth bool) *imapserver.Server {
+		return imapserver.New(&imapserver.Options{
+			NewSession:   s.newSession,
+			Caps:         capabilities(),
+			TLSConfig:    o.TLS,
+			InsecureAuth: insecureAuth,
+			Logger:       slogPrinter{o.Log.With("service", "imap")},
+		})
+	}
+	s.loopback, s.remote = mk(true), mk(false)
+	for _, x := range []struct {
+		srv *imapserver.Server
+		l   *connListener
+	}{{s.loopback, s.local}, {s.remote, s.tls}} {
+		s.served.Add(1)
+		go func() {
+			defer s.served.Done()
+			x.srv.Serve(x.l)
+		}()
+	}
+	return s
+}
+
+func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
+	remote := c.NetConn().RemoteAddr()
+	log := s.opts.Log.With("conn", fmt.Sprintf("imap-%d", s.connSeq.Add(1)), "remote", remote.String())
+	return newSession(s, c, log, isLoopback(remote)), nil, nil
+}
+
+// Serve serves plain IMAP (with STARTTLS when TLS is configured) on l:
+// loopback connections to the server that lets passwords travel in clear,
+// the others to the one that needs TLS first.
+func (s *Server) Serve(l net.Listener) error {
+	return s.accept(l, func(c net.Conn) *connListener {
+		if isLoopback(c.RemoteAddr()) {
+			return s.local
+		}
+		return s.tls
+	})
+}
+
+// ServeTLS serves IMAP over implicit TLS (port 993) on l.
+func (s *Server) ServeTLS(l net.Listener) error {
+	if s.opts.TLS == nil {
+		l.Close()
+		return errors.New("imap: implicit TLS needs a certificate")
+	}
+	return s.accept(tls.NewListener(l, s.opts.TLS), func(net.Conn) *connListener { return s.tls })
+}
+
+func (s *Server) accept(l net.Listener, route func(net.Conn) *connListener) error {
+	go func() {
+		<-s.closed
+		l.Close()
+	}()
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			select {
+			case <-s.closed:
+				return net.ErrClosed
+			default:
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return err
+		}
+		if !route(c).push(c) {
+			c.Close()
+		}
+	}
+}
+
+// Close stops serving and closes every connection.
+func (s *Server) Close() error {
+	s.once.Do(func() {
+		close(s.closed)
+		s.local.Close()
+		s.tls.Close()
+	})
+	s.served.Wait() // the library's Close must not race its Serve starting
+	return errors.Join(ignoreClosed(s.loopback.Close()), ignoreClosed(s.remote.Close()))
+}
+
+func ignoreClosed(err error) error {
+	if err != nil && err.Error() == "imapserver: server closed" {
+		return nil
+	}
+	return err
+}
+
+// connListener hands accepted connections to one of the library's servers.
+type connListener struct {
+	conns chan net.Conn
+	done  chan struct{}
+	once  sync.Once
+}
+
+func newConnListener() *connListener {
+	return &connListener{conns: make(chan net.Conn), done: make(chan struct{})}
+}
+
+func (l *connListener) push(c net.Conn) bool {
+	select {
+	case l.conns <- c:
+		return true
+	case <-l.done:
+		return false
+	}
+}
+
+func (l *connListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *connListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *connListener) Addr() net.Addr { return &net.TCPAddr{} }
+
+// isLoopback reports whether a connection comes from this machine; only then
+// may a password travel without TLS (DESIGN.md §8).
+func isLoopback(addr net.Addr) bool {
+	tcp, ok := addr.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
+}
+
+// slogPrinter adapts slog to the library's Printf logger.
+type slogPrinter struct{ log *slog.Logger }
+
+func (p slogPrinter) Printf(format string, args ...any) {
+	p.log.Warn(fmt.Sprintf(format, args...))
+}

@@ -1,0 +1,195 @@
+package imapgw
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"github.com/supportgate/supportgate/config"
+	"github.com/supportgate/supportgate/policy"
+)
+
+// Refusals. Each says what the agent can do instead; internal error text
+// never goes to a client.
+var (
+	errPrivacy = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodePrivacyRequired,
+		Text: "Log in over TLS: passwords travel in clear text only on this machine"}
+	errUnavailable = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeUnavailable,
+		Text: "A temporary problem on the server prevented this; please try again"}
+	errNoMailbox = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeNonExistent,
+		Text: "No such folder"}
+	errTryCreate = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeTryCreate,
+		Text: "No such folder; create it first"}
+	errSharedFolder = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot,
+		Text: "This folder is the helpdesk's own; it cannot be created, deleted or renamed"}
+	errSpecialFolder = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot,
+		Text: "Drafts, Sent and Trash are needed by mail clients; they cannot be deleted or renamed"}
+	errExists = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeAlreadyExists,
+		Text: "A folder of that name exists already"}
+	errHasChildren = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeHasChildren,
+		Text: "Delete the folders inside this folder first"}
+	errBadName = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot,
+		Text: "That is not a usable folder name"}
+	errAppendShared = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot,
+		Text: "Messages cannot be added to a shared folder; send mail through the submission server instead"}
+	errOwnBytes = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot,
+		Text: "Only messages of conversations can be filed into a shared folder; send new mail through the submission server"}
+	errReadOnly = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot,
+		Text: "The folder was opened read-only (EXAMINE); select it to change it"}
+	errViewOnly = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeNoPerm,
+		Text: "Your role on this inbox is view: you can read and mark messages read, nothing else"}
+)
+
+// errNotSelected never reaches a client: the library checks the state first.
+var errNotSelected = errors.New("no mailbox selected")
+
+// session is one agent's IMAP connection.
+type session struct {
+	srv      *Server
+	conn     *imapserver.Conn
+	ctx      context.Context // cancelled when the connection closes
+	cancel   context.CancelFunc
+	log      *slog.Logger
+	loopback bool
+
+	agent   *config.Agent
+	inboxes []string // the inboxes the agent may see
+	mbox    *selectedMailbox
+}
+
+var (
+	_ imapserver.SessionIMAP4rev2 = (*session)(nil)
+)
+
+func newSession(srv *Server, c *imapserver.Conn, log *slog.Logger, loopback bool) *session {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &session{srv: srv, conn: c, ctx: ctx, cancel: cancel, log: log, loopback: loopback}
+}
+
+// internal logs err and returns the safe reply for it.
+func (m *session) internal(what string, err error) error {
+	m.log.Error(what, "err", err)
+	return errUnavailable
+}
+
+func (m *session) Close() error {
+	m.cancel()
+	if m.mbox != nil {
+		m.mbox.close()
+	}
+	return nil
+}
+
+// Login checks the password (LOGIN, and AUTHENTICATE PLAIN through the
+// library). RFC 9051 6.2.3: a password never travels in clear text except
+// on loopback; the library refuses before this on the remote server, this
+// is the second lock.
+func (m *session) Login(username, password string) error {
+	if _, isTLS := m.conn.NetConn().(*tls.Conn); !isTLS && !m.loopback {
+		return errPrivacy
+	}
+	agent, ok := m.srv.opts.Authenticate(username, password)
+	if !ok {
+		m.log.Info("authentication failed")
+		return imapserver.ErrAuthFailed
+	}
+	m.agent = &agent
+	m.inboxes = policy.VisibleInboxes(m.srv.opts.Config, agent)
+	m.log = m.log.With("agent", agent.Email)
+	return nil
+}
+
+// Namespace implements RFC 2342: one personal namespace, no prefix.
+func (m *session) Namespace() (*imap.NamespaceData, error) {
+	return &imap.NamespaceData{Personal: []imap.NamespaceDescriptor{{Prefix: "", Delim: mailboxDelim}}}, nil
+}
+
+// canAct reports whether the agent may act on conversations of an inbox
+// (DESIGN.md §2: reply and admin roles; view only reads and marks read).
+func (m *session) canAct(inbox string) bool {
+	return policy.CanReply(m.agent.Roles[inbox])
+}
+
+// canWrite reports whether the agent may change anything at all: a view
+// agent everywhere may only mark read.
+func (m *session) canWrite() bool {
+	for _, in := range m.inboxes {
+		if m.canAct(in) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkConversations refuses with NOPERM unless the agent may act on every
+// conversation of convs.
+func (m *session) checkConversations(convs []int64) error {
+	for _, c := range convs {
+		conv, err := m.srv.opts.Store.Conversation(m.ctx, c)
+		if err != nil {
+			return m.internal("reading conversation failed", err)
+		}
+		if !m.canAct(conv.Inbox) {
+			return errViewOnly
+		}
+	}
+	return nil
+}
+
+func (m *session) selected() (*selectedMailbox, error) {
+	if m.mbox == nil {
+		return nil, errNotSelected
+	}
+	return m.mbox, nil
+}
+
+func (m *session) Unselect() error {
+	if m.mbox != nil {
+		m.mbox.close()
+		m.mbox = nil
+	}
+	return nil
+}
+
+func (m *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
+	if m.mbox == nil {
+		return nil
+	}
+	if err := m.refresh(nil); err != nil {
+		return err
+	}
+	return m.mbox.session.Poll(w, allowExpunge)
+}
+
+// Idle sends updates as the store changes (DESIGN.md §6: promptly under
+// IDLE): the store publishes every committed change.
+func (m *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
+	for {
+		changed := m.srv.opts.Store.Changes()
+		if err := m.Poll(w, true); err != nil {
+			return err
+		}
+		select {
+		case <-stop:
+			return nil
+		case <-m.ctx.Done():
+			return nil
+		case <-changed:
+		}
+	}
+}
+
+// refresh brings the selected mailbox up to date with the store and queues
+// the changes for the client, except flag changes of quiet UIDs.
+func (m *session) refresh(quiet map[uint32]bool) error {
+	_, entries, _, err := m.load(m.mbox.folder)
+	if err != nil {
+		return m.internal("refreshing folder failed", err)
+	}
+	m.mbox.update(entries, quiet)
+	return nil
+}

@@ -1,0 +1,74 @@
+package gateway
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestHasBareLineEnd(t *testing.T) {
+	for in, want := range map[string]bool{
+		"": false, "a\r\nb\r\n": false, "a\nb": true, "a\rb": true, "a\r": true, "\n": true,
+		"a\r\n\r\n.\r\n": false, "x\r\r\n": true, "x\r\n\n": true,
+	} {
+		if got := hasBareLineEnd([]byte(in)); got != want {
+			t.Errorf("hasBareLineEnd(%q) = %v", in, got)
+		}
+	}
+}
+
+// TestSMTPSmuggling sends both smuggling variants by hand: no second
+// message may come out of one DATA, and bare line ends are refused.
+func TestSMTPSmuggling(t *testing.T) {
+	ts := newTestServer(t, nil, nil)
+	for _, tc := range []struct{ name, data string }{
+		{"LF.CRLF", "Subject: one\r\n\r\nfirst\n.\r\nMAIL FROM:<evil@x.example>\r\nRCPT TO:<support@example.test>\r\nDATA\r\nSubject: smuggled\r\n\r\nsecond\r\n.\r\n"},
+		{"CRLF.LF", "Subject: one\r\n\r\nfirst\r\n.\nMAIL FROM:<evil@x.example>\r\nRCPT TO:<support@example.test>\r\nDATA\r\nSubject: smuggled\r\n\r\nsecond\r\n.\r\n"},
+		{"bare LF", "Subject: one\r\n\r\nfirst\nline\r\n.\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := net.Dial("tcp", ts.mx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			r := bufio.NewReader(c)
+			read := func() string {
+				var all string
+				for {
+					line, err := r.ReadString('\n')
+					all += line
+					if err != nil || len(line) < 4 || line[3] == ' ' {
+						return all
+					}
+				}
+			}
+			read()
+			for _, cmd := range []string{"EHLO x.example", "MAIL FROM:<a@x.example>", "RCPT TO:<support@example.test>", "DATA"} {
+				c.Write([]byte(cmd + "\r\n"))
+				read()
+			}
+			c.Write([]byte(tc.data))
+			reply := read()
+			if !strings.HasPrefix(reply, "554 5.6.0") {
+				t.Errorf("the smuggling DATA was answered %q, want 554 5.6.0", reply)
+			}
+			c.Write([]byte("QUIT\r\n"))
+			read()
+		})
+	}
+	if n := countEntries(t, ts.store); n != 0 {
+		t.Errorf("%d messages were stored from smuggling attempts", n)
+	}
+	// The server still serves the next customer normally.
+	if err := smtpSend(ts.mx, nil, "a@x.example", []string{"support@example.test"}, customerMail("ok@x.example", "after")); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := ts.store.ConversationByMessageID(context.Background(), []string{"ok@x.example"}); !ok {
+		t.Error("the next normal message was not stored")
+	}
+}

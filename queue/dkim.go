@@ -1,0 +1,108 @@
+package queue
+
+import (
+	"bufio"
+	"bytes"
+	"crypto"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net/textproto"
+	"os"
+
+	"github.com/emersion/go-msgauth/dkim"
+)
+
+// signedHeaders are the fields a DKIM signature covers when present (RFC
+// 6376 5.4.1): what the recipient reads and what threads the reply.
+var signedHeaders = []string{
+	"From", "Reply-To", "Subject", "Date", "To", "Cc", "Message-ID", "In-Reply-To", "References",
+	"MIME-Version", "Content-Type", "Content-Transfer-Encoding", "Content-Disposition",
+	"Thread-Index", "Thread-Topic", "Auto-Submitted",
+}
+
+// DKIMSigner signs outgoing mail with one selector and key (RFC 6376).
+type DKIMSigner struct {
+	Selector string
+	Key      crypto.Signer // *rsa.PrivateKey or ed25519.PrivateKey
+}
+
+// LoadDKIM reads a PEM private key (PKCS#8, PKCS#1 RSA, or an Ed25519 seed
+// in PKCS#8) for selector.
+func LoadDKIM(selector, keyFile string) (*DKIMSigner, error) {
+	data, err := os.ReadFile(keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("dkim: reading the private key: %w", err)
+	}
+	block, _ := pem.Decode(data)
+	if block == nil {
+		return nil, fmt.Errorf("dkim: %s holds no PEM block", keyFile)
+	}
+	var key any
+	switch block.Type {
+	case "RSA PRIVATE KEY":
+		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
+	default:
+		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("dkim: %s: %w", keyFile, err)
+	}
+	switch k := key.(type) {
+	case *rsa.PrivateKey:
+		if k.N.BitLen() < 1024 {
+			return nil, fmt.Errorf("dkim: %s: an RSA key of %d bits is too short (RFC 8301 3.2 asks for 1024 at least)", keyFile, k.N.BitLen())
+		}
+		return &DKIMSigner{Selector: selector, Key: k}, nil
+	case ed25519.PrivateKey:
+		return &DKIMSigner{Selector: selector, Key: k}, nil
+	}
+	return nil, fmt.Errorf("dkim: %s: the key is neither RSA nor Ed25519", keyFile)
+}
+
+// Sign returns raw with a DKIM-Signature for domain prepended. The
+// signature is computed once, before the message is queued, so every retry
+// sends the same bytes. Canonicalization is relaxed/relaxed (RFC 6376 3.4),
+// which survives the whitespace changes relays make; From is signed twice
+// so that no second From can be added (RFC 6376 8.15).
+func (s *DKIMSigner) Sign(raw []byte, domain string) ([]byte, error) {
+	keys, err := presentHeaders(raw)
+	if err != nil {
+		return nil, err
+	}
+	opts := &dkim.SignOptions{
+		Domain:                 domain,
+		Selector:               s.Selector,
+		Signer:                 s.Key,
+		HeaderCanonicalization: dkim.CanonicalizationRelaxed,
+		BodyCanonicalization:   dkim.CanonicalizationRelaxed,
+		HeaderKeys:             append(keys, "From"),
+	}
+	var out bytes.Buffer
+	if err := dkim.Sign(&out, bytes.NewReader(raw), opts); err != nil {
+		return nil, fmt.Errorf("dkim: signing: %w", err)
+	}
+	return out.Bytes(), nil
+}
+
+// presentHeaders returns the signedHeaders that raw has, each once per
+// occurrence.
+func presentHeaders(raw []byte) ([]string, error) {
+	h, err := textproto.NewReader(bufio.NewReader(bytes.NewReader(raw))).ReadMIMEHeader()
+	if err != nil && len(h) == 0 {
+		return nil, fmt.Errorf("dkim: reading the header: %w", err)
+	}
+	var keys []string
+	for _, k := range signedHeaders {
+		for range h.Values(k) {
+			keys = append(keys, k)
+		}
+	}
+	if h.Get("From") == "" {
+		return nil, errors.New("dkim: the message has no From header")
+	}
+	return keys, nil
+}

@@ -1,0 +1,57 @@
+// Package queue delivers what the store has queued (DESIGN.md §9): once an
+// agent got a 250, the reply reaches every recipient or the team is told why.
+//
+// Modes: "directory" (DirectoryWorker: files, the demo and dry-run mode),
+// "mx" (Worker with MXTransport) and "relay" (Worker with RelayTransport).
+//
+// Choices:
+//
+//   - The queue is the store: one row per message and recipient (state
+//     queued, delivered, failed or dropped; attempts; next attempt; last
+//     error). Before each attempt the row's next attempt is moved to the
+//     retry time and its attempts counted, durably (RFC 5321 4.5.4.1); only
+//     then is the message sent. A kill -9 during the attempt leaves the
+//     recipient queued and due at that retry time: nothing is lost, and a
+//     message is sent twice only when the remote took it and the process died
+//     before writing the 250 down, which is SMTP's own at-least-once.
+//   - The same row claim keeps two workers (or two dispatch passes) from
+//     sending to one recipient at once; an in-memory set guards attempts
+//     that outlast their retry delay.
+//   - Each recipient gets its own transaction, because its return path is
+//     its own VERP address, bounces+<message>-<n>-<mac>@<domain>
+//     (threading.Keys.RecipientBounceToken; n is the recipient's rank by
+//     address in its message, store.QueuedRecipient.Number). Transactions
+//     to one route (a domain in mx mode, the relay in relay mode) share a
+//     connection, up to 50 per connection, with RSET after a refusal; at most
+//     MaxPerRoute (3) connections per route and MaxConnections (20) in all.
+//   - Outcomes: 250 delivered; a 5xx at any step is final for that recipient
+//     (RFC 5321 4.2.1); a 4xx, a DNS or connection failure, or a TLS failure
+//     to the relay defers it by the configured retry schedule (its last step
+//     repeating) plus up to 10% jitter. A deferral after give_up_after from
+//     the start of the period is final. A domain with a null MX (RFC 7505) or
+//     that does not exist fails at once.
+//   - The team hears of a recipient twice at most: a "delivery-delayed" event
+//     at its first deferral, and a "delivery-failed" event when it fails;
+//     both name the recipient and the remote answer. Events are written
+//     before the state, so a crash may repeat one but never loses one.
+//   - mx mode: MX hosts in preference order through the [dns] resolver (or
+//     the system's), the domain's A/AAAA when it has no MX. STARTTLS is
+//     opportunistic (RFC 7435): used when offered, certificate not verified,
+//     a failed handshake retried in plain text.
+//   - relay mode: STARTTLS whenever the relay offers it, certificate
+//     verified against the system's roots. AUTH PLAIN (LOGIN when that is all
+//     the relay offers) with the credentials in outbound.relay_credentials_file
+//     ("username:password", read at each connection), only over TLS or to a
+//     relay on loopback.
+//   - DKIM (DKIMSigner): the submission signs the rewritten reply before it
+//     is recorded and queued, relaxed/relaxed, d= the inbox's domain, over the
+//     headers of RFC 6376 5.4.1 that are present and From once more; the
+//     stored bytes are what every attempt sends.
+//   - Bounces arrive at the MX (gateway/bounce.go) and mark the recipient
+//     failed (store.QueueStore.MarkBounced) with a "delivery-failed" event.
+//   - Shutdown: when Run's context ends no attempt starts; those in flight
+//     have ShutdownGrace (10s) to finish, then their connections are cut and
+//     they are due again at once.
+//   - Metrics: Worker.Stats (the Metrics interface) gives the recipients
+//     queued now and the delivered, deferred and failed attempts since start.
+package queue

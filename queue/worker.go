@@ -1,0 +1,387 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/supportgate/supportgate/store"
+	"github.com/supportgate/supportgate/threading"
+)
+
+// Defaults of the Worker's limits.
+const (
+	DefaultMaxConnections = 20               // connections open at once, all routes together
+	DefaultMaxPerRoute    = 3                // connections open at once to one domain (or the relay)
+	DefaultShutdownGrace  = 10 * time.Second // how long deliveries in flight may finish after Run's ctx ends
+	perConnection         = 50               // recipients one connection carries before it is closed
+	pollInterval          = 5 * time.Second  // the queue is read at least this often (the CLI writes from another process)
+	dueBatch              = 500
+)
+
+// Worker delivers queued replies over SMTP, to the recipients' MX hosts or
+// to a relay (DESIGN.md §9). See the package documentation for the design.
+type Worker struct {
+	Store     store.Store
+	Transport Transport
+	Keys      threading.Keys // for the per-recipient VERP return path
+	// Retry is the delay after each failed attempt (the last one repeats);
+	// GiveUpAfter ends the delivery period of a recipient.
+	Retry       []time.Duration
+	GiveUpAfter time.Duration
+	// MaxConnections and MaxPerRoute limit concurrency; zero takes the
+	// defaults.
+	MaxConnections, MaxPerRoute int
+	// ShutdownGrace bounds how long deliveries in flight may finish after
+	// Run's context ends; zero takes DefaultShutdownGrace.
+	ShutdownGrace time.Duration
+	Log           *slog.Logger
+	// Now is the clock; nil is time.Now.
+	Now func() time.Time
+
+	counters Counters
+	mu       sync.Mutex
+	inFlight map[store.RecipientKey]bool
+	routes   map[string]int // open connections per route
+	open     int            // open connections in all
+}
+
+func (w *Worker) now() time.Time {
+	if w.Now != nil {
+		return w.Now()
+	}
+	return time.Now()
+}
+
+// Stats implements Metrics.
+func (w *Worker) Stats(ctx context.Context) (Stats, error) {
+	return w.counters.stats(ctx, w.Store)
+}
+
+// Run delivers until ctx ends; then it starts no new attempt, lets those in
+// flight finish within ShutdownGrace, cuts the others (they stay queued and
+// are due again at once) and returns.
+func (w *Worker) Run(ctx context.Context) error {
+	w.mu.Lock()
+	w.inFlight, w.routes = map[store.RecipientKey]bool{}, map[string]int{}
+	w.mu.Unlock()
+	grace := w.ShutdownGrace
+	if grace == 0 {
+		grace = DefaultShutdownGrace
+	}
+	// Attempts run under their own context, cut only when the grace ends.
+	attemptCtx, cut := context.WithCancel(context.WithoutCancel(ctx))
+	defer cut()
+	var wg sync.WaitGroup
+	finished := make(chan struct{}, 1)
+	for {
+		changed := w.Store.Changes()
+		wait := w.dispatch(ctx, attemptCtx, &wg, finished)
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+		case <-changed:
+		case <-finished:
+		case <-timer.C:
+		}
+		timer.Stop()
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(grace):
+		w.Log.Warn("deliveries still in flight at the end of the shutdown grace are cut; they stay queued", "grace", grace)
+		cut()
+		<-done
+	}
+	return nil
+}
+
+// dispatch claims due recipients and starts a connection per route and
+// batch, within the limits; it returns how long to sleep at most.
+func (w *Worker) dispatch(ctx, attemptCtx context.Context, wg *sync.WaitGroup, finished chan<- struct{}) time.Duration {
+	now := w.now()
+	due, err := w.Store.DueRecipients(ctx, now, dueBatch)
+	if err != nil {
+		if ctx.Err() == nil {
+			w.Log.Error("reading the outbound queue failed; will retry", "err", err)
+		}
+		return pollInterval
+	}
+	maxOpen, maxRoute := w.MaxConnections, w.MaxPerRoute
+	if maxOpen <= 0 {
+		maxOpen = DefaultMaxConnections
+	}
+	if maxRoute <= 0 {
+		maxRoute = DefaultMaxPerRoute
+	}
+	// Group by route, keeping the order of due.
+	var order []string
+	byRoute := map[string][]store.QueuedRecipient{}
+	w.mu.Lock()
+	for _, r := range due {
+		if w.inFlight[r.Key()] {
+			continue
+		}
+		route := w.Transport.Route(domainOf(r.Recipient))
+		if _, ok := byRoute[route]; !ok {
+			order = append(order, route)
+		}
+		byRoute[route] = append(byRoute[route], r)
+	}
+	w.mu.Unlock()
+	for _, route := range order {
+		rs := byRoute[route]
+		for len(rs) > 0 {
+			w.mu.Lock()
+			full := w.open >= maxOpen || w.routes[route] >= maxRoute
+			if !full {
+				w.open++
+				w.routes[route]++
+			}
+			w.mu.Unlock()
+			if full {
+				break // the rest waits for a connection to finish
+			}
+			n := min(len(rs), perConnection)
+			batch := w.claim(ctx, now, rs[:n])
+			rs = rs[n:]
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				w.deliverBatch(attemptCtx, route, batch)
+				w.mu.Lock()
+				w.open--
+				w.routes[route]--
+				for _, r := range batch {
+					delete(w.inFlight, r.Key())
+				}
+				w.mu.Unlock()
+				select {
+				case finished <- struct{}{}:
+				default:
+				}
+			}()
+		}
+	}
+	wait := pollInterval
+	if next, ok, err := w.Store.NextAttempt(ctx); err == nil && ok {
+		wait = min(wait, max(next.Sub(w.now()), 10*time.Millisecond))
+	}
+	return wait
+}
+
+// claim writes each recipient's next attempt before the attempt is made
+// (RFC 5321 4.5.4.1), so that a crash during it leaves the recipient queued
+// for a later retry, and returns those claimed.
+func (w *Worker) claim(ctx context.Context, now time.Time, rs []store.QueuedRecipient) []store.QueuedRecipient {
+	var claimed []store.QueuedRecipient
+	for _, r := range rs {
+		ok, err := w.Store.BeginAttempt(ctx, r.Key(), now, now.Add(w.backoff(r.Attempts)))
+		if err != nil {
+			w.Log.Error("claiming a queued recipient failed", "queue_id", r.QueueID, "err", err)
+			continue
+		}
+		if ok {
+			w.mu.Lock()
+			w.inFlight[r.Key()] = true
+			w.mu.Unlock()
+			r.Attempts++
+			claimed = append(claimed, r)
+		}
+	}
+	return claimed
+}
+
+// backoff is the delay after attempt number attempts+1 fails: the
+// configured schedule, its last step repeating, plus up to 10% jitter so
+// that a recovering host is not hit by every message at once.
+func (w *Worker) backoff(attempts int) time.Duration {
+	if len(w.Retry) == 0 {
+		return 5 * time.Minute
+	}
+	d := w.Retry[min(attempts, len(w.Retry)-1)]
+	if j := int64(d / 10); j > 0 {
+		d += time.Duration(rand.Int64N(j))
+	}
+	return d
+}
+
+// deliverBatch sends each recipient its own transaction (each has its own
+// VERP return path) over as few connections as it takes.
+func (w *Worker) deliverBatch(ctx context.Context, route string, batch []store.QueuedRecipient) {
+	var conn Conn
+	var openErr error
+	raws := map[int64][]byte{}
+	defer func() {
+		if conn != nil {
+			conn.Close()
+		}
+	}()
+	for _, r := range batch {
+		log := w.Log.With("queue_id", r.QueueID, "message", r.Message, "conversation", r.Conversation, "recipient", r.Recipient, "attempt", r.Attempts)
+		if ctx.Err() != nil {
+			w.interrupted(r, log)
+			continue
+		}
+		raw, ok := raws[r.Message]
+		if !ok {
+			var err error
+			if raw, err = w.Store.MessageRaw(ctx, r.Message); err != nil {
+				log.Error("reading a queued message failed; will retry", "err", err)
+				continue
+			}
+			raws[r.Message] = raw
+		}
+		if conn == nil && openErr == nil {
+			conn, openErr = w.Transport.Open(ctx, domainOf(r.Recipient))
+			if openErr != nil {
+				log.Info("connecting failed", "route", route, "err", openErr)
+			}
+		}
+		err := openErr
+		if conn != nil {
+			err = conn.Send(ctx, w.returnPath(r), r.Recipient, raw)
+			var se *smtp.SMTPError
+			if err != nil && !errors.As(err, &se) {
+				// The connection is broken; the next recipient opens another.
+				conn.Close()
+				conn = nil
+			}
+		}
+		if ctx.Err() != nil && err != nil {
+			w.interrupted(r, log)
+			continue
+		}
+		w.record(r, err, log)
+	}
+}
+
+// returnPath is the recipient's VERP address, bounces+<token>@<domain of the
+// message's return path>: a bounce then names the message and the recipient.
+func (w *Worker) returnPath(r store.QueuedRecipient) string {
+	_, domain, ok := strings.Cut(r.MailFrom, "@")
+	if !ok {
+		return r.MailFrom
+	}
+	return "bounces+" + w.Keys.RecipientBounceToken(r.Message, r.Number) + "@" + domain
+}
+
+// interrupted leaves a recipient whose attempt the shutdown cut due again
+// at once, so that the next start retries it.
+func (w *Worker) interrupted(r store.QueuedRecipient, log *slog.Logger) {
+	_, err := w.Store.FinishAttempt(context.Background(), r.Key(), store.AttemptResult{
+		State: store.RecipientQueued, NextAttempt: w.now(), LastError: "interrupted by a shutdown", At: w.now(),
+		DelayNotified: r.DelayNotified})
+	if err != nil {
+		log.Error("recording an interrupted attempt failed; it is retried at its next attempt", "err", err)
+	}
+}
+
+// record writes an attempt's outcome: 250 delivered; a 5xx final (RFC 5321
+// 4.2.1); anything else deferred until give_up_after ends the period. The
+// team's event comes first, so that a crash can repeat it but never lose
+// it.
+func (w *Worker) record(r store.QueuedRecipient, sendErr error, log *slog.Logger) {
+	ctx := context.Background() // an outcome is recorded even during shutdown
+	now := w.now()
+	res := store.AttemptResult{State: store.RecipientDelivered, At: now, DelayNotified: r.DelayNotified}
+	var se *smtp.SMTPError
+	switch {
+	case sendErr == nil:
+	case errors.As(sendErr, &se) && se.Code >= 500 && se.Code < 600:
+		res.State, res.LastError = store.RecipientFailed, remoteAnswer(sendErr)
+	case w.GiveUpAfter > 0 && now.Sub(r.Since) >= w.GiveUpAfter:
+		res.State = store.RecipientFailed
+		res.LastError = fmt.Sprintf("gave up after %s of attempts; last answer: %s", w.GiveUpAfter, remoteAnswer(sendErr))
+	default:
+		res.State, res.LastError = store.RecipientQueued, remoteAnswer(sendErr)
+	}
+	switch res.State {
+	case store.RecipientDelivered:
+		log.Info("delivered")
+		w.counters.delivered.Add(1)
+	case store.RecipientFailed:
+		log.Warn("delivery failed for good", "answer", res.LastError)
+		w.counters.failed.Add(1)
+		w.event(ctx, r, "delivery-failed", "Delivery to "+r.Recipient+" failed", res.LastError, log)
+	case store.RecipientQueued:
+		log.Info("delivery deferred", "answer", res.LastError, "next_attempt", r.NextAttempt)
+		w.counters.deferred.Add(1)
+		if !r.DelayNotified {
+			w.event(ctx, r, "delivery-delayed", "Delivery to "+r.Recipient+" is delayed; retrying",
+				res.LastError+"\n\nsupportgate keeps trying until "+r.Since.Add(w.GiveUpAfter).Format(time.RFC1123Z)+".", log)
+			res.DelayNotified = true
+		}
+	}
+	if ok, err := w.Store.FinishAttempt(ctx, r.Key(), res); err != nil {
+		log.Error("recording the outcome failed; the recipient is retried at its next attempt", "err", err)
+	} else if !ok {
+		log.Info("the recipient left the queue during the attempt (bounced or dropped); outcome not recorded", "outcome", res.State)
+	}
+}
+
+func (w *Worker) event(ctx context.Context, r store.QueuedRecipient, typ, text, detail string, log *slog.Logger) {
+	if _, err := w.Store.AddEvent(ctx, store.Event{Conversation: r.Conversation, Type: typ, Text: text,
+		Detail: "Recipient: " + r.Recipient + "\nRemote answer: " + detail, At: w.now()}); err != nil {
+		log.Error("recording the team's event failed", "type", typ, "err", err)
+	}
+}
+
+// remoteAnswer is what the team reads: the remote server's reply, or what
+// went wrong reaching it.
+func remoteAnswer(err error) string {
+	var se *smtp.SMTPError
+	if errors.As(err, &se) {
+		s := fmt.Sprintf("%d", se.Code)
+		if se.EnhancedCode != smtp.NoEnhancedCode && se.EnhancedCode != (smtp.EnhancedCode{}) {
+			s += fmt.Sprintf(" %d.%d.%d", se.EnhancedCode[0], se.EnhancedCode[1], se.EnhancedCode[2])
+		}
+		return s + " " + se.Message
+	}
+	return err.Error()
+}
+
+func domainOf(addr string) string {
+	_, d, _ := strings.Cut(addr, "@")
+	return strings.ToLower(d)
+}
+
+// Stats are the queue's numbers for the metrics endpoint: Queued is how
+// many recipients wait now; the others count outcomes since the start.
+type Stats struct {
+	Queued, Delivered, Deferred, Failed int64
+}
+
+// Metrics is what the metrics endpoint publishes.
+type Metrics interface {
+	Stats(ctx context.Context) (Stats, error)
+}
+
+var _ Metrics = (*Worker)(nil)
+
+// Counters counts attempt outcomes; safe for concurrent use.
+type Counters struct {
+	delivered, deferred, failed atomic.Int64
+}
+
+func (c *Counters) stats(ctx context.Context, st store.QueueStore) (Stats, error) {
+	counts, err := st.QueueCounts(ctx)
+	if err != nil {
+		return Stats{}, err
+	}
+	return Stats{Queued: counts[store.RecipientQueued], Delivered: c.delivered.Load(),
+		Deferred: c.deferred.Load(), Failed: c.failed.Load()}, nil
+}
