@@ -74,7 +74,7 @@ type Server struct {
 	log   *slog.Logger
 
 	connSeq atomic.Uint64 // connection IDs for logs
-	// tlsConfig serves [tls] for IMAP STARTTLS and implicit TLS, reloading
+	// tlsConfig serves [tls] for STARTTLS and implicit TLS on SMTP and IMAP, reloading
 	// the certificate when its files change; nil without [tls].
 	tlsConfig *tls.Config
 	// dummyHash is compared against when a login names no agent, so that an
@@ -106,6 +106,9 @@ type service struct {
 // before anything is served.
 func (s *Server) Run(ctx context.Context) error {
 	services := []service{}
+	if err := s.loadTLS(); err != nil {
+		return err
+	}
 	if a := s.cfg.Server.MXListen; a != "" {
 		srv := s.newMX()
 		services = append(services, service{"mx", a, srv.Serve, srv.Shutdown})
@@ -114,8 +117,11 @@ func (s *Server) Run(ctx context.Context) error {
 		srv := s.newSubmission()
 		services = append(services, service{"submission", a, srv.Serve, srv.Shutdown})
 	}
-	if err := s.loadTLS(); err != nil {
-		return err
+	if a := s.cfg.Server.SubmissionsListen; a != "" && s.tlsConfig != nil {
+		// RFC 8314 3.3: submission with implicit TLS.
+		srv := s.newSubmission()
+		serve := func(l net.Listener) error { return srv.Serve(tls.NewListener(l, s.tlsConfig)) }
+		services = append(services, service{"submissions", a, serve, srv.Shutdown})
 	}
 	if a, as := s.cfg.Server.IMAPListen, s.cfg.Server.IMAPSListen; a != "" || as != "" {
 		srv := s.newIMAP()

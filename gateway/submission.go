@@ -48,6 +48,7 @@ func (s *Server) newSubmission() *smtp.Server {
 	srv.MaxMessageBytes = s.cfg.Server.MaxMessageBytes
 	srv.MaxRecipients = maxRecipients
 	srv.MaxLineLength = maxLineBytes
+	srv.TLSConfig = s.tlsConfig // STARTTLS (RFC 3207) when [tls] is set
 	// go-smtp's switch is server-wide; the session refuses plaintext AUTH
 	// from other machines itself (authAllowed).
 	srv.AllowInsecureAuth = true
