@@ -45,7 +45,7 @@ func (s *Server) newMX() *smtp.Server {
 	srv.MaxMessageBytes = s.cfg.Server.MaxMessageBytes
 	srv.MaxRecipients = maxRecipients
 	srv.MaxLineLength = maxLineBytes
-	srv.TLSConfig = s.tlsConfig // STARTTLS (RFC 3207) when [tls] is set
+	srv.TLSConfig = s.tlsConfig       // STARTTLS (RFC 3207) when [tls] is set
 	srv.ReadTimeout = 5 * time.Minute // RFC 5321 4.5.3.2.7 suggests 5 minutes between commands
 	srv.WriteTimeout = 5 * time.Minute
 	srv.ErrorLog = slogPrinter{s.log.With("service", "mx")}
