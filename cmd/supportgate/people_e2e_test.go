@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -90,4 +91,62 @@ func TestParticipantsAndBccAgainstDaemon(t *testing.T) {
 	if len(msgs) != 3 || header(msgs[2].body, "X-Supportgate-Kind") != "note" {
 		t.Errorf("the note is not in the conversation: %d messages", len(msgs))
 	}
+}
+
+// TestPoliciesAgainstDaemon: quick actions, require_tag, read-only,
+// blocked senders and attachment limits through the running daemon.
+func TestPoliciesAgainstDaemon(t *testing.T) {
+	dir := t.TempDir()
+	p := freePorts(t)
+	cfgPath := testConfig(t, dir, p)
+	b, _ := os.ReadFile(cfgPath)
+	patched := strings.Replace(string(b), "require_tag = false", "require_tag = true\nshow_events = true\n"+
+		"blocked_senders = [\"pest@customer.example\"]\nmax_attachment_bytes = 10", 1)
+	if patched == string(b) {
+		t.Fatal("the example configuration no longer sets require_tag = false")
+	}
+	os.WriteFile(cfgPath, []byte(patched), 0o600)
+	d := startDaemon(t, dir, p, "-config", cfgPath)
+	bob := func() sasl.Client { return sasl.NewPlainClient("", "bob@example.test", "demo-bob") }
+	var smtpErr *smtp.SMTPError
+	refused := func(err error, code int, phrase string) {
+		t.Helper()
+		if !errors.As(err, &smtpErr) || smtpErr.Code != code || !strings.Contains(smtpErr.Message, phrase) {
+			t.Errorf("got %v, want %d with %q", err, code, phrase)
+		}
+	}
+	if err := sendMail(d.addr(p.MX), nil, "kim@customer.example", []string{"support@example.test"},
+		"From: kim@customer.example\r\nTo: support@example.test\r\nSubject: Refund\r\nMessage-ID: <kim-1@customer.example>\r\n\r\nPlease.\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	reply := func(top string) string {
+		return "From: bob@example.test\r\nTo: kim@customer.example\r\nSubject: Re: Refund\r\nIn-Reply-To: <kim-1@customer.example>\r\n\r\n" + top + "Done.\r\n"
+	}
+	refused(sendMail(d.addr(p.Submission), bob(), "bob@example.test", []string{"kim@customer.example"}, reply("")), 550, "#tag <tag>")
+	if err := sendMail(d.addr(p.Submission), bob(), "bob@example.test", []string{"kim@customer.example"}, reply("#tag billing\r\n#assign me\r\n\r\n")); err != nil {
+		t.Fatalf("a tagged reply: %v", err)
+	}
+	envs := waitOutbox(t, filepath.Join(dir, "data", "outbox"), 1)
+	if strings.Contains(string(envs[0].raw), "#tag") || !strings.HasSuffix(string(envs[0].raw), "\r\n\r\nDone.\r\n") {
+		t.Errorf("the quick actions reached the customer:\n%s", envs[0].raw)
+	}
+	code, out, _ := runCLI("", "conversations", "show", "1", "--json", "-config", cfgPath)
+	var c conversationJSON
+	if code != 0 || json.Unmarshal([]byte(out), &c) != nil || !slices.Equal(c.Tags, []string{"billing"}) || c.Assignee != "bob@example.test" {
+		t.Errorf("after #tag and #assign: %s", out)
+	}
+	// Only actions: read-only on; the customer's next mail is refused.
+	if err := sendMail(d.addr(p.Submission), bob(), "bob@example.test", []string{"support@example.test"},
+		"From: bob@example.test\r\nTo: support@example.test\r\nSubject: Re: Refund\r\nIn-Reply-To: <kim-1@customer.example>\r\n\r\n#readonly on\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	refused(sendMail(d.addr(p.MX), nil, "kim@customer.example", []string{"support@example.test"},
+		"From: kim@customer.example\r\nSubject: Re: Refund\r\nIn-Reply-To: <kim-1@customer.example>\r\n\r\nAgain.\r\n"), 550, "read-only")
+	refused(sendMail(d.addr(p.MX), nil, "pest@customer.example", []string{"support@example.test"}, "Subject: x\r\n\r\nx\r\n"), 550, "refused")
+	refused(sendMail(d.addr(p.Submission), bob(), "bob@example.test", []string{"pest@customer.example"},
+		"From: bob@example.test\r\nTo: pest@customer.example\r\nSubject: hi\r\n\r\n#tag x\r\n\r\nhi\r\n"), 550, "blocked")
+	att := "From: bob@example.test\r\nTo: new@customer.example\r\nSubject: file\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" +
+		"--b\r\nContent-Type: text/plain\r\n\r\n#tag files\r\n\r\nsee attached\r\n--b\r\nContent-Type: application/pdf\r\n" +
+		"Content-Disposition: attachment; filename=\"big.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\naGVsbG8gd29ybGQgaGVsbG8=\r\n--b--\r\n"
+	refused(sendMail(d.addr(p.Submission), bob(), "bob@example.test", []string{"new@customer.example"}, att), 550, "larger than the 10 bytes")
 }
