@@ -65,23 +65,7 @@ func nonLoopbackIP(t *testing.T) net.IP {
 func TestIMAPTLS(t *testing.T) {
 	ip := nonLoopbackIP(t)
 	dir := t.TempDir()
-	certFile, keyFile := writeCert(t, dir, "first.example")
-	cfg, err := config.Demo()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Server.DataDir = dir
-	cfg.TLS = config.TLS{CertFile: certFile, KeyFile: keyFile}
-	st, err := store.OpenSQLite(context.Background(), dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	keys, _ := LoadKeys(dir)
-	s := New(cfg, st, keys, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err := s.loadTLS(); err != nil {
-		t.Fatal(err)
-	}
+	s, certFile := tlsTestServer(t, dir, "first.example")
 	srv := s.newIMAP()
 	t.Cleanup(func() { srv.Close() })
 	plain, err := net.Listen("tcp", net.JoinHostPort(ip.String(), "0"))
@@ -140,4 +124,28 @@ func TestIMAPTLS(t *testing.T) {
 	if cn := conn.ConnectionState().PeerCertificates[0].Subject.CommonName; cn != "second.example" {
 		t.Errorf("certificate %s after renewal, want second.example", cn)
 	}
+}
+
+// tlsTestServer is a server on the demo configuration with [tls] set to a
+// fresh self-signed certificate for name in dir; nothing listens yet.
+func tlsTestServer(t *testing.T, dir, name string) (s *Server, certFile string) {
+	t.Helper()
+	certFile, keyFile := writeCert(t, dir, name)
+	cfg, err := config.Demo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Server.DataDir = dir
+	cfg.TLS = config.TLS{CertFile: certFile, KeyFile: keyFile}
+	st, err := store.OpenSQLite(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	keys, _ := LoadKeys(dir)
+	s = New(cfg, st, keys, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err := s.loadTLS(); err != nil {
+		t.Fatal(err)
+	}
+	return s, certFile
 }

@@ -1,10 +1,7 @@
 package gateway
 
 import (
-	"context"
 	"crypto/tls"
-	"io"
-	"log/slog"
 	"net"
 	"strings"
 	"testing"
@@ -12,8 +9,6 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
-	"github.com/supportgate/supportgate/config"
-	"github.com/supportgate/supportgate/store"
 )
 
 // TestSubmissionTLS: from another machine, AUTH is refused until STARTTLS
@@ -21,24 +16,7 @@ import (
 // serves the same session; the MX offers STARTTLS too.
 func TestSubmissionTLS(t *testing.T) {
 	ip := nonLoopbackIP(t)
-	dir := t.TempDir()
-	certFile, keyFile := writeCert(t, dir, "mail.example.test")
-	cfg, err := config.Demo()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Server.DataDir = dir
-	cfg.TLS = config.TLS{CertFile: certFile, KeyFile: keyFile}
-	st, err := store.OpenSQLite(context.Background(), dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	keys, _ := LoadKeys(dir)
-	s := New(cfg, st, keys, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err := s.loadTLS(); err != nil {
-		t.Fatal(err)
-	}
+	s, _ := tlsTestServer(t, t.TempDir(), "mail.example.test")
 	sub, mx := s.newSubmission(), s.newMX()
 	t.Cleanup(func() { sub.Close(); mx.Close() })
 	listen := func() net.Listener {

@@ -71,13 +71,8 @@ func conversationsCommand(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, conversationsUsage)
 		return 2
 	}
-	cfg, err := loadConfig(configPath)
-	if err != nil {
-		fmt.Fprintln(stderr, "supportgate:", err)
-		return 1
-	}
 	ctx := context.Background()
-	st, err := store.OpenSQLite(ctx, cfg.Server.DataDir)
+	st, err := openStore(ctx, configPath)
 	if err != nil {
 		fmt.Fprintln(stderr, "supportgate:", err)
 		return 1
@@ -189,4 +184,14 @@ func writeJSON(w io.Writer, v any) int {
 		return 1
 	}
 	return 0
+}
+
+// openStore opens the store of a configuration, for the commands that work
+// on it beside a running daemon (SQLite WAL lets them).
+func openStore(ctx context.Context, configPath string) (*store.SQLite, error) {
+	cfg, err := loadConfig(configPath)
+	if err != nil {
+		return nil, err
+	}
+	return store.OpenSQLite(ctx, cfg.Server.DataDir)
 }

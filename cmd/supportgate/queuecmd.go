@@ -79,13 +79,8 @@ func queueCommand(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "supportgate queue: unknown command %q\n%s", pos[0], queueUsage)
 		return 2
 	}
-	cfg, err := loadConfig(configPath)
-	if err != nil {
-		fmt.Fprintln(stderr, "supportgate:", err)
-		return 1
-	}
 	ctx := context.Background()
-	st, err := store.OpenSQLite(ctx, cfg.Server.DataDir)
+	st, err := openStore(ctx, configPath)
 	if err != nil {
 		fmt.Fprintln(stderr, "supportgate:", err)
 		return 1
