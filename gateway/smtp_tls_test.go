@@ -8,7 +8,6 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
-
 )
 
 // TestSubmissionTLS: from another machine, AUTH is refused until STARTTLS
