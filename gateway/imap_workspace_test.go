@@ -183,6 +183,10 @@ func TestIMAPMovesAreActions(t *testing.T) {
 	if c, _ := w.store.Conversation(context.Background(), conv); c.Status != store.StatusClosed {
 		t.Errorf("conversation %s after MOVE to Closed", c.Status)
 	}
+	if evs, _ := w.store.Events(context.Background(), conv); len(evs) == 0 || evs[len(evs)-1].Type != "folder-action" ||
+		!strings.Contains(evs[len(evs)-1].Text, "closed it") {
+		t.Errorf("the move to Closed left no event: %+v", evs)
+	}
 	if n := count(t, bob, "Closed"); n != 2 {
 		t.Errorf("Closed has %d, want the whole conversation (2)", n)
 	}

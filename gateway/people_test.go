@@ -153,3 +153,25 @@ func TestRequireTagAndAttachments(t *testing.T) {
 		t.Errorf("a reply with #tag was refused: %v", err)
 	}
 }
+
+// TestNewOutboundConversation: an agent writing to a customer with no
+// thread headers starts a conversation owned by that customer, in the inbox
+// the From identity names (DESIGN.md §5 item 1).
+func TestNewOutboundConversation(t *testing.T) {
+	ts := newTestServer(t, nil, nil)
+	err := smtpSend(ts.submission, sasl.NewPlainClient("", "alice@example.test", "demo-alice"), "alice@example.test",
+		[]string{"new@customer.example", "second@customer.example"},
+		"From: Example Support <support@example.test>\r\nTo: new@customer.example, second@customer.example\r\nSubject: Your order\r\n\r\n#tag orders\r\n\r\nIt shipped.\r\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := ts.store.Conversation(context.Background(), 1)
+	if err != nil || c.Owner != "new@customer.example" || c.Inbox != "support@example.test" || c.Subject != "Your order" ||
+		!slices.Equal(c.Participants, []string{"second@customer.example"}) || !slices.Equal(c.Tags, []string{"orders"}) {
+		t.Errorf("new conversation %+v, %v", c, err)
+	}
+	q, _ := ts.store.PendingDeliveries(context.Background(), 10)
+	if len(q) != 1 || !strings.Contains(header(q[0].Raw, "Subject"), "[#1]") || header(q[0].Raw, "To") != "<new@customer.example>" {
+		t.Errorf("the first message of the conversation: %+v", q)
+	}
+}

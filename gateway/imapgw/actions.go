@@ -51,6 +51,9 @@ func (m *session) act(dest folder, convs []int64) error {
 		if err != nil {
 			return m.internal("applying a folder action failed", err)
 		}
+		if err := m.recordEvent(c, "folder-action", actionText(dest)); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -251,5 +251,8 @@ func (m *session) storeConversation(conv int64, targets []store.MailboxEntry, op
 	if err != nil {
 		return m.internal("storing keywords failed", err)
 	}
+	if len(req.keywords) > 0 {
+		return m.recordEvent(conv, "tags-changed", flagText(op, req.keywords))
+	}
 	return nil
 }
