@@ -69,6 +69,7 @@ type Config struct {
 	Outbound Outbound
 	DKIM     DKIM
 	Policy   Policy
+	Limits   Limits  // [limits]: config/limits.go
 	Inboxes  []Inbox // TOML [[inbox]]
 	Agents   []Agent // TOML [[agent]]
 }
@@ -140,6 +141,9 @@ type Inbox struct {
 	// RefusedAttachmentTypes is refused_attachment_types: MIME types agents
 	// may not attach ("application/x-msdownload", "video/*").
 	RefusedAttachmentTypes []string
+	// AuthFailure is auth_failure: what the MX does with mail that fails SPF
+	// or DMARC, one of the AuthFailure* values. Default AuthFailureFlag.
+	AuthFailure string
 }
 
 // Values of Inbox.Strangers.

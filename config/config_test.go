@@ -111,7 +111,7 @@ roles = { "Support@Example.test" = "reply" }
 	if !reflect.DeepEqual(c.Outbound, wantOut) {
 		t.Errorf("Outbound = %+v, want %+v", c.Outbound, wantOut)
 	}
-	wantIn := Inbox{Address: "support@example.test", Name: "support@example.test", MaxParticipants: 10, SubjectTag: true, Strangers: StrangersParticipant}
+	wantIn := Inbox{Address: "support@example.test", Name: "support@example.test", MaxParticipants: 10, SubjectTag: true, Strangers: StrangersParticipant, AuthFailure: AuthFailureFlag}
 	if !reflect.DeepEqual(c.Inboxes, []Inbox{wantIn}) {
 		t.Errorf("Inboxes = %+v", c.Inboxes)
 	}

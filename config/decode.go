@@ -18,6 +18,7 @@ type fileConfig struct {
 	Outbound fileOutbound `toml:"outbound"`
 	DKIM     fileDKIM     `toml:"dkim"`
 	Policy   filePolicy   `toml:"policy"`
+	Limits   fileLimits   `toml:"limits"`
 	Inboxes  []fileInbox  `toml:"inbox"`
 	Agents   []fileAgent  `toml:"agent"`
 }
@@ -70,6 +71,7 @@ type fileInbox struct {
 	Blocked         []string `toml:"blocked_senders"`
 	MaxAttachment   *int64   `toml:"max_attachment_bytes"`
 	RefusedTypes    []string `toml:"refused_attachment_types"`
+	AuthFailure     *string  `toml:"auth_failure"`
 }
 
 type fileAgent struct {

@@ -19,6 +19,28 @@ type filePolicy struct {
 	BlockedSenders []string `toml:"blocked_senders"`
 }
 
+// Values of Inbox.AuthFailure: what the MX does with a message that fails
+// SPF or DMARC (DESIGN.md §8).
+const (
+	AuthFailureAccept     = "accept"     // stored as any other; the result is in Authentication-Results
+	AuthFailureFlag       = "flag"       // stored, with a team-only event (default)
+	AuthFailureQuarantine = "quarantine" // a conversation it starts goes to Spam; otherwise flag
+	AuthFailureReject     = "reject"     // refused with 550 5.7.1
+)
+
+// authFailure validates inbox.auth_failure; nil is the default.
+func (v *validator) authFailure(path string, value *string) string {
+	if value == nil {
+		return AuthFailureFlag
+	}
+	switch *value {
+	case AuthFailureAccept, AuthFailureFlag, AuthFailureQuarantine, AuthFailureReject:
+		return *value
+	}
+	v.errorf(path, `inbox.auth_failure is %q; it must be "accept", "flag", "quarantine" or "reject"`, *value)
+	return AuthFailureFlag
+}
+
 // Blocked reports whether an address is blocked, globally or in inbox.
 func (c *Config) Blocked(inbox Inbox, addr string) bool {
 	addr = strings.ToLower(strings.TrimSpace(addr))

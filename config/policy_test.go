@@ -51,3 +51,38 @@ refused_attachment_types = ["pdf", "text/plain; charset=x"]
 		}
 	}
 }
+
+// TestAuthFailureKey: inbox.auth_failure defaults to "flag", takes the four
+// values and refuses anything else with its line.
+func TestAuthFailureKey(t *testing.T) {
+	c, err := Parse("a.toml", []byte(`[[inbox]]
+address = "support@example.test"
+
+[[inbox]]
+address = "billing@example.test"
+auth_failure = "quarantine"
+
+[[inbox]]
+address = "sales@example.test"
+auth_failure = "reject"
+
+[[inbox]]
+address = "info@example.test"
+auth_failure = "accept"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{AuthFailureFlag, AuthFailureQuarantine, AuthFailureReject, AuthFailureAccept} {
+		if got := c.Inboxes[i].AuthFailure; got != want {
+			t.Errorf("inbox %d: auth_failure %q, want %q", i, got, want)
+		}
+	}
+	_, err = Parse("a.toml", []byte(`[[inbox]]
+address = "support@example.test"
+auth_failure = "bounce"
+`))
+	if want := `a.toml:3: inbox.auth_failure is "bounce"; it must be "accept", "flag", "quarantine" or "reject"`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("error %v lacks %q", err, want)
+	}
+}

@@ -45,6 +45,7 @@ func (v *validator) build(fc *fileConfig) *Config {
 	}
 	v.outbound(&c.Outbound, &fc.Outbound, c.Server.DataDir)
 	v.dkim(&c.DKIM, &fc.DKIM)
+	v.limits(&c.Limits, &fc.Limits)
 	c.Policy.BlockedSenders = v.blockedSenders("policy.blocked_senders", "policy.blocked_senders", fc.Policy.BlockedSenders)
 	c.Inboxes = v.inboxes(fc.Inboxes)
 	c.Agents = v.agents(fc.Agents, c.Inboxes)
@@ -264,6 +265,7 @@ func (v *validator) inboxes(fis []fileInbox) []Inbox {
 		if fi.ShowEvents != nil {
 			in.ShowEvents = *fi.ShowEvents
 		}
+		in.AuthFailure = v.authFailure(base+".auth_failure", fi.AuthFailure)
 		in.BlockedSenders = v.blockedSenders(base+".blocked_senders", "inbox.blocked_senders", fi.Blocked)
 		in.RefusedAttachmentTypes = v.attachmentTypes(base+".refused_attachment_types", "inbox.refused_attachment_types", fi.RefusedTypes)
 		if fi.MaxAttachment != nil {

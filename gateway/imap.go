@@ -14,5 +14,6 @@ func (s *Server) newIMAP() *imapgw.Server {
 		Log:          s.log,
 		Authenticate: s.authenticate,
 		TLS:          s.tlsConfig,
+		Guard:        s.limits,
 	})
 }

@@ -17,10 +17,6 @@ import (
 	"github.com/supportgate/supportgate/threading"
 )
 
-// maxRecipients bounds RCPT TO per transaction (RFC 5321 4.5.3.1.8 asks for
-// at least 100).
-const maxRecipients = 100
-
 // RFC 3463 5.7.1: refused by policy (DESIGN.md §7).
 var (
 	errBlockedSender = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1},
@@ -33,23 +29,26 @@ var (
 var errNoSuchInbox = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1},
 	Message: "No such support address here; this server accepts mail only for its support addresses"}
 
-func (s *Server) newMX() *smtp.Server {
+func (s *Server) newMX() *smtpServer {
 	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
-		ctx, cancel := context.WithCancel(context.Background())
+		ctx, cancel := context.WithCancel(withMXClient(context.Background(), c)) // gateway/mailauth.go
 		id := s.nextConnID("mx")
 		log := s.log.With("conn", id, "remote", c.Conn().RemoteAddr().String())
 		log.Debug("connection opened")
-		return &mxSession{srv: s, ctx: ctx, cancel: cancel, log: log}, nil
+		return &mxSession{srv: s, ctx: ctx, cancel: cancel, log: log, ip: ipOf(c.Conn().RemoteAddr())}, nil
 	}))
 	srv.Domain = s.cfg.Server.Hostname
 	srv.MaxMessageBytes = s.cfg.Server.MaxMessageBytes
-	srv.MaxRecipients = maxRecipients
+	srv.MaxRecipients = s.limits.cfg.MaxRecipients // RFC 5321 4.5.3.1.8: at least 100 by default
 	srv.MaxLineLength = maxLineBytes
-	srv.TLSConfig = s.tlsConfig       // STARTTLS (RFC 3207) when [tls] is set
-	srv.ReadTimeout = 5 * time.Minute // RFC 5321 4.5.3.2.7 suggests 5 minutes between commands
+	srv.TLSConfig = s.tlsConfig // STARTTLS (RFC 3207) when [tls] is set
+	// RFC 5321 4.5.3.2.7: 5 minutes between commands by default. go-smtp
+	// sets the deadline per command line and not again during DATA, so the
+	// whole message must arrive within it too: slow-loris clients are dropped.
+	srv.ReadTimeout = s.limits.cfg.ReadTimeout
 	srv.WriteTimeout = 5 * time.Minute
 	srv.ErrorLog = slogPrinter{s.log.With("service", "mx")}
-	return srv
+	return &smtpServer{Server: srv, limits: s.limits, service: "mx", log: s.log.With("service", "mx")}
 }
 
 // mxSession is one inbound SMTP connection. Nothing is persistent before
@@ -59,6 +58,7 @@ type mxSession struct {
 	ctx    context.Context // cancelled when the connection closes
 	cancel context.CancelFunc
 	log    *slog.Logger
+	ip     string
 
 	from  string
 	rcpts []string // lower-cased
@@ -75,7 +75,18 @@ func (m *mxSession) Logout() error {
 
 func (m *mxSession) Mail(from string, _ *smtp.MailOptions) error {
 	m.Reset()
-	m.from = strings.ToLower(from)
+	from = strings.ToLower(from)
+	// DESIGN.md §8: messages per sender per hour; the null sender (bounces)
+	// is counted per connecting IP.
+	key := from
+	if key == "" {
+		key = "<> from " + m.ip
+	}
+	if !m.srv.limits.AllowMessage(key) {
+		m.log.Info("message refused: sender over its hourly limit", "from", from)
+		return errSenderRate
+	}
+	m.from = from
 	return nil
 }
 
@@ -130,6 +141,7 @@ func (s *Server) deliverInbound(ctx context.Context, from string, rcpts []string
 	if sender == "" {
 		sender = from // no readable From: the envelope is all we know
 	}
+	auth := s.checkMailAuth(ctx, from, info.From, raw) // SPF, DKIM, DMARC: gateway/mailauth.go
 	now := time.Now()
 	dec, err := threading.Decide(ctx, s.keys, s.store, threading.Input{
 		Recipients:       rcpts,
@@ -153,13 +165,21 @@ func (s *Server) deliverInbound(ctx context.Context, from string, rcpts []string
 	if s.cfg.Blocked(rules, sender) {
 		return store.InboundResult{}, errBlockedSender
 	}
+	action := policy.DecideAuth(rules.AuthFailure, auth.failing, policy.AuthTemporary(auth.spf, auth.dmarc))
+	switch action {
+	case policy.AuthReject:
+		return store.InboundResult{}, errAuthFailed(auth.failing)
+	case policy.AuthDefer:
+		return store.InboundResult{}, errAuthTemporary
+	}
 	_, isAgent := s.cfg.Agent(sender)
+	isAgent = isAgent && !auth.dmarcFail // a forged agent address is not an agent
 	auto := threading.IsAutoReply(&info.Header, from)
 	if dec.Conv.ReadOnly && !isAgent {
 		return store.InboundResult{}, errReadOnly // DESIGN.md §7: read-only conversations
 	}
 	adm := threading.Admit(dec.Conv,
-		threading.Sender{Address: sender, IsAgent: isAgent, Auto: auto},
+		threading.Sender{Address: sender, IsAgent: isAgent, Auto: auto, DMARCFail: auth.dmarcFail},
 		threading.InboxRules{Strangers: rules.Strangers, MaxParticipants: rules.MaxParticipants})
 	in := store.Inbound{
 		Inbox:           inbox.Address,
@@ -172,7 +192,7 @@ func (s *Server) deliverInbound(ctx context.Context, from string, rcpts []string
 		Reopen:          adm.Reopen,
 		MessageIDHeader: info.MessageID,
 		SeenMessageIDs:  threading.ReferencedIDs(info.InReplyTo, info.References),
-		Raw:             raw,
+		Raw:             append([]byte(auth.header), raw...),
 		Received:        now,
 	}
 	participants, owner := dec.Conv.Participants, dec.Conv.Owner
@@ -187,7 +207,7 @@ func (s *Server) deliverInbound(ctx context.Context, from string, rcpts []string
 	}
 	// DESIGN.md §3 item 4: the To and Cc of the owner's or a participant's
 	// mail join, up to the cap; the team hears of those over it.
-	people := policy.PeopleFromInbound(s.cfg, owner, participants, adm.Role, auto, info.To, info.Cc, rules.MaxParticipants)
+	people := policy.PeopleFromInbound(s.cfg, owner, participants, adm.Role, auto || auth.dmarcFail, info.To, info.Cc, rules.MaxParticipants)
 	in.NewParticipants = append(in.NewParticipants, people.Participants...)
 	in.NewFollowers = people.Followers
 	if len(people.Participants) > 0 {
@@ -198,7 +218,18 @@ func (s *Server) deliverInbound(ctx context.Context, from string, rcpts []string
 		in.Events = append(in.Events, store.Event{Type: "participants-over-cap", At: now,
 			Text: fmt.Sprintf("Not added as participants, the cap of %d is reached: %s", rules.MaxParticipants, strings.Join(people.OverCap, ", "))})
 	}
-	return s.store.AddInbound(ctx, in)
+	if action == policy.AuthFlag || action == policy.AuthQuarantine {
+		in.Events = append(in.Events, store.Event{Type: "auth-failed", At: now, Quiet: true,
+			Text: sender + "'s mail failed " + auth.failing + "; its sender is not authenticated (see Authentication-Results)"})
+	}
+	res, err := s.store.AddInbound(ctx, in)
+	if err == nil && action == policy.AuthQuarantine && dec.Conv.ID == 0 && !res.Duplicate {
+		// The mail is durable: a failure here is logged, the mail is not refused.
+		if err := s.store.SetStatus(ctx, res.Conversation, store.StatusSpam); err != nil {
+			s.log.Error("quarantining a conversation failed", "conversation", res.Conversation, "err", err)
+		}
+	}
+	return res, err
 }
 
 // slogPrinter adapts go-smtp's error log to slog.

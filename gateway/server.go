@@ -80,12 +80,15 @@ type Server struct {
 	// dummyHash is compared against when a login names no agent, so that an
 	// unknown address takes as long to refuse as a wrong password.
 	dummyHash []byte
+	// limits counts connections, messages and failed logins ([limits]).
+	limits *Limiter
 }
 
 // New returns a server; nothing listens until Run.
 func New(cfg *config.Config, st store.Store, keys threading.Keys, log *slog.Logger) *Server {
 	dummy, _ := bcrypt.GenerateFromPassword([]byte(rand.Text()), bcrypt.DefaultCost)
-	return &Server{cfg: cfg, store: st, keys: keys, log: log, dummyHash: dummy}
+	return &Server{cfg: cfg, store: st, keys: keys, log: log, dummyHash: dummy,
+		limits: NewLimiter(cfg.Limits, time.Now)}
 }
 
 // nextConnID returns a short ID that ties a connection's log lines together.
@@ -120,7 +123,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if a := s.cfg.Server.SubmissionsListen; a != "" && s.tlsConfig != nil {
 		// RFC 8314 3.3: submission with implicit TLS.
 		srv := s.newSubmission()
-		serve := func(l net.Listener) error { return srv.Serve(tls.NewListener(l, s.tlsConfig)) }
+		serve := func(l net.Listener) error { return srv.ServeTLS(l, s.tlsConfig) }
 		services = append(services, service{"submissions", a, serve, srv.Shutdown})
 	}
 	if a, as := s.cfg.Server.IMAPListen, s.cfg.Server.IMAPSListen; a != "" || as != "" {

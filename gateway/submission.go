@@ -34,28 +34,28 @@ var (
 		Message: "This message starts no conversation: address it to a customer, or reply to a message of a conversation"}
 )
 
-func (s *Server) newSubmission() *smtp.Server {
+func (s *Server) newSubmission() *smtpServer {
 	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
 		ctx, cancel := context.WithCancel(context.Background())
 		id := s.nextConnID("sub")
 		remote := c.Conn().RemoteAddr()
 		log := s.log.With("conn", id, "remote", remote.String())
 		_, tls := c.TLSConnectionState()
-		return &submissionSession{srv: s, ctx: ctx, cancel: cancel, log: log,
+		return &submissionSession{srv: s, ctx: ctx, cancel: cancel, log: log, ip: ipOf(remote),
 			authAllowed: tls || isLoopback(remote)}, nil
 	}))
 	srv.Domain = s.cfg.Server.Hostname
 	srv.MaxMessageBytes = s.cfg.Server.MaxMessageBytes
-	srv.MaxRecipients = maxRecipients
+	srv.MaxRecipients = s.limits.cfg.MaxRecipients
 	srv.MaxLineLength = maxLineBytes
 	srv.TLSConfig = s.tlsConfig // STARTTLS (RFC 3207) when [tls] is set
 	// go-smtp's switch is server-wide; the session refuses plaintext AUTH
 	// from other machines itself (authAllowed).
 	srv.AllowInsecureAuth = true
-	srv.ReadTimeout = 10 * time.Minute
+	srv.ReadTimeout = s.limits.cfg.ReadTimeout // per command line, and for the whole of DATA
 	srv.WriteTimeout = 5 * time.Minute
 	srv.ErrorLog = slogPrinter{s.log.With("service", "submission")}
-	return srv
+	return &smtpServer{Server: srv, limits: s.limits, service: "submission", log: s.log.With("service", "submission")}
 }
 
 // submissionSession is one agent's SMTP connection.
@@ -64,6 +64,7 @@ type submissionSession struct {
 	ctx         context.Context
 	cancel      context.CancelFunc
 	log         *slog.Logger
+	ip          string
 	authAllowed bool
 
 	agent *config.Agent
@@ -84,10 +85,24 @@ func (m *submissionSession) Auth(mech string) (sasl.Server, error) {
 	if !m.authAllowed {
 		return nil, errEncryptionRequired
 	}
+	// DESIGN.md §8: failed logins per IP are slowed down, then refused
+	// (RFC 4954 6: 454 4.7.0, temporary).
+	if m.srv.limits.AuthLocked(m.ip) {
+		m.log.Info("authentication refused: too many failed logins from this address")
+		return nil, errAuthLocked
+	}
 	check := func(username, password string) error {
+		if m.srv.limits.AuthLocked(m.ip) {
+			return errAuthLocked
+		}
 		agent, ok := m.srv.authenticate(username, password)
 		if !ok {
 			m.log.Info("authentication failed")
+			delay, locked := m.srv.limits.AuthFailed(m.ip)
+			if locked {
+				m.log.Warn("too many failed logins: refusing logins from this address for a while", "ip", m.ip)
+			}
+			wait(m.ctx, delay)
 			return smtp.ErrAuthFailed
 		}
 		m.agent = &agent

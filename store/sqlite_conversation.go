@@ -152,7 +152,7 @@ func addFollowers(ctx context.Context, tx *sql.Tx, conv int64, addrs []string) e
 
 // ListConversations implements ConversationStore.
 func (s *SQLite) ListConversations(ctx context.Context, status Status, limit int) ([]Conversation, error) {
-	ids, err := s.queryIDs(ctx, `SELECT id FROM conversations WHERE ? = '' OR status = ? ORDER BY updated DESC, id DESC LIMIT ?`,
+	ids, err := int64s(ctx, s.read, `SELECT id FROM conversations WHERE ? = '' OR status = ? ORDER BY updated DESC, id DESC LIMIT ?`,
 		status, status, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: listing conversations: %w", err)
@@ -170,7 +170,7 @@ func (s *SQLite) ListConversations(ctx context.Context, status Status, limit int
 
 // ConversationMessages implements ConversationStore.
 func (s *SQLite) ConversationMessages(ctx context.Context, conv int64) ([]Message, error) {
-	ids, err := s.queryIDs(ctx, `SELECT id FROM messages WHERE conversation_id = ? ORDER BY id`, conv)
+	ids, err := int64s(ctx, s.read, `SELECT id FROM messages WHERE conversation_id = ? ORDER BY id`, conv)
 	if err != nil {
 		return nil, fmt.Errorf("store: listing messages: %w", err)
 	}
@@ -183,24 +183,6 @@ func (s *SQLite) ConversationMessages(ctx context.Context, conv int64) ([]Messag
 		out = append(out, m)
 	}
 	return out, nil
-}
-
-// queryIDs runs a query of one integer column and returns its values.
-func (s *SQLite) queryIDs(ctx context.Context, q string, args ...any) ([]int64, error) {
-	rows, err := s.read.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
 }
 
 // conversationExtras fills what this part of the store keeps of a

@@ -12,6 +12,10 @@ type Sender struct {
 	Address string // the From address, lower case
 	IsAgent bool   // the address is one of the team's agents
 	Auto    bool   // the mail is automatic (IsAutoReply)
+	// DMARCFail: the From domain's DMARC check failed (RFC 7489), so the
+	// address is a claim, not a fact. Such a sender never becomes a
+	// participant, never reopens, and is not taken for an agent (DESIGN.md §4).
+	DMARCFail bool
 }
 
 // InboxRules are the inbox settings that decide admission.
@@ -41,17 +45,17 @@ func Admit(conv store.Conversation, sender Sender, rules InboxRules) Admission {
 		a.Role = store.SenderOwner
 	case containsFold(conv.Participants, sender.Address):
 		a.Role = store.SenderParticipant
-	case sender.IsAgent:
+	case sender.IsAgent && !sender.DMARCFail:
 		a.Role = store.SenderAgent
 	default:
 		a.Role = store.SenderStranger
-		a.Join = !sender.Auto && sender.Address != "" && rules.Strangers != config.StrangersHold &&
+		a.Join = !sender.Auto && !sender.DMARCFail && sender.Address != "" && rules.Strangers != config.StrangersHold &&
 			len(conv.Participants) < rules.MaxParticipants
 		if a.Join {
 			a.Role = store.SenderParticipant
 		}
 	}
-	a.Reopen = conv.ID != 0 && conv.Status == store.StatusClosed && !sender.Auto &&
+	a.Reopen = conv.ID != 0 && conv.Status == store.StatusClosed && !sender.Auto && !sender.DMARCFail &&
 		(a.Role == store.SenderOwner || a.Role == store.SenderParticipant)
 	return a
 }

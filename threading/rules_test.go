@@ -137,6 +137,11 @@ func TestAdmit(t *testing.T) {
 		{"automatic stranger never joins", open, Sender{Address: "cow@x", Auto: true}, join, Admission{Role: store.SenderStranger}},
 		{"stranger with no address", open, Sender{}, join, Admission{Role: store.SenderStranger}},
 		{"agent is neither participant nor stranger", closed, Sender{Address: "alice@example.test", IsAgent: true}, join, Admission{Role: store.SenderAgent}},
+		{"DMARC-failing owner does not reopen", closed, Sender{Address: "ann@x", DMARCFail: true}, join, Admission{Role: store.SenderOwner}},
+		{"DMARC-failing participant does not reopen", closed, Sender{Address: "ben@x", DMARCFail: true}, join, Admission{Role: store.SenderParticipant}},
+		{"DMARC-failing stranger never joins", closed, Sender{Address: "cow@x", DMARCFail: true}, join, Admission{Role: store.SenderStranger}},
+		{"DMARC-failing agent address is a stranger", closed, Sender{Address: "alice@example.test", IsAgent: true, DMARCFail: true}, join, Admission{Role: store.SenderStranger}},
+		{"DMARC-failing sender still owns a new conversation", store.Conversation{}, Sender{Address: "new@x", DMARCFail: true}, join, Admission{Role: store.SenderOwner}},
 	}
 	for _, tt := range tests {
 		if got := Admit(tt.conv, tt.sender, tt.rules); got != tt.want {

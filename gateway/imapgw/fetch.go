@@ -136,7 +136,7 @@ func writeFetch(w *imapserver.FetchResponseWriter, e store.MailboxEntry, buf []b
 		w.WriteEnvelope(envelope(buf))
 	}
 	if options.BodyStructure != nil {
-		w.WriteBodyStructure(imapserver.ExtractBodyStructure(bytes.NewReader(buf)))
+		w.WriteBodyStructure(bodyStructure(buf)) // bodystructure.go: broken multiparts
 	}
 	for _, bs := range options.BodySection {
 		b := bodySection(buf, bs)

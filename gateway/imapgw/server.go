@@ -63,6 +63,8 @@ type Options struct {
 	Authenticate func(email, password string) (config.Agent, bool)
 	// TLS, when set, offers STARTTLS and serves ServeTLS; nil: no TLS.
 	TLS *tls.Config
+	// Guard, when set, limits connections and failed logins per IP.
+	Guard Guard
 }
 
 // Server serves IMAP to agents' mail clients.
@@ -125,7 +127,7 @@ func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session, *imapserver
 // loopback connections to the server that lets passwords travel in clear,
 // the others to the one that needs TLS first.
 func (s *Server) Serve(l net.Listener) error {
-	return s.accept(l, func(c net.Conn) *connListener {
+	return s.accept(l, nil, func(c net.Conn) *connListener {
 		if isLoopback(c.RemoteAddr()) {
 			return s.local
 		}
@@ -139,10 +141,12 @@ func (s *Server) ServeTLS(l net.Listener) error {
 		l.Close()
 		return errors.New("imap: implicit TLS needs a certificate")
 	}
-	return s.accept(tls.NewListener(l, s.opts.TLS), func(net.Conn) *connListener { return s.tls })
+	return s.accept(l, s.opts.TLS, func(net.Conn) *connListener { return s.tls })
 }
 
-func (s *Server) accept(l net.Listener, route func(net.Conn) *connListener) error {
+// accept serves l; with tlsCfg, in implicit TLS, applied after the
+// connection limit (limits.go) so that the library still sees a *tls.Conn.
+func (s *Server) accept(l net.Listener, tlsCfg *tls.Config, route func(net.Conn) *connListener) error {
 	go func() {
 		<-s.closed
 		l.Close()
@@ -160,6 +164,9 @@ func (s *Server) accept(l net.Listener, route func(net.Conn) *connListener) erro
 				continue
 			}
 			return err
+		}
+		if c = s.admit(c, tlsCfg); c == nil {
+			continue
 		}
 		if !route(c).push(c) {
 			c.Close()

@@ -92,9 +92,22 @@ func (m *session) Login(username, password string) error {
 	if _, isTLS := m.conn.NetConn().(*tls.Conn); !isTLS && !m.loopback {
 		return errPrivacy
 	}
+	// DESIGN.md §8: failed logins per IP are slowed down, then refused.
+	g, ip := m.srv.opts.Guard, remoteIP(m.conn.NetConn().RemoteAddr())
+	if g != nil && g.AuthLocked(ip) {
+		m.log.Info("login refused: too many failed logins from this address")
+		return errAuthLocked
+	}
 	agent, ok := m.srv.opts.Authenticate(username, password)
 	if !ok {
 		m.log.Info("authentication failed")
+		if g != nil {
+			delay, locked := g.AuthFailed(ip)
+			if locked {
+				m.log.Warn("too many failed logins: refusing logins from this address for a while", "ip", ip)
+			}
+			wait(m.ctx, delay)
+		}
 		return imapserver.ErrAuthFailed
 	}
 	m.agent = &agent

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"math/rand/v2"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+)
+
+// TestDefensesE2E throws what the internet sends at the real daemon, on
+// both protocols, and checks after each that it still serves the next
+// customer normally (DESIGN.md §8, issue 7).
+func TestDefensesE2E(t *testing.T) {
+	dir := t.TempDir()
+	p := freePorts(t)
+	cfg := testConfig(t, dir, p)
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A small size limit so that the oversized mail is quick to send.
+	b = bytes.Replace(b, []byte("max_message_bytes = 26214400"), []byte("max_message_bytes = 65536"), 1)
+	if err := os.WriteFile(cfg, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, dir, p, "-config", cfg)
+	mx, imapAddr := d.addr(p.MX), d.addr(p.IMAP)
+
+	n := 0
+	nextCustomer := func(after string) {
+		t.Helper()
+		n++
+		id := "next-" + strings.ReplaceAll(after, " ", "-") + "@customer.example"
+		msg := "From: Next <next@customer.example>\r\nTo: support@example.test\r\nSubject: after " + after +
+			"\r\nMessage-ID: <" + id + ">\r\n\r\nStill there?\r\n"
+		if err := sendMail(mx, nil, "next@customer.example", []string{"support@example.test"}, msg); err != nil {
+			t.Fatalf("after %s, the next customer's mail failed: %v", after, err)
+		}
+		found := 0
+		for _, f := range fetchInbox(t, imapAddr, "alice@example.test", "demo-alice") {
+			if bytes.Contains(f.body, []byte(id)) {
+				found++
+			}
+		}
+		if found != 1 {
+			t.Fatalf("after %s, the next customer's mail is not in INBOX", after)
+		}
+	}
+
+	// raw sends bytes on a fresh connection and reads whatever comes back.
+	raw := func(addr string, data []byte) string { return rawUntil(t, addr, data, "") }
+	smtpData := func(body string) string {
+		return "EHLO x.example\r\nMAIL FROM:<m@x.example>\r\nRCPT TO:<support@example.test>\r\nDATA\r\n" + body + "\r\n.\r\nQUIT\r\n"
+	}
+
+	t.Run("no open relay", func(t *testing.T) {
+		err := sendMail(mx, nil, "a@x.example", []string{"victim@elsewhere.example"}, "Subject: relay\r\n\r\nx\r\n")
+		var e *smtp.SMTPError
+		if !errors.As(err, &e) || e.Code != 550 {
+			t.Errorf("relaying got %v, want 550", err)
+		}
+		nextCustomer("relay attempt")
+	})
+	t.Run("oversized", func(t *testing.T) {
+		err := sendMail(mx, nil, "a@x.example", []string{"support@example.test"}, "Subject: big\r\n\r\n"+strings.Repeat("x", 70000)+"\r\n")
+		var e *smtp.SMTPError
+		if !errors.As(err, &e) || e.Code != 552 {
+			t.Errorf("oversized mail got %v, want 552", err)
+		}
+		nextCustomer("oversized")
+	})
+	t.Run("malformed MIME", func(t *testing.T) {
+		out := raw(mx, []byte(smtpData("From: <<<\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"\r\n\r\n--\r\n--x--\r\nContent-Transfer-Encoding: base64\r\n\r\n!!!!")))
+		if strings.Contains(out, "451 4.3.0") || strings.Contains(out, "421") {
+			t.Errorf("malformed MIME got a server failure: %q", out)
+		}
+		nextCustomer("malformed MIME")
+	})
+	t.Run("5000-byte header line", func(t *testing.T) {
+		raw(mx, []byte(smtpData("Subject: "+strings.Repeat("y", 5000)+"\r\nFrom: a@x.example\r\n\r\nbody")))
+		nextCustomer("long header")
+	})
+	t.Run("NUL bytes", func(t *testing.T) {
+		raw(mx, []byte(smtpData("Subject: nul\x00here\r\nFrom: a\x00@x.example\r\n\r\n\x00\x00body")))
+		raw(mx, []byte("EHLO \x00\x00\r\nMAIL FROM:<\x00>\r\n"))
+		raw(imapAddr, []byte("a1 LOGIN \x00 \x00\r\na2 SELECT \"\x00\"\r\n"))
+		nextCustomer("NUL bytes")
+	})
+	t.Run("random bytes", func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(7, 7))
+		for range 5 {
+			junk := make([]byte, 4096)
+			for i := range junk {
+				junk[i] = byte(rng.Uint32())
+			}
+			raw(mx, junk)
+			raw(d.addr(p.Submission), junk)
+			raw(imapAddr, junk)
+		}
+		nextCustomer("random bytes")
+	})
+	t.Run("absurd IMAP literal", func(t *testing.T) {
+		out := rawUntil(t, imapAddr, []byte("a1 LOGIN alice@example.test demo-alice\r\na2 APPEND INBOX {999999999999}\r\n"), "a2 ")
+		if strings.Contains(out, "+ ") {
+			t.Errorf("the server asked for a 999999999999-byte literal: %q", out)
+		}
+		if !strings.Contains(out, "a2 NO") && !strings.Contains(out, "a2 BAD") {
+			t.Errorf("the absurd literal was not refused: %q", out)
+		}
+		out = rawUntil(t, imapAddr, []byte("a1 APPEND INBOX {999999999999+}\r\nxxxx\r\n"), "a1 ")
+		if strings.Contains(out, "a1 OK") {
+			t.Errorf("an absurd non-synchronizing literal was accepted: %q", out)
+		}
+		nextCustomer("absurd literal")
+	})
+}
+
+// rawUntil sends data on a fresh connection after the greeting and returns
+// what comes back until a line starts with until ("" : until the server is
+// quiet for a second), at most 10 seconds.
+func rawUntil(t *testing.T, addr string, data []byte, until string) string {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	r := bufio.NewReader(c)
+	r.ReadString('\n') // greeting
+	c.Write(data)
+	var out strings.Builder
+	for {
+		if until == "" {
+			c.SetReadDeadline(time.Now().Add(time.Second))
+		}
+		line, err := r.ReadString('\n')
+		out.WriteString(line)
+		if err != nil || until != "" && strings.HasPrefix(line, until) {
+			return out.String()
+		}
+	}
+}

@@ -1,0 +1,107 @@
+package config
+
+import "time"
+
+// Limits is the [limits] table (DESIGN.md §8): what one client, sender or
+// address may take of the server. Every limit is in force; none can be
+// turned off, only raised.
+type Limits struct {
+	// MaxRecipients is max_recipients: RCPT TO per message, on MX and
+	// submission. Default 100 (RFC 5321 4.5.3.1.8 asks for at least 100).
+	MaxRecipients int
+	// MaxConnectionsPerIP is max_connections_per_ip: open connections from
+	// one IP address, counted per service (MX, submission, IMAP). Default 20.
+	MaxConnectionsPerIP int
+	// MaxMessagesPerSenderPerHour is max_messages_per_sender_per_hour: mail
+	// the MX accepts from one envelope sender in any hour. Default 60.
+	MaxMessagesPerSenderPerHour int
+	// MaxAuthFailuresPerIP is max_auth_failures_per_ip: failed logins from one
+	// IP address (submission and IMAP together) before logins from it are
+	// refused for AuthLockout. Default 10.
+	MaxAuthFailuresPerIP int
+	// AuthLockout is auth_lockout: how long logins stay refused, and how long
+	// a failure is remembered. Default 15m.
+	AuthLockout time.Duration
+	// AuthFailureDelay is auth_failure_delay: the n-th failed login from an
+	// address is answered after n times this delay (at most 10 times).
+	// Default 1s.
+	AuthFailureDelay time.Duration
+	// ReadTimeout is read_timeout: the longest wait for an SMTP command line,
+	// and for the whole of a message after DATA. Default 5m
+	// (RFC 5321 4.5.3.2.7).
+	ReadTimeout time.Duration
+}
+
+// Defaults of [limits].
+const (
+	defaultMaxRecipients         = 100
+	defaultMaxConnectionsPerIP   = 20
+	defaultMaxMessagesPerSender  = 60
+	defaultMaxAuthFailuresPerIP  = 10
+	defaultAuthLockout           = 15 * time.Minute
+	defaultAuthFailureDelay      = time.Second
+	defaultReadTimeout           = 5 * time.Minute
+	maxLimit                     = 1_000_000
+	maxAuthFailureDelayOrTimeout = 24 * time.Hour
+)
+
+// DefaultLimits returns [limits] as it is when the table is left out.
+func DefaultLimits() Limits {
+	return Limits{
+		MaxRecipients:               defaultMaxRecipients,
+		MaxConnectionsPerIP:         defaultMaxConnectionsPerIP,
+		MaxMessagesPerSenderPerHour: defaultMaxMessagesPerSender,
+		MaxAuthFailuresPerIP:        defaultMaxAuthFailuresPerIP,
+		AuthLockout:                 defaultAuthLockout,
+		AuthFailureDelay:            defaultAuthFailureDelay,
+		ReadTimeout:                 defaultReadTimeout,
+	}
+}
+
+type fileLimits struct {
+	MaxRecipients               *int64  `toml:"max_recipients"`
+	MaxConnectionsPerIP         *int64  `toml:"max_connections_per_ip"`
+	MaxMessagesPerSenderPerHour *int64  `toml:"max_messages_per_sender_per_hour"`
+	MaxAuthFailuresPerIP        *int64  `toml:"max_auth_failures_per_ip"`
+	AuthLockout                 *string `toml:"auth_lockout"`
+	AuthFailureDelay            *string `toml:"auth_failure_delay"`
+	ReadTimeout                 *string `toml:"read_timeout"`
+}
+
+// limits validates [limits] and applies its defaults.
+func (v *validator) limits(l *Limits, fl *fileLimits) {
+	count := func(key string, p *int64, def int) int {
+		if p == nil {
+			return def
+		}
+		if *p < 1 || *p > maxLimit {
+			v.errorf("limits."+key, "limits.%s is %d, but it must be from 1 to %d", key, *p, maxLimit)
+			return def
+		}
+		return int(*p)
+	}
+	duration := func(key string, p *string, def time.Duration, example string) time.Duration {
+		if p == nil {
+			return def
+		}
+		d, why := parseDuration(*p)
+		if why == "" && d > maxAuthFailureDelayOrTimeout {
+			why = "it must be at most 24h"
+		}
+		if why != "" {
+			v.errorf("limits."+key, "limits.%s is %q, which is not a duration like %s: %s", key, *p, example, why)
+			return def
+		}
+		return d
+	}
+	l.MaxRecipients = count("max_recipients", fl.MaxRecipients, defaultMaxRecipients)
+	l.MaxConnectionsPerIP = count("max_connections_per_ip", fl.MaxConnectionsPerIP, defaultMaxConnectionsPerIP)
+	l.MaxMessagesPerSenderPerHour = count("max_messages_per_sender_per_hour", fl.MaxMessagesPerSenderPerHour, defaultMaxMessagesPerSender)
+	l.MaxAuthFailuresPerIP = count("max_auth_failures_per_ip", fl.MaxAuthFailuresPerIP, defaultMaxAuthFailuresPerIP)
+	l.AuthLockout = duration("auth_lockout", fl.AuthLockout, defaultAuthLockout, `"15m"`)
+	l.AuthFailureDelay = duration("auth_failure_delay", fl.AuthFailureDelay, defaultAuthFailureDelay, `"1s"`)
+	l.ReadTimeout = duration("read_timeout", fl.ReadTimeout, defaultReadTimeout, `"5m"`)
+	if l.AuthFailureDelay*10 >= l.ReadTimeout && fl.AuthFailureDelay != nil {
+		v.errorf("limits.auth_failure_delay", "limits.auth_failure_delay is %s; ten times it must stay under read_timeout (%s), or clients time out while they wait", l.AuthFailureDelay, l.ReadTimeout)
+	}
+}

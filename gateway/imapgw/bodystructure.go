@@ -1,0 +1,32 @@
+package imapgw
+
+import (
+	"bytes"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+)
+
+// bodyStructure is the library's BODYSTRUCTURE of raw, made writable: the
+// library builds a multipart without children for a broken multipart
+// (malformed MIME from the internet) and then panics writing it, which
+// drops the agent's connection on every FETCH of the folder. Such a part is
+// shown as the single opaque part it really is (RFC 9051 7.5.2).
+func bodyStructure(raw []byte) imap.BodyStructure {
+	return fixBodyStructure(imapserver.ExtractBodyStructure(bytes.NewReader(raw)), int64(len(raw)))
+}
+
+func fixBodyStructure(bs imap.BodyStructure, size int64) imap.BodyStructure {
+	mp, ok := bs.(*imap.BodyStructureMultiPart)
+	if !ok {
+		return bs
+	}
+	if len(mp.Children) == 0 {
+		return &imap.BodyStructureSinglePart{Type: "application", Subtype: "octet-stream",
+			Encoding: "7bit", Size: uint32(min(size, 1<<32-1))}
+	}
+	for i, c := range mp.Children {
+		mp.Children[i] = fixBodyStructure(c, size)
+	}
+	return mp
+}

@@ -1,0 +1,360 @@
+package gateway
+
+import (
+	"bufio"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"github.com/supportgate/supportgate/config"
+)
+
+// fakeClock is a settable clock for the limiter.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func testLimits() config.Limits {
+	l := config.DefaultLimits()
+	l.MaxConnectionsPerIP, l.MaxMessagesPerSenderPerHour, l.MaxAuthFailuresPerIP = 2, 3, 3
+	l.AuthLockout, l.AuthFailureDelay = 10*time.Minute, time.Second
+	return l
+}
+
+func TestLimiterConnections(t *testing.T) {
+	l := NewLimiter(testLimits(), time.Now)
+	r1, ok1 := l.Connect("mx", "192.0.2.1")
+	_, ok2 := l.Connect("mx", "192.0.2.1")
+	_, ok3 := l.Connect("mx", "192.0.2.1")
+	_, other := l.Connect("mx", "192.0.2.2")
+	_, otherSvc := l.Connect("imap", "192.0.2.1")
+	if !ok1 || !ok2 || ok3 || !other || !otherSvc {
+		t.Fatalf("connects = %v %v %v, other IP %v, other service %v; want true true false true true", ok1, ok2, ok3, other, otherSvc)
+	}
+	r1()
+	r1() // idempotent: frees one slot only
+	if _, ok := l.Connect("mx", "192.0.2.1"); !ok {
+		t.Error("a released slot is not free again")
+	}
+	if _, ok := l.Connect("mx", "192.0.2.1"); ok {
+		t.Error("a double release freed two slots")
+	}
+}
+
+func TestLimiterMessages(t *testing.T) {
+	clk := &fakeClock{t: time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)}
+	l := NewLimiter(testLimits(), clk.now)
+	steps := []struct {
+		advance time.Duration
+		sender  string
+		want    bool
+	}{
+		{0, "a@x", true}, {time.Minute, "a@x", true}, {time.Minute, "a@x", true},
+		{time.Minute, "a@x", false},     // fourth in the hour
+		{0, "b@x", true},                // another sender
+		{time.Minute, "a@x", false},     // refusals are not counted, but the hour is not over
+		{56 * time.Minute, "a@x", true}, // 60 min after the first: it left the window
+		{0, "a@x", false},
+	}
+	for i, s := range steps {
+		clk.add(s.advance)
+		if got := l.AllowMessage(s.sender); got != s.want {
+			t.Errorf("step %d (%s): AllowMessage = %v, want %v", i, s.sender, got, s.want)
+		}
+	}
+}
+
+func TestLimiterAuthFailures(t *testing.T) {
+	clk := &fakeClock{t: time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)}
+	l := NewLimiter(testLimits(), clk.now)
+	ip := "192.0.2.9"
+	for i, want := range []struct {
+		delay  time.Duration
+		locked bool
+	}{{time.Second, false}, {2 * time.Second, false}, {10 * time.Second, true}} {
+		if l.AuthLocked(ip) {
+			t.Fatalf("locked before failure %d", i+1)
+		}
+		d, locked := l.AuthFailed(ip)
+		if d != want.delay || locked != want.locked {
+			t.Errorf("failure %d: delay %v locked %v, want %v %v", i+1, d, locked, want.delay, want.locked)
+		}
+	}
+	if !l.AuthLocked(ip) || l.AuthLocked("192.0.2.10") {
+		t.Error("the lockout is not per IP")
+	}
+	clk.add(9 * time.Minute)
+	if !l.AuthLocked(ip) {
+		t.Error("unlocked before auth_lockout")
+	}
+	clk.add(time.Minute)
+	if l.AuthLocked(ip) {
+		t.Error("still locked after auth_lockout")
+	}
+	if d, _ := l.AuthFailed(ip); d != time.Second {
+		t.Errorf("after the lockout the delay starts again at %v, want 1s", d)
+	}
+	// Failures older than auth_lockout are forgotten.
+	clk.add(11 * time.Minute)
+	l.AuthFailed(ip)
+	if _, locked := l.AuthFailed(ip); locked {
+		t.Error("a forgotten failure still counted")
+	}
+	// The maps are swept.
+	clk.add(time.Hour)
+	l.AllowMessage("z@x")
+	if len(l.fails) != 0 || len(l.sent) != 1 {
+		t.Errorf("after the sweep: %d failure entries, %d sender entries; want 0, 1", len(l.fails), len(l.sent))
+	}
+}
+
+// smtpConn is a raw SMTP client for limit tests.
+type smtpConn struct {
+	c net.Conn
+	r *bufio.Reader
+}
+
+func dialSMTP(t *testing.T, addr string) *smtpConn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	return &smtpConn{c, bufio.NewReader(c)}
+}
+
+func (s *smtpConn) read() string {
+	var all string
+	for {
+		line, err := s.r.ReadString('\n')
+		all += line
+		if err != nil || len(line) < 4 || line[3] == ' ' {
+			return all
+		}
+	}
+}
+
+func (s *smtpConn) cmd(line string) string {
+	s.c.Write([]byte(line + "\r\n"))
+	return s.read()
+}
+
+func TestSMTPConnectionLimit(t *testing.T) {
+	ts := newTestServer(t, nil, func(c *config.Config) { c.Limits.MaxConnectionsPerIP = 2 })
+	for _, addr := range []string{ts.mx, ts.submission} {
+		a, b := dialSMTP(t, addr), dialSMTP(t, addr)
+		a.read()
+		b.read()
+		c := dialSMTP(t, addr)
+		if got := c.read(); !strings.HasPrefix(got, "421 4.7.0 Too many connections") {
+			t.Errorf("%s: the third connection got %q, want 421 4.7.0", addr, got)
+		}
+		if _, err := c.r.ReadByte(); err == nil {
+			t.Errorf("%s: the refused connection stays open", addr)
+		}
+		a.cmd("QUIT")
+		a.c.Close()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			d := dialSMTP(t, addr)
+			if strings.HasPrefix(d.read(), "220") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: a closed connection did not free its slot", addr)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+func TestIMAPConnectionLimit(t *testing.T) {
+	ts := newTestServer(t, nil, func(c *config.Config) { c.Limits.MaxConnectionsPerIP = 1 })
+	first := imapLogin(t, ts.imap, "alice@example.test", "demo-alice", nil)
+	c, err := net.Dial("tcp", ts.imap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	line, _ := bufio.NewReader(c).ReadString('\n')
+	if !strings.HasPrefix(line, "* BYE Too many connections") {
+		t.Errorf("second IMAP connection got %q, want * BYE", line)
+	}
+	first.Logout().Wait()
+	first.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := imapclient.DialInsecure(ts.imap, nil)
+		if err == nil {
+			err = c.Login("alice@example.test", "demo-alice").Wait()
+			c.Close()
+		}
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the slot was not freed: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestMXSenderRate(t *testing.T) {
+	ts := newTestServer(t, nil, func(c *config.Config) { c.Limits.MaxMessagesPerSenderPerHour = 2 })
+	for i := range 2 {
+		if err := smtpSend(ts.mx, nil, "fast@x.example", []string{"support@example.test"}, customerMail(strings.Repeat("r", i+1)+"@x.example", "hi")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := smtpSend(ts.mx, nil, "fast@x.example", []string{"support@example.test"}, customerMail("r3@x.example", "hi"))
+	wantSMTPError(t, err, 451, smtp.EnhancedCode{4, 7, 1}, "Too many messages from this sender")
+	if err := smtpSend(ts.mx, nil, "slow@x.example", []string{"support@example.test"}, customerMail("s1@x.example", "hi")); err != nil {
+		t.Errorf("another sender was refused: %v", err)
+	}
+}
+
+func TestMXRecipientLimitAndSize(t *testing.T) {
+	ts := newTestServer(t, nil, func(c *config.Config) {
+		c.Limits.MaxRecipients = 2
+		c.Server.MaxMessageBytes = 2048
+	})
+	s := dialSMTP(t, ts.mx)
+	s.read()
+	if ehlo := s.cmd("EHLO x.example"); !strings.Contains(ehlo, "SIZE 2048") || !strings.Contains(ehlo, "RCPTMAX=2") {
+		t.Errorf("EHLO does not advertise SIZE 2048 and RCPTMAX=2 (RFC 1870): %q", ehlo)
+	}
+	if r := s.cmd("MAIL FROM:<a@x.example> SIZE=4096"); !strings.HasPrefix(r, "552 5.3.4") {
+		t.Errorf("MAIL with SIZE over the limit got %q, want 552 5.3.4", r)
+	}
+	s.cmd("MAIL FROM:<a@x.example>")
+	s.cmd("RCPT TO:<support@example.test>")
+	s.cmd("RCPT TO:<support+b@example.test>")
+	if r := s.cmd("RCPT TO:<support+c@example.test>"); !strings.HasPrefix(r, "452 4.5.3") {
+		t.Errorf("the third RCPT got %q, want 452 4.5.3", r)
+	}
+	s.cmd("DATA")
+	if r := s.cmd("Subject: big\r\n\r\n" + strings.Repeat("x", 3000) + "\r\n."); !strings.HasPrefix(r, "552 5.3.4") {
+		t.Errorf("an oversized DATA got %q, want 552 5.3.4", r)
+	}
+}
+
+func TestSubmissionAuthSlowedThenRefused(t *testing.T) {
+	ts := newTestServer(t, nil, func(c *config.Config) {
+		c.Limits.MaxAuthFailuresPerIP, c.Limits.AuthFailureDelay = 3, 100*time.Millisecond
+	})
+	try := func(pass string) (time.Duration, error) {
+		c, err := smtp.Dial(ts.submission)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		start := time.Now()
+		err = c.Auth(sasl.NewPlainClient("", "alice@example.test", pass))
+		return time.Since(start), err
+	}
+	for i := 1; i <= 3; i++ {
+		took, err := try("wrong")
+		wantSMTPError(t, err, 535, smtp.EnhancedCode{5, 7, 8}, "")
+		// The n-th failure waits at least n x auth_failure_delay (bcrypt adds noise above).
+		if want := time.Duration(i) * 100 * time.Millisecond; took < want {
+			t.Errorf("failure %d answered after %v, want a growing delay of at least %v", i, took, want)
+		}
+	}
+	_, err := try("demo-alice") // the right password, but the address is locked
+	wantSMTPError(t, err, 454, smtp.EnhancedCode{4, 7, 0}, "Too many failed logins")
+	// IMAP shares the count: NO [UNAVAILABLE].
+	c, err := imapclient.DialInsecure(ts.imap, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	err = c.Login("alice@example.test", "demo-alice").Wait()
+	if err == nil || !strings.Contains(err.Error(), "UNAVAILABLE") || !strings.Contains(err.Error(), "Too many failed logins") {
+		t.Errorf("IMAP login from a locked address: %v, want NO [UNAVAILABLE]", err)
+	}
+}
+
+func TestIMAPAuthFailuresLock(t *testing.T) {
+	ts := newTestServer(t, nil, func(c *config.Config) {
+		c.Limits.MaxAuthFailuresPerIP, c.Limits.AuthFailureDelay = 2, 50*time.Millisecond
+	})
+	c, err := imapclient.DialInsecure(ts.imap, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for range 2 {
+		start := time.Now()
+		if err := c.Login("alice@example.test", "wrong").Wait(); err == nil || time.Since(start) < 50*time.Millisecond {
+			t.Errorf("a wrong password: %v after %v, want NO after a delay", err, time.Since(start))
+		}
+	}
+	err = c.Login("alice@example.test", "demo-alice").Wait()
+	if err == nil || !strings.Contains(err.Error(), "UNAVAILABLE") {
+		t.Errorf("login after the lockout: %v, want NO [UNAVAILABLE]", err)
+	}
+	_, err = smtp.Dial(ts.submission)
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSlowLoris: a client sending one byte per second cannot hold a
+// connection beyond read_timeout, in a command or in DATA.
+func TestSlowLoris(t *testing.T) {
+	ts := newTestServer(t, nil, func(c *config.Config) { c.Limits.ReadTimeout = 1500 * time.Millisecond })
+	for _, tc := range []struct{ name, prefix, trickle string }{
+		{"command", "", "EHLO slow.example.with.a.long.name\r\n"},
+		{"data", "EHLO x.example\r\nMAIL FROM:<a@x.example>\r\nRCPT TO:<support@example.test>\r\nDATA\r\n", "Subject: slow\r\n\r\nbody body body\r\n.\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := dialSMTP(t, ts.mx)
+			s.read()
+			if tc.prefix != "" {
+				s.c.Write([]byte(tc.prefix))
+				for range 4 {
+					s.read()
+				}
+			}
+			start := time.Now()
+			closed := make(chan time.Duration, 1)
+			go func() {
+				for {
+					if _, err := s.r.ReadString('\n'); err != nil {
+						closed <- time.Since(start)
+						return
+					}
+				}
+			}()
+			for i := 0; i < len(tc.trickle); i++ {
+				select {
+				case d := <-closed:
+					if d > 3*time.Second {
+						t.Errorf("the connection was held %v, beyond read_timeout", d)
+					}
+					return
+				case <-time.After(time.Second):
+				}
+				s.c.Write([]byte{tc.trickle[i]})
+			}
+			t.Errorf("a client sending a byte a second held the connection for %v", time.Since(start))
+		})
+	}
+}
