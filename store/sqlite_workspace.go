@@ -239,28 +239,36 @@ type querier interface {
 // connection of the pool while holding one.
 func keywords(ctx context.Context, q querier, convs []int64) (map[int64][]string, error) {
 	out := map[int64][]string{}
-	if len(convs) == 0 {
-		return out, nil
-	}
-	args := make([]any, len(convs))
-	for i, c := range convs {
-		args[i] = c
-	}
-	rows, err := q.QueryContext(ctx, `SELECT conversation_id, keyword FROM conversation_keywords
-		WHERE conversation_id IN (?`+strings.Repeat(", ?", len(convs)-1)+`) ORDER BY keyword`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("store: reading keywords: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var c int64
-		var k string
-		if err := rows.Scan(&c, &k); err != nil {
+	// In chunks: SQLite allows 32,766 variables a statement, and a folder
+	// may hold more conversations than that.
+	const chunk = 500
+	for len(convs) > 0 {
+		n := min(chunk, len(convs))
+		args := make([]any, n)
+		for i, c := range convs[:n] {
+			args[i] = c
+		}
+		convs = convs[n:]
+		rows, err := q.QueryContext(ctx, `SELECT conversation_id, keyword FROM conversation_keywords
+			WHERE conversation_id IN (?`+strings.Repeat(", ?", n-1)+`) ORDER BY keyword`, args...)
+		if err != nil {
 			return nil, fmt.Errorf("store: reading keywords: %w", err)
 		}
-		out[c] = append(out[c], k)
+		for rows.Next() {
+			var c int64
+			var k string
+			if err := rows.Scan(&c, &k); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("store: reading keywords: %w", err)
+			}
+			out[c] = append(out[c], k)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("store: reading keywords: %w", err)
+		}
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // SetMarks implements WorkspaceStore.
