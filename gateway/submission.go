@@ -321,7 +321,7 @@ func (s *Server) submit(ctx context.Context, sub submission) (submitted, error) 
 			InboxAddress: inbox.Address,
 			ReplyTo:      policy.ReplyAddress(inbox.Address, s.keys.ReplyToken(conv.ID)),
 			To:           conv.Owner,
-			Cc:           append(append([]string(nil), conv.Participants...), without(rcpt.NewParticipants, conv.Owner)...),
+			Cc:           slices.Concat(conv.Participants, rcpt.NewParticipants), // the owner is never a new participant
 			MessageID:    msgID,
 			SubjectTag:   subjectTag(inbox, conv.ID),
 			ThreadIndex:  s.parentThreadIndex(ctx, info.InReplyTo),
@@ -421,8 +421,4 @@ func roleName(r config.Role) string {
 		return "none"
 	}
 	return string(r)
-}
-
-func without(l []string, x string) []string {
-	return slices.DeleteFunc(append([]string(nil), l...), func(a string) bool { return a == x })
 }

@@ -226,3 +226,19 @@ func sendMail(addr string, auth sasl.Client, from string, to []string, msg strin
 	}
 	return c.Quit()
 }
+
+// patchConfig replaces old by new once in the configuration file at path;
+// the test fails if the example no longer holds old.
+func patchConfig(t *testing.T, path, old, new string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), old) {
+		t.Fatalf("the example configuration no longer holds %q", old)
+	}
+	if err := os.WriteFile(path, []byte(strings.Replace(string(b), old, new, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}

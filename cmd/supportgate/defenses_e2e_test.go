@@ -6,7 +6,6 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -21,15 +20,8 @@ func TestDefensesE2E(t *testing.T) {
 	dir := t.TempDir()
 	p := freePorts(t)
 	cfg := testConfig(t, dir, p)
-	b, err := os.ReadFile(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// A small size limit so that the oversized mail is quick to send.
-	b = bytes.Replace(b, []byte("max_message_bytes = 26214400"), []byte("max_message_bytes = 65536"), 1)
-	if err := os.WriteFile(cfg, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	patchConfig(t, cfg, "max_message_bytes = 26214400", "max_message_bytes = 65536")
 	d := startDaemon(t, dir, p, "-config", cfg)
 	mx, imapAddr := d.addr(p.MX), d.addr(p.IMAP)
 

@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"errors"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -20,12 +19,7 @@ func TestParticipantsAndBccAgainstDaemon(t *testing.T) {
 	dir := t.TempDir()
 	p := freePorts(t)
 	cfgPath := testConfig(t, dir, p)
-	b, _ := os.ReadFile(cfgPath)
-	patched := strings.Replace(string(b), "max_participants = 10", "max_participants = 2\nbcc = [\"archive@archive.example\"]", 1)
-	if patched == string(b) {
-		t.Fatal("the example configuration no longer sets max_participants = 10")
-	}
-	os.WriteFile(cfgPath, []byte(patched), 0o600)
+	patchConfig(t, cfgPath, "max_participants = 10", "max_participants = 2\nbcc = [\"archive@archive.example\"]")
 	d := startDaemon(t, dir, p, "-config", cfgPath)
 	outbox := filepath.Join(dir, "data", "outbox")
 	bob := func() sasl.Client { return sasl.NewPlainClient("", "bob@example.test", "demo-bob") }
@@ -99,13 +93,8 @@ func TestPoliciesAgainstDaemon(t *testing.T) {
 	dir := t.TempDir()
 	p := freePorts(t)
 	cfgPath := testConfig(t, dir, p)
-	b, _ := os.ReadFile(cfgPath)
-	patched := strings.Replace(string(b), "require_tag = false", "require_tag = true\nshow_events = true\n"+
-		"blocked_senders = [\"pest@customer.example\"]\nmax_attachment_bytes = 10", 1)
-	if patched == string(b) {
-		t.Fatal("the example configuration no longer sets require_tag = false")
-	}
-	os.WriteFile(cfgPath, []byte(patched), 0o600)
+	patchConfig(t, cfgPath, "require_tag = false", "require_tag = true\nshow_events = true\n"+
+		"blocked_senders = [\"pest@customer.example\"]\nmax_attachment_bytes = 10")
 	d := startDaemon(t, dir, p, "-config", cfgPath)
 	bob := func() sasl.Client { return sasl.NewPlainClient("", "bob@example.test", "demo-bob") }
 	var smtpErr *smtp.SMTPError

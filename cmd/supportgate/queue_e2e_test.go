@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -123,15 +122,7 @@ func (s *relaySession) Logout() error { return nil }
 func relayConfig(t *testing.T, dir string, p ports, relay, extra string) string {
 	t.Helper()
 	path := testConfig(t, dir, p)
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := strings.Replace(string(b), `mode = "directory"`,
-		fmt.Sprintf("mode = \"relay\"\nrelay = %q\nretry = [\"1s\"]\n%s", relay, extra), 1)
-	if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	patchConfig(t, path, `mode = "directory"`, fmt.Sprintf("mode = \"relay\"\nrelay = %q\nretry = [\"1s\"]\n%s", relay, extra))
 	return path
 }
 
