@@ -303,5 +303,5 @@ func (s *SQLite) insertMessage(ctx context.Context, tx *sql.Tx, m messageRow) er
 			return err
 		}
 	}
-	return syncFolders(ctx, tx, m.conv)
+	return enterFolders(ctx, tx, m.conv, m.id)
 }

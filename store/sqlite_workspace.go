@@ -78,18 +78,8 @@ func syncFolders(ctx context.Context, tx *sql.Tx, conv int64) error {
 		return err
 	}
 	want := map[Folder]bool{}
-	switch Status(status) {
-	case StatusOpen:
-		want[FolderInbox] = true
-		if assignee != "" {
-			want[FolderMine] = true
-		} else {
-			want[FolderUnassigned] = true
-		}
-	case StatusClosed:
-		want[FolderClosed] = true
-	case StatusSpam:
-		want[FolderSpam] = true
+	for _, f := range wantedFolders(Status(status), assignee) {
+		want[f] = true
 	}
 	for _, f := range SharedFolders() {
 		entryAssignee := ""

@@ -1,0 +1,57 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+)
+
+// wantedFolders is where a conversation's messages belong (DESIGN.md §6):
+// an open conversation is in INBOX and in Mine (its assignee's) or
+// Unassigned; a closed one in Closed; spam in Spam.
+func wantedFolders(status Status, assignee string) []Folder {
+	switch status {
+	case StatusOpen:
+		if assignee != "" {
+			return []Folder{FolderInbox, FolderMine}
+		}
+		return []Folder{FolderInbox, FolderUnassigned}
+	case StatusClosed:
+		return []Folder{FolderClosed}
+	case StatusSpam:
+		return []Folder{FolderSpam}
+	}
+	return nil
+}
+
+// enterFolders gives one new message its entries in the shared folders its
+// conversation is in. Every change of a conversation's status or assignee
+// re-syncs all its messages (syncFolders), so the folders of the existing
+// messages are already right and only the new one needs entries: the cost of
+// adding a message does not grow with its conversation (a conversation of a
+// thousand replies costs what a new one does).
+func enterFolders(ctx context.Context, tx *sql.Tx, conv, msg int64) error {
+	var status, inbox, assignee string
+	err := tx.QueryRowContext(ctx, `SELECT status, inbox, assignee FROM conversations WHERE id = ?`, conv).Scan(&status, &inbox, &assignee)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	for _, f := range wantedFolders(Status(status), assignee) {
+		entryAssignee := ""
+		if f == FolderMine {
+			entryAssignee = assignee
+		}
+		uid, err := nextval(ctx, tx, "uid:"+string(f))
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO folder_entries (folder, uid, message_id, inbox, assignee) VALUES (?, ?, ?, ?, ?)`,
+			f, uid, msg, inbox, entryAssignee); err != nil {
+			return err
+		}
+	}
+	return nil
+}
