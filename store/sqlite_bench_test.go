@@ -47,3 +47,33 @@ func BenchmarkStoreInsert(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkStoreInsertIntoLongConversation measures a reply added to a
+// conversation that already holds 0, 1,000 or 5,000 messages: the cost must
+// not grow with the conversation (it did while every insert re-synced the
+// conversation's folder entries).
+func BenchmarkStoreInsertIntoLongConversation(b *testing.B) {
+	for _, size := range []int{0, 1000, 5000} {
+		b.Run(fmt.Sprintf("messages=%d", size), func(b *testing.B) {
+			ctx := context.Background()
+			s := openTest(b, b.TempDir())
+			conv := mustInbound(b, s, newInbound("support@example.test", "first@customer.example", 0)).Conversation
+			add := func(i int) {
+				id := fmt.Sprintf("long%d@customer.example", i)
+				in := newInbound("support@example.test", id, i)
+				in.Conversation, in.Raw = conv, benchRaw(id)
+				if _, err := s.AddInbound(ctx, in); err != nil {
+					b.Fatal(err)
+				}
+			}
+			for i := range size {
+				add(i + 1)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				add(size + 1 + i)
+			}
+		})
+	}
+}
