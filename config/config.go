@@ -144,6 +144,15 @@ type Inbox struct {
 	// AuthFailure is auth_failure: what the MX does with mail that fails SPF
 	// or DMARC, one of the AuthFailure* values. Default AuthFailureFlag.
 	AuthFailure string
+	// AutoAcknowledge is auto_acknowledge: a customer's mail that opens a
+	// new conversation gets an automatic acknowledgement (DESIGN.md §7,
+	// RFC 3834), at most limits.max_auto_acknowledgements_per_sender_per_day
+	// per address. Default false.
+	AutoAcknowledge bool
+	// AutoAcknowledgeText is auto_acknowledge_text: the acknowledgement's
+	// text, with the placeholders {id}, {subject} and {inbox} (config/autoack.go).
+	// Default DefaultAutoAcknowledgeText.
+	AutoAcknowledgeText string
 }
 
 // Values of Inbox.Strangers.

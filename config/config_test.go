@@ -111,7 +111,8 @@ roles = { "Support@Example.test" = "reply" }
 	if !reflect.DeepEqual(c.Outbound, wantOut) {
 		t.Errorf("Outbound = %+v, want %+v", c.Outbound, wantOut)
 	}
-	wantIn := Inbox{Address: "support@example.test", Name: "support@example.test", MaxParticipants: 10, SubjectTag: true, Strangers: StrangersParticipant, AuthFailure: AuthFailureFlag}
+	wantIn := Inbox{Address: "support@example.test", Name: "support@example.test", MaxParticipants: 10, SubjectTag: true, Strangers: StrangersParticipant, AuthFailure: AuthFailureFlag,
+		AutoAcknowledgeText: DefaultAutoAcknowledgeText}
 	if !reflect.DeepEqual(c.Inboxes, []Inbox{wantIn}) {
 		t.Errorf("Inboxes = %+v", c.Inboxes)
 	}

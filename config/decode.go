@@ -72,6 +72,8 @@ type fileInbox struct {
 	MaxAttachment   *int64   `toml:"max_attachment_bytes"`
 	RefusedTypes    []string `toml:"refused_attachment_types"`
 	AuthFailure     *string  `toml:"auth_failure"`
+	AutoAck         *bool    `toml:"auto_acknowledge"`
+	AutoAckText     *string  `toml:"auto_acknowledge_text"`
 }
 
 type fileAgent struct {

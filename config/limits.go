@@ -27,9 +27,17 @@ type Limits struct {
 	// Default 1s.
 	AuthFailureDelay time.Duration
 	// ReadTimeout is read_timeout: the longest wait for an SMTP command line,
-	// and for the whole of a message after DATA. Default 5m
-	// (RFC 5321 4.5.3.2.7).
+	// and for the whole of a message after DATA (RFC 5321 4.5.3.2.7); on
+	// IMAP, for a command line with its literals, and before login between
+	// commands (an authenticated session may stay silent 35 minutes,
+	// RFC 9051 5.4). Default 5m.
 	ReadTimeout time.Duration
+	// MaxAutoAcksPerSenderPerDay is
+	// max_auto_acknowledgements_per_sender_per_day: automatic
+	// acknowledgements (inbox.auto_acknowledge) one inbox sends to one
+	// address in any 24 hours (RFC 3834 2). Default 1. Kept in the store, so
+	// a restart does not reset it.
+	MaxAutoAcksPerSenderPerDay int
 }
 
 // Defaults of [limits].
@@ -41,6 +49,7 @@ const (
 	defaultAuthLockout           = 15 * time.Minute
 	defaultAuthFailureDelay      = time.Second
 	defaultReadTimeout           = 5 * time.Minute
+	defaultMaxAutoAcksPerDay     = 1
 	maxLimit                     = 1_000_000
 	maxAuthFailureDelayOrTimeout = 24 * time.Hour
 )
@@ -55,6 +64,7 @@ func DefaultLimits() Limits {
 		AuthLockout:                 defaultAuthLockout,
 		AuthFailureDelay:            defaultAuthFailureDelay,
 		ReadTimeout:                 defaultReadTimeout,
+		MaxAutoAcksPerSenderPerDay:  defaultMaxAutoAcksPerDay,
 	}
 }
 
@@ -66,6 +76,7 @@ type fileLimits struct {
 	AuthLockout                 *string `toml:"auth_lockout"`
 	AuthFailureDelay            *string `toml:"auth_failure_delay"`
 	ReadTimeout                 *string `toml:"read_timeout"`
+	MaxAutoAcksPerSenderPerDay  *int64  `toml:"max_auto_acknowledgements_per_sender_per_day"`
 }
 
 // limits validates [limits] and applies its defaults.
@@ -98,6 +109,7 @@ func (v *validator) limits(l *Limits, fl *fileLimits) {
 	l.MaxConnectionsPerIP = count("max_connections_per_ip", fl.MaxConnectionsPerIP, defaultMaxConnectionsPerIP)
 	l.MaxMessagesPerSenderPerHour = count("max_messages_per_sender_per_hour", fl.MaxMessagesPerSenderPerHour, defaultMaxMessagesPerSender)
 	l.MaxAuthFailuresPerIP = count("max_auth_failures_per_ip", fl.MaxAuthFailuresPerIP, defaultMaxAuthFailuresPerIP)
+	l.MaxAutoAcksPerSenderPerDay = count("max_auto_acknowledgements_per_sender_per_day", fl.MaxAutoAcksPerSenderPerDay, defaultMaxAutoAcksPerDay)
 	l.AuthLockout = duration("auth_lockout", fl.AuthLockout, defaultAuthLockout, `"15m"`)
 	l.AuthFailureDelay = duration("auth_failure_delay", fl.AuthFailureDelay, defaultAuthFailureDelay, `"1s"`)
 	l.ReadTimeout = duration("read_timeout", fl.ReadTimeout, defaultReadTimeout, `"5m"`)

@@ -22,13 +22,14 @@ func TestLimitsDefaults(t *testing.T) {
 
 func TestLimitsSet(t *testing.T) {
 	doc := "[limits]\nmax_recipients = 5\nmax_connections_per_ip = 3\nmax_messages_per_sender_per_hour = 7\n" +
-		"max_auth_failures_per_ip = 4\nauth_lockout = \"1h\"\nauth_failure_delay = \"50ms\"\nread_timeout = \"2s\"\n" + team
+		"max_auth_failures_per_ip = 4\nauth_lockout = \"1h\"\nauth_failure_delay = \"50ms\"\nread_timeout = \"2s\"\n" +
+		"max_auto_acknowledgements_per_sender_per_day = 3\n" + team
 	c, err := Parse("l.toml", []byte(doc))
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := Limits{MaxRecipients: 5, MaxConnectionsPerIP: 3, MaxMessagesPerSenderPerHour: 7, MaxAuthFailuresPerIP: 4,
-		AuthLockout: time.Hour, AuthFailureDelay: 50 * time.Millisecond, ReadTimeout: 2 * time.Second}
+		AuthLockout: time.Hour, AuthFailureDelay: 50 * time.Millisecond, ReadTimeout: 2 * time.Second, MaxAutoAcksPerSenderPerDay: 3}
 	if c.Limits != want {
 		t.Errorf("Limits = %+v, want %+v", c.Limits, want)
 	}
@@ -45,6 +46,7 @@ func TestLimitsErrors(t *testing.T) {
 		{"timeout zero", "[limits]\nread_timeout = \"0s\" #<-\n", "limits.read_timeout"},
 		{"delay too long", "[limits]\nauth_failure_delay = \"1m\" #<-\n", "ten times it must stay under read_timeout"},
 		{"type", "[limits]\nmax_recipients = \"many\" #<-\n", "limits.max_recipients must be an integer"},
+		{"acks zero", "[limits]\nmax_auto_acknowledgements_per_sender_per_day = 0 #<-\n", "limits.max_auto_acknowledgements_per_sender_per_day is 0, but it must be from 1 to"},
 		{"unknown", "[limits]\nmax_rcpt = 5 #<-\n", `unknown key "limits.max_rcpt"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -64,7 +66,8 @@ func TestLimitsErrors(t *testing.T) {
 func TestExampleDocumentsLimits(t *testing.T) {
 	ex := string(ExampleTOML())
 	for _, k := range []string{"[limits]", "max_recipients", "max_connections_per_ip", "max_messages_per_sender_per_hour",
-		"max_auth_failures_per_ip", "auth_lockout", "auth_failure_delay", "read_timeout"} {
+		"max_auth_failures_per_ip", "auth_lockout", "auth_failure_delay", "read_timeout",
+		"max_auto_acknowledgements_per_sender_per_day", "auto_acknowledge", "auto_acknowledge_text"} {
 		if !strings.Contains(ex, k) {
 			t.Errorf("config/example.toml does not document %s", k)
 		}

@@ -266,6 +266,10 @@ func (v *validator) inboxes(fis []fileInbox) []Inbox {
 			in.ShowEvents = *fi.ShowEvents
 		}
 		in.AuthFailure = v.authFailure(base+".auth_failure", fi.AuthFailure)
+		if fi.AutoAck != nil {
+			in.AutoAcknowledge = *fi.AutoAck
+		}
+		in.AutoAcknowledgeText = v.autoAckText(base+".auto_acknowledge_text", fi.AutoAckText)
 		in.BlockedSenders = v.blockedSenders(base+".blocked_senders", "inbox.blocked_senders", fi.Blocked)
 		in.RefusedAttachmentTypes = v.attachmentTypes(base+".refused_attachment_types", "inbox.refused_attachment_types", fi.RefusedTypes)
 		if fi.MaxAttachment != nil {

@@ -86,6 +86,7 @@ func withDefaults(c config.Limits) config.Limits {
 	pickD(&c.AuthLockout, d.AuthLockout)
 	pickD(&c.AuthFailureDelay, d.AuthFailureDelay)
 	pickD(&c.ReadTimeout, d.ReadTimeout)
+	pick(&c.MaxAutoAcksPerSenderPerDay, d.MaxAutoAcksPerSenderPerDay)
 	return c
 }
 
@@ -228,17 +229,26 @@ type smtpServer struct {
 	limits  *Limiter
 	service string
 	log     *slog.Logger
+	guard   sync.Once // wraps the backend in safeBackend once
+}
+
+// guardErrors makes every session's errors safe to send (smtperrors.go)
+// before anything is served.
+func (s *smtpServer) guardErrors() {
+	s.guard.Do(func() { s.Server.Backend = safeBackend{inner: s.Server.Backend, log: s.log} })
 }
 
 // Serve serves l with the connection limit. Connections that are TLS
 // already (a tls.NewListener) are served without it: use ServeTLS.
 func (s *smtpServer) Serve(l net.Listener) error {
+	s.guardErrors()
 	return s.Server.Serve(&limitListener{Listener: l, srv: s})
 }
 
 // ServeTLS serves implicit TLS on l (RFC 8314 3.3), with the connection
 // limit applied beneath TLS so that go-smtp still sees a *tls.Conn.
 func (s *smtpServer) ServeTLS(l net.Listener, cfg *tls.Config) error {
+	s.guardErrors()
 	return s.Server.Serve(&limitListener{Listener: l, srv: s, tls: cfg})
 }
 

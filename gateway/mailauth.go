@@ -236,3 +236,128 @@ func dnsName(s string) string {
 	}
 	return s
 }
+
+// removeForgedAuthResults returns raw without the Authentication-Results
+// fields whose authserv-id is hostname, and how many it removed. RFC 8601 5:
+// a border MTA MUST remove (or rename) such fields arriving from outside,
+// since only we may speak for our name; a forged "dkim=pass" would otherwise
+// look like ours to agents' mail clients. The comparison is
+// case-insensitive and ignores a trailing dot, quotes, comments and the
+// version (RFC 8601 2.2: authserv-id [CFWS authres-version]). Every other
+// byte is kept as it arrived.
+func removeForgedAuthResults(raw []byte, hostname string) ([]byte, int) {
+	own := strings.TrimSuffix(strings.ToLower(hostname), ".")
+	end := headerEnd(raw)
+	var out []byte
+	removed, start := 0, 0
+	for start < end {
+		// One field: its first line and the folded lines after it.
+		stop := start
+		for {
+			nl := bytes.IndexByte(raw[stop:end], '\n')
+			if nl < 0 {
+				stop = end
+				break
+			}
+			stop += nl + 1
+			if stop >= end || (raw[stop] != ' ' && raw[stop] != '\t') {
+				break
+			}
+		}
+		field := raw[start:stop]
+		name, value, ok := bytes.Cut(field, []byte(":"))
+		if ok && strings.EqualFold(strings.TrimRight(string(name), " \t"), "Authentication-Results") && authservID(string(value)) == own {
+			if out == nil {
+				out = append(make([]byte, 0, len(raw)), raw[:start]...)
+			}
+			removed++
+		} else if out != nil {
+			out = append(out, field...)
+		}
+		start = stop
+	}
+	if out == nil {
+		return raw, 0
+	}
+	return append(out, raw[end:]...), removed
+}
+
+// headerEnd returns the length of raw's header section: up to and including
+// the line break before the empty line, or all of raw when it has no body.
+func headerEnd(raw []byte) int {
+	if bytes.HasPrefix(raw, []byte("\r\n")) || bytes.HasPrefix(raw, []byte("\n")) {
+		return 0
+	}
+	for i := 0; i < len(raw); {
+		nl := bytes.IndexByte(raw[i:], '\n')
+		if nl < 0 {
+			return len(raw)
+		}
+		i += nl + 1
+		if bytes.HasPrefix(raw[i:], []byte("\r\n")) || bytes.HasPrefix(raw[i:], []byte("\n")) {
+			return i
+		}
+	}
+	return len(raw)
+}
+
+// authservID returns the authserv-id of an Authentication-Results value,
+// lower-cased and without a trailing dot; "" when there is none.
+func authservID(value string) string {
+	v := strings.NewReplacer("\r", "", "\n", "").Replace(value)
+	v = skipCFWS(v)
+	var id string
+	if strings.HasPrefix(v, `"`) {
+		// RFC 5322 3.2.4 quoted-string (RFC 8601 2.2: authserv-id is a value).
+		var b strings.Builder
+		for i := 1; i < len(v); i++ {
+			switch c := v[i]; c {
+			case '\\':
+				if i+1 < len(v) {
+					i++
+					b.WriteByte(v[i])
+				}
+			case '"':
+				i = len(v)
+			default:
+				b.WriteByte(c)
+			}
+		}
+		id = b.String()
+	} else {
+		n := strings.IndexAny(v, " \t;(")
+		if n < 0 {
+			n = len(v)
+		}
+		id = v[:n]
+	}
+	return strings.TrimSuffix(strings.ToLower(strings.TrimSpace(id)), ".")
+}
+
+// skipCFWS drops leading white space and (nested) comments.
+func skipCFWS(v string) string {
+	for {
+		v = strings.TrimLeft(v, " \t")
+		if !strings.HasPrefix(v, "(") {
+			return v
+		}
+		depth, i := 0, 0
+		for ; i < len(v); i++ {
+			switch v[i] {
+			case '\\':
+				i++
+			case '(':
+				depth++
+			case ')':
+				depth--
+			}
+			if depth == 0 {
+				break
+			}
+		}
+		if i >= len(v) {
+			return ""
+		}
+		v = v[i+1:]
+	}
+}

@@ -181,6 +181,12 @@ func (s *Server) deliverInbound(ctx context.Context, from string, rcpts []string
 	adm := threading.Admit(dec.Conv,
 		threading.Sender{Address: sender, IsAgent: isAgent, Auto: auto, DMARCFail: auth.dmarcFail},
 		threading.InboxRules{Strangers: rules.Strangers, MaxParticipants: rules.MaxParticipants})
+	// RFC 8601 5: Authentication-Results that claim our name came from
+	// outside; they are removed before ours is added.
+	stored, forged := removeForgedAuthResults(raw, s.cfg.Server.Hostname)
+	if forged > 0 {
+		s.log.Info("removed forged Authentication-Results from an inbound message", "fields", forged, "from", from)
+	}
 	in := store.Inbound{
 		Inbox:           inbox.Address,
 		Conversation:    dec.Conv.ID,
@@ -192,7 +198,7 @@ func (s *Server) deliverInbound(ctx context.Context, from string, rcpts []string
 		Reopen:          adm.Reopen,
 		MessageIDHeader: info.MessageID,
 		SeenMessageIDs:  threading.ReferencedIDs(info.InReplyTo, info.References),
-		Raw:             append([]byte(auth.header), raw...),
+		Raw:             append([]byte(auth.header), stored...),
 		Received:        now,
 	}
 	participants, owner := dec.Conv.Participants, dec.Conv.Owner
@@ -223,13 +229,22 @@ func (s *Server) deliverInbound(ctx context.Context, from string, rcpts []string
 			Text: sender + "'s mail failed " + auth.failing + "; its sender is not authenticated (see Authentication-Results)"})
 	}
 	res, err := s.store.AddInbound(ctx, in)
-	if err == nil && action == policy.AuthQuarantine && dec.Conv.ID == 0 && !res.Duplicate {
+	if err != nil {
+		return res, err
+	}
+	opened := dec.Conv.ID == 0 && !res.Duplicate
+	quarantined := action == policy.AuthQuarantine && opened
+	if quarantined {
 		// The mail is durable: a failure here is logged, the mail is not refused.
 		if err := s.store.SetStatus(ctx, res.Conversation, store.StatusSpam); err != nil {
 			s.log.Error("quarantining a conversation failed", "conversation", res.Conversation, "err", err)
 		}
 	}
-	return res, err
+	// DESIGN.md §7: an automatic acknowledgement of a new request
+	// (gateway/autoack.go); it never refuses the mail.
+	s.autoAcknowledge(ctx, ackCandidate{inbox: rules, conversation: res.Conversation, newConversation: opened,
+		mailFrom: from, info: info, authFailed: auth.failing != "", quarantined: quarantined})
+	return res, nil
 }
 
 // slogPrinter adapts go-smtp's error log to slog.

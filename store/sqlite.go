@@ -170,6 +170,9 @@ var migrations = []string{
 	// 5: participants, followers, events and policies (issue 4), in
 	// sqlite_conversation.go.
 	conversationSchema,
+	// 6: automatic acknowledgements sent, for their daily limit (issue 7),
+	// in sqlite_autoack.go.
+	autoAckSchema,
 }
 
 func (s *SQLite) migrate(ctx context.Context) error {

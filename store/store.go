@@ -249,6 +249,13 @@ type Store interface {
 
 	// Changes returns a channel that is closed at the next committed change.
 	Changes() <-chan struct{}
+
+	// ClaimAutoAck records an automatic acknowledgement from inbox to
+	// recipient at now and reports true, unless limit of them were recorded
+	// for that inbox and recipient in the 24 hours before now: then it
+	// records nothing and reports false (DESIGN.md §7, §8). The count is
+	// durable, so a restart does not reset it (sqlite_autoack.go).
+	ClaimAutoAck(ctx context.Context, inbox, recipient string, now time.Time, limit int) (bool, error)
 }
 
 // Hub broadcasts "something changed" to every waiter (DESIGN.md §13, change

@@ -140,3 +140,96 @@ func rawUntil(t *testing.T, addr string, data []byte, until string) string {
 		}
 	}
 }
+
+// TestIMAPSlowLorisE2E: against the daemon with read_timeout "2s", IMAP
+// clients that never finish a command, or never send one at all,
+// are dropped within about read_timeout, while a customer's mail is taken
+// and an agent reads it all the while; a logged-in client that stays silent
+// longer than read_timeout keeps its session (RFC 9051 5.4).
+func TestIMAPSlowLorisE2E(t *testing.T) {
+	dir := t.TempDir()
+	p := freePorts(t)
+	cfg := testConfig(t, dir, p)
+	patchConfig(t, cfg, "# [limits]", "[limits]")
+	patchConfig(t, cfg, `# read_timeout = "5m"`, `read_timeout = "2s"`)
+	d := startDaemon(t, dir, p, "-config", cfg)
+	imapAddr := d.addr(p.IMAP)
+
+	dial := func(greet bool) (net.Conn, *bufio.Reader) {
+		c, err := net.Dial("tcp", imapAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		r := bufio.NewReader(c)
+		if greet {
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if line, err := r.ReadString('\n'); err != nil || !strings.HasPrefix(line, "* OK") {
+				t.Fatalf("greeting %q, %v", line, err)
+			}
+		}
+		return c, r
+	}
+	// closedWithin reports whether the server closes c within d.
+	closedWithin := func(c net.Conn, r *bufio.Reader, d time.Duration) bool {
+		c.SetReadDeadline(time.Now().Add(d))
+		for {
+			if _, err := r.ReadString('\n'); err != nil {
+				var ne net.Error
+				return !(errors.As(err, &ne) && ne.Timeout())
+			}
+		}
+	}
+
+	start := time.Now()
+	silent, silentR := dial(true)
+	partial, partialR := dial(true)
+	partial.Write([]byte("a1 LOGIN alice@example.test"))
+	idle, idleR := dial(true)
+	idle.Write([]byte("a1 LOGIN alice@example.test demo-alice\r\n"))
+	idle.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		line, err := idleR.ReadString('\n')
+		if err != nil {
+			t.Fatalf("login: %v", err)
+		}
+		if strings.HasPrefix(line, "a1 ") {
+			break
+		}
+	}
+
+	// Meanwhile the daemon serves a customer and an agent normally.
+	msg := "From: Next <next@customer.example>\r\nTo: support@example.test\r\nSubject: during slow clients\r\nMessage-ID: <slow-e2e@customer.example>\r\n\r\nHi\r\n"
+	if err := sendMail(d.addr(p.MX), nil, "next@customer.example", []string{"support@example.test"}, msg); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, f := range fetchInbox(t, imapAddr, "bob@example.test", "demo-bob") {
+		found = found || bytes.Contains(f.body, []byte("slow-e2e@customer.example"))
+	}
+	if !found {
+		t.Error("the customer's mail is not in INBOX while slow clients wait")
+	}
+
+	if !closedWithin(silent, silentR, 6*time.Second-time.Since(start)) {
+		t.Errorf("a client that never sent a command was still connected after %v", time.Since(start))
+	}
+	if !closedWithin(partial, partialR, 6*time.Second-time.Since(start)) {
+		t.Errorf("a client that never finished its command was still connected after %v", time.Since(start))
+	}
+	time.Sleep(time.Until(start.Add(3 * time.Second)))
+	idle.Write([]byte("a2 NOOP\r\n"))
+	idle.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		line, err := idleR.ReadString('\n')
+		if err != nil {
+			t.Fatalf("a logged-in client silent beyond read_timeout was dropped: %v", err)
+		}
+		if strings.HasPrefix(line, "a2 ") {
+			if !strings.HasPrefix(line, "a2 OK") {
+				t.Errorf("NOOP after silence: %q", line)
+			}
+			break
+		}
+	}
+}
