@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	_ "github.com/mattn/go-sqlite3" // the SQLite driver, registered as "sqlite3"
@@ -28,6 +29,9 @@ type SQLite struct {
 	read  *sql.DB
 	hub   *Hub
 	w     *writer // runs every write transaction (group commit)
+	// meta computes the FETCH metadata of a message being stored
+	// (sqlite_fetchmeta.go); nil: none, it is computed at the first FETCH.
+	meta atomic.Pointer[MetaFunc]
 }
 
 var _ Store = (*SQLite)(nil)
@@ -173,6 +177,9 @@ var migrations = []string{
 	// 6: automatic acknowledgements sent, for their daily limit (issue 7),
 	// in sqlite_autoack.go.
 	autoAckSchema,
+	// 7: FETCH metadata (ENVELOPE, BODYSTRUCTURE) of every message (issue
+	// 8), in sqlite_fetchmeta.go.
+	metaSchema,
 }
 
 func (s *SQLite) migrate(ctx context.Context) error {

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -102,6 +101,7 @@ func (s *SQLite) Entries(ctx context.Context, view MailboxView) ([]MailboxEntry,
 	defer rows.Close()
 	var entries []MailboxEntry
 	var convs []int64
+	inConvs := map[int64]bool{}
 	deleted := map[int]bool{}
 	spam := map[int]bool{}
 	for rows.Next() {
@@ -114,7 +114,8 @@ func (s *SQLite) Entries(ctx context.Context, view MailboxView) ([]MailboxEntry,
 		}
 		e.Kind, e.SenderRole, e.Received, e.HiddenBCC = Kind(kind), SenderRole(role), fromMillis(received), splitList(bcc)
 		deleted[len(entries)], spam[len(entries)] = del, Status(status) == StatusSpam
-		if !slices.Contains(convs, e.Conversation) {
+		if !inConvs[e.Conversation] { // a map: slices.Contains made the folder quadratic
+			inConvs[e.Conversation] = true
 			convs = append(convs, e.Conversation)
 		}
 		entries = append(entries, e)

@@ -132,6 +132,7 @@ func (s *SQLite) reserve(ctx context.Context, sequence string) (int64, error) {
 // AddInbound implements Store.
 func (s *SQLite) AddInbound(ctx context.Context, in Inbound) (InboundResult, error) {
 	var res InboundResult
+	meta := s.computeMeta(in.Raw) // outside the transaction: parsing is not the writer's work
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if in.MessageIDHeader != "" {
 			// The conversation is the stored message's: an index row first
@@ -173,7 +174,7 @@ func (s *SQLite) AddInbound(ctx context.Context, in Inbound) (InboundResult, err
 		res.Conversation, res.Message = conv, msg
 		if err := s.insertMessage(ctx, tx, messageRow{
 			id: msg, conv: conv, kind: KindInbound, sender: in.Sender, senderRole: in.SenderRole, messageID: in.MessageIDHeader,
-			received: now, raw: in.Raw, seenIDs: in.SeenMessageIDs,
+			received: now, raw: in.Raw, seenIDs: in.SeenMessageIDs, meta: meta,
 		}); err != nil {
 			return err
 		}
@@ -190,6 +191,7 @@ func (s *SQLite) AddInbound(ctx context.Context, in Inbound) (InboundResult, err
 
 // AddOutbound implements Store.
 func (s *SQLite) AddOutbound(ctx context.Context, out Outbound) error {
+	meta := s.computeMeta(out.Raw)
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		now := millis(out.Received)
 		if nc := out.NewConversation; nc != nil {
@@ -199,7 +201,7 @@ func (s *SQLite) AddOutbound(ctx context.Context, out Outbound) error {
 		}
 		if err := s.insertMessage(ctx, tx, messageRow{
 			id: out.Message, conv: out.Conversation, kind: out.Kind, sender: out.Agent, messageID: out.MessageIDHeader,
-			received: now, raw: out.Raw, hiddenBCC: out.HiddenBCC,
+			received: now, raw: out.Raw, hiddenBCC: out.HiddenBCC, meta: meta,
 		}); err != nil {
 			return err
 		}
@@ -263,6 +265,7 @@ type messageRow struct {
 	raw        []byte
 	hiddenBCC  []string
 	seenIDs    []string
+	meta       []byte // FETCH metadata; nil: computed at the first FETCH
 }
 
 // insertMessage writes a message, indexes its Message-IDs, touches its
@@ -279,6 +282,9 @@ func (s *SQLite) insertMessage(ctx context.Context, tx *sql.Tx, m messageRow) er
 	if _, err := tx.ExecContext(ctx, `INSERT INTO messages (id, conversation_id, kind, sender, sender_role, message_id_header, received, size, hidden_bcc, raw)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		m.id, m.conv, m.kind, m.sender, m.senderRole, m.messageID, m.received, len(m.raw), joinList(m.hiddenBCC), m.raw); err != nil {
+		return err
+	}
+	if err := insertMeta(ctx, tx, m.id, m.meta); err != nil {
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE conversations SET updated = ? WHERE id = ? AND updated < ?`, m.received, m.conv, m.received); err != nil {

@@ -111,4 +111,15 @@ type WorkspaceStore interface {
 	SetPrivateFlags(ctx context.Context, agent, name string, flags map[uint32][]string) error
 	// RemovePrivate removes private messages (EXPUNGE, or the source of a MOVE).
 	RemovePrivate(ctx context.Context, agent, name string, uids []uint32) error
+
+	// MessagesMeta returns the stored FETCH metadata of conversations'
+	// messages (opaque bytes, see SQLite.SetMetaFunc); a message without
+	// any is absent from the map.
+	MessagesMeta(ctx context.Context, ids []int64) (map[int64][]byte, error)
+	// SetMessagesMeta records FETCH metadata computed later than the
+	// message was stored (messages stored before it existed).
+	SetMessagesMeta(ctx context.Context, meta map[int64][]byte) error
+	// MessagesRaw returns the stored bytes of conversations' messages, in
+	// one read per few hundred; a missing message is absent from the map.
+	MessagesRaw(ctx context.Context, ids []int64) (map[int64][]byte, error)
 }

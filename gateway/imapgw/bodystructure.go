@@ -13,6 +13,18 @@ import (
 // drops the agent's connection on every FETCH of the folder. Such a part is
 // shown as the single opaque part it really is (RFC 9051 7.5.2).
 func bodyStructure(raw []byte) imap.BodyStructure {
+	return unmark(bodyStructureMarked(raw))
+}
+
+// markedPart is an opaque part that replaced a broken multipart: its size
+// is the whole message's, which the metadata cache (meta.go) records as
+// such, so that it is right for any served size.
+type markedPart struct {
+	*imap.BodyStructureSinglePart
+}
+
+// bodyStructureMarked is bodyStructure with the replaced parts marked.
+func bodyStructureMarked(raw []byte) imap.BodyStructure {
 	return fixBodyStructure(imapserver.ExtractBodyStructure(bytes.NewReader(raw)), int64(len(raw)))
 }
 
@@ -22,11 +34,24 @@ func fixBodyStructure(bs imap.BodyStructure, size int64) imap.BodyStructure {
 		return bs
 	}
 	if len(mp.Children) == 0 {
-		return &imap.BodyStructureSinglePart{Type: "application", Subtype: "octet-stream",
-			Encoding: "7bit", Size: uint32(min(size, 1<<32-1))}
+		return &markedPart{&imap.BodyStructureSinglePart{Type: "application", Subtype: "octet-stream",
+			Encoding: "7bit", Size: uint32(min(size, 1<<32-1))}}
 	}
 	for i, c := range mp.Children {
 		mp.Children[i] = fixBodyStructure(c, size)
 	}
 	return mp
+}
+
+// unmark replaces marked parts by the plain parts they hold.
+func unmark(bs imap.BodyStructure) imap.BodyStructure {
+	switch b := bs.(type) {
+	case *markedPart:
+		return b.BodyStructureSinglePart
+	case *imap.BodyStructureMultiPart:
+		for i, c := range b.Children {
+			b.Children[i] = unmark(c)
+		}
+	}
+	return bs
 }

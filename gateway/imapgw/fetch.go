@@ -3,6 +3,7 @@ package imapgw
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 	"strconv"
 	"strings"
@@ -52,17 +53,38 @@ func (m *session) served(e store.MailboxEntry) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := servedHeader(e)
-	buf := make([]byte, 0, len(h)+len(raw))
-	return append(append(buf, h...), raw...), nil
+	return joinServed(servedHeader(e), raw), nil
 }
 
-// needsBytes reports whether a FETCH needs the message itself, not only the
-// entry.
-func needsBytes(o *imap.FetchOptions) bool {
-	return o.Envelope || o.BodyStructure != nil || len(o.BodySection) > 0 ||
-		len(o.BinarySection) > 0 || len(o.BinarySectionSize) > 0
+func joinServed(h string, raw []byte) []byte {
+	buf := make([]byte, 0, len(h)+len(raw))
+	return append(append(buf, h...), raw...)
 }
+
+// fetchItem is one message of a FETCH answer and what it needs.
+type fetchItem struct {
+	seq   uint32
+	entry store.MailboxEntry
+	// head and raw are the served copy: the X-Supportgate-* header and the
+	// stored bytes (a private message with bytes of its own: raw alone).
+	head string
+	raw  []byte
+	meta decodedMeta // env nil: not needed, or to be computed from the bytes
+}
+
+// served is the whole served copy.
+func (it *fetchItem) served() []byte {
+	if it.head == "" {
+		return it.raw
+	}
+	return joinServed(it.head, it.raw)
+}
+
+// Batches of a FETCH: the store is read once per batch, not per message.
+const (
+	fetchBatch      = 256
+	fetchBatchBytes = 8 << 20
+)
 
 func (m *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
 	mbox, err := m.selected()
@@ -71,8 +93,9 @@ func (m *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 	}
 	// Other sessions' changes first, so that FLAGS are current; those of the
 	// fetched messages are reported here, not again by the next poll.
-	quiet := map[uint32]bool{}
+	var quiet map[uint32]bool
 	if options.Flags {
+		quiet = map[uint32]bool{}
 		mbox.forEach(numSet, func(_ uint32, e *store.MailboxEntry) { quiet[e.UID] = true })
 	}
 	if err := m.refresh(quiet); err != nil {
@@ -85,14 +108,10 @@ func (m *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 	}
 	markSeen = markSeen && !mbox.readOnly
 
-	type item struct {
-		seq   uint32
-		entry store.MailboxEntry
-	}
-	var items []item
+	var items []fetchItem
 	var toSee []store.MailboxEntry
 	mbox.forEach(numSet, func(seq uint32, e *store.MailboxEntry) {
-		items = append(items, item{seq, *e})
+		items = append(items, fetchItem{seq: seq, entry: *e})
 		if markSeen && !e.Seen {
 			toSee = append(toSee, *e)
 		}
@@ -102,56 +121,200 @@ func (m *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 			return err
 		}
 	}
-	for _, it := range items {
-		e := it.entry
-		flags := options.Flags
-		if markSeen && !e.Seen {
-			e.Seen, flags = true, true // RFC 9051 6.4.5: report the implicit change
+	if m.cork != nil {
+		m.cork.cork()
+		defer m.cork.uncork() // the library writes the tagged answer after this
+	}
+	needRaw := len(options.BodySection) > 0 || len(options.BinarySection) > 0 || len(options.BinarySectionSize) > 0
+	needMeta := options.Envelope || options.BodyStructure != nil
+	for len(items) > 0 {
+		n, size := 0, int64(0)
+		for n < len(items) && n < fetchBatch && (!needRaw || size < fetchBatchBytes || n == 0) {
+			size += items[n].entry.Size
+			n++
 		}
-		var buf []byte
-		if needsBytes(options) {
-			if buf, err = m.served(e); err != nil {
-				return m.internal("reading message failed", err)
+		batch := items[:n]
+		items = items[n:]
+		if err := m.fetchData(batch, needRaw, needMeta); err != nil {
+			return m.internal("reading message failed", err)
+		}
+		for i := range batch {
+			it := &batch[i]
+			flags := options.Flags
+			if markSeen && !it.entry.Seen {
+				it.entry.Seen, flags = true, true // RFC 9051 6.4.5: report the implicit change
 			}
-		}
-		if err := writeFetch(w.CreateMessage(it.seq), e, buf, flags, options); err != nil {
-			return err
+			if err := writeFetch(w.CreateMessage(it.seq), it, flags, options); err != nil {
+				return err
+			}
+			it.raw = nil // let the batch's bytes go as they are written
 		}
 	}
 	return nil
 }
 
-func writeFetch(w *imapserver.FetchResponseWriter, e store.MailboxEntry, buf []byte, flags bool, options *imap.FetchOptions) error {
+// fetchData reads what a batch needs: the stored bytes of its messages
+// (needRaw), and their ENVELOPE and BODYSTRUCTURE (needMeta) from the
+// metadata cache, computing and recording those the cache lacks (messages
+// stored before it, meta.go).
+func (m *session) fetchData(batch []fetchItem, needRaw, needMeta bool) error {
+	st := m.srv.opts.Store
+	var ids []int64
+	for i := range batch {
+		it := &batch[i]
+		if it.entry.Message == 0 {
+			if needRaw || needMeta {
+				raw, err := st.PrivateRaw(m.ctx, m.agent.Email, m.mbox.folder.name, it.entry.UID)
+				if err != nil {
+					return err
+				}
+				it.raw = raw
+			}
+			continue
+		}
+		it.head = servedHeader(it.entry)
+		ids = append(ids, it.entry.Message)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	var raws map[int64][]byte
+	if needRaw {
+		var err error
+		if raws, err = st.MessagesRaw(m.ctx, ids); err != nil {
+			return err
+		}
+	}
+	var metas map[int64][]byte
+	if needMeta {
+		var err error
+		if metas, err = st.MessagesMeta(m.ctx, ids); err != nil {
+			return err
+		}
+	}
+	var missing []int64
+	for i := range batch {
+		it := &batch[i]
+		if it.entry.Message == 0 {
+			continue
+		}
+		if needMeta {
+			d, err := decodeMeta(metas[it.entry.Message], servedSize(it.entry))
+			if err == nil {
+				it.meta = d
+			} else {
+				missing = append(missing, it.entry.Message)
+			}
+		}
+		if needRaw {
+			raw, ok := raws[it.entry.Message]
+			if !ok {
+				return fmt.Errorf("message %d: %w", it.entry.Message, store.ErrNotFound)
+			}
+			it.raw = raw
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	if raws == nil {
+		var err error
+		if raws, err = st.MessagesRaw(m.ctx, missing); err != nil {
+			return err
+		}
+	}
+	computed := make(map[int64][]byte, len(missing))
+	for i := range batch {
+		it := &batch[i]
+		if it.entry.Message == 0 || it.meta.env != nil {
+			continue
+		}
+		raw, ok := raws[it.entry.Message]
+		if !ok {
+			return fmt.Errorf("message %d: %w", it.entry.Message, store.ErrNotFound)
+		}
+		b, ok := computed[it.entry.Message]
+		if !ok {
+			b = MessageMeta(raw)
+			computed[it.entry.Message] = b
+		}
+		d, err := decodeMeta(b, servedSize(it.entry))
+		if err != nil {
+			return err
+		}
+		it.meta = d
+	}
+	// The cache is filled for the next FETCH; the answer does not wait
+	// for it, and a failure costs only the parsing again.
+	if err := st.SetMessagesMeta(m.ctx, computed); err != nil {
+		m.log.Warn("recording FETCH metadata failed", "err", err)
+	}
+	return nil
+}
+
+func writeFetch(w *imapserver.FetchResponseWriter, it *fetchItem, flags bool, options *imap.FetchOptions) error {
+	e := &it.entry
 	w.WriteUID(imap.UID(e.UID))
 	if flags {
-		w.WriteFlags(entryFlags(&e))
+		w.WriteFlags(entryFlags(e))
 	}
 	if options.InternalDate {
 		w.WriteInternalDate(e.Received)
 	}
 	if options.RFC822Size {
-		w.WriteRFC822Size(servedSize(e))
+		w.WriteRFC822Size(servedSize(*e))
+	}
+	var buf []byte // the whole served copy, made when a section needs it
+	whole := func() []byte {
+		if buf == nil {
+			buf = it.served()
+		}
+		return buf
 	}
 	if options.Envelope {
-		w.WriteEnvelope(envelope(buf))
+		env := it.meta.env
+		if env == nil {
+			env = envelope(whole())
+		}
+		w.WriteEnvelope(env)
 	}
 	if options.BodyStructure != nil {
-		w.WriteBodyStructure(bodyStructure(buf)) // bodystructure.go: broken multiparts
+		bs := it.meta.bs
+		if bs == nil {
+			bs = bodyStructure(whole()) // bodystructure.go: broken multiparts
+		}
+		w.WriteBodyStructure(bs)
 	}
 	for _, bs := range options.BodySection {
-		b := bodySection(buf, bs)
+		if len(bs.Part) == 0 && bs.Specifier == imap.PartSpecifierNone && bs.Partial == nil {
+			// The whole message, the usual case: written as it is stored,
+			// without a copy.
+			lw := w.WriteBodySection(bs, int64(len(it.head)+len(it.raw)))
+			_, err := io.WriteString(lw, it.head)
+			if err == nil {
+				_, err = lw.Write(it.raw)
+			}
+			if cerr := lw.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		b := bodySection(whole(), bs)
 		if err := writeLiteral(w.WriteBodySection(bs, int64(len(b))), b); err != nil {
 			return err
 		}
 	}
 	for _, bs := range options.BinarySection {
-		b := imapserver.ExtractBinarySection(bytes.NewReader(buf), bs)
+		b := imapserver.ExtractBinarySection(bytes.NewReader(whole()), bs)
 		if err := writeLiteral(w.WriteBinarySection(bs, int64(len(b))), b); err != nil {
 			return err
 		}
 	}
 	for _, bss := range options.BinarySectionSize {
-		w.WriteBinarySectionSize(bss, imapserver.ExtractBinarySectionSize(bytes.NewReader(buf), bss))
+		w.WriteBinarySectionSize(bss, imapserver.ExtractBinarySectionSize(bytes.NewReader(whole()), bss))
 	}
 	return w.Close()
 }

@@ -36,9 +36,14 @@ func (m *session) setSeen(entries []store.MailboxEntry, seen bool) error {
 			return m.internal(`storing \Seen failed`, err)
 		}
 	}
-	for i := range mbox.entries {
-		if slices.ContainsFunc(entries, func(e store.MailboxEntry) bool { return e.UID == mbox.entries[i].UID }) {
-			mbox.entries[i].Seen = seen
+	uids := make(map[uint32]bool, len(entries))
+	for _, e := range entries {
+		uids[e.UID] = true
+	}
+	own := mbox.mutable() // the shared snapshot is not written
+	for i := range own {
+		if uids[own[i].UID] {
+			own[i].Seen = seen
 		}
 	}
 	return nil

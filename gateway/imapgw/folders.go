@@ -107,7 +107,16 @@ func (m *session) view(f folder) store.MailboxView {
 }
 
 // load reads a folder: its UIDVALIDITY, entries in UID order and UIDNEXT.
+// The entries may be a shared snapshot's (views.go): they are not written.
 func (m *session) load(f folder) (uint32, []store.MailboxEntry, uint32, error) {
+	if s := m.srv.views.peek(m.viewKey(f)); s != nil {
+		return s.validity, s.entries, s.uidNext, nil
+	}
+	return m.read(f)
+}
+
+// read reads a folder from the store.
+func (m *session) read(f folder) (uint32, []store.MailboxEntry, uint32, error) {
 	st := m.srv.opts.Store
 	if f.kind == kindPrivate {
 		mb, entries, err := st.PrivateEntries(m.ctx, m.agent.Email, f.name)
@@ -122,6 +131,22 @@ func (m *session) load(f folder) (uint32, []store.MailboxEntry, uint32, error) {
 	return validity, entries, next, err
 }
 
+// viewKey names the picture of f that the agent's sessions share.
+func (m *session) viewKey(f folder) viewKey {
+	if f.kind == kindPrivate {
+		return viewKey{agent: m.agent.Email, folder: "private/" + f.name}
+	}
+	v := m.view(f)
+	return viewKey{agent: m.agent.Email, folder: "shared/" + f.name + "/" + string(v.Folder), scope: strings.Join(v.Inboxes, ",")}
+}
+
+// snapshot returns the current picture of the view v of folder f.
+func (m *session) snapshot(v *view, f folder) (*snapshot, error) {
+	return m.srv.views.current(v, m.srv.opts.Store.Changes, func() (uint32, []store.MailboxEntry, uint32, error) {
+		return m.read(f)
+	})
+}
+
 func (m *session) Select(name string, options *imap.SelectOptions) (*imap.SelectData, error) {
 	f, ok, err := m.resolve(name)
 	if err != nil {
@@ -130,15 +155,17 @@ func (m *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 	if !ok || f.kind == kindNoSelect {
 		return nil, errNoMailbox
 	}
-	if m.mbox != nil {
-		m.mbox.close()
-		m.mbox = nil
-	}
-	validity, entries, uidNext, err := m.load(f)
+	// The new view is taken before the old one is left, so that selecting
+	// the same folder again keeps its picture.
+	v := m.srv.views.acquire(m.viewKey(f))
+	m.closeMailbox()
+	snap, err := m.snapshot(v, f)
 	if err != nil {
+		m.srv.views.release(v)
 		return nil, m.internal("opening folder failed", err)
 	}
-	m.mbox = newSelectedMailbox(f, validity, options.ReadOnly, entries, uidNext)
+	m.mbox = newSelectedMailbox(f, options.ReadOnly, v, snap)
+	entries, validity, uidNext := snap.entries, snap.validity, snap.uidNext
 	data := &imap.SelectData{
 		Flags:       []imap.Flag{imap.FlagSeen, imap.FlagFlagged, imap.FlagAnswered, imap.FlagDeleted, imap.FlagDraft, "$Junk", "$NotJunk"},
 		NumMessages: uint32(len(entries)),

@@ -2,6 +2,7 @@ package imapgw
 
 import (
 	"slices"
+	"sort"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
@@ -16,61 +17,141 @@ type selectedMailbox struct {
 	folder      folder
 	uidValidity uint32
 	readOnly    bool
-	entries     []store.MailboxEntry
-	uidNext     uint32
+	// entries are those of snap (shared, never written) unless owned: a
+	// session copies them before it changes one (flags.go), until the
+	// next snapshot it catches up with.
+	entries []store.MailboxEntry
+	owned   bool
+	snap    uint64 // the id of the snapshot entries were brought up to
+	uidNext uint32
+	view    *view // shared with the other sessions of the agent on the folder; nil for tests
 
 	tracker   *imapserver.MailboxTracker
 	session   *imapserver.SessionTracker
 	searchRes imap.UIDSet // RFC 5182 SEARCHRES "$"
 }
 
-func newSelectedMailbox(f folder, uidValidity uint32, readOnly bool, entries []store.MailboxEntry, uidNext uint32) *selectedMailbox {
-	t := imapserver.NewMailboxTracker(uint32(len(entries)))
+func newSelectedMailbox(f folder, readOnly bool, v *view, snap *snapshot) *selectedMailbox {
+	t := imapserver.NewMailboxTracker(uint32(len(snap.entries)))
 	return &selectedMailbox{
-		folder: f, uidValidity: uidValidity, readOnly: readOnly,
-		entries: entries, uidNext: uidNext, tracker: t, session: t.NewSession(),
+		folder: f, uidValidity: snap.validity, readOnly: readOnly,
+		entries: snap.entries, snap: snap.id, uidNext: snap.uidNext, view: v,
+		tracker: t, session: t.NewSession(),
 	}
 }
 
 func (mb *selectedMailbox) close() { mb.session.Close() }
 
-// update replaces the entries with the store's current ones and queues what
-// changed: entries that left (expunges, last first so that earlier sequence
-// numbers stay right), flag changes (except of quiet UIDs, which the
-// command that changed them reports itself) and new entries (UIDs only
-// ascend).
-func (mb *selectedMailbox) update(now []store.MailboxEntry, quiet map[uint32]bool) {
-	current := make(map[uint32]*store.MailboxEntry, len(now))
-	for i := range now {
-		current[now[i].UID] = &now[i]
+// mutable returns the entries for the session to change in place.
+func (mb *selectedMailbox) mutable() []store.MailboxEntry {
+	if !mb.owned {
+		mb.entries = slices.Clone(mb.entries)
+		mb.owned = true
 	}
-	for i := len(mb.entries) - 1; i >= 0; i-- {
-		e := &mb.entries[i]
-		n, ok := current[e.UID]
-		if !ok {
-			mb.entries = slices.Delete(mb.entries, i, i+1)
-			mb.tracker.QueueExpunge(uint32(i + 1))
+	return mb.entries
+}
+
+// change is one response a session queues for an update: an expunge, or
+// new flags of the entry at index now of the new entries; seq is the
+// sequence number at that point of the queue.
+type change struct {
+	expunge bool
+	seq     uint32
+	now     int
+}
+
+// delta is how a session's entries become the store's current ones:
+// entries that left (expunges, last first so that earlier sequence numbers
+// stay right), flag changes, and new entries (UIDs only ascend, so new
+// entries are those above the last one kept). exact: the result is the new
+// entries; otherwise it is kept, those of now known before and the new.
+type delta struct {
+	changes []change
+	added   bool
+	exact   bool
+	kept    []bool // when !exact: which entries of now the result holds
+}
+
+// diff computes the delta from old to now, both in UID order, in one walk
+// from the end.
+func diff(old, now []store.MailboxEntry) delta {
+	var d delta
+	j := len(now) - 1
+	var lastKept uint32
+	kept := 0
+	for i := len(old) - 1; i >= 0; i-- {
+		o := &old[i]
+		for j >= 0 && now[j].UID > o.UID {
+			j--
+		}
+		if j >= 0 && now[j].UID == o.UID {
+			if lastKept == 0 {
+				lastKept = o.UID
+			}
+			kept++
+			if n := &now[j]; n.Seen != o.Seen || !slices.Equal(n.Flags, o.Flags) {
+				d.changes = append(d.changes, change{seq: uint32(i + 1), now: j})
+			}
+			j--
 			continue
 		}
-		if n.Seen != e.Seen || !slices.Equal(n.Flags, e.Flags) {
-			e.Seen, e.Flags = n.Seen, n.Flags
-			if !quiet[e.UID] {
-				mb.tracker.QueueMessageFlags(uint32(i+1), imap.UID(e.UID), entryFlags(e), nil)
+		d.changes = append(d.changes, change{expunge: true, seq: uint32(i + 1)})
+	}
+	// UIDs ascend: the entries above the last one kept are the new ones.
+	first := sort.Search(len(now), func(k int) bool { return now[k].UID > lastKept })
+	d.added = first < len(now)
+	d.exact = kept+len(now)-first == len(now)
+	if !d.exact {
+		// An entry below the last kept that the session never knew (it
+		// cannot be told of it in sequence order): left out, as before.
+		d.kept = make([]bool, len(now))
+		known := make(map[uint32]bool, len(old))
+		for i := range old {
+			known[old[i].UID] = true
+		}
+		for k := range now {
+			d.kept[k] = k >= first || known[now[k].UID]
+		}
+	}
+	return d
+}
+
+// update brings the session up to the snapshot s and queues what changed,
+// except flag changes of quiet UIDs, which the command that changed them
+// reports itself.
+func (mb *selectedMailbox) update(s *snapshot, quiet map[uint32]bool) {
+	if s.id == mb.snap && !mb.owned {
+		return
+	}
+	var d delta
+	if s.delta != nil && s.prev == mb.snap && !mb.owned {
+		d = *s.delta // computed once for every session that was up to date
+	} else {
+		d = diff(mb.entries, s.entries)
+	}
+	now := s.entries
+	for _, c := range d.changes {
+		if c.expunge {
+			mb.tracker.QueueExpunge(c.seq)
+			continue
+		}
+		if e := &now[c.now]; !quiet[e.UID] {
+			mb.tracker.QueueMessageFlags(c.seq, imap.UID(e.UID), entryFlags(e), nil)
+		}
+	}
+	if d.exact {
+		mb.entries, mb.owned = now, false
+	} else {
+		var out []store.MailboxEntry
+		for k := range now {
+			if d.kept[k] {
+				out = append(out, now[k])
 			}
 		}
+		mb.entries, mb.owned = out, true
 	}
-	var last uint32
-	if n := len(mb.entries); n > 0 {
-		last = mb.entries[n-1].UID
-	}
-	added := false
-	for _, e := range now {
-		if e.UID > last {
-			mb.entries = append(mb.entries, e)
-			added = true
-		}
-	}
-	if added {
+	mb.snap = s.id
+	if d.added {
 		mb.tracker.QueueNumMessages(uint32(len(mb.entries)))
 	}
 	if n := len(mb.entries); n > 0 && mb.entries[n-1].UID >= mb.uidNext {

@@ -29,9 +29,15 @@
 // $Junk) opens a spam conversation again. A view agent may only change \Seen:
 // everything else is NO [NOPERM] with a sentence.
 //
-// Updates. Every session re-reads its selected folder from the store before
-// it answers a command and whenever the store publishes a change (IDLE), and
-// reports the difference as EXPUNGE, EXISTS and FETCH FLAGS.
+// Updates. Every session brings its selected folder up to date before it
+// answers a command and whenever the store publishes a change (IDLE), and
+// reports the difference as EXPUNGE, EXISTS and FETCH FLAGS. The sessions
+// that show one folder to one agent share one picture of it, read from the
+// store once per change (views.go).
+//
+// FETCH. ENVELOPE and BODYSTRUCTURE are computed once per message and kept
+// by the store (meta.go); messages and their metadata are read a few hundred
+// at a time, and the answer is written in few system calls (cork.go).
 //
 // Passwords. Connections from loopback may log in without TLS; others are
 // served by a server that refuses LOGIN and AUTHENTICATE (and advertises
@@ -78,6 +84,7 @@ type Server struct {
 	connSeq    atomic.Uint64
 	closed     chan struct{}
 	once       sync.Once
+	views      *views // the selected folders' shared pictures (views.go)
 }
 
 // capabilities are what we implement (DESIGN.md §6); the library adds IDLE,
@@ -93,7 +100,7 @@ func capabilities() imap.CapSet {
 
 // New returns a server; nothing is accepted until Serve or ServeTLS.
 func New(o Options) *Server {
-	s := &Server{opts: o, closed: make(chan struct{}), local: newConnListener(), tls: newConnListener()}
+	s := &Server{opts: o, closed: make(chan struct{}), local: newConnListener(), tls: newConnListener(), views: newViews()}
 	mk := func(insecureAuth bool) *imapserver.Server {
 		return imapserver.New(&imapserver.Options{
 			NewSession:   s.newSession,
@@ -102,6 +109,11 @@ func New(o Options) *Server {
 			InsecureAuth: insecureAuth,
 			Logger:       slogPrinter{o.Log.With("service", "imap")},
 		})
+	}
+	// Messages stored from now on get their FETCH metadata when they are
+	// stored, not at their first FETCH (meta.go).
+	if ms, ok := o.Store.(interface{ SetMetaFunc(store.MetaFunc) }); ok {
+		ms.SetMetaFunc(MessageMeta)
 	}
 	s.loopback, s.remote = mk(true), mk(false)
 	for _, x := range []struct {
@@ -165,7 +177,7 @@ func (s *Server) accept(l net.Listener, tlsCfg *tls.Config, route func(net.Conn)
 			}
 			return err
 		}
-		if c = s.admit(c, tlsCfg); c == nil {
+		if c = s.admit(&corkConn{Conn: c}, tlsCfg); c == nil {
 			continue
 		}
 		if !route(c).push(c) {

@@ -55,6 +55,7 @@ type session struct {
 	cancel   context.CancelFunc
 	log      *slog.Logger
 	loopback bool
+	cork     *corkConn // nil when the connection is not ours (tests)
 
 	agent   *config.Agent
 	inboxes []string // the inboxes the agent may see
@@ -67,7 +68,7 @@ var (
 
 func newSession(srv *Server, c *imapserver.Conn, log *slog.Logger, loopback bool) *session {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &session{srv: srv, conn: c, ctx: ctx, cancel: cancel, log: log, loopback: loopback}
+	return &session{srv: srv, conn: c, ctx: ctx, cancel: cancel, log: log, loopback: loopback, cork: findCork(c.NetConn())}
 }
 
 // internal logs err and returns the safe reply for it.
@@ -78,10 +79,22 @@ func (m *session) internal(what string, err error) error {
 
 func (m *session) Close() error {
 	m.cancel()
-	if m.mbox != nil {
-		m.mbox.close()
+	// m.mbox is only read here: the library may still be ending an IDLE
+	// that reads it.
+	if mb := m.mbox; mb != nil {
+		mb.close()
+		m.srv.views.release(mb.view)
 	}
 	return nil
+}
+
+// closeMailbox leaves the selected folder, if any.
+func (m *session) closeMailbox() {
+	if m.mbox != nil {
+		m.mbox.close()
+		m.srv.views.release(m.mbox.view)
+		m.mbox = nil
+	}
 }
 
 // Login checks the password (LOGIN, and AUTHENTICATE PLAIN through the
@@ -161,10 +174,7 @@ func (m *session) selected() (*selectedMailbox, error) {
 }
 
 func (m *session) Unselect() error {
-	if m.mbox != nil {
-		m.mbox.close()
-		m.mbox = nil
-	}
+	m.closeMailbox()
 	return nil
 }
 
@@ -199,10 +209,10 @@ func (m *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
 // refresh brings the selected mailbox up to date with the store and queues
 // the changes for the client, except flag changes of quiet UIDs.
 func (m *session) refresh(quiet map[uint32]bool) error {
-	_, entries, _, err := m.load(m.mbox.folder)
+	snap, err := m.snapshot(m.mbox.view, m.mbox.folder)
 	if err != nil {
 		return m.internal("refreshing folder failed", err)
 	}
-	m.mbox.update(entries, quiet)
+	m.mbox.update(snap, quiet)
 	return nil
 }

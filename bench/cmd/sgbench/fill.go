@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/supportgate/supportgate/gateway"
+	"github.com/supportgate/supportgate/gateway/imapgw"
 	"github.com/supportgate/supportgate/store"
 )
 
@@ -69,6 +70,9 @@ func fill(ctx context.Context, data string, n int, maildir string, budget time.D
 		return err
 	}
 	defer st.Close()
+	// As the daemon does: the FETCH metadata is computed when a message is
+	// stored (gateway/imapgw/meta.go).
+	st.SetMetaFunc(imapgw.MessageMeta)
 	start := time.Now()
 	deadline := time.Time{}
 	if budget > 0 {

@@ -185,6 +185,7 @@ func idle(addr, user, pass string, n, pid int) error {
 		return err
 	}
 	conns := make([]*imapConn, n)
+	start := time.Now()
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
 	sem := make(chan struct{}, 50)
@@ -218,6 +219,7 @@ func idle(addr, user, pass string, n, pid int) error {
 		})
 	}
 	wg.Wait()
+	opened := time.Since(start)
 	close(errs)
 	if err := <-errs; err != nil {
 		return fmt.Errorf("%d of %d sessions failed, the first: %w", len(errs)+1, n, err)
@@ -227,7 +229,7 @@ func idle(addr, user, pass string, n, pid int) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("idle_conns=%d\nrss_before_mib=%.1f\nrss_idle_mib=%.1f\n", n, before, after)
+	fmt.Printf("idle_conns=%d\nidle_open_seconds=%.1f\nrss_before_mib=%.1f\nrss_idle_mib=%.1f\n", n, opened.Seconds(), before, after)
 	for _, m := range conns {
 		m.c.Close()
 	}
