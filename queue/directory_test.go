@@ -66,7 +66,7 @@ func rawMessage(n int) []byte {
 }
 
 // queueReply records a reply in a new conversation and returns its message number.
-func queueReply(t *testing.T, s store.Store, n int, rcpts ...string) store.Outbound {
+func queueReply(t testing.TB, s store.Store, n int, rcpts ...string) store.Outbound {
 	t.Helper()
 	ctx := context.Background()
 	conv, err := s.NextConversationNumber(ctx)

@@ -16,7 +16,8 @@
 //     before writing the 250 down, which is SMTP's own at-least-once.
 //   - The same row claim keeps two workers (or two dispatch passes) from
 //     sending to one recipient at once; an in-memory set guards attempts
-//     that outlast their retry delay.
+//     that outlast their retry delay. A connection's batch is claimed in one
+//     commit (store.QueueStore.BeginAttempts).
 //   - Each recipient gets its own transaction, because its return path is
 //     its own VERP address, bounces+<message>-<n>-<mac>@<domain>
 //     (threading.Keys.RecipientBounceToken; n is the recipient's rank by
@@ -24,6 +25,11 @@
 //     to one route (a domain in mx mode, the relay in relay mode) share a
 //     connection, up to 50 per connection, with RSET after a refusal; at most
 //     MaxPerRoute (3) connections per route and MaxConnections (20) in all.
+//     A connection that the server closed between two transactions (a 421
+//     or an I/O error at MAIL FROM, after earlier transactions: an idle
+//     timeout or a per-connection message limit) is reopened and the
+//     transaction sent again at once, since nothing of it reached the
+//     server; any other broken connection defers the recipient.
 //   - Outcomes: 250 delivered; a 5xx at any step is final for that recipient
 //     (RFC 5321 4.2.1); a 4xx, a DNS or connection failure, or a TLS failure
 //     to the relay defers it by the configured retry schedule (its last step
@@ -35,11 +41,16 @@
 //     both name the recipient and the remote answer. Events are written
 //     before the state, so a crash may repeat one but never loses one.
 //   - mx mode: MX hosts in preference order through the [dns] resolver (or
-//     the system's), the domain's A/AAAA when it has no MX. STARTTLS is
+//     the system's), the domain's A/AAAA when it has no MX; the MX hosts'
+//     addresses come from the same resolver. MX hosts are reached on port 25
+//     (MXTransport.Port exists for tests of this package only). STARTTLS is
 //     opportunistic (RFC 7435): used when offered, certificate not verified,
 //     a failed handshake retried in plain text.
 //   - relay mode: STARTTLS whenever the relay offers it, certificate
-//     verified against the system's roots. AUTH PLAIN (LOGIN when that is all
+//     verified against the system's roots (a private CA goes into the
+//     system's store, or SSL_CERT_FILE / SSL_CERT_DIR name it, which Go
+//     reads; an unverifiable certificate defers, never falls back to plain
+//     text). AUTH PLAIN (LOGIN when that is all
 //     the relay offers) with the credentials in outbound.relay_credentials_file
 //     ("username:password", read at each connection), only over TLS or to a
 //     relay on loopback.

@@ -34,7 +34,7 @@ type fakeSMTP struct {
 	authed    []string
 }
 
-func startFakeSMTP(t *testing.T) *fakeSMTP {
+func startFakeSMTP(t testing.TB) *fakeSMTP {
 	t.Helper()
 	f := &fakeSMTP{attempts: map[string]int{}}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -31,7 +31,7 @@ type Transport interface {
 type Conn interface {
 	// Send makes one transaction: MAIL FROM from, RCPT TO to, DATA raw. A
 	// remote refusal is an *smtp.SMTPError; after it the connection is
-	// still usable.
+	// still usable, unless the error is also a *ConnLostError.
 	Send(ctx context.Context, from, to string, raw []byte) error
 	Close() error
 }
@@ -74,9 +74,11 @@ func (t *MXTransport) Open(ctx context.Context, domain string) (Conn, error) {
 	var errs []error
 	for _, host := range hosts {
 		addr := net.JoinHostPort(host, port)
-		c, err := openSMTP(ctx, addr, t.Hostname, &tls.Config{ServerName: host, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}, false, nil)
+		// The host's addresses come from the same resolver as the MX
+		// (RFC 5321 5.1); the dialer tries each in turn.
+		c, err := openSMTP(ctx, t.Resolver, addr, t.Hostname, &tls.Config{ServerName: host, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}, false, nil)
 		if errors.Is(err, errHandshake) {
-			c, err = openSMTP(ctx, addr, t.Hostname, nil, false, nil)
+			c, err = openSMTP(ctx, t.Resolver, addr, t.Hostname, nil, false, nil)
 		}
 		if err == nil {
 			return c, nil
@@ -165,7 +167,7 @@ func (t *RelayTransport) Open(ctx context.Context, _ string) (Conn, error) {
 	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() || host == "localhost" {
 		loopback = true
 	}
-	return openSMTP(ctx, t.Relay, t.Hostname, cfg, creds != nil && !loopback, creds)
+	return openSMTP(ctx, nil, t.Relay, t.Hostname, cfg, creds != nil && !loopback, creds)
 }
 
 type credentials struct{ username, password string }
@@ -188,15 +190,16 @@ func ReadCredentials(path string) (credentials, error) {
 // errHandshake marks a failed TLS handshake after STARTTLS.
 var errHandshake = errors.New("TLS handshake failed")
 
-// openSMTP connects, reads the greeting, says EHLO, starts TLS when the
+// openSMTP connects (resolving addr's host with res, nil: the system's
+// resolver), reads the greeting, says EHLO, starts TLS when the
 // server offers it and tlsCfg is set (requireTLS: or fails), authenticates
 // with creds, and returns the connection ready for transactions.
 //
 // go-smtp's client cannot send STARTTLS after an EHLO of our choosing, so
 // the exchange before TLS is done here, and the client starts on the
 // established (TLS) connection with the greeting already read.
-func openSMTP(ctx context.Context, addr, ehlo string, tlsCfg *tls.Config, requireTLS bool, creds *credentials) (Conn, error) {
-	d := net.Dialer{Timeout: dialTimeout}
+func openSMTP(ctx context.Context, res *net.Resolver, addr, ehlo string, tlsCfg *tls.Config, requireTLS bool, creds *credentials) (Conn, error) {
+	d := net.Dialer{Timeout: dialTimeout, Resolver: res}
 	raw, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
@@ -296,38 +299,57 @@ type smtpConn struct {
 	stop func() bool
 }
 
+// ConnLostError is a Send's error after which the connection is no longer
+// usable: an I/O error, a 421 reply (RFC 5321 3.8: the server is closing
+// the channel), or a failed RSET. AtMail is true when it came at MAIL
+// FROM, the transaction's first command: nothing of the message reached
+// the server then, so it may be sent again on another connection at once.
+type ConnLostError struct {
+	Err    error
+	AtMail bool
+}
+
+func (e *ConnLostError) Error() string { return e.Err.Error() }
+func (e *ConnLostError) Unwrap() error { return e.Err }
+
 func (s *smtpConn) Send(ctx context.Context, from, to string, raw []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	err := s.transaction(from, to, raw)
+	err, atMail := s.transaction(from, to, raw)
+	if err == nil {
+		return nil
+	}
 	var se *smtp.SMTPError
-	if errors.As(err, &se) {
-		// RFC 5321 4.1.1.5: RSET ends the refused transaction, so the
-		// connection serves the next recipient.
-		if rerr := s.c.Reset(); rerr != nil {
-			return errors.Join(err, rerr)
-		}
+	if !errors.As(err, &se) || se.Code == 421 {
+		return &ConnLostError{Err: err, AtMail: atMail}
+	}
+	// RFC 5321 4.1.1.5: RSET ends the refused transaction, so the
+	// connection serves the next recipient.
+	if rerr := s.c.Reset(); rerr != nil {
+		return &ConnLostError{Err: errors.Join(err, rerr)}
 	}
 	return err
 }
 
-func (s *smtpConn) transaction(from, to string, raw []byte) error {
+// transaction sends one message; atMail tells that an error came at MAIL
+// FROM.
+func (s *smtpConn) transaction(from, to string, raw []byte) (err error, atMail bool) {
 	if err := s.c.Mail(from, nil); err != nil {
-		return err
+		return err, true
 	}
 	if err := s.c.Rcpt(to, nil); err != nil {
-		return err
+		return err, false
 	}
 	w, err := s.c.Data()
 	if err != nil {
-		return err
+		return err, false
 	}
 	if _, err := w.Write(raw); err != nil {
 		w.Close()
-		return err
+		return err, false
 	}
-	return w.Close()
+	return w.Close(), false
 }
 
 func (s *smtpConn) Close() error {

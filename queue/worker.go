@@ -185,20 +185,26 @@ func (w *Worker) dispatch(ctx, attemptCtx context.Context, wg *sync.WaitGroup, f
 
 // claim writes each recipient's next attempt before the attempt is made
 // (RFC 5321 4.5.4.1), so that a crash during it leaves the recipient queued
-// for a later retry, and returns those claimed.
+// for a later retry, and returns those claimed. The batch is claimed in one
+// commit.
 func (w *Worker) claim(ctx context.Context, now time.Time, rs []store.QueuedRecipient) []store.QueuedRecipient {
+	claims := make([]store.Claim, len(rs))
+	for i, r := range rs {
+		claims[i] = store.Claim{Key: r.Key(), RetryAt: now.Add(w.backoff(r.Attempts))}
+	}
+	ok, err := w.Store.BeginAttempts(ctx, claims, now)
+	if err != nil {
+		w.Log.Error("claiming queued recipients failed; they are tried at the next pass", "recipients", len(rs), "err", err)
+		return nil
+	}
 	var claimed []store.QueuedRecipient
-	for _, r := range rs {
-		ok, err := w.Store.BeginAttempt(ctx, r.Key(), now, now.Add(w.backoff(r.Attempts)))
-		if err != nil {
-			w.Log.Error("claiming a queued recipient failed", "queue_id", r.QueueID, "err", err)
-			continue
-		}
-		if ok {
-			w.mu.Lock()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for i, r := range rs {
+		if ok[i] {
 			w.inFlight[r.Key()] = true
-			w.mu.Unlock()
 			r.Attempts++
+			r.NextAttempt = claims[i].RetryAt // where a deferral leaves it
 			claimed = append(claimed, r)
 		}
 	}
@@ -224,6 +230,7 @@ func (w *Worker) backoff(attempts int) time.Duration {
 func (w *Worker) deliverBatch(ctx context.Context, route string, batch []store.QueuedRecipient) {
 	var conn Conn
 	var openErr error
+	sent := 0 // transactions the open connection carried
 	raws := map[int64][]byte{}
 	defer func() {
 		if conn != nil {
@@ -245,21 +252,37 @@ func (w *Worker) deliverBatch(ctx context.Context, route string, batch []store.Q
 			}
 			raws[r.Message] = raw
 		}
-		if conn == nil && openErr == nil {
-			conn, openErr = w.Transport.Open(ctx, domainOf(r.Recipient))
-			if openErr != nil {
-				log.Info("connecting failed", "route", route, "err", openErr)
-			}
-		}
 		err := openErr
-		if conn != nil {
-			err = conn.Send(ctx, w.returnPath(r), r.Recipient, raw)
-			var se *smtp.SMTPError
-			if err != nil && !errors.As(err, &se) {
-				// The connection is broken; the next recipient opens another.
-				conn.Close()
-				conn = nil
+		for try := 0; try < 2 && openErr == nil; try++ {
+			if conn == nil {
+				conn, openErr = w.Transport.Open(ctx, domainOf(r.Recipient))
+				if openErr != nil {
+					log.Info("connecting failed", "route", route, "err", openErr)
+					err = openErr
+					break
+				}
+				sent = 0
 			}
+			err = conn.Send(ctx, w.returnPath(r), r.Recipient, raw)
+			var lost *ConnLostError
+			var se *smtp.SMTPError
+			if err == nil || errors.As(err, &se) && !errors.As(err, &lost) {
+				sent++
+				break
+			}
+			// The connection is broken (or closing, 421); the next
+			// transaction opens another.
+			conn.Close()
+			conn = nil
+			// A connection that carried transactions and then failed at
+			// MAIL FROM was closed by the server in between (an idle or
+			// per-connection limit, RFC 5321 4.5.3.2 and 3.8): nothing of
+			// this message reached it, so it goes at once on a new
+			// connection rather than waiting for the retry schedule.
+			if !errors.As(err, &lost) || !lost.AtMail || sent == 0 || ctx.Err() != nil {
+				break
+			}
+			log.Info("the connection was closed between transactions; sending again on a new one", "err", err)
 		}
 		if ctx.Err() != nil && err != nil {
 			w.interrupted(r, log)

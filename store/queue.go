@@ -26,6 +26,9 @@ type QueueStore interface {
 	// made: attempts+1 and the next attempt moved to retryAt. It returns
 	// false when the recipient is no longer queued or no longer due at now.
 	BeginAttempt(ctx context.Context, r RecipientKey, now, retryAt time.Time) (bool, error)
+	// BeginAttempts is BeginAttempt for several recipients in one durable
+	// commit; claimed[i] tells whether claims[i] was claimed.
+	BeginAttempts(ctx context.Context, claims []Claim, now time.Time) (claimed []bool, err error)
 	// FinishAttempt records the outcome of an attempt. It changes nothing
 	// when the recipient left the queued state meanwhile (a bounce or an
 	// admin's drop wins) and then returns false.
@@ -42,7 +45,8 @@ type QueueStore interface {
 	// give-up period; it returns how many.
 	RetryNow(ctx context.Context, queueID int64, now time.Time) (int, error)
 	// Drop ends the queued recipients of a queue entry as dropped with
-	// reason and returns them.
+	// reason and returns them, with the last error they had before (the
+	// last remote answer).
 	Drop(ctx context.Context, queueID int64, reason string, now time.Time) ([]QueuedRecipient, error)
 	// MarkBounced marks a recipient failed because of a bounce, whatever
 	// its state but dropped; it returns false when nothing changed.
@@ -94,6 +98,13 @@ type QueuedRecipient struct {
 // Key returns the recipient's row key.
 func (q QueuedRecipient) Key() RecipientKey {
 	return RecipientKey{QueueID: q.QueueID, Recipient: q.Recipient}
+}
+
+// Claim is one recipient to claim for an attempt, and its retry time
+// should the attempt not end.
+type Claim struct {
+	Key     RecipientKey
+	RetryAt time.Time
 }
 
 // AttemptResult is the outcome of one delivery attempt.

@@ -89,6 +89,35 @@ func (s *SQLite) BeginAttempt(ctx context.Context, r RecipientKey, now, retryAt 
 		millis(retryAt), millis(now), r.QueueID, r.Recipient, millis(now))
 }
 
+// BeginAttempts implements QueueStore.
+func (s *SQLite) BeginAttempts(ctx context.Context, claims []Claim, now time.Time) ([]bool, error) {
+	claimed := make([]bool, len(claims))
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, `UPDATE outbound_recipients SET attempts = attempts + 1, next_attempt = ?, updated = ?
+			WHERE outbound_id = ? AND recipient = ? AND state = 'queued' AND next_attempt <= ?`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for i, c := range claims {
+			res, err := stmt.ExecContext(ctx, millis(c.RetryAt), millis(now), c.Key.QueueID, c.Key.Recipient, millis(now))
+			if err != nil {
+				return err
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			claimed[i] = n > 0
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: claiming queued recipients: %w", err)
+	}
+	return claimed, nil
+}
+
 // FinishAttempt implements QueueStore.
 func (s *SQLite) FinishAttempt(ctx context.Context, r RecipientKey, res AttemptResult) (bool, error) {
 	switch res.State {
@@ -190,7 +219,9 @@ func (s *SQLite) Drop(ctx context.Context, queueID int64, reason string, now tim
 			return dropped, err
 		}
 		if ok {
-			q.State, q.LastError = RecipientDropped, reason
+			// LastError stays the last answer before the drop: the
+			// team's event names it.
+			q.State = RecipientDropped
 			dropped = append(dropped, q)
 		}
 	}

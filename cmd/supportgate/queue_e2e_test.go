@@ -6,10 +6,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -22,10 +25,13 @@ import (
 	"github.com/supportgate/supportgate/store"
 )
 
-// relayMsg is one transaction the test relay accepted.
+// relayMsg is one transaction the test relay accepted (or, in tried,
+// received the data of).
 type relayMsg struct {
 	From, To string
 	Data     []byte
+	TLS      bool   // the transaction ran over TLS
+	User     string // the AUTH identity, "" without AUTH
 }
 
 // testRelay is an SMTP relay on 127.0.0.1 that can be down (listening
@@ -38,6 +44,15 @@ type testRelay struct {
 	// refuse returns the reply for a RCPT TO, nil to accept.
 	refuse func(to string, attempt int) error
 	tries  map[string]int
+	// refuseData returns the reply after the data of a transaction (its
+	// attempt-th), nil to accept; tried keeps every data received.
+	refuseData func(to string, attempt int) error
+	dataTries  map[string]int
+	tried      []relayMsg
+	// cert, when set, is offered with STARTTLS; user and pass, when set,
+	// are required with AUTH PLAIN (offered only over TLS).
+	cert       *tls.Certificate
+	user, pass string
 }
 
 func newTestRelay(t *testing.T) *testRelay {
@@ -46,7 +61,7 @@ func newTestRelay(t *testing.T) *testRelay {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &testRelay{addr: l.Addr().String(), tries: map[string]int{}}
+	r := &testRelay{addr: l.Addr().String(), tries: map[string]int{}, dataTries: map[string]int{}}
 	l.Close() // down until start
 	t.Cleanup(r.stop)
 	return r
@@ -58,8 +73,11 @@ func (r *testRelay) start(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &relaySession{r: r}, nil }))
+	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) { return &relaySession{r: r, c: c}, nil }))
 	srv.Domain = "relay.test"
+	if r.cert != nil {
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*r.cert}}
+	}
 	r.mu.Lock()
 	r.srv = srv
 	r.mu.Unlock()
@@ -83,12 +101,37 @@ func (r *testRelay) received() []relayMsg {
 
 type relaySession struct {
 	r        *testRelay
+	c        *smtp.Conn
 	from     string
 	rcpts    []string
 	accepted bool
+	user     string
 }
 
-func (s *relaySession) Mail(from string, _ *smtp.MailOptions) error { s.from = from; return nil }
+func (s *relaySession) AuthMechanisms() []string {
+	if s.r.user == "" {
+		return nil
+	}
+	return []string{sasl.Plain}
+}
+
+func (s *relaySession) Auth(string) (sasl.Server, error) {
+	return sasl.NewPlainServer(func(identity, username, password string) error {
+		if username != s.r.user || password != s.r.pass {
+			return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "Bad credentials"}
+		}
+		s.user = username
+		return nil
+	}), nil
+}
+
+func (s *relaySession) Mail(from string, _ *smtp.MailOptions) error {
+	if s.r.user != "" && s.user == "" {
+		return &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "Authentication required"}
+	}
+	s.from = from
+	return nil
+}
 func (s *relaySession) Rcpt(to string, _ *smtp.RcptOptions) error {
 	s.r.mu.Lock()
 	s.r.tries[to]++
@@ -107,10 +150,19 @@ func (s *relaySession) Data(rd io.Reader) error {
 	if err != nil {
 		return err
 	}
+	_, secure := s.c.TLSConnectionState()
 	s.r.mu.Lock()
 	defer s.r.mu.Unlock()
 	for _, to := range s.rcpts {
-		s.r.got = append(s.r.got, relayMsg{From: s.from, To: to, Data: data})
+		m := relayMsg{From: s.from, To: to, Data: data, TLS: secure, User: s.user}
+		s.r.tried = append(s.r.tried, m)
+		s.r.dataTries[to]++
+		if s.r.refuseData != nil {
+			if err := s.r.refuseData(to, s.r.dataTries[to]); err != nil {
+				return err
+			}
+		}
+		s.r.got = append(s.r.got, m)
 	}
 	return nil
 }
@@ -313,5 +365,135 @@ func TestQueueDSNToVERPAddress(t *testing.T) {
 	defer st.Close()
 	if _, err := st.Conversation(context.Background(), 2); err == nil {
 		t.Error("the DSN created a conversation")
+	}
+}
+
+// sgQueue runs `supportgate queue ARGS -config cfg` through the built
+// binary, as an admin would beside the running daemon.
+func sgQueue(t *testing.T, cfg string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.Command(daemonBinary(t), append(append([]string{"queue"}, args...), "-config", cfg)...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &exit):
+		code = exit.ExitCode()
+	default:
+		t.Fatalf("supportgate queue %v: %v", args, err)
+	}
+	return out.String(), errb.String(), code
+}
+
+// eventsOf returns the team-only events of one type, by conversation.
+func eventsOf(t *testing.T, dataDir, typ string) map[int64][]string {
+	t.Helper()
+	st, err := store.OpenSQLite(context.Background(), dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	out := map[int64][]string{}
+	for id := int64(1); id < 200; id++ {
+		m, err := st.Message(context.Background(), id)
+		if err != nil || m.Kind != store.KindEvent {
+			continue
+		}
+		raw, err := st.MessageRaw(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(raw), "X-Supportgate-Event: "+typ+"\r\n") {
+			out[m.Conversation] = append(out[m.Conversation], string(raw))
+		}
+	}
+	return out
+}
+
+// TestQueueCLIListRetryDrop drives `supportgate queue list --json`, `retry
+// ID` and `drop ID` through the binary beside the running daemon: with the
+// relay down both replies are deferred with the remote error; once it is up,
+// a retried entry is delivered exactly once before its (hour-long) retry
+// delay, and a dropped one never is, and its conversation gets a team-only
+// delivery-dropped event naming the recipient.
+func TestQueueCLIListRetryDrop(t *testing.T) {
+	dir := t.TempDir()
+	p := freePorts(t)
+	relay := newTestRelay(t) // down
+	cfg := testConfig(t, dir, p)
+	patchConfig(t, cfg, `mode = "directory"`, fmt.Sprintf("mode = \"relay\"\nrelay = %q\nretry = [\"1h\"]", relay.addr))
+	d := startDaemon(t, dir, p, "-config", cfg)
+	submitReply(t, d, "to-retry", "carla@customer.example")
+	submitReply(t, d, "to-drop", "dave@customer.example")
+
+	var rows []queueRow
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out, errs, code := sgQueue(t, cfg, "list", "--json")
+		if code != 0 {
+			t.Fatalf("queue list --json: exit %d: %s", code, errs)
+		}
+		rows = nil
+		if err := json.Unmarshal([]byte(out), &rows); err != nil {
+			t.Fatalf("queue list --json: %v\n%s", err, out)
+		}
+		if len(rows) == 2 && rows[0].Attempts > 0 && rows[1].Attempts > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no failed attempt listed: %+v", rows)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	byRcpt := map[string]queueRow{}
+	for _, r := range rows {
+		byRcpt[r.Recipient] = r
+		next, err := time.Parse(time.RFC3339, r.NextAttempt)
+		if r.State != "queued" || !strings.Contains(r.LastError, "connection refused") || err != nil ||
+			next.Before(time.Now().Add(50*time.Minute)) || !r.DelayNotified {
+			t.Errorf("listed %+v, want it queued (deferred) with the connection error, due in about an hour, the team told", r)
+		}
+	}
+	retry, drop := byRcpt["carla@customer.example"], byRcpt["dave@customer.example"]
+	if retry.ID == 0 || drop.ID == 0 || retry.ID == drop.ID {
+		t.Fatalf("listed %+v, want one entry per reply", rows)
+	}
+	// The table names the entry and its error too.
+	if out, _, code := sgQueue(t, cfg, "list"); code != 0 || !strings.Contains(out, "dave@customer.example") ||
+		!strings.Contains(out, "connection refused") {
+		t.Errorf("queue list: exit %d\n%s", code, out)
+	}
+
+	relay.start(t)
+	if out, errs, code := sgQueue(t, cfg, "drop", fmt.Sprint(drop.ID)); code != 0 || !strings.Contains(out, "dave@customer.example dropped") {
+		t.Fatalf("queue drop: exit %d: %s%s", code, out, errs)
+	}
+	if _, errs, code := sgQueue(t, cfg, "drop", fmt.Sprint(drop.ID)); code != 1 || !strings.Contains(errs, "no queued recipient") {
+		t.Errorf("a second drop: exit %d: %s, want 1 and a sentence", code, errs)
+	}
+	if out, errs, code := sgQueue(t, cfg, "retry", fmt.Sprint(retry.ID)); code != 0 || !strings.Contains(out, "1 recipient(s) due now") {
+		t.Fatalf("queue retry: exit %d: %s%s", code, out, errs)
+	}
+	waitRows(t, dir, cfg, map[string]string{"carla@customer.example": "delivered", "dave@customer.example": "dropped"})
+	// The daemon reads the queue at least every 5s: past that, a dropped
+	// entry would have been sent.
+	time.Sleep(6 * time.Second)
+	got := relay.received()
+	if len(got) != 1 || got[0].To != "carla@customer.example" {
+		t.Fatalf("relay received %+v, want the retried reply once and nothing for the dropped one", got)
+	}
+	dropped := eventsOf(t, filepath.Join(dir, "data"), "delivery-dropped")
+	if len(dropped) != 1 || len(dropped[drop.Conversation]) != 1 ||
+		!strings.Contains(dropped[drop.Conversation][0], "dave@customer.example") ||
+		!strings.Contains(dropped[drop.Conversation][0], "connection refused") {
+		t.Errorf("delivery-dropped events %v, want one in conversation %d naming dave@customer.example and the last answer", dropped, drop.Conversation)
+	}
+	if failed := eventsOf(t, filepath.Join(dir, "data"), "delivery-failed"); len(failed) != 0 {
+		t.Errorf("delivery-failed events %v, want none", failed)
+	}
+	if _, errs, code := sgQueue(t, cfg, "retry", "999"); code != 1 || !strings.Contains(errs, "queue entry 999") {
+		t.Errorf("retry of an unknown entry: exit %d: %s", code, errs)
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -103,8 +104,9 @@ func queueCommand(args []string, stdout, stderr io.Writer) int {
 		dropped, err := st.Drop(ctx, id, "dropped by an admin (supportgate queue drop)", time.Now())
 		for _, r := range dropped {
 			if _, eerr := st.AddEvent(ctx, store.Event{Conversation: r.Conversation, Type: "delivery-dropped",
-				Text: "Delivery to " + r.Recipient + " was dropped by an admin", Detail: "Recipient: " + r.Recipient +
-					"\nLast answer: " + r.LastError, At: time.Now()}); eerr != nil {
+				Text: "Delivery to " + r.Recipient + " was dropped by an admin; it will not be sent",
+				Detail: fmt.Sprintf("Recipient: %s\nAttempts: %d\nLast remote answer: %s", r.Recipient, r.Attempts,
+					cmp.Or(r.LastError, "none (never attempted)")), At: time.Now()}); eerr != nil {
 				fmt.Fprintln(stderr, "supportgate: recording the team's event:", eerr)
 			}
 			fmt.Fprintf(stdout, "queue entry %d: %s dropped\n", id, r.Recipient)
