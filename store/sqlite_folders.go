@@ -40,18 +40,25 @@ func enterFolders(ctx context.Context, tx *sql.Tx, conv, msg int64) error {
 		return err
 	}
 	for _, f := range wantedFolders(Status(status), assignee) {
-		entryAssignee := ""
-		if f == FolderMine {
-			entryAssignee = assignee
-		}
-		uid, err := nextval(ctx, tx, "uid:"+string(f))
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO folder_entries (folder, uid, message_id, inbox, assignee) VALUES (?, ?, ?, ?, ?)`,
-			f, uid, msg, inbox, entryAssignee); err != nil {
+		if err := addFolderEntry(ctx, tx, f, msg, inbox, assignee); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// addFolderEntry gives message msg the next UID of shared folder f. Only
+// Mine entries keep the conversation's assignee: theirs is the only folder
+// whose view depends on it.
+func addFolderEntry(ctx context.Context, tx *sql.Tx, f Folder, msg int64, inbox, assignee string) error {
+	if f != FolderMine {
+		assignee = ""
+	}
+	uid, err := nextval(ctx, tx, "uid:"+string(f))
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO folder_entries (folder, uid, message_id, inbox, assignee) VALUES (?, ?, ?, ?, ?)`,
+		f, uid, msg, inbox, assignee)
+	return err
 }

@@ -102,12 +102,7 @@ func syncFolders(ctx context.Context, tx *sql.Tx, conv int64) error {
 			return err
 		}
 		for _, id := range ids {
-			uid, err := nextval(ctx, tx, "uid:"+string(f))
-			if err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO folder_entries (folder, uid, message_id, inbox, assignee) VALUES (?, ?, ?, ?, ?)`,
-				f, uid, id, inbox, entryAssignee); err != nil {
+			if err := addFolderEntry(ctx, tx, f, id, inbox, assignee); err != nil {
 				return err
 			}
 		}
