@@ -25,6 +25,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/supportgate/supportgate/config"
+	"github.com/supportgate/supportgate/queue"
 	"github.com/supportgate/supportgate/store"
 	"github.com/supportgate/supportgate/threading"
 )
@@ -82,6 +83,8 @@ type Server struct {
 	dummyHash []byte
 	// limits counts connections, messages and failed logins ([limits]).
 	limits *Limiter
+	// dkim keeps the [dkim] signer, read again when the key file changes.
+	dkim queue.DKIMKeys
 }
 
 // New returns a server; nothing listens until Run.
@@ -137,7 +140,10 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	}
 	if a := s.cfg.Server.HTTPListen; a != "" {
-		srv := &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
+		// Every read has a deadline (issue 7), here too: the endpoint is local
+		// but a stuck client must not hold a connection forever.
+		srv := &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+			WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 		services = append(services, service{"http", a, srv.Serve, srv.Shutdown})
 	}
 
