@@ -24,7 +24,6 @@ import (
 
 	"github.com/supportgate/supportgate/config"
 	"github.com/supportgate/supportgate/policy"
-	"github.com/supportgate/supportgate/queue"
 	"github.com/supportgate/supportgate/store"
 )
 
@@ -101,7 +100,7 @@ func (s *Server) queueAutoAck(ctx context.Context, c ackCandidate, to string, no
 	}.Message()
 	if s.cfg.DKIM.Selector != "" {
 		// RFC 6376: signed once, before it is queued, like a reply.
-		signer, err := queue.LoadDKIM(s.cfg.DKIM.Selector, s.cfg.DKIM.PrivateKeyFile)
+		signer, err := s.dkim.Signer(s.cfg.DKIM.Selector, s.cfg.DKIM.PrivateKeyFile)
 		if err == nil {
 			out, err = signer.Sign(out, domain)
 		}

@@ -15,7 +15,6 @@ import (
 
 	"github.com/supportgate/supportgate/config"
 	"github.com/supportgate/supportgate/policy"
-	"github.com/supportgate/supportgate/queue"
 	"github.com/supportgate/supportgate/store"
 	"github.com/supportgate/supportgate/threading"
 )
@@ -341,9 +340,10 @@ func (s *Server) submit(ctx context.Context, sub submission) (submitted, error) 
 	_, domain, _ := strings.Cut(inbox.Address, "@")
 	if kind == store.KindReply && cfg.DKIM.Selector != "" {
 		// RFC 6376: signed once, before it is queued, so that every retry
-		// sends the same bytes. The key is read per message: a rotated key
-		// needs no restart.
-		signer, err := queue.LoadDKIM(cfg.DKIM.Selector, cfg.DKIM.PrivateKeyFile)
+		// sends the same bytes. The key file is looked at per message: a
+		// rotated key needs no restart (it is read again only when it
+		// changed).
+		signer, err := s.dkim.Signer(cfg.DKIM.Selector, cfg.DKIM.PrivateKeyFile)
 		if err == nil {
 			out, err = signer.Sign(out, domain)
 		}

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/textproto"
 	"os"
+	"sync"
 
 	"github.com/emersion/go-msgauth/dkim"
 )
@@ -61,6 +62,52 @@ func LoadDKIM(selector, keyFile string) (*DKIMSigner, error) {
 		return &DKIMSigner{Selector: selector, Key: k}, nil
 	}
 	return nil, fmt.Errorf("dkim: %s: the key is neither RSA nor Ed25519", keyFile)
+}
+
+// DKIMKeys hands out the signer of a key file and keeps it between
+// messages: the file is read and parsed again only when it changed (its
+// size, modification time or identity, so that a rotation by rename is
+// seen), so that a rotated key is used from the next message on without a
+// restart, and an unchanged one costs a stat per message instead of a read
+// and a parse (2.3% of the daemon's CPU in the outbound benchmark, issue 8).
+// A key file that cannot be read or parsed is an error, as for LoadDKIM:
+// the last good key is not used in its place, since its DNS record may be
+// what the rotation removed. The zero value is ready for use; it is safe
+// for concurrent use.
+type DKIMKeys struct {
+	mu       sync.Mutex
+	selector string
+	file     string
+	info     os.FileInfo // of file when signer was read
+	signer   *DKIMSigner
+}
+
+// Signer returns the signer of keyFile for selector, reading the file only
+// when it is not the one read last time.
+func (k *DKIMKeys) Signer(selector, keyFile string) (*DKIMSigner, error) {
+	st, err := os.Stat(keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("dkim: reading the private key: %w", err)
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.signer != nil && k.selector == selector && k.file == keyFile && sameFile(k.info, st) {
+		return k.signer, nil
+	}
+	signer, err := LoadDKIM(selector, keyFile)
+	if err != nil {
+		k.signer = nil
+		return nil, err
+	}
+	// st was taken before the read: a change during it is seen at the next
+	// message, never missed.
+	k.selector, k.file, k.info, k.signer = selector, keyFile, st, signer
+	return signer, nil
+}
+
+// sameFile reports whether b describes the file a described, unchanged.
+func sameFile(a, b os.FileInfo) bool {
+	return os.SameFile(a, b) && a.Size() == b.Size() && a.ModTime().Equal(b.ModTime())
 }
 
 // Sign returns raw with a DKIM-Signature for domain prepended. The
