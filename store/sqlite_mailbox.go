@@ -61,20 +61,45 @@ func (s *SQLite) UIDValidity(ctx context.Context, view MailboxView) (uint32, err
 
 // Entries implements Store.
 func (s *SQLite) Entries(ctx context.Context, view MailboxView) ([]MailboxEntry, uint32, error) {
+	entries, next, _, _, err := s.EntriesSince(ctx, view, FolderCursor{})
+	return entries, next, err
+}
+
+// EntriesSince implements IncrementalEntries (sqlite_cursor.go): one read
+// transaction sees the folder's last UID, the rewrites counter and the
+// entries together, so the cursor it returns describes exactly what was
+// read.
+func (s *SQLite) EntriesSince(ctx context.Context, view MailboxView, cur FolderCursor) ([]MailboxEntry, uint32, FolderCursor, bool, error) {
+	fail := func(err error) ([]MailboxEntry, uint32, FolderCursor, bool, error) {
+		return nil, 0, FolderCursor{}, false, fmt.Errorf("store: listing %s: %w", view.Folder, err)
+	}
 	tx, err := s.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
-		return nil, 0, fmt.Errorf("store: listing %s: %w", view.Folder, err)
+		return fail(err)
 	}
 	defer tx.Rollback()
-	var next int64
-	err = tx.QueryRowContext(ctx, `SELECT value FROM sequences WHERE name = ?`, "uid:"+string(view.Folder)).Scan(&next)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return nil, 0, fmt.Errorf("store: listing %s: %w", view.Folder, err)
+	var next, rewrites int64
+	err = tx.QueryRowContext(ctx, `SELECT COALESCE((SELECT value FROM sequences WHERE name = ?), 0),
+		COALESCE((SELECT value FROM sequences WHERE name = ?), 0)`, "uid:"+string(view.Folder), rewritesSequence).Scan(&next, &rewrites)
+	if err != nil {
+		return fail(err)
 	}
+	now := FolderCursor{last: uint32(next), rewrites: rewrites, valid: true}
+	// Only new entries when nothing but new entries was committed since
+	// cur was read: every entry above cur.last is new, every one at or
+	// below it is as it was (sqlite_cursor.go).
+	appended := cur.valid && cur.rewrites == rewrites && cur.last <= now.last
 	if len(view.Inboxes) == 0 {
-		return nil, uint32(next + 1), nil
+		return nil, uint32(next + 1), now, appended, nil
 	}
-	args := []any{view.Agent, view.Agent, MarkDeleted, view.Folder}
+	after := uint32(0)
+	if appended {
+		if cur.last == now.last {
+			return nil, uint32(next + 1), now, true, nil
+		}
+		after = cur.last
+	}
+	args := []any{view.Agent, view.Agent, MarkDeleted, view.Folder, after}
 	for _, in := range view.Inboxes {
 		args = append(args, in)
 	}
@@ -91,12 +116,12 @@ func (s *SQLite) Entries(ctx context.Context, view MailboxView) ([]MailboxEntry,
 		JOIN conversations c ON c.id = m.conversation_id
 		LEFT JOIN seen s ON s.message_id = m.id AND s.agent = ?
 		LEFT JOIN entry_marks d ON d.agent = ? AND d.mark = ? AND d.folder = e.folder AND d.uid = e.uid
-		WHERE e.folder = ? AND e.inbox IN (?` + strings.Repeat(", ?", len(view.Inboxes)-1) + `)` + mine + `
+		WHERE e.folder = ? AND e.uid > ? AND e.inbox IN (?` + strings.Repeat(", ?", len(view.Inboxes)-1) + `)` + mine + `
 		AND NOT EXISTS (SELECT 1 FROM entry_marks h WHERE h.agent = ? AND h.mark = ? AND h.folder = e.folder AND h.uid = e.uid)
 		ORDER BY e.uid`
 	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
-		return nil, 0, fmt.Errorf("store: listing %s: %w", view.Folder, err)
+		return fail(err)
 	}
 	defer rows.Close()
 	var entries []MailboxEntry
@@ -110,7 +135,7 @@ func (s *SQLite) Entries(ctx context.Context, view MailboxView) ([]MailboxEntry,
 		var received int64
 		var del bool
 		if err := rows.Scan(&e.UID, &e.Message, &e.Conversation, &kind, &role, &e.Size, &received, &bcc, &e.Seen, &del, &status); err != nil {
-			return nil, 0, fmt.Errorf("store: listing %s: %w", view.Folder, err)
+			return fail(err)
 		}
 		e.Kind, e.SenderRole, e.Received, e.HiddenBCC = Kind(kind), SenderRole(role), fromMillis(received), splitList(bcc)
 		deleted[len(entries)], spam[len(entries)] = del, Status(status) == StatusSpam
@@ -121,11 +146,11 @@ func (s *SQLite) Entries(ctx context.Context, view MailboxView) ([]MailboxEntry,
 		entries = append(entries, e)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, 0, fmt.Errorf("store: listing %s: %w", view.Folder, err)
+		return fail(err)
 	}
 	kws, err := keywords(ctx, tx, convs)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, FolderCursor{}, false, err
 	}
 	for i := range entries {
 		e := &entries[i]
@@ -137,12 +162,15 @@ func (s *SQLite) Entries(ctx context.Context, view MailboxView) ([]MailboxEntry,
 			e.Flags = append(e.Flags, `\Deleted`)
 		}
 	}
-	return entries, uint32(next + 1), nil
+	return entries, uint32(next + 1), now, appended, nil
 }
 
 // SetSeen implements Store.
 func (s *SQLite) SetSeen(ctx context.Context, agent string, messages []int64, seen bool) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := noteRewrite(ctx, tx); err != nil {
+			return err
+		}
 		for _, m := range messages {
 			var err error
 			if seen {

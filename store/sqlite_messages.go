@@ -133,7 +133,24 @@ func (s *SQLite) reserve(ctx context.Context, sequence string) (int64, error) {
 func (s *SQLite) AddInbound(ctx context.Context, in Inbound) (InboundResult, error) {
 	var res InboundResult
 	meta := s.computeMeta(in.Raw) // outside the transaction: parsing is not the writer's work
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) (err error) {
+		res, err = s.addInbound(ctx, tx, in, meta)
+		return err
+	})
+	if err != nil {
+		return InboundResult{}, fmt.Errorf("store: storing inbound message: %w", err)
+	}
+	if !res.Duplicate {
+		s.hub.Publish()
+	}
+	return res, nil
+}
+
+// addInbound stores one inbound message in tx (AddInbound, ImportInbound);
+// meta is its FETCH metadata, computed outside the transaction.
+func (s *SQLite) addInbound(ctx context.Context, tx *sql.Tx, in Inbound, meta []byte) (InboundResult, error) {
+	var res InboundResult
+	err := func() error {
 		if in.MessageIDHeader != "" {
 			// The conversation is the stored message's: an index row first
 			// written as a reference keeps the conversation that referred to
@@ -179,14 +196,8 @@ func (s *SQLite) AddInbound(ctx context.Context, in Inbound) (InboundResult, err
 			return err
 		}
 		return s.updateConversation(ctx, tx, ConversationUpdate{Conversation: conv, AddFollowers: in.NewFollowers, Events: in.Events})
-	})
-	if err != nil {
-		return InboundResult{}, fmt.Errorf("store: storing inbound message: %w", err)
-	}
-	if !res.Duplicate {
-		s.hub.Publish()
-	}
-	return res, nil
+	}()
+	return res, err
 }
 
 // AddOutbound implements Store.

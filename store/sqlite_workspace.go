@@ -77,6 +77,9 @@ func syncFolders(ctx context.Context, tx *sql.Tx, conv int64) error {
 	if err != nil {
 		return err
 	}
+	if err := noteRewrite(ctx, tx); err != nil { // sqlite_cursor.go
+		return err
+	}
 	want := map[Folder]bool{}
 	for _, f := range wantedFolders(Status(status), assignee) {
 		want[f] = true
@@ -175,6 +178,9 @@ func (s *SQLite) setKeywords(ctx context.Context, conv int64, keywords []string,
 			}
 			return err
 		}
+		if err := noteRewrite(ctx, tx); err != nil {
+			return err
+		}
 		for _, k := range keywords {
 			if k == "" {
 				continue
@@ -259,6 +265,9 @@ func keywords(ctx context.Context, q querier, convs []int64) (map[int64][]string
 // SetMarks implements WorkspaceStore.
 func (s *SQLite) SetMarks(ctx context.Context, agent string, folder Folder, uids []uint32, mark Mark, on bool) error {
 	return s.change(ctx, "marking entries", func(tx *sql.Tx) error {
+		if err := noteRewrite(ctx, tx); err != nil {
+			return err
+		}
 		for _, uid := range uids {
 			var err error
 			if on {

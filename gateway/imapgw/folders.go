@@ -142,9 +142,7 @@ func (m *session) viewKey(f folder) viewKey {
 
 // snapshot returns the current picture of the view v of folder f.
 func (m *session) snapshot(v *view, f folder) (*snapshot, error) {
-	return m.srv.views.current(v, m.srv.opts.Store.Changes, func() (uint32, []store.MailboxEntry, uint32, error) {
-		return m.read(f)
-	})
+	return m.srv.views.current(v, m.srv.opts.Store.Changes, m.loader(f))
 }
 
 func (m *session) Select(name string, options *imap.SelectOptions) (*imap.SelectData, error) {

@@ -23,6 +23,7 @@ type selectedMailbox struct {
 	entries []store.MailboxEntry
 	owned   bool
 	snap    uint64 // the id of the snapshot entries were brought up to
+	chain   uint64 // that snapshot's chain (views.go)
 	uidNext uint32
 	view    *view // shared with the other sessions of the agent on the folder; nil for tests
 
@@ -35,7 +36,7 @@ func newSelectedMailbox(f folder, readOnly bool, v *view, snap *snapshot) *selec
 	t := imapserver.NewMailboxTracker(uint32(len(snap.entries)))
 	return &selectedMailbox{
 		folder: f, uidValidity: snap.validity, readOnly: readOnly,
-		entries: snap.entries, snap: snap.id, uidNext: snap.uidNext, view: v,
+		entries: snap.entries, snap: snap.id, chain: snap.chain, uidNext: snap.uidNext, view: v,
 		tracker: t, session: t.NewSession(),
 	}
 }
@@ -124,9 +125,14 @@ func (mb *selectedMailbox) update(s *snapshot, quiet map[uint32]bool) {
 		return
 	}
 	var d delta
-	if s.delta != nil && s.prev == mb.snap && !mb.owned {
+	switch {
+	case !mb.owned && s.chain == mb.chain && len(s.entries) >= len(mb.entries):
+		// Only new entries since the session's snapshot (views.go): its
+		// entries are the first of s's.
+		d = delta{added: len(s.entries) > len(mb.entries), exact: true}
+	case s.delta != nil && s.prev == mb.snap && !mb.owned:
 		d = *s.delta // computed once for every session that was up to date
-	} else {
+	default:
 		d = diff(mb.entries, s.entries)
 	}
 	now := s.entries
@@ -150,7 +156,7 @@ func (mb *selectedMailbox) update(s *snapshot, quiet map[uint32]bool) {
 		}
 		mb.entries, mb.owned = out, true
 	}
-	mb.snap = s.id
+	mb.snap, mb.chain = s.id, s.chain
 	if d.added {
 		mb.tracker.QueueNumMessages(uint32(len(mb.entries)))
 	}
@@ -171,26 +177,73 @@ func entryFlags(e *store.MailboxEntry) []imap.Flag {
 	return out
 }
 
-// forEach calls f for every entry of numSet that the client knows, with its
-// sequence number as the client sees it.
+// forEach calls f for every entry of numSet that the client knows, in
+// order, with its sequence number as the client sees it. The entries are in
+// UID order: a UID set is found by binary search, so that a FETCH of the new
+// mail costs what it returns, not the size of the folder (issue 8).
 func (mb *selectedMailbox) forEach(numSet imap.NumSet, f func(seq uint32, e *store.MailboxEntry)) {
 	numSet = mb.staticNumSet(numSet)
-	for i := range mb.entries {
-		seq := mb.session.EncodeSeqNum(uint32(i + 1))
-		if seq == 0 {
-			continue // not announced to the client yet
-		}
-		var ok bool
-		switch set := numSet.(type) {
-		case imap.SeqSet:
-			ok = set.Contains(seq)
-		case imap.UIDSet:
-			ok = set.Contains(imap.UID(mb.entries[i].UID))
-		}
-		if ok {
+	visit := func(i int) {
+		if seq := mb.session.EncodeSeqNum(uint32(i + 1)); seq != 0 { // 0: not announced to the client yet
 			f(seq, &mb.entries[i])
 		}
 	}
+	switch set := numSet.(type) {
+	case imap.UIDSet:
+		for _, r := range uidIndexRanges(mb.entries, set) {
+			for i := r[0]; i < r[1]; i++ {
+				visit(i)
+			}
+		}
+	case imap.SeqSet:
+		// A client's sequence number is never below the entry's index + 1
+		// (pending expunges only raise it): entries past the largest number
+		// asked for cannot match.
+		var maxSeq uint32
+		for _, r := range set {
+			maxSeq = max(maxSeq, r.Start, r.Stop)
+		}
+		for i := range min(len(mb.entries), int(maxSeq)) {
+			if seq := mb.session.EncodeSeqNum(uint32(i + 1)); seq != 0 && seqSetHas(set, seq) {
+				f(seq, &mb.entries[i])
+			}
+		}
+	}
+}
+
+// seqSetHas reports whether seq is in set, whose ranges are static (no
+// "*") but may be in any order and overlap, as a client may send them:
+// imap.SeqSet.Contains searches them as if they were sorted.
+func seqSetHas(set imap.SeqSet, seq uint32) bool {
+	for _, r := range set {
+		if r.Start <= seq && seq <= r.Stop {
+			return true
+		}
+	}
+	return false
+}
+
+// uidIndexRanges returns the index ranges [from, to) of the entries (in UID
+// order) whose UIDs are in set (no "*"), in order and without overlaps.
+func uidIndexRanges(entries []store.MailboxEntry, set imap.UIDSet) [][2]int {
+	var out [][2]int
+	for _, r := range set {
+		lo := sort.Search(len(entries), func(k int) bool { return entries[k].UID >= uint32(r.Start) })
+		hi := sort.Search(len(entries), func(k int) bool { return entries[k].UID > uint32(r.Stop) })
+		if lo < hi {
+			out = append(out, [2]int{lo, hi})
+		}
+	}
+	slices.SortFunc(out, func(a, b [2]int) int { return a[0] - b[0] })
+	merged := out[:0]
+	for _, r := range out {
+		if n := len(merged); n > 0 && r[0] <= merged[n-1][1] {
+			merged[n-1][1] = max(merged[n-1][1], r[1])
+			continue
+		}
+		merged = append(merged, r)
+	}
+	return merged
 }
 
 // staticNumSet resolves "*" and "$" (RFC 9051 6.4.4, RFC 5182) against the

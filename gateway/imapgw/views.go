@@ -1,6 +1,7 @@
 package imapgw
 
 import (
+	"errors"
 	"slices"
 	"sync"
 
@@ -20,6 +21,16 @@ import (
 // date turns a change into EXPUNGE, EXISTS and FETCH FLAGS without looking
 // at the whole folder. A session copies the entries only while it knows
 // something the snapshot does not yet (its own \Seen, flags.go).
+//
+// A snapshot is not read in full at every change: when the store can tell
+// that only new entries were committed since the previous snapshot was read
+// (store.IncrementalEntries, the common case under inbound load), the new
+// snapshot is the previous one's entries followed by the entries added
+// since, read by UID; otherwise, and for private mailboxes, the folder is
+// read again in full. Snapshots made that way from one full read form a
+// chain in which each one's entries start with the entries of those before
+// it, so that a session that is several snapshots behind catches up by
+// announcing the entries past its own, in O(new entries) as well.
 
 // viewKey names what a snapshot shows: an agent's folder, as its scope of
 // inboxes.
@@ -62,6 +73,13 @@ type snapshot struct {
 	// difference from it, when applying it gives exactly these entries.
 	prev  uint64
 	delta *delta
+	// chain is the id of the snapshot read in full that this one extends
+	// with new entries only (its own id when it was read in full): the
+	// entries of every snapshot of a chain begin with those of the
+	// snapshots before it.
+	chain uint64
+	// cursor is where the read of this snapshot left off in the store.
+	cursor store.FolderCursor
 }
 
 // fresh reports whether nothing was committed since the snapshot was read.
@@ -74,8 +92,21 @@ func (s *snapshot) fresh() bool {
 	}
 }
 
-// loadFunc reads a folder: its UIDVALIDITY, entries and UIDNEXT.
-type loadFunc func() (uint32, []store.MailboxEntry, uint32, error)
+// folderRead is a read of a folder.
+type folderRead struct {
+	validity uint32
+	entries  []store.MailboxEntry
+	uidNext  uint32
+	cursor   store.FolderCursor
+	// appended: entries are only those added since the snapshot given to
+	// the loadFunc, which has the same validity; its entries followed by
+	// these are the folder's.
+	appended bool
+}
+
+// loadFunc reads a folder, only what was added since prev when it can
+// (prev is nil for a first read).
+type loadFunc func(prev *snapshot) (folderRead, error)
 
 func newViews() *views { return &views{m: map[viewKey]*view{}} }
 
@@ -142,16 +173,55 @@ func (vs *views) current(v *view, changes func() <-chan struct{}, load loadFunc)
 		return v.snap, nil
 	}
 	ch := changes() // before reading: a change during the read makes it stale
-	validity, entries, uidNext, err := load()
+	old := v.snap
+	r, err := load(old)
 	if err != nil {
 		return nil, err
 	}
-	s := &snapshot{id: vs.nextID(), changed: ch, validity: validity, entries: entries, uidNext: uidNext}
-	if old := v.snap; old != nil && old.validity == validity {
-		if d := diff(old.entries, entries); d.exact {
-			s.prev, s.delta = old.id, &d
+	s := &snapshot{id: vs.nextID(), changed: ch, validity: r.validity, uidNext: r.uidNext, cursor: r.cursor}
+	if r.appended && old != nil && old.validity == r.validity {
+		// In place past old's entries when there is room: no snapshot or
+		// session reads beyond its own length, and only the newest
+		// snapshot of a view is ever extended.
+		s.entries = append(old.entries, r.entries...)
+		s.chain = old.chain
+		s.prev, s.delta = old.id, &delta{added: len(r.entries) > 0, exact: true}
+	} else {
+		if r.appended {
+			return nil, errors.New("imapgw: an incremental read without the snapshot it extends")
+		}
+		s.entries, s.chain = r.entries, s.id
+		if old != nil && old.validity == r.validity {
+			if d := diff(old.entries, r.entries); d.exact {
+				s.prev, s.delta = old.id, &d
+			}
 		}
 	}
 	v.snap = s
 	return s, nil
+}
+
+// loader returns the loadFunc of the session's folder f: from a store that
+// can read only new entries (store.IncrementalEntries), a shared folder is
+// read in full only when something else changed.
+func (m *session) loader(f folder) loadFunc {
+	st := m.srv.opts.Store
+	inc, ok := st.(store.IncrementalEntries)
+	return func(prev *snapshot) (folderRead, error) {
+		if !ok || !f.isShared() {
+			validity, entries, uidNext, err := m.read(f)
+			return folderRead{validity: validity, entries: entries, uidNext: uidNext}, err
+		}
+		view := m.view(f)
+		validity, err := st.UIDValidity(m.ctx, view)
+		if err != nil {
+			return folderRead{}, err
+		}
+		var cur store.FolderCursor // zero: everything
+		if prev != nil && prev.validity == validity {
+			cur = prev.cursor
+		}
+		entries, uidNext, next, appended, err := inc.EntriesSince(m.ctx, view, cur)
+		return folderRead{validity: validity, entries: entries, uidNext: uidNext, cursor: next, appended: appended}, err
+	}
 }
