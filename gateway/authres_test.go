@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"strings"
 	"testing"
@@ -82,4 +83,27 @@ func TestMXRemovesForgedAuthResults(t *testing.T) {
 	if !strings.Contains(stored, "Authentication-Results: mx.relay.example; spf=pass\r\n") {
 		t.Errorf("another server's results were removed:\n%s", stored)
 	}
+}
+
+// FuzzRemoveForgedAuthResults: whatever arrives, nothing claiming our name
+// is left (a second pass removes nothing), the body is untouched and only
+// whole header fields are dropped.
+func FuzzRemoveForgedAuthResults(f *testing.F) {
+	f.Add([]byte("Authentication-Results: mail.example.test; dkim=pass\r\nFrom: a@x\r\n\r\nbody\r\n"))
+	f.Add([]byte("From: a@x\r\nAuthentication-Results:\r\n\t(c) \"MAIL.example.test.\" 1;\r\n\tspf=pass\r\n\r\n"))
+	f.Add([]byte("Authentication-Results: mx.google.com; dkim=pass\nX: y\n\nbody"))
+	f.Add([]byte("\r\nAuthentication-Results: mail.example.test; dkim=pass\r\n"))
+	const host = "mail.example.test"
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		out, n := removeForgedAuthResults(raw, host)
+		if again, m := removeForgedAuthResults(out, host); m != 0 || !bytes.Equal(again, out) {
+			t.Fatalf("a second pass over %q removed %d more", out, m)
+		}
+		if n == 0 && !bytes.Equal(out, raw) {
+			t.Fatalf("nothing removed but %q became %q", raw, out)
+		}
+		if body := raw[headerEnd(raw):]; !bytes.HasSuffix(out, body) || len(out) > len(raw) {
+			t.Fatalf("%q became %q: the body changed or bytes were added", raw, out)
+		}
+	})
 }

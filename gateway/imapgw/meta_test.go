@@ -17,7 +17,7 @@ import (
 // multipart (no boundary, nested), a header without a blank line, a header
 // that does not parse from its first line, a message/rfc822 part, and
 // nothing at all.
-func corpus(t *testing.T) map[string][]byte {
+func corpus(t testing.TB) map[string][]byte {
 	t.Helper()
 	out := map[string][]byte{}
 	for _, pat := range []string{"../../testdata/eml/*.eml", "../../testdata/threading/*.eml"} {
