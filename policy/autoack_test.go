@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"io"
 	"mime/quotedprintable"
+	nettextproto "net/textproto"
 	"strings"
 	"testing"
 	"time"
@@ -194,4 +195,40 @@ func TestAutoAckMessage(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzAutoAckMessage: whatever the customer's subject, Message-IDs and the
+// configured name and text hold, the acknowledgement parses as one header
+// with exactly the fields it writes (nothing injected), every line within
+// RFC 5322's 998 characters.
+func FuzzAutoAckMessage(f *testing.F) {
+	f.Add("Printer on fire", "Example Support", "orig@customer.example", "root@customer.example", "Thanks {subject} #{id}")
+	f.Add("x\r\nBcc: victim@example.com", "Evil\r\nX-Injected: 1", "a>\r\nX-Injected: 2", "<b@c>\nX: y", "{inbox}\r\n.\r\n")
+	f.Add("=?UTF-8?B?w6k=?= \x00\x7f", "Caf\xc3\xa9", "", "", "")
+	f.Fuzz(func(t *testing.T, subject, name, inReplyTo, ref, text string) {
+		a := AutoAck{
+			InboxName: name, InboxAddress: "support@example.test", ReplyTo: "support+42-abc@example.test",
+			To: "gina@customer.example", MessageID: "sg.42.7.mac@mail.example.test", Conversation: 42,
+			Subject: subject, SubjectTag: "[#42]", InReplyTo: inReplyTo, References: []string{ref},
+			Text: text, Now: time.Date(2026, 11, 21, 9, 30, 0, 0, time.UTC),
+		}
+		raw := a.Message()
+		for i, line := range bytes.Split(raw, []byte("\r\n")) {
+			if len(line) > 998 || bytes.ContainsAny(line, "\r\n") {
+				t.Fatalf("line %d of %q is too long or holds a bare CR/LF", i, raw)
+			}
+		}
+		h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(raw)))
+		if err != nil {
+			t.Fatalf("the acknowledgement does not parse: %v\n%q", err, raw)
+		}
+		written := map[string]bool{"Date": true, "From": true, "Reply-To": true, "To": true, "Subject": true,
+			"Message-Id": true, "In-Reply-To": true, "References": true, "Auto-Submitted": true,
+			"X-Auto-Response-Suppress": true, "Mime-Version": true, "Content-Type": true, "Content-Transfer-Encoding": true}
+		for f := h.Fields(); f.Next(); {
+			if !written[nettextproto.CanonicalMIMEHeaderKey(f.Key())] {
+				t.Fatalf("field %q injected:\n%q", f.Key(), raw)
+			}
+		}
+	})
 }
