@@ -24,6 +24,15 @@ func wantedFolders(status Status, assignee string) []Folder {
 	return nil
 }
 
+// folderState reads what decides a conversation's shared folders.
+func folderState(ctx context.Context, tx *sql.Tx, conv int64) (status Status, inbox, assignee string, err error) {
+	err = tx.QueryRowContext(ctx, `SELECT status, inbox, assignee FROM conversations WHERE id = ?`, conv).Scan(&status, &inbox, &assignee)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = ErrNotFound
+	}
+	return status, inbox, assignee, err
+}
+
 // enterFolders gives one new message its entries in the shared folders its
 // conversation is in. Every change of a conversation's status or assignee
 // re-syncs all its messages (syncFolders), so the folders of the existing
@@ -31,15 +40,11 @@ func wantedFolders(status Status, assignee string) []Folder {
 // adding a message does not grow with its conversation (a conversation of a
 // thousand replies costs what a new one does).
 func enterFolders(ctx context.Context, tx *sql.Tx, conv, msg int64) error {
-	var status, inbox, assignee string
-	err := tx.QueryRowContext(ctx, `SELECT status, inbox, assignee FROM conversations WHERE id = ?`, conv).Scan(&status, &inbox, &assignee)
-	if errors.Is(err, sql.ErrNoRows) {
-		return ErrNotFound
-	}
+	status, inbox, assignee, err := folderState(ctx, tx, conv)
 	if err != nil {
 		return err
 	}
-	for _, f := range wantedFolders(Status(status), assignee) {
+	for _, f := range wantedFolders(status, assignee) {
 		if err := addFolderEntry(ctx, tx, f, msg, inbox, assignee); err != nil {
 			return err
 		}

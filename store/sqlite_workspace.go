@@ -69,11 +69,7 @@ const workspaceSchema = `ALTER TABLE conversations ADD COLUMN assignee TEXT NOT 
 // in Spam. A message that enters a folder gets the folder's next UID; one
 // that leaves loses its entry, so a UID is never reused.
 func syncFolders(ctx context.Context, tx *sql.Tx, conv int64) error {
-	var status, inbox, assignee string
-	err := tx.QueryRowContext(ctx, `SELECT status, inbox, assignee FROM conversations WHERE id = ?`, conv).Scan(&status, &inbox, &assignee)
-	if errors.Is(err, sql.ErrNoRows) {
-		return ErrNotFound
-	}
+	status, inbox, assignee, err := folderState(ctx, tx, conv)
 	if err != nil {
 		return err
 	}
@@ -81,7 +77,7 @@ func syncFolders(ctx context.Context, tx *sql.Tx, conv int64) error {
 		return err
 	}
 	want := map[Folder]bool{}
-	for _, f := range wantedFolders(Status(status), assignee) {
+	for _, f := range wantedFolders(status, assignee) {
 		want[f] = true
 	}
 	for _, f := range SharedFolders() {
