@@ -59,9 +59,9 @@ func insertMeta(ctx context.Context, tx *sql.Tx, message int64, data []byte) err
 // idChunk bounds the variables of one statement (SQLite allows 32,766).
 const idChunk = 500
 
-// byIDs runs q, whose last clause is "IN (%s)", over ids in chunks, and
-// calls scan for every row.
-func (s *SQLite) byIDs(ctx context.Context, q string, ids []int64, scan func(*sql.Rows) error) error {
+// byIDs runs q on db, q's "IN (%s)" filled with ids in chunks (SQLite
+// allows 32,766 variables a statement), and calls scan for every row.
+func byIDs(ctx context.Context, db querier, q string, ids []int64, scan func(*sql.Rows) error) error {
 	for len(ids) > 0 {
 		n := min(idChunk, len(ids))
 		args := make([]any, n)
@@ -69,7 +69,7 @@ func (s *SQLite) byIDs(ctx context.Context, q string, ids []int64, scan func(*sq
 			args[i] = id
 		}
 		ids = ids[n:]
-		rows, err := s.read.QueryContext(ctx, fmt.Sprintf(q, "?"+strings.Repeat(", ?", n-1)), args...)
+		rows, err := db.QueryContext(ctx, fmt.Sprintf(q, "?"+strings.Repeat(", ?", n-1)), args...)
 		if err != nil {
 			return err
 		}
@@ -90,7 +90,7 @@ func (s *SQLite) byIDs(ctx context.Context, q string, ids []int64, scan func(*sq
 // MessagesMeta implements WorkspaceStore.
 func (s *SQLite) MessagesMeta(ctx context.Context, ids []int64) (map[int64][]byte, error) {
 	out := make(map[int64][]byte, len(ids))
-	err := s.byIDs(ctx, `SELECT message_id, data FROM message_meta WHERE message_id IN (%s)`, ids, func(rows *sql.Rows) error {
+	err := byIDs(ctx, s.read, `SELECT message_id, data FROM message_meta WHERE message_id IN (%s)`, ids, func(rows *sql.Rows) error {
 		var id int64
 		var data []byte
 		if err := rows.Scan(&id, &data); err != nil {
@@ -126,7 +126,7 @@ func (s *SQLite) SetMessagesMeta(ctx context.Context, meta map[int64][]byte) err
 // MessagesRaw implements WorkspaceStore.
 func (s *SQLite) MessagesRaw(ctx context.Context, ids []int64) (map[int64][]byte, error) {
 	out := make(map[int64][]byte, len(ids))
-	err := s.byIDs(ctx, `SELECT id, raw FROM messages WHERE id IN (%s)`, ids, func(rows *sql.Rows) error {
+	err := byIDs(ctx, s.read, `SELECT id, raw FROM messages WHERE id IN (%s)`, ids, func(rows *sql.Rows) error {
 		var id int64
 		var raw []byte
 		if err := rows.Scan(&id, &raw); err != nil {

@@ -226,34 +226,18 @@ type querier interface {
 // connection of the pool while holding one.
 func keywords(ctx context.Context, q querier, convs []int64) (map[int64][]string, error) {
 	out := map[int64][]string{}
-	// In chunks: SQLite allows 32,766 variables a statement, and a folder
-	// may hold more conversations than that.
-	const chunk = 500
-	for len(convs) > 0 {
-		n := min(chunk, len(convs))
-		args := make([]any, n)
-		for i, c := range convs[:n] {
-			args[i] = c
+	err := byIDs(ctx, q, `SELECT conversation_id, keyword FROM conversation_keywords
+		WHERE conversation_id IN (%s) ORDER BY keyword`, convs, func(rows *sql.Rows) error {
+		var c int64
+		var k string
+		if err := rows.Scan(&c, &k); err != nil {
+			return err
 		}
-		convs = convs[n:]
-		rows, err := q.QueryContext(ctx, `SELECT conversation_id, keyword FROM conversation_keywords
-			WHERE conversation_id IN (?`+strings.Repeat(", ?", n-1)+`) ORDER BY keyword`, args...)
-		if err != nil {
-			return nil, fmt.Errorf("store: reading keywords: %w", err)
-		}
-		for rows.Next() {
-			var c int64
-			var k string
-			if err := rows.Scan(&c, &k); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("store: reading keywords: %w", err)
-			}
-			out[c] = append(out[c], k)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("store: reading keywords: %w", err)
-		}
+		out[c] = append(out[c], k)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: reading keywords: %w", err)
 	}
 	return out, nil
 }
