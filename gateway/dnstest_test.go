@@ -10,4 +10,4 @@ import (
 // (and MX, A, AAAA) queries from a table.
 type testDNS = dnstest.Server
 
-func newTestDNS(t *testing.T) *testDNS { return dnstest.New(t) }
+func newTestDNS(t testing.TB) *testDNS { return dnstest.New(t) }

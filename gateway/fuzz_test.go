@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/supportgate/supportgate/config"
+	"github.com/supportgate/supportgate/internal/dnstest"
 	"github.com/supportgate/supportgate/store"
 )
 
@@ -52,6 +53,10 @@ func FuzzMXData(f *testing.F) {
 		f.Fatal(err)
 	}
 	cfg.Server.DataDir = f.TempDir()
+	// Hermetic: the DKIM and DMARC lookups of fuzzed mail go to a loopback
+	// server, never to the machine's resolver (where, on a closed network,
+	// each would wait for its timeout).
+	cfg.DNS.Resolver = dnstest.New(f).Addr
 	st, err := store.OpenSQLite(context.Background(), cfg.Server.DataDir)
 	if err != nil {
 		f.Fatal(err)

@@ -34,6 +34,9 @@ func newTestServer(t *testing.T, wrap func(store.Store) store.Store, mutate func
 		t.Fatal(err)
 	}
 	cfg.Server.DataDir = t.TempDir()
+	// Hermetic: lookups go to a loopback DNS server that knows no name,
+	// unless mutate points the resolver elsewhere.
+	cfg.DNS.Resolver = newTestDNS(t).Addr
 	if mutate != nil {
 		mutate(cfg)
 	}

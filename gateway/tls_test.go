@@ -137,6 +137,7 @@ func tlsTestServer(t *testing.T, dir, name string) (s *Server, certFile string) 
 	}
 	cfg.Server.DataDir = dir
 	cfg.TLS = config.TLS{CertFile: certFile, KeyFile: keyFile}
+	cfg.DNS.Resolver = newTestDNS(t).Addr
 	st, err := store.OpenSQLite(context.Background(), dir)
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -21,6 +22,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/supportgate/supportgate/config"
+	"github.com/supportgate/supportgate/internal/dnstest"
 )
 
 var (
@@ -87,6 +89,9 @@ func testConfig(t *testing.T, dir string, p ports) string {
 		"127.0.0.1:1143":       fmt.Sprintf("127.0.0.1:%d", p.IMAP),
 		"127.0.0.1:9325":       fmt.Sprintf("127.0.0.1:%d", p.HTTP),
 		`"./supportgate-data"`: fmt.Sprintf("%q", filepath.Join(dir, "data")),
+		// Hermetic: DKIM, DMARC and SPF lookups go to a DNS server on
+		// loopback that knows no name, never to the machine's resolver.
+		`# resolver = "127.0.0.53:53"`: fmt.Sprintf("resolver = %q", dnstest.New(t).Addr),
 	} {
 		if !strings.Contains(s, from) {
 			t.Fatalf("the example configuration no longer holds %s", from)
@@ -229,6 +234,22 @@ func sendMail(addr string, auth sasl.Client, from string, to []string, msg strin
 
 // patchConfig replaces old by new once in the configuration file at path;
 // the test fails if the example no longer holds old.
+// setResolver points the configuration's [dns] resolver at addr.
+func setResolver(t *testing.T, path, addr string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := regexp.MustCompile(`(?m)^resolver = ".*"$`)
+	if !line.Match(b) {
+		t.Fatal("the test configuration holds no [dns] resolver line")
+	}
+	if err := os.WriteFile(path, line.ReplaceAll(b, []byte(fmt.Sprintf("resolver = %q", addr))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func patchConfig(t *testing.T, path, old, new string) {
 	t.Helper()
 	b, err := os.ReadFile(path)

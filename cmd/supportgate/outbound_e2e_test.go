@@ -141,7 +141,7 @@ func TestMXDeliveryThroughTheConfiguredResolver(t *testing.T) {
 	p := freePorts(t)
 	cfg := testConfig(t, dir, p)
 	patchConfig(t, cfg, `mode = "directory"`, "mode = \"mx\"\nretry = [\"1s\"]")
-	patchConfig(t, cfg, `# resolver = "127.0.0.53:53"`, fmt.Sprintf("resolver = %q", ns.Addr))
+	setResolver(t, cfg, ns.Addr)
 	d := startDaemon(t, dir, p, "-config", cfg)
 	submitReply(t, d, "mx", "carla@customer.example", "dave@nomx.example", "erin@gone.example")
 	waitRows(t, dir, cfg, map[string]string{"carla@customer.example": "delivered", "dave@nomx.example": "delivered",
