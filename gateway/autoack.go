@@ -11,11 +11,12 @@ package gateway
 // recorded in the conversation as a reply with its own signed Message-ID and
 // the conversation's reply address, so agents see what the customer got and
 // the customer's answer threads in; it is queued like an agent's reply
-// (DKIM-signed, VERP return path). Its return path is not null: our bounce
-// addresses only read DSNs and never answer, so no loop can form, and a
-// failed acknowledgement becomes a delivery-failed event the team sees.
-// It is sent after the inbound message is durable; a failure to queue it is
-// logged and never refuses the customer's mail.
+// (DKIM-signed), but with a null return path (RFC 3834 3.3): no bounce or
+// automatic answer to it can loop back. A refusal during our own SMTP
+// transaction still becomes a delivery-failed event; a later DSN is not
+// sent. It is sent after the inbound message is durable; a failure to queue
+// it is logged, releases its claim on the daily limit, and never refuses
+// the customer's mail.
 
 import (
 	"context"
@@ -70,6 +71,12 @@ func (s *Server) autoAcknowledge(ctx context.Context, c ackCandidate) {
 	msg, err := s.queueAutoAck(ctx, c, dec.To, now)
 	if err != nil {
 		log.Error("queueing an automatic acknowledgement failed", "to", dec.To, "err", err)
+		// Nothing was sent: the claim goes back, so that the sender's next
+		// message today can still be acknowledged. Released even when ctx
+		// ended, which may be why queueing failed.
+		if err := s.store.ReleaseAutoAck(context.WithoutCancel(ctx), c.inbox.Address, dec.To, now); err != nil {
+			log.Error("releasing the claim of an unsent automatic acknowledgement failed", "to", dec.To, "err", err)
+		}
 		return
 	}
 	log.Info("automatic acknowledgement queued", "to", dec.To, "message", msg)
@@ -115,8 +122,10 @@ func (s *Server) queueAutoAck(ctx context.Context, c ackCandidate, to string, no
 		MessageIDHeader: msgID,
 		Raw:             out,
 		Received:        now,
-		MailFrom:        "bounces+" + s.keys.BounceToken(msgNum) + "@" + domain,
-		Recipients:      []string{to},
+		// RFC 3834 3.3: an automatic response goes out with a null
+		// envelope sender (MAIL FROM:<>), so nothing answers it in a loop.
+		MailFrom:   "",
+		Recipients: []string{to},
 	})
 	return msgNum, err
 }

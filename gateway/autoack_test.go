@@ -2,11 +2,22 @@ package gateway
 
 import (
 	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
 
 	"github.com/supportgate/supportgate/config"
+	"github.com/supportgate/supportgate/queue"
 	"github.com/supportgate/supportgate/store"
 	"github.com/supportgate/supportgate/threading"
 )
@@ -61,8 +72,8 @@ func TestAutoAcknowledgeOverMX(t *testing.T) {
 		t.Errorf("Auto-Submitted = %q", info.Header.Get("Auto-Submitted"))
 	case len(info.InReplyTo) != 1 || info.InReplyTo[0] != "first@customer.example":
 		t.Errorf("In-Reply-To = %v", info.InReplyTo)
-	case !strings.HasPrefix(ack.MailFrom, "bounces+") || !strings.HasSuffix(ack.MailFrom, "@example.test"):
-		t.Errorf("MAIL FROM %q, want the VERP return path", ack.MailFrom)
+	case ack.MailFrom != "":
+		t.Errorf("MAIL FROM %q, want the null return path (RFC 3834 3.3)", ack.MailFrom)
 	case info.Subject != "Auto: Printer on fire "+threading.Tag(conv):
 		t.Errorf("Subject = %q", info.Subject)
 	case !strings.Contains(string(ack.Raw), "request #"+strconv.FormatInt(conv, 10)):
@@ -120,5 +131,138 @@ func TestAutoAcknowledgeOff(t *testing.T) {
 	}
 	if ds, _ := ts.store.PendingDeliveries(context.Background(), 10); len(ds) != 0 {
 		t.Errorf("%d deliveries queued by an inbox that does not acknowledge", len(ds))
+	}
+}
+
+// relayPeer is a loopback SMTP server (go-smtp's) that records the
+// envelope of every transaction it accepts.
+type relayPeer struct {
+	mu  sync.Mutex
+	got map[string]string // recipient -> MAIL FROM
+}
+
+func (p *relayPeer) received() map[string]string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := map[string]string{}
+	for k, v := range p.got {
+		out[k] = v
+	}
+	return out
+}
+
+type relayPeerSession struct {
+	p    *relayPeer
+	from string
+	to   []string
+}
+
+func (s *relayPeerSession) Mail(from string, _ *smtp.MailOptions) error {
+	s.from, s.to = from, nil
+	return nil
+}
+
+func (s *relayPeerSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	s.to = append(s.to, to)
+	return nil
+}
+
+func (s *relayPeerSession) Data(r io.Reader) error {
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		return err
+	}
+	s.p.mu.Lock()
+	defer s.p.mu.Unlock()
+	for _, to := range s.to {
+		s.p.got[to] = s.from
+	}
+	return nil
+}
+
+func (s *relayPeerSession) Reset()        { s.from, s.to = "", nil }
+func (s *relayPeerSession) Logout() error { return nil }
+
+// TestAutoAckNullSenderOverRelay: the acknowledgement leaves the outbound
+// queue in relay mode with MAIL FROM:<> (RFC 3834 3.3); an agent's reply
+// still carries its VERP return path.
+func TestAutoAckNullSenderOverRelay(t *testing.T) {
+	peer := &relayPeer{got: map[string]string{}}
+	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
+		return &relayPeerSession{p: peer}, nil
+	}))
+	srv.Domain = "relay.test"
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+
+	ts := newTestServer(t, nil, func(c *config.Config) { c.Inboxes[0].AutoAcknowledge = true })
+	if err := smtpSend(ts.mx, nil, "gina@customer.example", []string{"support@example.test"},
+		customerMail("relay@customer.example", "Printer on fire")); err != nil {
+		t.Fatal(err)
+	}
+	if err := smtpSend(ts.submission, sasl.NewPlainClient("", "alice@example.test", "demo-alice"), "alice@example.test",
+		[]string{"hans@customer.example"}, "From: alice@example.test\r\nTo: hans@customer.example\r\nSubject: hi\r\n\r\nhi\r\n"); err != nil {
+		t.Fatal(err)
+	}
+
+	w := &queue.Worker{Store: ts.store, Transport: &queue.RelayTransport{Hostname: "sg.test", Relay: ln.Addr().String()},
+		Keys: ts.srv.keys, Retry: []time.Duration{time.Second}, Log: slog.New(slog.DiscardHandler)}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	deadline := time.Now().Add(15 * time.Second)
+	got := peer.received()
+	for len(got) < 2 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		got = peer.received()
+	}
+	ack, okAck := got["gina@customer.example"]
+	reply, okReply := got["hans@customer.example"]
+	if !okAck || !okReply {
+		t.Fatalf("the relay received %v, want the acknowledgement and the reply", got)
+	}
+	if ack != "" {
+		t.Errorf("the acknowledgement came with MAIL FROM:<%s>, want MAIL FROM:<> (RFC 3834 3.3)", ack)
+	}
+	if !strings.HasPrefix(reply, "bounces+") || !strings.HasSuffix(reply, "@example.test") {
+		t.Errorf("the reply came with MAIL FROM:<%s>, want bounces+<token>@example.test", reply)
+	}
+}
+
+// failOutboundOnce fails its first AddOutbound: queueing the
+// acknowledgement fails once.
+type failOutboundOnce struct {
+	store.Store
+	failed atomic.Bool
+}
+
+func (f *failOutboundOnce) AddOutbound(ctx context.Context, out store.Outbound) error {
+	if f.failed.CompareAndSwap(false, true) {
+		return errors.New("disk on fire")
+	}
+	return f.Store.AddOutbound(ctx, out)
+}
+
+// TestAutoAckClaimReleasedWhenQueueingFails: when the day's only
+// acknowledgement cannot be queued, its claim on the limit is given back,
+// so the sender's next request that day is acknowledged; the one after it
+// is not.
+func TestAutoAckClaimReleasedWhenQueueingFails(t *testing.T) {
+	ts := newTestServer(t, func(s store.Store) store.Store { return &failOutboundOnce{Store: s} },
+		func(c *config.Config) { c.Inboxes[0].AutoAcknowledge = true })
+	for i, want := range []int{0, 1, 1} {
+		id := "req" + strconv.Itoa(i) + "@customer.example"
+		if err := smtpSend(ts.mx, nil, "gina@customer.example", []string{"support@example.test"},
+			customerMail(id, "Request "+strconv.Itoa(i))); err != nil {
+			t.Fatalf("%s: %v", id, err)
+		}
+		if n := len(acksTo(t, ts.store, "gina@customer.example")); n != want {
+			t.Errorf("after %s: %d acknowledgements queued, want %d", id, n, want)
+		}
 	}
 }

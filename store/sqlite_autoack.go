@@ -53,3 +53,20 @@ func (s *SQLite) ClaimAutoAck(ctx context.Context, inbox, recipient string, now 
 	}
 	return claimed, nil
 }
+
+// ReleaseAutoAck implements Store: it deletes the one row ClaimAutoAck
+// recorded for inbox and recipient at claimed, so that the claim no longer
+// counts. Releasing what was not claimed, or twice, does nothing.
+func (s *SQLite) ReleaseAutoAck(ctx context.Context, inbox, recipient string, claimed time.Time) error {
+	inbox, recipient = strings.ToLower(inbox), strings.ToLower(recipient)
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM auto_acks WHERE rowid IN
+			(SELECT rowid FROM auto_acks WHERE inbox = ? AND recipient = ? AND sent = ? LIMIT 1)`,
+			inbox, recipient, millis(claimed))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: releasing an automatic acknowledgement: %w", err)
+	}
+	return nil
+}

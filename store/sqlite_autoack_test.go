@@ -73,3 +73,40 @@ func TestClaimAutoAckConcurrent(t *testing.T) {
 		t.Errorf("%d concurrent claims granted, want 1", granted)
 	}
 }
+
+// TestReleaseAutoAck: a released claim no longer counts against the limit;
+// releasing is case-insensitive, touches only the claim made at that time,
+// and releasing what was never claimed does nothing.
+func TestReleaseAutoAck(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, t.TempDir())
+	t0 := at(0)
+	claim := func(name string, when time.Time, limit int, want bool) {
+		t.Helper()
+		got, err := s.ClaimAutoAck(ctx, "support@x.test", "gina@customer.example", when, limit)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if got != want {
+			t.Errorf("%s: ClaimAutoAck = %v, want %v", name, got, want)
+		}
+	}
+	release := func(name, recipient string, when time.Time) {
+		t.Helper()
+		if err := s.ReleaseAutoAck(ctx, "Support@X.test", recipient, when); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	claim("first", t0, 1, true)
+	claim("limit reached", t0.Add(time.Minute), 1, false)
+	release("release the first", "GINA@customer.example", t0)
+	claim("after the release", t0.Add(time.Hour), 1, true)
+	release("nothing claimed then", "gina@customer.example", t0.Add(2*time.Hour))
+	release("another recipient", "hans@customer.example", t0.Add(time.Hour))
+	release("released twice", "gina@customer.example", t0)
+	claim("still at the limit", t0.Add(3*time.Hour), 1, false)
+	claim("the other of two kept", t0.Add(4*time.Hour), 2, true)
+	release("release the last of two", "gina@customer.example", t0.Add(4*time.Hour))
+	claim("one of two free again", t0.Add(5*time.Hour), 2, true)
+	claim("then none", t0.Add(6*time.Hour), 2, false)
+}

@@ -256,6 +256,10 @@ type Store interface {
 	// records nothing and reports false (DESIGN.md §7, §8). The count is
 	// durable, so a restart does not reset it (sqlite_autoack.go).
 	ClaimAutoAck(ctx context.Context, inbox, recipient string, now time.Time, limit int) (bool, error)
+	// ReleaseAutoAck undoes the claim ClaimAutoAck made for inbox and
+	// recipient at claimed, when the acknowledgement could not be queued, so
+	// that the sender's next message may still get one.
+	ReleaseAutoAck(ctx context.Context, inbox, recipient string, claimed time.Time) error
 }
 
 // Hub broadcasts "something changed" to every waiter (DESIGN.md §13, change
