@@ -107,6 +107,13 @@ type Outbound struct {
 	// RelayCredentialsFile is relay_credentials_file: a file holding
 	// "username:password" for AUTH at the relay, kept out of the config.
 	RelayCredentialsFile string
+	// MaxConnections is max_connections: SMTP connections open at once, all
+	// destinations together; default 20.
+	MaxConnections int
+	// MaxConnectionsPerDomain is max_connections_per_domain: connections
+	// open at once to one recipient domain's MX hosts, or to the relay;
+	// default 10 (Postfix's default_destination_concurrency_limit is 20).
+	MaxConnectionsPerDomain int
 }
 
 // DKIM is the [dkim] table: both keys or neither.
@@ -180,6 +187,10 @@ const (
 	defaultMaxParticipants = 10
 	defaultOutboundMode    = "mx"
 	defaultGiveUpAfter     = 5 * 24 * time.Hour
+	// The outbound connection limits; maxOutboundConnections bounds both.
+	defaultOutboundConnections          = 20
+	defaultOutboundConnectionsPerDomain = 10
+	maxOutboundConnections              = 1000
 )
 
 func defaultRetry() []time.Duration {

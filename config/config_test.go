@@ -107,7 +107,7 @@ roles = { "Support@Example.test" = "reply" }
 	}
 	wantOut := Outbound{Mode: "mx", Directory: "/var/lib/supportgate/outbox",
 		Retry:       []time.Duration{5 * time.Minute, 15 * time.Minute, time.Hour, 4 * time.Hour, 8 * time.Hour},
-		GiveUpAfter: 120 * time.Hour}
+		GiveUpAfter: 120 * time.Hour, MaxConnections: 20, MaxConnectionsPerDomain: 10}
 	if !reflect.DeepEqual(c.Outbound, wantOut) {
 		t.Errorf("Outbound = %+v, want %+v", c.Outbound, wantOut)
 	}
@@ -152,6 +152,8 @@ mode = "relay"
 relay = "smtp.provider.example:587"
 retry = ["90s", "1h30m", "1d", "1.5d"]
 give_up_after = "2d12h"
+max_connections = 50
+max_connections_per_domain = 25
 [dkim]
 selector = "sg1"
 private_key_file = "/dkim.pem"
@@ -171,6 +173,7 @@ require_tag = true
 		t.Errorf("Server = %+v", c.Server)
 	}
 	if c.Outbound.Directory != "/srv/sg/outbox" || c.Outbound.GiveUpAfter != 60*time.Hour ||
+		c.Outbound.MaxConnections != 50 || c.Outbound.MaxConnectionsPerDomain != 25 ||
 		!reflect.DeepEqual(c.Outbound.Retry, []time.Duration{90 * time.Second, 90 * time.Minute, 24 * time.Hour, 36 * time.Hour}) {
 		t.Errorf("Outbound = %+v", c.Outbound)
 	}

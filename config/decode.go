@@ -51,6 +51,8 @@ type fileOutbound struct {
 	Retry       *[]string `toml:"retry"`
 	GiveUpAfter *string   `toml:"give_up_after"`
 	RelayCreds  string    `toml:"relay_credentials_file"`
+	MaxConns    *int64    `toml:"max_connections"`
+	MaxPerDom   *int64    `toml:"max_connections_per_domain"`
 }
 
 type fileDKIM struct {

@@ -75,6 +75,8 @@ func TestErrors(t *testing.T) {
 		{"retry empty", "[outbound]\nretry = [] #<-\n" + team, "outbound.retry is empty"},
 		{"give_up_after bad", "[outbound]\ngive_up_after = \"forever\" #<-\n" + team, `outbound.give_up_after is "forever", which is not a duration`},
 		{"give_up_after zero", "[outbound]\ngive_up_after = \"0d\" #<-\n" + team, "longer than zero"},
+		{"max_connections zero", "[outbound]\nmax_connections = 0 #<-\n" + team, "outbound.max_connections is 0, but it must be from 1 to 1000"},
+		{"per domain above all", "[outbound]\nmax_connections = 5\nmax_connections_per_domain = 6 #<-\n" + team, "more than outbound.max_connections (5)"},
 
 		// [[inbox]]
 		{"no inbox", "[server]\nhostname = \"mx.example.test\"\n", "at least one [[inbox]] is required"},

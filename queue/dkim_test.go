@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/emersion/go-msgauth/dkim"
+
+	"github.com/supportgate/supportgate/internal/opensslrsa"
 )
 
 const dkimMessage = "From: \"Alice via Support\" <support@example.test>\r\nTo: customer@example.com\r\n" +
@@ -36,9 +38,10 @@ func TestDKIMSignaturesVerify(t *testing.T) {
 		name, pemType string
 		der           []byte
 		record        string
+		engine        string
 	}{
-		{"rsa-pkcs1", "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(rsaKey), "v=DKIM1; k=rsa; p=" + base64.StdEncoding.EncodeToString(rsaPub)},
-		{"ed25519-pkcs8", "PRIVATE KEY", pkcs8, "v=DKIM1; k=ed25519; p=" + base64.StdEncoding.EncodeToString(edPub)},
+		{"rsa-pkcs1", "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(rsaKey), "v=DKIM1; k=rsa; p=" + base64.StdEncoding.EncodeToString(rsaPub), "openssl"},
+		{"ed25519-pkcs8", "PRIVATE KEY", pkcs8, "v=DKIM1; k=ed25519; p=" + base64.StdEncoding.EncodeToString(edPub), "ed25519"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			file := filepath.Join(t.TempDir(), "dkim.pem")
@@ -48,6 +51,15 @@ func TestDKIMSignaturesVerify(t *testing.T) {
 			signer, err := LoadDKIM("sg1", file)
 			if err != nil {
 				t.Fatal(err)
+			}
+			// RSA signs through OpenSSL where it is (always under CI,
+			// which installs libssl3), else through Go's crypto/rsa.
+			want := tc.engine
+			if want == "openssl" && opensslrsa.Available() != nil && os.Getenv("CI") != "true" {
+				want = "go"
+			}
+			if signer.Engine != want {
+				t.Errorf("signing engine %q (%s), want %q", signer.Engine, signer.EngineNote, want)
 			}
 			signed, err := signer.Sign([]byte(dkimMessage), "example.test")
 			if err != nil {

@@ -20,11 +20,14 @@ import (
 // Defaults of the Worker's limits.
 const (
 	DefaultMaxConnections = 20               // connections open at once, all routes together
-	DefaultMaxPerRoute    = 3                // connections open at once to one domain (or the relay)
+	DefaultMaxPerRoute    = 10               // connections open at once to one domain (or the relay)
 	DefaultShutdownGrace  = 10 * time.Second // how long deliveries in flight may finish after Run's ctx ends
 	perConnection         = 50               // recipients one connection carries before it is closed
-	pollInterval          = 5 * time.Second  // the queue is read at least this often (the CLI writes from another process)
-	dueBatch              = 500
+	// recordsInFlight bounds the outcomes of one connection being written
+	// while it already sends the next message (see deliverBatch).
+	recordsInFlight = 4
+	pollInterval    = 5 * time.Second // the queue is read at least this often (the CLI writes from another process)
+	dueBatch        = 500
 	// blockedRecheck is how often the due queue is read while recipients
 	// wait for a connection slot (see Run).
 	blockedRecheck = 100 * time.Millisecond
@@ -245,15 +248,29 @@ func (w *Worker) backoff(attempts int) time.Duration {
 
 // deliverBatch sends each recipient its own transaction (each has its own
 // VERP return path) over as few connections as it takes.
+//
+// An outcome is written while the connection already carries the next
+// transaction, up to recordsInFlight at once (they share the store's group
+// commits): writing each before the next send made a connection wait for
+// the store after every message, and the queue fell behind submission in
+// the outbound benchmark (issue 8). It changes nothing of what a crash can
+// do: a recipient whose 250 came but whose outcome was not yet written is
+// sent again after a restart, as when the crash falls between the 250 and
+// a synchronous write (SMTP's at-least-once, RFC 5321 6.1); only up to
+// recordsInFlight recipients per connection can be in that state at once.
+// deliverBatch returns when every outcome is written.
 func (w *Worker) deliverBatch(ctx context.Context, route string, batch []store.QueuedRecipient) {
 	var conn Conn
 	var openErr error
 	sent := 0 // transactions the open connection carried
 	raws := map[int64][]byte{}
+	var records sync.WaitGroup
+	slots := make(chan struct{}, recordsInFlight)
 	defer func() {
 		if conn != nil {
 			conn.Close()
 		}
+		records.Wait()
 	}()
 	for _, r := range batch {
 		log := w.Log.With("queue_id", r.QueueID, "message", r.Message, "conversation", r.Conversation, "recipient", r.Recipient, "attempt", r.Attempts)
@@ -306,7 +323,12 @@ func (w *Worker) deliverBatch(ctx context.Context, route string, batch []store.Q
 			w.interrupted(r, log)
 			continue
 		}
-		w.record(r, err, log)
+		slots <- struct{}{}
+		records.Add(1)
+		go func() {
+			defer func() { <-slots; records.Done() }()
+			w.record(r, err, log)
+		}()
 	}
 }
 

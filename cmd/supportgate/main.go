@@ -142,10 +142,12 @@ func serve(args []string, stderr io.Writer) int {
 
 	if cfg.DKIM.Selector != "" {
 		// Fail now rather than at the first reply.
-		if _, err := queue.LoadDKIM(cfg.DKIM.Selector, cfg.DKIM.PrivateKeyFile); err != nil {
+		signer, err := queue.LoadDKIM(cfg.DKIM.Selector, cfg.DKIM.PrivateKeyFile)
+		if err != nil {
 			fmt.Fprintln(stderr, "supportgate:", err)
 			return 1
 		}
+		log.Info("DKIM signing", "selector", signer.Selector, "engine", signer.Engine, "note", signer.EngineNote)
 	}
 	worker, err := outboundWorker(cfg, st, keys, log.With("service", "outbound"))
 	if err != nil {
@@ -181,7 +183,8 @@ type runner interface {
 // outboundWorker builds the worker of the configured outbound mode.
 func outboundWorker(cfg *config.Config, st store.Store, keys threading.Keys, log *slog.Logger) (runner, error) {
 	o := cfg.Outbound
-	w := &queue.Worker{Store: st, Keys: keys, Retry: o.Retry, GiveUpAfter: o.GiveUpAfter, Log: log}
+	w := &queue.Worker{Store: st, Keys: keys, Retry: o.Retry, GiveUpAfter: o.GiveUpAfter, Log: log,
+		MaxConnections: o.MaxConnections, MaxPerRoute: o.MaxConnectionsPerDomain}
 	switch o.Mode {
 	case "directory":
 		log.Info("outbound mail is written to a directory", "directory", o.Directory)
