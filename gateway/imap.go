@@ -8,6 +8,7 @@ package gateway
 import (
 	"errors"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/supportgate/supportgate/gateway/imapgw"
@@ -61,7 +62,7 @@ func (l *deadlineListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	dc := &deadlineConn{Conn: c, readTimeout: l.readTimeout}
+	dc := &deadlineConn{Conn: c, readTimeout: l.readTimeout, loginBy: time.Now().Add(l.readTimeout)}
 	// Until the library sets its own: the greeting, and for implicit TLS
 	// the handshake, which go-imap starts without a read deadline.
 	if err := dc.SetReadDeadline(time.Time{}); err != nil {
@@ -80,21 +81,36 @@ func (l *deadlineListener) Accept() (net.Conn, error) {
 // capped at read_timeout, so that a partial command, a literal that stalls
 // and a client that never logs in are dropped after read_timeout at most.
 // The deadline holds for the whole command, not per byte, so trickling
-// bytes does not extend it. This relies on go-imap's deadlines (pinned
-// v2.0.0-beta.8); TestIMAPSlowLoris checks both sides.
+// bytes does not extend it. Until the first authenticated wait, every
+// deadline is also capped at loginBy (read_timeout after the connection
+// was accepted): a client that keeps sending NOOP or CAPABILITY without
+// ever logging in is dropped too, instead of holding a connection slot for
+// ever. This relies on go-imap's deadlines (pinned v2.0.0-beta.8);
+// TestIMAPSlowLoris checks both sides.
 type deadlineConn struct {
 	net.Conn
 	readTimeout time.Duration
+	loginBy     time.Time // the connection must have authenticated by then
+
+	mu            sync.Mutex
+	authenticated bool // go-imap asked for the authenticated wait once
 }
 
 // bound returns the deadline to set for a requested one; the zero time (no
 // deadline) is never passed on.
 func (c *deadlineConn) bound(t time.Time) time.Time {
 	now := time.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if !t.IsZero() && t.Sub(now) >= imapAutologout {
+		c.authenticated = true
 		return t // RFC 9051 5.4: the authenticated wait
 	}
-	if limit := now.Add(c.readTimeout); t.IsZero() || t.After(limit) {
+	limit := now.Add(c.readTimeout)
+	if !c.authenticated && c.loginBy.Before(limit) {
+		limit = c.loginBy
+	}
+	if t.IsZero() || t.After(limit) {
 		return limit
 	}
 	return t

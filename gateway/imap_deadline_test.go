@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -116,6 +117,21 @@ func TestIMAPSlowLoris(t *testing.T) {
 		}
 		line, err := r.until("a1 ")
 		return result{dropped: err != nil, after: time.Since(start), detail: line}
+	})
+	slow("NOOPs without ever logging in", func(r *rawIMAP) result {
+		// Each command is answered at once, so no single read waits long;
+		// the connection still has read_timeout in all to log in.
+		start := time.Now()
+		for i := 0; time.Since(start) < 2*bound; i++ {
+			if _, err := fmt.Fprintf(r.c, "n%d NOOP\r\n", i); err != nil {
+				break
+			}
+			if _, err := r.until(fmt.Sprintf("n%d ", i)); err != nil {
+				return result{dropped: true, after: time.Since(start)}
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+		return result{after: time.Since(start)}
 	})
 	slow("stalled literal", func(r *rawIMAP) result {
 		login(r)
