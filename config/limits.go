@@ -79,18 +79,22 @@ type fileLimits struct {
 	MaxAutoAcksPerSenderPerDay  *int64  `toml:"max_auto_acknowledgements_per_sender_per_day"`
 }
 
+// count is the whole number at key (table.key), from 1 to most; def when
+// it is not set, or after reporting a value out of range.
+func (v *validator) count(key string, p *int64, def, most int) int {
+	if p == nil {
+		return def
+	}
+	if *p < 1 || *p > int64(most) {
+		v.errorf(key, "%s is %d, but it must be from 1 to %d", key, *p, most)
+		return def
+	}
+	return int(*p)
+}
+
 // limits validates [limits] and applies its defaults.
 func (v *validator) limits(l *Limits, fl *fileLimits) {
-	count := func(key string, p *int64, def int) int {
-		if p == nil {
-			return def
-		}
-		if *p < 1 || *p > maxLimit {
-			v.errorf("limits."+key, "limits.%s is %d, but it must be from 1 to %d", key, *p, maxLimit)
-			return def
-		}
-		return int(*p)
-	}
+	count := func(key string, p *int64, def int) int { return v.count("limits."+key, p, def, maxLimit) }
 	duration := func(key string, p *string, def time.Duration, example string) time.Duration {
 		if p == nil {
 			return def

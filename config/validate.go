@@ -175,18 +175,8 @@ func (v *validator) outbound(o *Outbound, fo *fileOutbound, dataDir string) {
 		}
 		o.GiveUpAfter = d
 	}
-	connections := func(key string, p *int64, def int) int {
-		if p == nil {
-			return def
-		}
-		if *p < 1 || *p > maxOutboundConnections {
-			v.errorf("outbound."+key, "outbound.%s is %d, but it must be from 1 to %d", key, *p, maxOutboundConnections)
-			return def
-		}
-		return int(*p)
-	}
-	o.MaxConnections = connections("max_connections", fo.MaxConns, defaultOutboundConnections)
-	o.MaxConnectionsPerDomain = connections("max_connections_per_domain", fo.MaxPerDom, defaultOutboundConnectionsPerDomain)
+	o.MaxConnections = v.count("outbound.max_connections", fo.MaxConns, defaultOutboundConnections, maxOutboundConnections)
+	o.MaxConnectionsPerDomain = v.count("outbound.max_connections_per_domain", fo.MaxPerDom, defaultOutboundConnectionsPerDomain, maxOutboundConnections)
 	if o.MaxConnectionsPerDomain > o.MaxConnections {
 		v.errorf("outbound.max_connections_per_domain", "outbound.max_connections_per_domain is %d, more than outbound.max_connections (%d); one domain cannot have more connections than all together",
 			o.MaxConnectionsPerDomain, o.MaxConnections)

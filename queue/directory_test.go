@@ -68,6 +68,13 @@ func rawMessage(n int) []byte {
 // queueReply records a reply in a new conversation and returns its message number.
 func queueReply(t testing.TB, s store.Store, n int, rcpts ...string) store.Outbound {
 	t.Helper()
+	return queueReplyWith(t, s, n, func(msg int64) string { return fmt.Sprintf("bounces+%d@support.example.com", msg) }, rcpts...)
+}
+
+// queueReplyWith is queueReply with the return path of its choice, given
+// the message number.
+func queueReplyWith(t testing.TB, s store.Store, n int, mailFrom func(msg int64) string, rcpts ...string) store.Outbound {
+	t.Helper()
 	ctx := context.Background()
 	conv, err := s.NextConversationNumber(ctx)
 	if err != nil {
@@ -86,7 +93,7 @@ func queueReply(t testing.TB, s store.Store, n int, rcpts ...string) store.Outbo
 		MessageIDHeader: fmt.Sprintf("m%d@support.example.com", msg),
 		Raw:             rawMessage(n),
 		Received:        time.Now().Add(time.Duration(n) * time.Millisecond),
-		MailFrom:        fmt.Sprintf("bounces+%d@support.example.com", msg),
+		MailFrom:        mailFrom(msg),
 		Recipients:      rcpts,
 	}
 	if err := s.AddOutbound(ctx, out); err != nil {

@@ -18,30 +18,7 @@ import (
 // 3.3).
 func queueReplyFrom(t *testing.T, s store.Store, mailFrom, rcpt string) store.Outbound {
 	t.Helper()
-	ctx := context.Background()
-	conv, err := s.NextConversationNumber(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	msg, err := s.NextMessageNumber(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := store.Outbound{
-		Message:         msg,
-		Conversation:    conv,
-		NewConversation: &store.NewConversation{Inbox: "support@example.com", Owner: rcpt, Subject: "Hello"},
-		Kind:            store.KindReply,
-		MessageIDHeader: fmt.Sprintf("m%d@support.example.com", msg),
-		Raw:             rawMessage(int(msg)),
-		Received:        time.Now(),
-		MailFrom:        mailFrom,
-		Recipients:      []string{rcpt},
-	}
-	if err := s.AddOutbound(ctx, out); err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return queueReplyWith(t, s, 0, func(int64) string { return mailFrom }, rcpt)
 }
 
 // TestNullSenderOverRelay: a message queued with an empty return path is
