@@ -14,12 +14,21 @@ package gateway
 // (DKIM-signed), but with a null return path (RFC 3834 3.3): no bounce or
 // automatic answer to it can loop back. A refusal during our own SMTP
 // transaction still becomes a delivery-failed event; a later DSN is not
-// sent. It is sent after the inbound message is durable; a failure to queue
-// it is logged, releases its claim on the daily limit, and never refuses
-// the customer's mail.
+// sent. It is queued after the inbound message is durable and before the
+// 250, in one store transaction with its claim on the daily limit and the
+// record that its conversation is acknowledged (store.QueueAutoAck): a
+// failure is logged, uses up nothing, and never refuses the customer's
+// mail. A crash between the two writes leaves a stored message without an
+// acknowledgement and a client without its 250; the client's retry is a
+// duplicate by Message-ID, and a duplicate of a message that opened its
+// conversation is decided again like the original and acknowledged unless
+// that conversation has its acknowledgement recorded: one acknowledgement,
+// never none and never two.
 
 import (
 	"context"
+	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,20 +42,35 @@ import (
 type ackCandidate struct {
 	inbox           config.Inbox // the conversation's inbox
 	conversation    int64
-	newConversation bool // opened by this message, not a duplicate
-	mailFrom        string
-	info            headerInfo
-	authFailed      bool
-	quarantined     bool
+	message         int64 // the stored message (the original, for a duplicate)
+	newConversation bool  // opened by this message (for a duplicate: by the original)
+	// duplicate: a copy of a message stored before; it is acknowledged
+	// when that one opened its conversation and nothing acknowledged it.
+	duplicate   bool
+	mailFrom    string
+	info        headerInfo
+	authFailed  bool
+	quarantined bool
 }
 
 // autoAcknowledge sends c its acknowledgement when the inbox, the limit and
 // RFC 3834 allow. It never fails: the inbound message is stored already.
 func (s *Server) autoAcknowledge(ctx context.Context, c ackCandidate) {
+	log := s.log.With("conversation", c.conversation)
+	if c.duplicate {
+		// The client retries what it has no 250 for: perhaps we stored
+		// the message and crashed before its acknowledgement was queued.
+		if !slices.ContainsFunc(s.cfg.Inboxes, func(i config.Inbox) bool { return i.AutoAcknowledge }) {
+			return // no reads for duplicates where nothing is acknowledged
+		}
+		var ok bool
+		if c, ok = s.retriedCandidate(ctx, log, c); !ok {
+			return
+		}
+	}
 	if !c.inbox.AutoAcknowledge {
 		return
 	}
-	log := s.log.With("conversation", c.conversation)
 	dec := policy.DecideAutoAck(s.cfg, policy.AckInput{
 		Inbox: c.inbox, NewConversation: c.newConversation, ReturnPath: c.mailFrom, From: c.info.From,
 		Header: &c.info.Header, AuthFailed: c.authFailed, Quarantined: c.quarantined,
@@ -57,37 +81,68 @@ func (s *Server) autoAcknowledge(ctx context.Context, c ackCandidate) {
 		}
 		return
 	}
-	now := time.Now()
-	ok, err := s.store.ClaimAutoAck(ctx, c.inbox.Address, dec.To, now, s.limits.cfg.MaxAutoAcksPerSenderPerDay)
-	if err != nil {
-		log.Error("automatic acknowledgement not sent: its limit could not be checked", "to", dec.To, "err", err)
-		return
+	if c.duplicate {
+		// Most retries come after the 250 was lost, with the
+		// acknowledgement queued: skip building one. QueueAutoAck checks
+		// again, in its transaction, for copies arriving at once.
+		if msg, found, err := s.store.AutoAckOf(ctx, c.conversation); err != nil {
+			log.Error("automatic acknowledgement not sent: whether it was sent before could not be checked", "err", err)
+			return
+		} else if found {
+			log.Debug("no automatic acknowledgement: it was sent for the first copy", "ack", msg)
+			return
+		}
 	}
-	if !ok {
+	msg, outcome, err := s.queueAutoAck(ctx, c, dec.To, time.Now())
+	switch {
+	case err != nil:
+		// Nothing of it was written, its claim on the limit neither: the
+		// sender's next message today, or this one's retry, can still
+		// get one.
+		log.Error("queueing an automatic acknowledgement failed", "to", dec.To, "err", err)
+	case outcome == store.AutoAckLimitReached:
 		log.Info("no automatic acknowledgement: the daily limit for this address is reached", "to", dec.To,
 			"limit", s.limits.cfg.MaxAutoAcksPerSenderPerDay)
-		return
+	case outcome == store.AutoAckAlreadySent:
+		log.Info("no automatic acknowledgement: the conversation has one", "to", dec.To)
+	default:
+		log.Info("automatic acknowledgement queued", "to", dec.To, "message", msg, "retry", c.duplicate)
 	}
-	msg, err := s.queueAutoAck(ctx, c, dec.To, now)
+}
+
+// retriedCandidate decides whether a duplicate of a stored message is
+// considered for an acknowledgement, exactly as the original was: only when
+// the original opened its conversation, under the rules of that
+// conversation's inbox, not when it is in Spam.
+func (s *Server) retriedCandidate(ctx context.Context, log *slog.Logger, c ackCandidate) (ackCandidate, bool) {
+	opened, err := s.store.OpenedConversation(ctx, c.message)
 	if err != nil {
-		log.Error("queueing an automatic acknowledgement failed", "to", dec.To, "err", err)
-		// Nothing was sent: the claim goes back, so that the sender's next
-		// message today can still be acknowledged. Released even when ctx
-		// ended, which may be why queueing failed.
-		if err := s.store.ReleaseAutoAck(context.WithoutCancel(ctx), c.inbox.Address, dec.To, now); err != nil {
-			log.Error("releasing the claim of an unsent automatic acknowledgement failed", "to", dec.To, "err", err)
-		}
-		return
+		log.Error("automatic acknowledgement not considered for a duplicate: reading the original failed", "message", c.message, "err", err)
+		return c, false
 	}
-	log.Info("automatic acknowledgement queued", "to", dec.To, "message", msg)
+	if !opened {
+		return c, false
+	}
+	conv, err := s.store.Conversation(ctx, c.conversation)
+	if err != nil {
+		log.Error("automatic acknowledgement not considered for a duplicate: reading its conversation failed", "err", err)
+		return c, false
+	}
+	if inbox, ok := s.cfg.Inbox(conv.Inbox); ok {
+		c.inbox = inbox
+	}
+	c.newConversation = true
+	c.quarantined = c.quarantined || conv.Status == store.StatusSpam
+	return c, true
 }
 
 // queueAutoAck records the acknowledgement in the conversation and queues
-// it, as submission does for a reply.
-func (s *Server) queueAutoAck(ctx context.Context, c ackCandidate, to string, now time.Time) (int64, error) {
+// it, as submission does for a reply, with its claim on the daily limit and
+// its record as the conversation's acknowledgement in the same transaction.
+func (s *Server) queueAutoAck(ctx context.Context, c ackCandidate, to string, now time.Time) (int64, store.AutoAckOutcome, error) {
 	msgNum, err := s.store.NextMessageNumber(ctx)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	msgID := s.keys.MessageID(c.conversation, msgNum, s.cfg.Server.Hostname)
 	_, domain, _ := strings.Cut(c.inbox.Address, "@")
@@ -112,10 +167,10 @@ func (s *Server) queueAutoAck(ctx context.Context, c ackCandidate, to string, no
 			out, err = signer.Sign(out, domain)
 		}
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 	}
-	err = s.store.AddOutbound(ctx, store.Outbound{
+	ack := store.AutoAck{Inbox: c.inbox.Address, Recipient: to, Limit: s.limits.cfg.MaxAutoAcksPerSenderPerDay, Outbound: store.Outbound{
 		Message:         msgNum,
 		Conversation:    c.conversation,
 		Kind:            store.KindReply,
@@ -126,6 +181,7 @@ func (s *Server) queueAutoAck(ctx context.Context, c ackCandidate, to string, no
 		// envelope sender (MAIL FROM:<>), so nothing answers it in a loop.
 		MailFrom:   "",
 		Recipients: []string{to},
-	})
-	return msgNum, err
+	}}
+	outcome, err := s.store.QueueAutoAck(ctx, ack)
+	return msgNum, outcome, err
 }

@@ -234,26 +234,31 @@ func TestAutoAckNullSenderOverRelay(t *testing.T) {
 	}
 }
 
-// failOutboundOnce fails its first AddOutbound: queueing the
-// acknowledgement fails once.
-type failOutboundOnce struct {
+// failAckOnce makes the first acknowledgement's write fail inside the
+// store's transaction, after its claim on the limit was counted: its
+// message number is taken by the customer's message.
+type failAckOnce struct {
 	store.Store
 	failed atomic.Bool
 }
 
-func (f *failOutboundOnce) AddOutbound(ctx context.Context, out store.Outbound) error {
+func (f *failAckOnce) QueueAutoAck(ctx context.Context, ack store.AutoAck) (store.AutoAckOutcome, error) {
 	if f.failed.CompareAndSwap(false, true) {
-		return errors.New("disk on fire")
+		msgs, err := f.Store.ConversationMessages(ctx, ack.Outbound.Conversation)
+		if err != nil || len(msgs) == 0 {
+			return 0, errors.New("no message to collide with")
+		}
+		ack.Outbound.Message = msgs[0].ID
 	}
-	return f.Store.AddOutbound(ctx, out)
+	return f.Store.QueueAutoAck(ctx, ack)
 }
 
 // TestAutoAckClaimReleasedWhenQueueingFails: when the day's only
-// acknowledgement cannot be queued, its claim on the limit is given back,
-// so the sender's next request that day is acknowledged; the one after it
-// is not.
+// acknowledgement cannot be queued, its claim on the limit is not used up
+// (it was never committed), so the sender's next request that day is
+// acknowledged; the one after it is not.
 func TestAutoAckClaimReleasedWhenQueueingFails(t *testing.T) {
-	ts := newTestServer(t, func(s store.Store) store.Store { return &failOutboundOnce{Store: s} },
+	ts := newTestServer(t, func(s store.Store) store.Store { return &failAckOnce{Store: s} },
 		func(c *config.Config) { c.Inboxes[0].AutoAcknowledge = true })
 	for i, want := range []int{0, 1, 1} {
 		id := "req" + strconv.Itoa(i) + "@customer.example"
@@ -263,6 +268,114 @@ func TestAutoAckClaimReleasedWhenQueueingFails(t *testing.T) {
 		}
 		if n := len(acksTo(t, ts.store, "gina@customer.example")); n != want {
 			t.Errorf("after %s: %d acknowledgements queued, want %d", id, n, want)
+		}
+	}
+}
+
+// loseAcks fails QueueAutoAck, writing nothing, while lose is set: the
+// store as a crash after the customer's message and before its
+// acknowledgement leaves it.
+type loseAcks struct {
+	store.Store
+	lose atomic.Bool
+}
+
+func (l *loseAcks) QueueAutoAck(ctx context.Context, ack store.AutoAck) (store.AutoAckOutcome, error) {
+	if l.lose.Load() {
+		return 0, errors.New("killed")
+	}
+	return l.Store.QueueAutoAck(ctx, ack)
+}
+
+// TestAutoAckRetryAfterLostAck: a request stored without its
+// acknowledgement (we crashed before queueing it, so the client had no 250
+// and sends it again) is acknowledged when its copy arrives, once, however
+// many copies come; a copy of a message that did not open its conversation,
+// or of one whose conversation went to Spam, is not acknowledged.
+func TestAutoAckRetryAfterLostAck(t *testing.T) {
+	lost := &loseAcks{}
+	ts := newTestServer(t, func(s store.Store) store.Store { lost.Store = s; return lost },
+		func(c *config.Config) { c.Inboxes[0].AutoAcknowledge = true })
+	ctx := context.Background()
+	send := func(from, id, subject, extra string) {
+		t.Helper()
+		msg := "From: <" + from + ">\r\nTo: support@example.test\r\nSubject: " + subject + "\r\nMessage-ID: <" + id + ">\r\n" + extra + "\r\nHello\r\n"
+		if err := smtpSend(ts.mx, nil, from, []string{"support@example.test"}, msg); err != nil {
+			t.Fatalf("%s: %v", id, err)
+		}
+	}
+	wantAcks := func(what, to string, want int) []store.Delivery {
+		t.Helper()
+		acks := acksTo(t, ts.store, to)
+		if len(acks) != want {
+			t.Errorf("%s: %d acknowledgements to %s, want %d", what, len(acks), to, want)
+		}
+		return acks
+	}
+
+	lost.lose.Store(true)
+	send("gina@customer.example", "lost@customer.example", "Printer on fire", "")
+	wantAcks("after the crash", "gina@customer.example", 0)
+	original, err := ts.store.MessageByHeaderID(ctx, "lost@customer.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another of gina's messages, into the conversation, also without an
+	// acknowledgement at the time.
+	send("gina@customer.example", "answer@customer.example", "Re: Printer on fire", "In-Reply-To: <lost@customer.example>\r\n")
+	lost.lose.Store(false)
+
+	send("gina@customer.example", "answer@customer.example", "Re: Printer on fire", "In-Reply-To: <lost@customer.example>\r\n")
+	wantAcks("a copy of a message that continued the conversation", "gina@customer.example", 0)
+
+	send("gina@customer.example", "lost@customer.example", "Printer on fire", "")
+	acks := wantAcks("the client's retry", "gina@customer.example", 1)
+	if len(acks) == 1 {
+		info := parseHeaderInfo(acks[0].Raw)
+		conv, _, _ := ts.srv.keys.ParseMessageID(info.MessageID)
+		if conv != original.Conversation || len(info.InReplyTo) != 1 || info.InReplyTo[0] != "lost@customer.example" ||
+			info.Header.Get("Auto-Submitted") != "auto-replied" || acks[0].MailFrom != "" {
+			t.Errorf("the acknowledgement of the retry: conversation %d (want %d), In-Reply-To %v, Auto-Submitted %q, MAIL FROM <%s>",
+				conv, original.Conversation, info.InReplyTo, info.Header.Get("Auto-Submitted"), acks[0].MailFrom)
+		}
+		if msg, found, err := ts.store.AutoAckOf(ctx, original.Conversation); !found || err != nil || msg != acks[0].Message {
+			t.Errorf("AutoAckOf = %d, %v, %v; want the queued message %d", msg, found, err, acks[0].Message)
+		}
+	}
+	send("gina@customer.example", "lost@customer.example", "Printer on fire", "")
+	wantAcks("a third copy", "gina@customer.example", 1)
+	if msgs, err := ts.store.ConversationMessages(ctx, original.Conversation); err != nil || len(msgs) != 3 {
+		t.Errorf("the conversation has %d messages (%v), want the request, the answer and one acknowledgement", len(msgs), err)
+	}
+
+	// Marked as spam meanwhile: its copy is not acknowledged.
+	lost.lose.Store(true)
+	send("hans@customer.example", "spam@customer.example", "Cheap pills", "")
+	lost.lose.Store(false)
+	spam, err := ts.store.MessageByHeaderID(ctx, "spam@customer.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustSetStatus(t, ts.store, spam.Conversation, store.StatusSpam)
+	send("hans@customer.example", "spam@customer.example", "Cheap pills", "")
+	wantAcks("a copy of a message in Spam", "hans@customer.example", 0)
+}
+
+// TestAutoAckNotRepeatedForRetry: a request acknowledged as usual whose 250
+// the client did not get (the ack was queued, then we crashed) is not
+// acknowledged again when the client sends it again, nor later.
+func TestAutoAckNotRepeatedForRetry(t *testing.T) {
+	ts := newTestServer(t, nil, func(c *config.Config) {
+		c.Inboxes[0].AutoAcknowledge = true
+		c.Limits.MaxAutoAcksPerSenderPerDay = 10 // not what stops the second
+	})
+	for i, what := range []string{"the first delivery", "its retry", "a third copy"} {
+		if err := smtpSend(ts.mx, nil, "gina@customer.example", []string{"support@example.test"},
+			customerMail("once@customer.example", "Printer on fire")); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if n := len(acksTo(t, ts.store, "gina@customer.example")); n != 1 {
+			t.Errorf("after %s (%d): %d acknowledgements queued, want 1", what, i, n)
 		}
 	}
 }

@@ -241,9 +241,12 @@ func (s *Server) deliverInbound(ctx context.Context, from string, rcpts []string
 		}
 	}
 	// DESIGN.md §7: an automatic acknowledgement of a new request
-	// (gateway/autoack.go); it never refuses the mail.
-	s.autoAcknowledge(ctx, ackCandidate{inbox: rules, conversation: res.Conversation, newConversation: opened,
-		mailFrom: from, info: info, authFailed: auth.failing != "", quarantined: quarantined})
+	// (gateway/autoack.go); it never refuses the mail. A duplicate may be
+	// the retry of a request whose acknowledgement a crash lost: autoack.go
+	// decides it again, as quarantined when the original would have been.
+	s.autoAcknowledge(ctx, ackCandidate{inbox: rules, conversation: res.Conversation, message: res.Message,
+		newConversation: opened, duplicate: res.Duplicate, mailFrom: from, info: info, authFailed: auth.failing != "",
+		quarantined: quarantined || res.Duplicate && action == policy.AuthQuarantine})
 	return res, nil
 }
 

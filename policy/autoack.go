@@ -24,8 +24,9 @@ import (
 // AckInput is what decides whether an inbound message is acknowledged.
 type AckInput struct {
 	Inbox config.Inbox // the inbox of the conversation
-	// NewConversation: the message opened a conversation (and was not a
-	// duplicate). Only new requests are acknowledged: a reply into a
+	// NewConversation: the message opened a conversation, or is a copy of
+	// the one that did (a client's retry). Only new requests are
+	// acknowledged: a reply into a
 	// conversation is answered by the team, and acknowledging every message
 	// would be the "useless or unwanted responses" RFC 3834 1 warns of.
 	NewConversation bool

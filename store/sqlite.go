@@ -180,6 +180,10 @@ var migrations = []string{
 	// 7: FETCH metadata (ENVELOPE, BODYSTRUCTURE) of every message (issue
 	// 8), in sqlite_fetchmeta.go.
 	metaSchema,
+	// 8: the conversation each automatic acknowledgement answered, so that
+	// a retried copy of the message is not acknowledged twice, in
+	// sqlite_autoack.go.
+	autoAckConversationsSchema,
 }
 
 func (s *SQLite) migrate(ctx context.Context) error {

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -18,55 +19,122 @@ const autoAckSchema = `CREATE TABLE auto_acks (
 	CREATE INDEX auto_acks_recipient ON auto_acks(inbox, recipient, sent);
 	CREATE INDEX auto_acks_sent ON auto_acks(sent)`
 
+// autoAckConversationsSchema is migration 8: the conversation each
+// acknowledgement answered, kept for good (auto_acks forgets after a day),
+// so that a copy of the opening message arriving again (a client retrying
+// after we crashed before its 250) is not acknowledged twice. The primary
+// key is the "at most one per conversation". Acknowledgements queued before
+// it are found by what only they are: replies without an agent, queued with
+// a null return path (RFC 3834 3.3). Running it again changes nothing.
+const autoAckConversationsSchema = `CREATE TABLE IF NOT EXISTS auto_ack_conversations (
+		conversation_id INTEGER PRIMARY KEY REFERENCES conversations(id),
+		message_id INTEGER NOT NULL REFERENCES messages(id)
+	);
+	INSERT OR IGNORE INTO auto_ack_conversations (conversation_id, message_id)
+		SELECT m.conversation_id, MIN(m.id) FROM outbound_messages o JOIN messages m ON m.id = o.message_id
+		WHERE o.mail_from = '' AND m.kind = 'reply' AND m.sender = ''
+		GROUP BY m.conversation_id`
+
 // autoAckWindow is the period the limit counts over.
 const autoAckWindow = 24 * time.Hour
 
-// ClaimAutoAck implements Store. The count and the insert are one write
-// transaction, so two messages from the same address arriving at once
-// cannot both claim the last acknowledgement. Rows older than the window
-// are deleted on the way.
-func (s *SQLite) ClaimAutoAck(ctx context.Context, inbox, recipient string, now time.Time, limit int) (bool, error) {
-	inbox, recipient = strings.ToLower(inbox), strings.ToLower(recipient)
-	since := millis(now.Add(-autoAckWindow))
-	claimed := false
+// QueueAutoAck implements Store. The per-conversation check, the count
+// against the limit and the writes are one request of the group-commit
+// writer, in its own savepoint: a failure anywhere rolls all of it back, so
+// a claim on the limit never outlives an acknowledgement that was not queued.
+func (s *SQLite) QueueAutoAck(ctx context.Context, ack AutoAck) (AutoAckOutcome, error) {
+	meta := s.computeMeta(ack.Outbound.Raw) // outside the transaction, as in AddOutbound
+	var outcome AutoAckOutcome
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM auto_acks WHERE sent <= ?`, since); err != nil {
-			return err
-		}
-		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM auto_acks WHERE inbox = ? AND recipient = ? AND sent > ?`,
-			inbox, recipient, since).Scan(&n); err != nil {
-			return err
-		}
-		if n >= limit {
+		var one int
+		err := tx.QueryRowContext(ctx, `SELECT 1 FROM auto_ack_conversations WHERE conversation_id = ?`,
+			ack.Outbound.Conversation).Scan(&one)
+		if err == nil {
+			outcome = AutoAckAlreadySent
 			return nil
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO auto_acks (inbox, recipient, sent) VALUES (?, ?, ?)`,
-			inbox, recipient, millis(now)); err != nil {
+		if !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
-		claimed = true
+		claimed, err := claimAutoAck(ctx, tx, ack.Inbox, ack.Recipient, ack.Outbound.Received, ack.Limit)
+		if err != nil {
+			return err
+		}
+		if !claimed {
+			outcome = AutoAckLimitReached
+			return nil
+		}
+		if err := s.addOutbound(ctx, tx, ack.Outbound, meta); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO auto_ack_conversations (conversation_id, message_id) VALUES (?, ?)`,
+			ack.Outbound.Conversation, ack.Outbound.Message); err != nil {
+			return err
+		}
+		outcome = AutoAckQueued
 		return nil
 	})
 	if err != nil {
-		return false, fmt.Errorf("store: recording an automatic acknowledgement: %w", err)
+		return 0, fmt.Errorf("store: queueing an automatic acknowledgement: %w", err)
 	}
-	return claimed, nil
+	if outcome == AutoAckQueued {
+		s.hub.Publish()
+	}
+	return outcome, nil
 }
 
-// ReleaseAutoAck implements Store: it deletes the one row ClaimAutoAck
-// recorded for inbox and recipient at claimed, so that the claim no longer
-// counts. Releasing what was not claimed, or twice, does nothing.
-func (s *SQLite) ReleaseAutoAck(ctx context.Context, inbox, recipient string, claimed time.Time) error {
+// claimAutoAck records an acknowledgement from inbox to recipient at now in
+// tx and reports true, unless limit of them were recorded in the window
+// before now. The count and the insert share tx, so two messages from the
+// same address arriving at once cannot both claim the last
+// acknowledgement. Rows older than the window are deleted on the way.
+func claimAutoAck(ctx context.Context, tx *sql.Tx, inbox, recipient string, now time.Time, limit int) (bool, error) {
 	inbox, recipient = strings.ToLower(inbox), strings.ToLower(recipient)
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `DELETE FROM auto_acks WHERE rowid IN
-			(SELECT rowid FROM auto_acks WHERE inbox = ? AND recipient = ? AND sent = ? LIMIT 1)`,
-			inbox, recipient, millis(claimed))
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("store: releasing an automatic acknowledgement: %w", err)
+	since := millis(now.Add(-autoAckWindow))
+	if _, err := tx.ExecContext(ctx, `DELETE FROM auto_acks WHERE sent <= ?`, since); err != nil {
+		return false, err
 	}
-	return nil
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM auto_acks WHERE inbox = ? AND recipient = ? AND sent > ?`,
+		inbox, recipient, since).Scan(&n); err != nil {
+		return false, err
+	}
+	if n >= limit {
+		return false, nil
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO auto_acks (inbox, recipient, sent) VALUES (?, ?, ?)`,
+		inbox, recipient, millis(now)); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// AutoAckOf implements Store.
+func (s *SQLite) AutoAckOf(ctx context.Context, conv int64) (int64, bool, error) {
+	var msg int64
+	err := s.read.QueryRowContext(ctx, `SELECT message_id FROM auto_ack_conversations WHERE conversation_id = ?`, conv).Scan(&msg)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("store: looking up the automatic acknowledgement of conversation %d: %w", conv, err)
+	}
+	return msg, true, nil
+}
+
+// OpenedConversation implements Store. A conversation an inbound message
+// opens is created in the transaction that stores the message; every other
+// message of it gets its number later, when the conversation exists, so the
+// message that opened it has the lowest.
+func (s *SQLite) OpenedConversation(ctx context.Context, message int64) (bool, error) {
+	var opened bool
+	err := s.read.QueryRowContext(ctx, `SELECT m.kind = ? AND m.id = (SELECT MIN(id) FROM messages WHERE conversation_id = m.conversation_id)
+		FROM messages m WHERE m.id = ?`, KindInbound, message).Scan(&opened)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, ErrNotFound
+	}
+	if err != nil {
+		return false, fmt.Errorf("store: reading message %d: %w", message, err)
+	}
+	return opened, nil
 }

@@ -204,48 +204,55 @@ func (s *SQLite) addInbound(ctx context.Context, tx *sql.Tx, in Inbound, meta []
 func (s *SQLite) AddOutbound(ctx context.Context, out Outbound) error {
 	meta := s.computeMeta(out.Raw)
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		now := millis(out.Received)
-		if nc := out.NewConversation; nc != nil {
-			if err := insertConversation(ctx, tx, out.Conversation, *nc, now); err != nil {
-				return err
-			}
-		}
-		if err := s.insertMessage(ctx, tx, messageRow{
-			id: out.Message, conv: out.Conversation, kind: out.Kind, sender: out.Agent, messageID: out.MessageIDHeader,
-			received: now, raw: out.Raw, hiddenBCC: out.HiddenBCC, meta: meta,
-		}); err != nil {
-			return err
-		}
-		if err := addParticipants(ctx, tx, out.Conversation, out.NewParticipants); err != nil {
-			return err
-		}
-		// The author has read what they wrote.
-		if _, err := tx.ExecContext(ctx, `INSERT INTO seen (agent, message_id) VALUES (?, ?) ON CONFLICT DO NOTHING`, out.Agent, out.Message); err != nil {
-			return err
-		}
-		if out.Kind != KindReply || len(out.Recipients) == 0 {
-			return nil
-		}
-		qid, err := nextval(ctx, tx, "outbound")
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO outbound_messages (id, message_id, mail_from, created) VALUES (?, ?, ?, ?)`,
-			qid, out.Message, out.MailFrom, now); err != nil {
-			return err
-		}
-		for _, r := range out.Recipients {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO outbound_recipients (outbound_id, recipient, state, attempts, next_attempt, last_error)
-				VALUES (?, ?, 'queued', 0, ?, '') ON CONFLICT DO NOTHING`, qid, r, now); err != nil {
-				return err
-			}
-		}
-		return nil
+		return s.addOutbound(ctx, tx, out, meta)
 	})
 	if err != nil {
 		return fmt.Errorf("store: recording outbound message: %w", err)
 	}
 	s.hub.Publish()
+	return nil
+}
+
+// addOutbound records and queues one outbound message in tx (AddOutbound,
+// QueueAutoAck); meta is its FETCH metadata, computed outside the
+// transaction.
+func (s *SQLite) addOutbound(ctx context.Context, tx *sql.Tx, out Outbound, meta []byte) error {
+	now := millis(out.Received)
+	if nc := out.NewConversation; nc != nil {
+		if err := insertConversation(ctx, tx, out.Conversation, *nc, now); err != nil {
+			return err
+		}
+	}
+	if err := s.insertMessage(ctx, tx, messageRow{
+		id: out.Message, conv: out.Conversation, kind: out.Kind, sender: out.Agent, messageID: out.MessageIDHeader,
+		received: now, raw: out.Raw, hiddenBCC: out.HiddenBCC, meta: meta,
+	}); err != nil {
+		return err
+	}
+	if err := addParticipants(ctx, tx, out.Conversation, out.NewParticipants); err != nil {
+		return err
+	}
+	// The author has read what they wrote.
+	if _, err := tx.ExecContext(ctx, `INSERT INTO seen (agent, message_id) VALUES (?, ?) ON CONFLICT DO NOTHING`, out.Agent, out.Message); err != nil {
+		return err
+	}
+	if out.Kind != KindReply || len(out.Recipients) == 0 {
+		return nil
+	}
+	qid, err := nextval(ctx, tx, "outbound")
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO outbound_messages (id, message_id, mail_from, created) VALUES (?, ?, ?, ?)`,
+		qid, out.Message, out.MailFrom, now); err != nil {
+		return err
+	}
+	for _, r := range out.Recipients {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO outbound_recipients (outbound_id, recipient, state, attempts, next_attempt, last_error)
+			VALUES (?, ?, 'queued', 0, ?, '') ON CONFLICT DO NOTHING`, qid, r, now); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -250,17 +250,47 @@ type Store interface {
 	// Changes returns a channel that is closed at the next committed change.
 	Changes() <-chan struct{}
 
-	// ClaimAutoAck records an automatic acknowledgement from inbox to
-	// recipient at now and reports true, unless limit of them were recorded
-	// for that inbox and recipient in the 24 hours before now: then it
-	// records nothing and reports false (DESIGN.md §7, §8). The count is
-	// durable, so a restart does not reset it (sqlite_autoack.go).
-	ClaimAutoAck(ctx context.Context, inbox, recipient string, now time.Time, limit int) (bool, error)
-	// ReleaseAutoAck undoes the claim ClaimAutoAck made for inbox and
-	// recipient at claimed, when the acknowledgement could not be queued, so
-	// that the sender's next message may still get one.
-	ReleaseAutoAck(ctx context.Context, inbox, recipient string, claimed time.Time) error
+	// QueueAutoAck records and queues an automatic acknowledgement (as
+	// AddOutbound), counts it against the daily limit of its inbox and
+	// recipient, and records it as its conversation's acknowledgement, all
+	// in one durable transaction (DESIGN.md §7, §8). It writes nothing and
+	// says why when that conversation has an acknowledgement already, or
+	// when ack.Limit of them were sent from that inbox to that recipient in
+	// the 24 hours before ack.Outbound.Received. A crash or an error leaves
+	// all of it or none: never a used-up claim without its message, nor a
+	// message without its record. The count is durable, so a restart does
+	// not reset it (sqlite_autoack.go).
+	QueueAutoAck(ctx context.Context, ack AutoAck) (AutoAckOutcome, error)
+	// AutoAckOf returns the automatic acknowledgement QueueAutoAck recorded
+	// for conv: its message, or found false when there is none.
+	AutoAckOf(ctx context.Context, conv int64) (message int64, found bool, err error)
+	// OpenedConversation reports whether message is an inbound message that
+	// opened its conversation (its first), or ErrNotFound.
+	OpenedConversation(ctx context.Context, message int64) (bool, error)
 }
+
+// AutoAck is an automatic acknowledgement for QueueAutoAck.
+type AutoAck struct {
+	// Inbox and Recipient key the daily limit (compared case-insensitively);
+	// Limit is how many acknowledgements they may have in 24 hours.
+	Inbox     string
+	Recipient string
+	Limit     int
+	// Outbound is the message, a reply queued to Recipient; its
+	// Conversation is the conversation acknowledged, and its Received the
+	// time the limit counts from.
+	Outbound Outbound
+}
+
+// AutoAckOutcome says what QueueAutoAck did.
+type AutoAckOutcome int
+
+// QueueAutoAck outcomes.
+const (
+	AutoAckQueued       AutoAckOutcome = iota + 1 // recorded and queued
+	AutoAckLimitReached                           // nothing written: the daily limit is reached
+	AutoAckAlreadySent                            // nothing written: the conversation has one
+)
 
 // Hub broadcasts "something changed" to every waiter (DESIGN.md §13, change
 // fan-out). A waiter takes Changes() before reading state, then waits on it.
