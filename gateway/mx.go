@@ -228,18 +228,19 @@ func (s *Server) deliverInbound(ctx context.Context, from string, rcpts []string
 		in.Events = append(in.Events, store.Event{Type: "auth-failed", At: now, Quiet: true,
 			Text: sender + "'s mail failed " + auth.failing + "; its sender is not authenticated (see Authentication-Results)"})
 	}
+	if action == policy.AuthQuarantine {
+		// DESIGN.md §8: a conversation this mail opens is created in Spam
+		// by the transaction that stores the mail, never moved there by a
+		// second write that a crash or an error could lose. Into an
+		// existing conversation, or for a duplicate, the store ignores it.
+		in.NewStatus = store.StatusSpam
+	}
 	res, err := s.store.AddInbound(ctx, in)
 	if err != nil {
 		return res, err
 	}
 	opened := dec.Conv.ID == 0 && !res.Duplicate
-	quarantined := action == policy.AuthQuarantine && opened
-	if quarantined {
-		// The mail is durable: a failure here is logged, the mail is not refused.
-		if err := s.store.SetStatus(ctx, res.Conversation, store.StatusSpam); err != nil {
-			s.log.Error("quarantining a conversation failed", "conversation", res.Conversation, "err", err)
-		}
-	}
+	quarantined := action == policy.AuthQuarantine && opened // AddInbound created it in Spam
 	// DESIGN.md §7: an automatic acknowledgement of a new request
 	// (gateway/autoack.go); it never refuses the mail. A duplicate may be
 	// the retry of a request whose acknowledgement a crash lost: autoack.go

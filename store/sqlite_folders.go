@@ -38,7 +38,8 @@ func folderState(ctx context.Context, tx *sql.Tx, conv int64) (status Status, in
 // re-syncs all its messages (syncFolders), so the folders of the existing
 // messages are already right and only the new one needs entries: the cost of
 // adding a message does not grow with its conversation (a conversation of a
-// thousand replies costs what a new one does).
+// thousand replies costs what a new one does). A conversation created with a
+// status (Inbound.NewStatus) has it before its first message enters folders.
 func enterFolders(ctx context.Context, tx *sql.Tx, conv, msg int64) error {
 	status, inbox, assignee, err := folderState(ctx, tx, conv)
 	if err != nil {

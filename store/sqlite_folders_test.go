@@ -32,7 +32,7 @@ func folderRows(t *testing.T, s *SQLite) []string {
 // conversation gets only its own folder entries (enterFolders), and the
 // result is what re-syncing the whole conversation would give, whatever
 // the conversation went through before: assigned, unassigned, closed,
-// reopened by a reply, marked spam.
+// reopened by a reply, marked spam, or created closed or in Spam.
 func TestNewMessagesEnterFoldersLikeAFullSync(t *testing.T) {
 	ctx := context.Background()
 	s := openTest(t, t.TempDir())
@@ -70,6 +70,24 @@ func TestNewMessagesEnterFoldersLikeAFullSync(t *testing.T) {
 		}
 		if want := folderRows(t, s); !slices.Equal(got, want) {
 			t.Fatalf("after %s, adding messages gave folders\n%v\na full sync gives\n%v", st.name, got, want)
+		}
+	}
+
+	// A conversation created with a status (Inbound.NewStatus: a mail
+	// quarantined to Spam, DESIGN.md §8) gets for its first message, and
+	// for those that follow, the entries a full sync gives: none in INBOX.
+	for _, status := range []Status{StatusSpam, StatusClosed, StatusOpen} {
+		in := newInbound(inbox, fmt.Sprintf("f%d@example.com", n), n)
+		in.NewStatus = status
+		n++
+		conv = mustInbound(t, s, in).Conversation
+		add()
+		got := folderRows(t, s)
+		if err := s.inTx(ctx, func(tx *sql.Tx) error { return syncFolders(ctx, tx, conv) }); err != nil {
+			t.Fatal(err)
+		}
+		if want := folderRows(t, s); !slices.Equal(got, want) {
+			t.Fatalf("a conversation opened %s gave folders\n%v\na full sync gives\n%v", status, got, want)
 		}
 	}
 }

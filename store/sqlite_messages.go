@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // ConversationByMessageID implements Store.
@@ -172,8 +173,18 @@ func (s *SQLite) addInbound(ctx context.Context, tx *sql.Tx, in Inbound, meta []
 			if conv, err = nextval(ctx, tx, "conversation"); err != nil {
 				return err
 			}
+			status := in.NewStatus
+			if status == "" {
+				status = StatusOpen
+			}
+			if !slices.Contains([]Status{StatusOpen, StatusClosed, StatusSpam}, status) {
+				return fmt.Errorf("a new conversation cannot be %q", status)
+			}
+			// The conversation has its status before its first message
+			// gets folder entries (insertMessage, enterFolders), so they
+			// are the ones a full sync would give (DESIGN.md §6).
 			nc := NewConversation{Inbox: in.Inbox, Owner: in.Owner, Subject: in.Subject, NormSubject: in.NormSubject}
-			if err := insertConversation(ctx, tx, conv, nc, now); err != nil {
+			if err := insertConversation(ctx, tx, conv, nc, status, now); err != nil {
 				return err
 			}
 		} else if in.Reopen {
@@ -219,7 +230,7 @@ func (s *SQLite) AddOutbound(ctx context.Context, out Outbound) error {
 func (s *SQLite) addOutbound(ctx context.Context, tx *sql.Tx, out Outbound, meta []byte) error {
 	now := millis(out.Received)
 	if nc := out.NewConversation; nc != nil {
-		if err := insertConversation(ctx, tx, out.Conversation, *nc, now); err != nil {
+		if err := insertConversation(ctx, tx, out.Conversation, *nc, StatusOpen, now); err != nil {
 			return err
 		}
 	}
@@ -256,9 +267,9 @@ func (s *SQLite) addOutbound(ctx context.Context, tx *sql.Tx, out Outbound, meta
 	return nil
 }
 
-func insertConversation(ctx context.Context, tx *sql.Tx, id int64, c NewConversation, now int64) error {
+func insertConversation(ctx context.Context, tx *sql.Tx, id int64, c NewConversation, status Status, now int64) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO conversations (id, inbox, owner, subject, norm_subject, status, created, updated)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, id, c.Inbox, c.Owner, c.Subject, c.NormSubject, StatusOpen, now, now)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, id, c.Inbox, c.Owner, c.Subject, c.NormSubject, status, now, now)
 	return err
 }
 

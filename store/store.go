@@ -115,6 +115,13 @@ type Inbound struct {
 	// Reopen opens the conversation again if it is closed (a customer's
 	// message; never an auto-reply).
 	Reopen bool
+	// NewStatus is the status of the conversation this message opens; ""
+	// is open. It applies only when the message opens a new conversation
+	// (Conversation 0, not a duplicate) and is ignored otherwise. A mail
+	// quarantined by auth_failure (DESIGN.md §8) opens its conversation in
+	// Spam in the same transaction that stores it, so that no crash or
+	// failed second write leaves it in the agents' INBOX.
+	NewStatus Status
 	// NewParticipants join the conversation with this message.
 	NewParticipants []string
 	// NewFollowers follow it (agents the customer put in Cc).
