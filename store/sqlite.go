@@ -184,6 +184,9 @@ var migrations = []string{
 	// a retried copy of the message is not acknowledged twice, in
 	// sqlite_autoack.go.
 	autoAckConversationsSchema,
+	// 9: the conversations each rewrite of folder entries changed, so that
+	// readers re-read only theirs, in sqlite_cursor.go.
+	rewriteLogSchema,
 }
 
 func (s *SQLite) migrate(ctx context.Context) error {

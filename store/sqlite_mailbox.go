@@ -65,43 +65,109 @@ func (s *SQLite) Entries(ctx context.Context, view MailboxView) ([]MailboxEntry,
 	return entries, next, err
 }
 
-// EntriesSince implements IncrementalEntries (sqlite_cursor.go): one read
-// transaction sees the folder's last UID, the rewrites counter and the
-// entries together, so the cursor it returns describes exactly what was
-// read.
+// EntriesSince implements IncrementalEntries (sqlite_cursor.go).
 func (s *SQLite) EntriesSince(ctx context.Context, view MailboxView, cur FolderCursor) ([]MailboxEntry, uint32, FolderCursor, bool, error) {
-	fail := func(err error) ([]MailboxEntry, uint32, FolderCursor, bool, error) {
-		return nil, 0, FolderCursor{}, false, fmt.Errorf("store: listing %s: %w", view.Folder, err)
+	c, err := s.entryChanges(ctx, view, cur, false)
+	if err != nil {
+		return nil, 0, FolderCursor{}, false, err
+	}
+	return c.Entries, c.UIDNext, c.Cursor, !c.Full, nil
+}
+
+// EntryChanges implements IncrementalEntries (sqlite_cursor.go).
+func (s *SQLite) EntryChanges(ctx context.Context, view MailboxView, cur FolderCursor) (FolderChanges, error) {
+	return s.entryChanges(ctx, view, cur, true)
+}
+
+// entryChanges reads a view since cur, replacing conversations only when
+// patch: one read transaction sees the folder's last UID, the rewrites
+// counter, the rewrite log and the entries together, so the cursor it
+// returns describes exactly what was read.
+func (s *SQLite) entryChanges(ctx context.Context, view MailboxView, cur FolderCursor, patch bool) (FolderChanges, error) {
+	fail := func(err error) (FolderChanges, error) {
+		return FolderChanges{}, fmt.Errorf("store: listing %s: %w", view.Folder, err)
 	}
 	tx, err := s.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return fail(err)
 	}
 	defer tx.Rollback()
-	var next, rewrites int64
+	var next, rewrites, floor int64
 	err = tx.QueryRowContext(ctx, `SELECT COALESCE((SELECT value FROM sequences WHERE name = ?), 0),
-		COALESCE((SELECT value FROM sequences WHERE name = ?), 0)`, "uid:"+string(view.Folder), rewritesSequence).Scan(&next, &rewrites)
+		COALESCE((SELECT value FROM sequences WHERE name = ?), 0), COALESCE((SELECT value FROM sequences WHERE name = ?), 0)`,
+		"uid:"+string(view.Folder), rewritesSequence, rewriteLogFloor).Scan(&next, &rewrites, &floor)
 	if err != nil {
 		return fail(err)
 	}
 	now := FolderCursor{last: uint32(next), rewrites: rewrites, valid: true}
+	out := FolderChanges{UIDNext: uint32(next + 1), Cursor: now}
 	// Only new entries when nothing but new entries was committed since
 	// cur was read: every entry above cur.last is new, every one at or
-	// below it is as it was (sqlite_cursor.go).
-	appended := cur.valid && cur.rewrites == rewrites && cur.last <= now.last
+	// below it is as it was (sqlite_cursor.go). Or, when patch, new
+	// entries and those of the few conversations rewritten since.
+	incremental := cur.valid && cur.last <= now.last && cur.rewrites <= rewrites
+	var touched []int64
+	if incremental && cur.rewrites != rewrites {
+		incremental = false
+		if patch {
+			if touched, incremental, err = rewrittenSince(ctx, tx, cur.rewrites, floor); err != nil {
+				return fail(err)
+			}
+		}
+	}
+	out.Full = !incremental
 	if len(view.Inboxes) == 0 {
-		return nil, uint32(next + 1), now, appended, nil
+		return out, nil
 	}
 	after := uint32(0)
-	if appended {
-		if cur.last == now.last {
-			return nil, uint32(next + 1), now, true, nil
-		}
+	if incremental {
 		after = cur.last
 	}
-	args := []any{view.Agent, view.Agent, MarkDeleted, view.Folder, after}
+	if !incremental || after < now.last {
+		if out.Entries, err = readEntries(ctx, tx, view, after, 0, nil); err != nil {
+			return fail(err)
+		}
+	}
+	if len(touched) > 0 {
+		out.Replaced = make(map[int64]bool, len(touched))
+		for _, c := range touched {
+			out.Replaced[c] = true
+		}
+		if out.Replacements, err = readEntries(ctx, tx, view, 0, cur.last, touched); err != nil {
+			return fail(err)
+		}
+	}
+	return out, nil
+}
+
+// entriesQuery is the query of readEntries and its arguments: the entries
+// of view with UIDs above after; when convs is not nil, only those of the
+// conversations convs up to UID upTo, found from their messages
+// (messages_conversation, folder_entries_message) whatever the size of the
+// folder (TestEntryChangesReadsOnlyTouched checks the plan).
+func entriesQuery(view MailboxView, after, upTo uint32, convs []int64) (string, []any) {
+	from := `folder_entries e
+		JOIN messages m ON m.id = e.message_id`
+	var args []any
+	only := ""
+	if convs != nil {
+		// CROSS JOIN: SQLite keeps this order, messages first; and each
+		// message's entry by its index, not by a range of the folder's
+		// UIDs, which the planner may prefer.
+		from = `messages m
+		CROSS JOIN folder_entries e INDEXED BY folder_entries_message ON e.message_id = m.id AND e.folder = ?`
+		args = append(args, view.Folder)
+		only = " AND e.uid <= ? AND m.conversation_id IN (?" + strings.Repeat(", ?", len(convs)-1) + ")"
+	}
+	args = append(args, view.Agent, view.Agent, MarkDeleted, view.Folder, after)
 	for _, in := range view.Inboxes {
 		args = append(args, in)
+	}
+	if convs != nil {
+		args = append(args, upTo)
+		for _, c := range convs {
+			args = append(args, c)
+		}
 	}
 	mine := ""
 	if view.Folder == FolderMine {
@@ -111,21 +177,29 @@ func (s *SQLite) EntriesSince(ctx context.Context, view MailboxView, cur FolderC
 	args = append(args, view.Agent, MarkHidden)
 	q := `SELECT e.uid, m.id, m.conversation_id, m.kind, m.sender_role, m.size, m.received, m.hidden_bcc,
 		s.agent IS NOT NULL, d.agent IS NOT NULL, c.status
-		FROM folder_entries e
-		JOIN messages m ON m.id = e.message_id
+		FROM ` + from + `
 		JOIN conversations c ON c.id = m.conversation_id
 		LEFT JOIN seen s ON s.message_id = m.id AND s.agent = ?
 		LEFT JOIN entry_marks d ON d.agent = ? AND d.mark = ? AND d.folder = e.folder AND d.uid = e.uid
-		WHERE e.folder = ? AND e.uid > ? AND e.inbox IN (?` + strings.Repeat(", ?", len(view.Inboxes)-1) + `)` + mine + `
+		WHERE e.folder = ? AND e.uid > ? AND e.inbox IN (?` + strings.Repeat(", ?", len(view.Inboxes)-1) + `)` + only + mine + `
 		AND NOT EXISTS (SELECT 1 FROM entry_marks h WHERE h.agent = ? AND h.mark = ? AND h.folder = e.folder AND h.uid = e.uid)
 		ORDER BY e.uid`
+	return q, args
+}
+
+// readEntries reads, in tx, the entries of view with UIDs above after in
+// UID order, with their flags; when convs is not nil (at most
+// maxPatchConversations of them), only those of the conversations convs up
+// to UID upTo.
+func readEntries(ctx context.Context, tx *sql.Tx, view MailboxView, after, upTo uint32, convs []int64) ([]MailboxEntry, error) {
+	q, args := entriesQuery(view, after, upTo, convs)
 	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
-		return fail(err)
+		return nil, err
 	}
 	defer rows.Close()
 	var entries []MailboxEntry
-	var convs []int64
+	var withKeywords []int64
 	inConvs := map[int64]bool{}
 	deleted := map[int]bool{}
 	spam := map[int]bool{}
@@ -135,22 +209,22 @@ func (s *SQLite) EntriesSince(ctx context.Context, view MailboxView, cur FolderC
 		var received int64
 		var del bool
 		if err := rows.Scan(&e.UID, &e.Message, &e.Conversation, &kind, &role, &e.Size, &received, &bcc, &e.Seen, &del, &status); err != nil {
-			return fail(err)
+			return nil, err
 		}
 		e.Kind, e.SenderRole, e.Received, e.HiddenBCC = Kind(kind), SenderRole(role), fromMillis(received), splitList(bcc)
 		deleted[len(entries)], spam[len(entries)] = del, Status(status) == StatusSpam
 		if !inConvs[e.Conversation] { // a map: slices.Contains made the folder quadratic
 			inConvs[e.Conversation] = true
-			convs = append(convs, e.Conversation)
+			withKeywords = append(withKeywords, e.Conversation)
 		}
 		entries = append(entries, e)
 	}
 	if err := rows.Err(); err != nil {
-		return fail(err)
+		return nil, err
 	}
-	kws, err := keywords(ctx, tx, convs)
+	kws, err := keywords(ctx, tx, withKeywords)
 	if err != nil {
-		return nil, 0, FolderCursor{}, false, err
+		return nil, err
 	}
 	for i := range entries {
 		e := &entries[i]
@@ -162,13 +236,17 @@ func (s *SQLite) EntriesSince(ctx context.Context, view MailboxView, cur FolderC
 			e.Flags = append(e.Flags, `\Deleted`)
 		}
 	}
-	return entries, uint32(next + 1), now, appended, nil
+	return entries, nil
 }
 
 // SetSeen implements Store.
 func (s *SQLite) SetSeen(ctx context.Context, agent string, messages []int64, seen bool) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		if err := noteRewrite(ctx, tx); err != nil {
+		convs, err := messageConversations(ctx, tx, messages)
+		if err != nil {
+			return err
+		}
+		if err := noteRewrite(ctx, tx, convs); err != nil {
 			return err
 		}
 		for _, m := range messages {

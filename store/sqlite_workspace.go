@@ -73,7 +73,7 @@ func syncFolders(ctx context.Context, tx *sql.Tx, conv int64) error {
 	if err != nil {
 		return err
 	}
-	if err := noteRewrite(ctx, tx); err != nil { // sqlite_cursor.go
+	if err := noteRewrite(ctx, tx, []int64{conv}); err != nil { // sqlite_cursor.go
 		return err
 	}
 	want := map[Folder]bool{}
@@ -174,7 +174,7 @@ func (s *SQLite) setKeywords(ctx context.Context, conv int64, keywords []string,
 			}
 			return err
 		}
-		if err := noteRewrite(ctx, tx); err != nil {
+		if err := noteRewrite(ctx, tx, []int64{conv}); err != nil {
 			return err
 		}
 		for _, k := range keywords {
@@ -245,7 +245,11 @@ func keywords(ctx context.Context, q querier, convs []int64) (map[int64][]string
 // SetMarks implements WorkspaceStore.
 func (s *SQLite) SetMarks(ctx context.Context, agent string, folder Folder, uids []uint32, mark Mark, on bool) error {
 	return s.change(ctx, "marking entries", func(tx *sql.Tx) error {
-		if err := noteRewrite(ctx, tx); err != nil {
+		convs, err := markedConversations(ctx, tx, folder, uids)
+		if err != nil {
+			return err
+		}
+		if err := noteRewrite(ctx, tx, convs); err != nil {
 			return err
 		}
 		for _, uid := range uids {

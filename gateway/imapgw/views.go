@@ -3,6 +3,7 @@ package imapgw
 import (
 	"errors"
 	"slices"
+	"sort"
 	"sync"
 
 	"github.com/supportgate/supportgate/store"
@@ -26,11 +27,20 @@ import (
 // that only new entries were committed since the previous snapshot was read
 // (store.IncrementalEntries, the common case under inbound load), the new
 // snapshot is the previous one's entries followed by the entries added
-// since, read by UID; otherwise, and for private mailboxes, the folder is
-// read again in full. Snapshots made that way from one full read form a
+// since, read by UID. Snapshots made that way from one full read form a
 // chain in which each one's entries start with the entries of those before
 // it, so that a session that is several snapshots behind catches up by
 // announcing the entries past its own, in O(new entries) as well.
+//
+// When existing entries of a few conversations changed too (a status,
+// assignee, keywords, \Seen, marks), the store returns those
+// conversations' entries as they are now (store.FolderChanges), and the new
+// snapshot is the previous one with them replaced (patch): a copy of the
+// entries, but no read of the folder, and the delta for the sessions comes
+// from the replaced entries only. If none of the entries this view shows
+// changed (another agent's \Seen, a conversation in another folder), the
+// new snapshot extends the chain as above. Otherwise, and for private
+// mailboxes, the folder is read again in full.
 
 // viewKey names what a snapshot shows: an agent's folder, as its scope of
 // inboxes.
@@ -80,7 +90,18 @@ type snapshot struct {
 	chain uint64
 	// cursor is where the read of this snapshot left off in the store.
 	cursor store.FolderCursor
+	// how it was made from the snapshot before it (for tests).
+	how readKind
 }
+
+// readKind is how a snapshot was made.
+type readKind int
+
+const (
+	readFull     readKind = iota // read in full
+	readAppended                 // the previous one's entries and new ones
+	readPatched                  // the previous one's, some conversations replaced
+)
 
 // fresh reports whether nothing was committed since the snapshot was read.
 func (s *snapshot) fresh() bool {
@@ -99,9 +120,12 @@ type folderRead struct {
 	uidNext  uint32
 	cursor   store.FolderCursor
 	// appended: entries are only those added since the snapshot given to
-	// the loadFunc, which has the same validity; its entries followed by
-	// these are the folder's.
-	appended bool
+	// the loadFunc, which has the same validity; its entries, those of the
+	// replaced conversations replaced by replacements (store.FolderChanges),
+	// followed by these are the folder's.
+	appended     bool
+	replaced     map[int64]bool
+	replacements []store.MailboxEntry
 }
 
 // loadFunc reads a folder, only what was added since prev when it can
@@ -179,12 +203,26 @@ func (vs *views) current(v *view, changes func() <-chan struct{}, load loadFunc)
 		return nil, err
 	}
 	s := &snapshot{id: vs.nextID(), changed: ch, validity: r.validity, uidNext: r.uidNext, cursor: r.cursor}
+	if r.appended && old != nil && old.validity == r.validity && len(r.replaced) > 0 {
+		// When none of the entries this view shows changed, only new
+		// entries were added, as below.
+		idx := replacedIndexes(old.entries, r.replaced)
+		if !unchanged(old.entries, idx, r.replacements) {
+			entries, d := patch(old.entries, idx, r.replacements, r.entries)
+			s.entries, s.chain, s.how = entries, s.id, readPatched
+			if d.exact {
+				s.prev, s.delta = old.id, &d
+			}
+			v.snap = s
+			return s, nil
+		}
+	}
 	if r.appended && old != nil && old.validity == r.validity {
 		// In place past old's entries when there is room: no snapshot or
 		// session reads beyond its own length, and only the newest
 		// snapshot of a view is ever extended.
 		s.entries = append(old.entries, r.entries...)
-		s.chain = old.chain
+		s.chain, s.how = old.chain, readAppended
 		s.prev, s.delta = old.id, &delta{added: len(r.entries) > 0, exact: true}
 	} else {
 		if r.appended {
@@ -221,7 +259,119 @@ func (m *session) loader(f folder) loadFunc {
 		if prev != nil && prev.validity == validity {
 			cur = prev.cursor
 		}
-		entries, uidNext, next, appended, err := inc.EntriesSince(m.ctx, view, cur)
-		return folderRead{validity: validity, entries: entries, uidNext: uidNext, cursor: next, appended: appended}, err
+		c, err := inc.EntryChanges(m.ctx, view, cur)
+		return folderRead{validity: validity, entries: c.Entries, uidNext: c.UIDNext, cursor: c.Cursor, appended: !c.Full,
+			replaced: c.Replaced, replacements: c.Replacements}, err
 	}
+}
+
+// replacedIndexes returns the indexes of the entries of the replaced
+// conversations, in order: one look at each entry, no copy.
+func replacedIndexes(entries []store.MailboxEntry, replaced map[int64]bool) []int {
+	var idx []int
+	if len(replaced) == 1 {
+		for c := range replaced {
+			for i := range entries {
+				if entries[i].Conversation == c {
+					idx = append(idx, i)
+				}
+			}
+		}
+		return idx
+	}
+	for i := range entries {
+		if replaced[entries[i].Conversation] {
+			idx = append(idx, i)
+		}
+	}
+	return idx
+}
+
+// unchanged reports whether the replacements are the entries at idx as
+// they are, so that replacing them changes nothing.
+func unchanged(old []store.MailboxEntry, idx []int, repl []store.MailboxEntry) bool {
+	if len(idx) != len(repl) {
+		return false
+	}
+	for k, i := range idx {
+		a, b := &old[i], &repl[k]
+		if a.UID != b.UID || a.Message != b.Message || a.Conversation != b.Conversation || a.Kind != b.Kind ||
+			a.SenderRole != b.SenderRole || a.Size != b.Size || !a.Received.Equal(b.Received) || a.Seen != b.Seen ||
+			!slices.Equal(a.HiddenBCC, b.HiddenBCC) || !slices.Equal(a.Flags, b.Flags) {
+			return false
+		}
+	}
+	return true
+}
+
+// patch applies an incremental read that replaced conversations
+// (store.FolderChanges) to old: the entries at idx (ascending) are those of
+// the replaced conversations, repl their entries now up to old's last UID
+// and added the entries since, all in UID order. It returns the new entries
+// and the delta from old, what diff(old, new) gives, in one walk over the
+// replaced entries: the entries between them are copied as they are.
+func patch(old []store.MailboxEntry, idx []int, repl, added []store.MailboxEntry) ([]store.MailboxEntry, delta) {
+	out := make([]store.MailboxEntry, 0, len(old)-len(idx)+len(repl)+len(added))
+	var d delta
+	// lastKept: the last UID of old still there; firstNew: the first UID
+	// of repl that old did not have (an entry no longer hidden).
+	var lastKept, firstNew uint32
+	pos, r := 0, 0
+	unknown := func() {
+		if firstNew == 0 {
+			firstNew = repl[r].UID
+		}
+		out = append(out, repl[r])
+		r++
+	}
+	// keep copies old[pos:stop], which stay as they are, with the
+	// replacements that fall among them.
+	keep := func(stop int) {
+		for pos < stop {
+			j := stop
+			if r < len(repl) && repl[r].UID < old[stop-1].UID {
+				j = pos + sort.Search(stop-pos, func(k int) bool { return old[pos+k].UID > repl[r].UID })
+			}
+			out = append(out, old[pos:j]...)
+			if j > pos {
+				lastKept = old[j-1].UID
+			}
+			pos = j
+			if j < stop {
+				unknown()
+			}
+		}
+	}
+	for _, i := range idx {
+		keep(i)
+		o := &old[i]
+		for r < len(repl) && repl[r].UID < o.UID {
+			unknown()
+		}
+		if r < len(repl) && repl[r].UID == o.UID {
+			out = append(out, repl[r])
+			r++
+			lastKept = o.UID
+			if n := &out[len(out)-1]; n.Seen != o.Seen || !slices.Equal(n.Flags, o.Flags) {
+				d.changes = append(d.changes, change{seq: uint32(i + 1), now: len(out) - 1})
+			}
+		} else {
+			d.changes = append(d.changes, change{expunge: true, seq: uint32(i + 1)})
+		}
+		pos = i + 1
+	}
+	keep(len(old))
+	for r < len(repl) {
+		unknown()
+	}
+	out = append(out, added...)
+	if firstNew != 0 && firstNew < lastKept {
+		// An entry below the last kept that sessions never knew: they
+		// cannot be told of it in sequence order (diff). Rare.
+		return out, diff(old, out)
+	}
+	slices.Reverse(d.changes) // last first, as diff gives them
+	d.added = len(out) > 0 && out[len(out)-1].UID > lastKept
+	d.exact = true
+	return out, d
 }

@@ -21,11 +21,15 @@ import (
 // (new conversations, replies that may reopen, status, assignee, tags,
 // \Flagged, \Seen, marks, outbound messages, events) and checks after each
 // few that every folder picture brought up to date the incremental way
-// (views.go: only new entries read when only new entries were committed) is
-// exactly what a full read of the folder gives, and that sessions updated
-// from those pictures, some of them several pictures behind, hold the same.
+// (views.go: only new entries read when only new entries were committed,
+// and only the entries of the conversations rewritten when some were) is
+// exactly what a full read of the folder gives, that the delta handed to
+// sessions is what diff gives, and that sessions updated from those
+// pictures, some of them several pictures behind, hold the same. Every
+// write names its conversations, so no picture is read in full again
+// unless the test drops its cursor.
 func TestIncrementalMatchesFull(t *testing.T) {
-	for seed := range uint64(4) {
+	for seed := range uint64(6) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) { incrementalVsFull(t, seed) })
 	}
 }
@@ -48,6 +52,9 @@ func incrementalVsFull(t *testing.T, seed uint64) {
 		v    *view
 		mb   *selectedMailbox
 		last *snapshot
+		// forced: its cursor was dropped, for a full read at its next
+		// reload.
+		forced bool
 	}
 	var probes []*probe
 	for ai, a := range agents {
@@ -89,6 +96,34 @@ func incrementalVsFull(t *testing.T, seed uint64) {
 		return err
 	}
 	conv := func() int64 { return convs[rnd.IntN(len(convs))] }
+	// Entries there hidden, or hidden ones shown again (below the last
+	// UID: sessions cannot be told of them in sequence order).
+	hideOrShow := func() error {
+		f, a := store.SharedFolders()[rnd.IntN(5)], agents[rnd.IntN(2)]
+		all, _, err := st.Entries(ctx, store.MailboxView{Agent: "nobody@example.test", Folder: f, Inboxes: inboxes})
+		if err != nil {
+			return err
+		}
+		shown, _, err := st.Entries(ctx, store.MailboxView{Agent: a, Folder: f, Inboxes: inboxes})
+		if err != nil {
+			return err
+		}
+		hide := rnd.IntN(2) == 0
+		var pick []uint32
+		for _, e := range all {
+			if hide == slices.ContainsFunc(shown, func(s store.MailboxEntry) bool { return s.UID == e.UID }) {
+				pick = append(pick, e.UID)
+			}
+		}
+		if len(pick) == 0 {
+			return nil
+		}
+		var uids []uint32
+		for range 1 + rnd.IntN(2) {
+			uids = append(uids, pick[rnd.IntN(len(pick))])
+		}
+		return st.SetMarks(ctx, a, f, uids, store.MarkHidden, hide)
+	}
 	ops := []func() error{
 		func() error { return inbound(0, false) },
 		func() error { return inbound(0, false) },
@@ -109,6 +144,14 @@ func incrementalVsFull(t *testing.T, seed uint64) {
 			uid := uint32(1 + rnd.IntN(max(1, len(msgs))))
 			mark := []store.Mark{store.MarkDeleted, store.MarkHidden}[rnd.IntN(2)]
 			return st.SetMarks(ctx, agents[rnd.IntN(2)], f, []uint32{uid}, mark, rnd.IntN(3) != 0)
+		},
+		hideOrShow, hideOrShow, hideOrShow,
+		func() error { // \Seen on messages of several conversations
+			var ms []int64
+			for range 1 + rnd.IntN(6) {
+				ms = append(ms, msgs[rnd.IntN(len(msgs))])
+			}
+			return st.SetSeen(ctx, agents[rnd.IntN(2)], ms, rnd.IntN(2) == 0)
 		},
 		func() error {
 			id, err := st.NextMessageNumber(ctx)
@@ -131,11 +174,12 @@ func incrementalVsFull(t *testing.T, seed uint64) {
 			return err
 		},
 	}
-	appendedReads, fullReads := 0, 0
+	reads := map[readKind]int{}
+	patchedDeltas := 0
 	if err := inbound(0, false); err != nil {
 		t.Fatal(err)
 	}
-	for step := range 150 {
+	for step := range 250 {
 		// Mostly inbound mail, as under load; the others often enough.
 		var op func() error
 		if rnd.IntN(2) == 0 {
@@ -150,17 +194,40 @@ func incrementalVsFull(t *testing.T, seed uint64) {
 			continue // several writes between two reads
 		}
 		for _, p := range probes {
+			// Now and then a picture forgets where its read left off, and
+			// is read in full again.
+			if rnd.IntN(15) == 0 {
+				p.forced = true
+				p.v.mu.Lock()
+				if p.v.snap != nil {
+					p.v.snap.cursor = store.FolderCursor{}
+				}
+				p.v.mu.Unlock()
+			}
 			s, err := p.m.snapshot(p.v, p.f)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if s != p.last {
-				if s.chain == p.last.chain {
-					appendedReads++
-				} else {
-					fullReads++
+				reads[s.how]++
+				switch {
+				case s.how == readFull && !p.forced:
+					t.Fatalf("step %d, %s of %s: read in full after rewrites that name their conversations", step, p.f.name, p.m.agent.Email)
+				case s.how == readAppended && s.chain != p.last.chain:
+					t.Fatalf("step %d, %s of %s: an appended picture starts a chain", step, p.f.name, p.m.agent.Email)
+				case s.how == readPatched:
+					// The delta given to the sessions that were up to
+					// date is what diff gives, or none when diff's is not
+					// exact.
+					want := diff(p.last.entries, s.entries)
+					if (s.delta == nil) != !want.exact || s.delta != nil && (s.prev != p.last.id || !reflect.DeepEqual(*s.delta, want)) {
+						t.Fatalf("step %d, %s of %s: patched delta %+v, want %+v", step, p.f.name, p.m.agent.Email, s.delta, want)
+					}
+					if s.delta != nil {
+						patchedDeltas++
+					}
 				}
-				p.last = s
+				p.last, p.forced = s, false
 			}
 			validity, full, uidNext, err := p.m.read(p.f)
 			if err != nil {
@@ -179,8 +246,9 @@ func incrementalVsFull(t *testing.T, seed uint64) {
 			}
 		}
 	}
-	if appendedReads == 0 || fullReads == 0 {
-		t.Fatalf("%d incremental and %d full reads: both paths must be exercised", appendedReads, fullReads)
+	t.Logf("%d appended, %d patched (%d of them with a delta) and %d full reads", reads[readAppended], reads[readPatched], patchedDeltas, reads[readFull])
+	if reads[readAppended] == 0 || reads[readPatched] == 0 || reads[readFull] == 0 {
+		t.Fatalf("%d appended, %d patched and %d full reads: every path must be exercised", reads[readAppended], reads[readPatched], reads[readFull])
 	}
 }
 
