@@ -93,7 +93,18 @@ func (s *Server) autoAcknowledge(ctx context.Context, c ackCandidate) {
 			return
 		}
 	}
-	msg, outcome, err := s.queueAutoAck(ctx, c, dec.To, time.Now())
+	now := time.Now()
+	// A read first: a sender over the limit (a monitoring system writing
+	// a new request a minute) must not cost a message number (a write) and
+	// a DKIM signature per message. QueueAutoAck counts again in its
+	// transaction, so acknowledgements arriving at once still stop at the
+	// limit.
+	if n, err := s.store.AutoAcksSent(ctx, c.inbox.Address, dec.To, now); err == nil && n >= s.limits.cfg.MaxAutoAcksPerSenderPerDay {
+		log.Info("no automatic acknowledgement: the daily limit for this address is reached", "to", dec.To,
+			"limit", s.limits.cfg.MaxAutoAcksPerSenderPerDay)
+		return
+	}
+	msg, outcome, err := s.queueAutoAck(ctx, c, dec.To, now)
 	switch {
 	case err != nil:
 		// Nothing of it was written, its claim on the limit neither: the

@@ -379,3 +379,43 @@ func TestAutoAckNotRepeatedForRetry(t *testing.T) {
 		}
 	}
 }
+
+// countReservations counts message numbers reserved and acknowledgements
+// handed to the store.
+type countReservations struct {
+	store.Store
+	reserved, queued atomic.Int64
+}
+
+func (c *countReservations) NextMessageNumber(ctx context.Context) (int64, error) {
+	c.reserved.Add(1)
+	return c.Store.NextMessageNumber(ctx)
+}
+
+func (c *countReservations) QueueAutoAck(ctx context.Context, ack store.AutoAck) (store.AutoAckOutcome, error) {
+	c.queued.Add(1)
+	return c.Store.QueueAutoAck(ctx, ack)
+}
+
+// TestAutoAckOverLimitCostsNoWrite: once a sender had the day's
+// acknowledgement, their further new requests are not acknowledged and
+// cost no message number (a write) and no DKIM signature: the limit is read
+// before anything is built.
+func TestAutoAckOverLimitCostsNoWrite(t *testing.T) {
+	counted := &countReservations{}
+	ts := newTestServer(t, func(s store.Store) store.Store { counted.Store = s; return counted },
+		func(c *config.Config) { c.Inboxes[0].AutoAcknowledge = true })
+	for i := range 4 {
+		id := "flood" + strconv.Itoa(i) + "@monitor.example"
+		if err := smtpSend(ts.mx, nil, "alerts@monitor.example", []string{"support@example.test"},
+			customerMail(id, "Alert "+strconv.Itoa(i))); err != nil {
+			t.Fatalf("%s: %v", id, err)
+		}
+	}
+	if n := len(acksTo(t, ts.store, "alerts@monitor.example")); n != 1 {
+		t.Errorf("%d acknowledgements queued, want 1 (the limit)", n)
+	}
+	if r, q := counted.reserved.Load(), counted.queued.Load(); r != 1 || q != 1 {
+		t.Errorf("%d message numbers reserved and %d acknowledgements built for 4 requests, want 1 and 1", r, q)
+	}
+}

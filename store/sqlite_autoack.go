@@ -94,9 +94,8 @@ func claimAutoAck(ctx context.Context, tx *sql.Tx, inbox, recipient string, now 
 	if _, err := tx.ExecContext(ctx, `DELETE FROM auto_acks WHERE sent <= ?`, since); err != nil {
 		return false, err
 	}
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM auto_acks WHERE inbox = ? AND recipient = ? AND sent > ?`,
-		inbox, recipient, since).Scan(&n); err != nil {
+	n, err := countAutoAcks(ctx, tx, inbox, recipient, since)
+	if err != nil {
 		return false, err
 	}
 	if n >= limit {
@@ -107,6 +106,26 @@ func claimAutoAck(ctx context.Context, tx *sql.Tx, inbox, recipient string, now 
 		return false, err
 	}
 	return true, nil
+}
+
+// countAutoAcks counts the acknowledgements from inbox to recipient (lower
+// case) sent after since (milliseconds), in tx or on the read connection.
+func countAutoAcks(ctx context.Context, q interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}, inbox, recipient string, since int64) (int, error) {
+	var n int
+	err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM auto_acks WHERE inbox = ? AND recipient = ? AND sent > ?`,
+		inbox, recipient, since).Scan(&n)
+	return n, err
+}
+
+// AutoAcksSent implements Store.
+func (s *SQLite) AutoAcksSent(ctx context.Context, inbox, recipient string, now time.Time) (int, error) {
+	n, err := countAutoAcks(ctx, s.read, strings.ToLower(inbox), strings.ToLower(recipient), millis(now.Add(-autoAckWindow)))
+	if err != nil {
+		return 0, fmt.Errorf("store: counting automatic acknowledgements: %w", err)
+	}
+	return n, nil
 }
 
 // AutoAckOf implements Store.

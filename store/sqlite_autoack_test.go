@@ -77,6 +77,14 @@ func TestQueueAutoAckLimit(t *testing.T) {
 			s = openTest(t, dir)
 		}
 		ack := newAck(t, s, newConversation(t, s, fmt.Sprintf("req%d@customer.example", i)), st.inbox, st.recipient, st.at, st.limit)
+		// The read the gateway makes first agrees with the transaction.
+		sent, err := s.AutoAcksSent(ctx, st.inbox, st.recipient, st.at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if over := sent >= st.limit; over != (st.want == AutoAckLimitReached) {
+			t.Errorf("%s: AutoAcksSent = %d with limit %d, but QueueAutoAck should say %v", st.name, sent, st.limit, st.want)
+		}
 		got, err := s.QueueAutoAck(ctx, ack)
 		if err != nil {
 			t.Fatalf("%s: %v", st.name, err)

@@ -268,6 +268,11 @@ type Store interface {
 	// message without its record. The count is durable, so a restart does
 	// not reset it (sqlite_autoack.go).
 	QueueAutoAck(ctx context.Context, ack AutoAck) (AutoAckOutcome, error)
+	// AutoAcksSent counts the acknowledgements QueueAutoAck recorded from
+	// inbox to recipient in the 24 hours before now: a read, to skip
+	// building an acknowledgement the limit would refuse; QueueAutoAck
+	// still decides.
+	AutoAcksSent(ctx context.Context, inbox, recipient string, now time.Time) (int, error)
 	// AutoAckOf returns the automatic acknowledgement QueueAutoAck recorded
 	// for conv: its message, or found false when there is none.
 	AutoAckOf(ctx context.Context, conv int64) (message int64, found bool, err error)
