@@ -107,6 +107,9 @@ type Outbound struct {
 	// RelayCredentialsFile is relay_credentials_file: a file holding
 	// "username:password" for AUTH at the relay, kept out of the config.
 	RelayCredentialsFile string
+	// RelayCAFile is relay_ca_file: PEM CA certificates the relay's
+	// certificate is verified against instead of the system's roots.
+	RelayCAFile string
 	// MaxConnections is max_connections: SMTP connections open at once, all
 	// destinations together; default 20.
 	MaxConnections int

@@ -154,6 +154,7 @@ retry = ["90s", "1h30m", "1d", "1.5d"]
 give_up_after = "2d12h"
 max_connections = 50
 max_connections_per_domain = 25
+relay_ca_file = "/etc/sg/relay-ca.pem"
 [dkim]
 selector = "sg1"
 private_key_file = "/dkim.pem"
@@ -173,7 +174,7 @@ require_tag = true
 		t.Errorf("Server = %+v", c.Server)
 	}
 	if c.Outbound.Directory != "/srv/sg/outbox" || c.Outbound.GiveUpAfter != 60*time.Hour ||
-		c.Outbound.MaxConnections != 50 || c.Outbound.MaxConnectionsPerDomain != 25 ||
+		c.Outbound.MaxConnections != 50 || c.Outbound.MaxConnectionsPerDomain != 25 || c.Outbound.RelayCAFile != "/etc/sg/relay-ca.pem" ||
 		!reflect.DeepEqual(c.Outbound.Retry, []time.Duration{90 * time.Second, 90 * time.Minute, 24 * time.Hour, 36 * time.Hour}) {
 		t.Errorf("Outbound = %+v", c.Outbound)
 	}

@@ -51,6 +51,7 @@ type fileOutbound struct {
 	Retry       *[]string `toml:"retry"`
 	GiveUpAfter *string   `toml:"give_up_after"`
 	RelayCreds  string    `toml:"relay_credentials_file"`
+	RelayCA     string    `toml:"relay_ca_file"`
 	MaxConns    *int64    `toml:"max_connections"`
 	MaxPerDom   *int64    `toml:"max_connections_per_domain"`
 }

@@ -149,6 +149,8 @@ func (v *validator) outbound(o *Outbound, fo *fileOutbound, dataDir string) {
 	}
 	o.RelayCredentialsFile = fo.RelayCreds
 	v.text("outbound.relay_credentials_file", o.RelayCredentialsFile)
+	o.RelayCAFile = fo.RelayCA
+	v.text("outbound.relay_ca_file", o.RelayCAFile)
 	o.Directory = fo.Directory
 	if o.Directory == "" {
 		o.Directory = filepath.Join(dataDir, "outbox")

@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -135,9 +136,27 @@ type RelayTransport struct {
 	// CredentialsFile holds "username:password"; "" sends no AUTH. It is
 	// read at each connection, so a changed password needs no restart.
 	CredentialsFile string
+	// CAFile, when set, is a PEM file of the CA certificates the relay's
+	// certificate is verified against instead of the system's roots (a
+	// relay with a private CA, like Postfix's smtp_tls_CAfile). It is read
+	// at each connection, so a renewed CA needs no restart.
+	CAFile string
 	// TLSConfig, when set, replaces the certificate verification settings
 	// (tests); nil verifies the relay's name against the system's roots.
 	TLSConfig *tls.Config
+}
+
+// LoadCAFile reads a PEM file of CA certificates into a pool.
+func LoadCAFile(path string) (*x509.CertPool, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading the relay CA file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(data) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", path)
+	}
+	return pool, nil
 }
 
 // Route implements Transport: one route, the relay.
@@ -160,6 +179,11 @@ func (t *RelayTransport) Open(ctx context.Context, _ string) (Conn, error) {
 		creds = &c
 	}
 	cfg := &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
+	if t.CAFile != "" {
+		if cfg.RootCAs, err = LoadCAFile(t.CAFile); err != nil {
+			return nil, err
+		}
+	}
 	if t.TLSConfig != nil {
 		cfg = t.TLSConfig.Clone()
 	}

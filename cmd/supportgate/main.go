@@ -195,8 +195,14 @@ func outboundWorker(cfg *config.Config, st store.Store, keys threading.Keys, log
 				return nil, err
 			}
 		}
-		w.Transport = &queue.RelayTransport{Hostname: cfg.Server.Hostname, Relay: o.Relay, CredentialsFile: o.RelayCredentialsFile}
-		log.Info("outbound mail goes through a relay", "relay", o.Relay, "auth", o.RelayCredentialsFile != "")
+		if o.RelayCAFile != "" {
+			if _, err := queue.LoadCAFile(o.RelayCAFile); err != nil {
+				return nil, err
+			}
+		}
+		w.Transport = &queue.RelayTransport{Hostname: cfg.Server.Hostname, Relay: o.Relay, CredentialsFile: o.RelayCredentialsFile,
+			CAFile: o.RelayCAFile}
+		log.Info("outbound mail goes through a relay", "relay", o.Relay, "auth", o.RelayCredentialsFile != "", "ca_file", o.RelayCAFile)
 	default:
 		t := &queue.MXTransport{Hostname: cfg.Server.Hostname}
 		if r := cfg.DNS.Resolver; r != "" {

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -161,5 +162,64 @@ func TestMXDeliveryThroughTheConfiguredResolver(t *testing.T) {
 		if len(evs) != 1 || !strings.Contains(evs[0], "erin@gone.example") || !strings.Contains(evs[0], "550 5.1.2") {
 			t.Errorf("delivery-failed events %q, want one naming erin@gone.example and 550 5.1.2", evs)
 		}
+	}
+}
+
+// TestRelayCAFile: a relay whose certificate comes from a private CA is
+// verified against [outbound] relay_ca_file, not the system's roots: with
+// the file the reply goes over verified STARTTLS; without it, the same relay
+// is not trusted and the reply stays queued with the certificate named in
+// its last error (never sent in clear). A CA file that holds no certificate
+// stops the daemon at start with a sentence.
+func TestRelayCAFile(t *testing.T) {
+	dir := t.TempDir()
+	certFile, _, cert := selfSigned(t, dir)
+	relay := newTestRelay(t)
+	relay.cert = &cert
+	relay.start(t)
+
+	// Without the CA file: not trusted.
+	p := freePorts(t)
+	untrusted := relayConfig(t, dir, p, relay.addr, "")
+	d := startDaemon(t, dir, p, "-config", untrusted)
+	submitReply(t, d, "untrusted", "carla@customer.example")
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		rows := queueList(t, dir, untrusted)
+		if len(rows) == 1 && rows[0].State == "queued" && strings.Contains(rows[0].LastError, "certificate") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("without relay_ca_file: queue %+v, want queued with a certificate error", rows)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got := relay.received(); len(got) != 0 {
+		t.Fatalf("the relay got %d messages from a daemon that could not verify it", len(got))
+	}
+	d.stop()
+
+	// With it: delivered over verified TLS, the queued reply included.
+	dir2 := t.TempDir()
+	p2 := freePorts(t)
+	trusted := relayConfig(t, dir2, p2, relay.addr, fmt.Sprintf("relay_ca_file = %q", certFile))
+	d2 := startDaemon(t, dir2, p2, "-config", trusted)
+	submitReply(t, d2, "trusted", "dave@customer.example")
+	waitRows(t, dir2, trusted, map[string]string{"dave@customer.example": "delivered"})
+	got := relay.received()
+	if len(got) != 1 || !got[0].TLS {
+		t.Fatalf("the relay got %+v, want one message over TLS", got)
+	}
+	d2.stop()
+
+	// A file without a certificate: refused at start.
+	bad := filepath.Join(dir2, "not-a-ca.pem")
+	if err := os.WriteFile(bad, []byte("hello\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	patchConfig(t, trusted, fmt.Sprintf("relay_ca_file = %q", certFile), fmt.Sprintf("relay_ca_file = %q", bad))
+	out, err := exec.Command(daemonBinary(t), "serve", "-config", trusted).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "holds no PEM certificate") {
+		t.Fatalf("serve with a bad relay_ca_file: %v\n%s", err, out)
 	}
 }
