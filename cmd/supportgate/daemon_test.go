@@ -62,20 +62,7 @@ type ports struct{ MX, Submission, IMAP, HTTP int }
 
 func freePorts(t *testing.T) ports {
 	t.Helper()
-	var p [4]int
-	var ls []net.Listener
-	for i := range p {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		p[i] = l.Addr().(*net.TCPAddr).Port
-	}
-	for _, l := range ls {
-		l.Close()
-	}
-	return ports{p[0], p[1], p[2], p[3]}
+	return ports{reservePort(t), reservePort(t), reservePort(t), reservePort(t)}
 }
 
 // testConfig is the demo configuration (its inbox and three agents) on

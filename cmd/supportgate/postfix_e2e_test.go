@@ -86,12 +86,7 @@ func startPostfix(t *testing.T, certFile, keyFile string) *postfix {
 			t.Fatal(err)
 		}
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := fmt.Sprintf("127.0.0.1:%d", reservePort(t))
 	pf := &postfix{t: t, root: root, conf: filepath.Join(dir, "conf"), dir: dir, Addr: addr,
 		Maildir: filepath.Join(dir, "vmail", "carla")}
 	for _, d := range []string{"conf", "spool", "data", "vmail"} {

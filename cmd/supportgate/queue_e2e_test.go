@@ -57,12 +57,9 @@ type testRelay struct {
 
 func newTestRelay(t *testing.T) *testRelay {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &testRelay{addr: l.Addr().String(), tries: map[string]int{}, dataTries: map[string]int{}}
-	l.Close() // down until start
+	// Down until start, on a port no client socket can take meanwhile.
+	addr := fmt.Sprintf("127.0.0.1:%d", reservePort(t))
+	r := &testRelay{addr: addr, tries: map[string]int{}, dataTries: map[string]int{}}
 	t.Cleanup(r.stop)
 	return r
 }
