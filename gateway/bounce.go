@@ -91,12 +91,7 @@ func (s *Server) receiveBounce(ctx context.Context, log *slog.Logger, from strin
 		}
 	}
 	if len(others) > 0 {
-		res, err := s.deliverInbound(ctx, from, others, raw)
-		if err != nil {
-			log.Error("storing inbound message failed", "err", err)
-			return errTemporary
-		}
-		log.Info("inbound message stored", "conversation", res.Conversation, "message", res.Message, "duplicate", res.Duplicate)
+		return s.storeInbound(ctx, log, from, others, raw)
 	}
 	return nil
 }

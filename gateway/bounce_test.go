@@ -1,8 +1,15 @@
 package gateway
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/supportgate/supportgate/config"
+	"github.com/supportgate/supportgate/store"
 )
 
 func dsn(ctype, action, status string) string {
@@ -45,5 +52,25 @@ func TestParseBounce(t *testing.T) {
 		if f.action != tt.action || f.status != tt.status || !strings.Contains(f.diagnostic, tt.diag) {
 			t.Errorf("%s: fields %+v", tt.name, f)
 		}
+	}
+}
+
+// TestBounceTransactionKeepsRefusals: a transaction to a return path and an
+// inbox hands the inbox's copy to the same code as any inbound mail, so a
+// refusal there keeps its 5xx and its sentence instead of becoming a 451
+// that the sender would retry for days.
+func TestBounceTransactionKeepsRefusals(t *testing.T) {
+	ts := newTestServer(t, nil, func(c *config.Config) {
+		c.Inboxes[0].BlockedSenders = []string{"spammer@bad.example"}
+	})
+	returnPath := "bounces+" + ts.srv.keys.BounceToken(999) + "@example.test"
+	msg := "From: spammer@bad.example\r\nTo: support@example.test\r\nSubject: Offer\r\nMessage-ID: <offer@bad.example>\r\n\r\nBuy.\r\n"
+	err := smtpSend(ts.mx, nil, "relay@bad.example", []string{returnPath, "support@example.test"}, msg)
+	var refusal *smtp.SMTPError
+	if !errors.As(err, &refusal) || refusal.Code != 550 || refusal.EnhancedCode != (smtp.EnhancedCode{5, 7, 1}) {
+		t.Fatalf("a blocked sender's mail to a return path and the inbox: %v; want 550 5.7.1", err)
+	}
+	if _, err := ts.store.MessageByHeaderID(context.Background(), "offer@bad.example"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the blocked mail was stored: %v", err)
 	}
 }

@@ -29,6 +29,12 @@ type testServer struct {
 
 func newTestServer(t *testing.T, wrap func(store.Store) store.Store, mutate func(*config.Config)) *testServer {
 	t.Helper()
+	return newLoggingTestServer(t, wrap, mutate, io.Discard)
+}
+
+// newLoggingTestServer is newTestServer writing its log to w.
+func newLoggingTestServer(t *testing.T, wrap func(store.Store) store.Store, mutate func(*config.Config), w io.Writer) *testServer {
+	t.Helper()
 	cfg, err := config.Demo()
 	if err != nil {
 		t.Fatal(err)
@@ -53,7 +59,7 @@ func newTestServer(t *testing.T, wrap func(store.Store) store.Store, mutate func
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := New(cfg, st, keys, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s := New(cfg, st, keys, slog.New(slog.NewTextHandler(w, nil)))
 	ts := &testServer{srv: s, store: st}
 	listen := func() net.Listener {
 		l, err := net.Listen("tcp", "127.0.0.1:0")

@@ -117,24 +117,38 @@ func (m *mxSession) Data(r io.Reader) error {
 	if m.srv.isBounceTransaction(m.rcpts) { // bounces: gateway/bounce.go
 		return m.srv.receiveBounce(m.ctx, m.log, m.from, m.rcpts, raw)
 	}
-	res, err := m.srv.deliverInbound(m.ctx, m.from, m.rcpts, raw)
+	return m.srv.storeInbound(m.ctx, m.log, m.from, m.rcpts, raw)
+}
+
+// storeInbound is deliverInbound with its SMTP answer and its log line:
+// a refusal as itself, any other failure as a safe 451.
+func (s *Server) storeInbound(ctx context.Context, log *slog.Logger, from string, rcpts []string, raw []byte) error {
+	res, err := s.deliverInbound(ctx, from, rcpts, raw)
 	var refusal *smtp.SMTPError
 	if errors.As(err, &refusal) {
-		m.log.Info("inbound message refused", "reason", refusal.Message)
+		log.Info("inbound message refused", "reason", refusal.Message)
 		return refusal
 	}
 	if err != nil {
-		m.log.Error("storing inbound message failed", "err", err)
+		log.Error("storing inbound message failed", "err", err)
 		return errTemporary
 	}
-	m.log.Info("inbound message stored", "conversation", res.Conversation, "message", res.Message,
-		"duplicate", res.Duplicate, "size", len(raw))
+	log.Info("inbound message stored", "conversation", res.Conversation, "message", res.Message,
+		"duplicate", res.Duplicate, "size", len(raw), "auth_failed", res.authFailed, "quarantined", res.quarantined)
 	return nil
+}
+
+// storedInbound is what deliverInbound did with a message: where the store
+// put it, and what its log line must tell the admin.
+type storedInbound struct {
+	store.InboundResult
+	authFailed  string // the failing checks ("dmarc", "spf"...), "" when none
+	quarantined bool   // it opened its conversation in Spam (auth_failure = "quarantine")
 }
 
 // deliverInbound threads and stores one inbound message; it returns only
 // when the message is durable.
-func (s *Server) deliverInbound(ctx context.Context, from string, rcpts []string, raw []byte) (store.InboundResult, error) {
+func (s *Server) deliverInbound(ctx context.Context, from string, rcpts []string, raw []byte) (storedInbound, error) {
 	info := parseHeaderInfo(raw)
 	inbox, _ := policy.InboxOf(s.cfg, rcpts[0])
 	sender := info.From
@@ -154,7 +168,7 @@ func (s *Server) deliverInbound(ctx context.Context, from string, rcpts []string
 		ContinuityWindow: inbox.ContinuityWindow,
 	})
 	if err != nil {
-		return store.InboundResult{}, err
+		return storedInbound{}, err
 	}
 	// The conversation's inbox rules, which may differ from the address the
 	// mail came to when references thread it across inboxes.
@@ -163,20 +177,20 @@ func (s *Server) deliverInbound(ctx context.Context, from string, rcpts []string
 		rules = conv
 	}
 	if s.cfg.Blocked(rules, sender) {
-		return store.InboundResult{}, errBlockedSender
+		return storedInbound{}, errBlockedSender
 	}
 	action := policy.DecideAuth(rules.AuthFailure, auth.failing, policy.AuthTemporary(auth.spf, auth.dmarc))
 	switch action {
 	case policy.AuthReject:
-		return store.InboundResult{}, errAuthFailed(auth.failing)
+		return storedInbound{}, errAuthFailed(auth.failing)
 	case policy.AuthDefer:
-		return store.InboundResult{}, errAuthTemporary
+		return storedInbound{}, errAuthTemporary
 	}
 	_, isAgent := s.cfg.Agent(sender)
 	isAgent = isAgent && !auth.dmarcFail // a forged agent address is not an agent
 	auto := threading.IsAutoReply(&info.Header, from)
 	if dec.Conv.ReadOnly && !isAgent {
-		return store.InboundResult{}, errReadOnly // DESIGN.md §7: read-only conversations
+		return storedInbound{}, errReadOnly // DESIGN.md §7: read-only conversations
 	}
 	adm := threading.Admit(dec.Conv,
 		threading.Sender{Address: sender, IsAgent: isAgent, Auto: auto, DMARCFail: auth.dmarcFail},
@@ -237,7 +251,7 @@ func (s *Server) deliverInbound(ctx context.Context, from string, rcpts []string
 	}
 	res, err := s.store.AddInbound(ctx, in)
 	if err != nil {
-		return res, err
+		return storedInbound{}, err
 	}
 	opened := dec.Conv.ID == 0 && !res.Duplicate
 	quarantined := action == policy.AuthQuarantine && opened // AddInbound created it in Spam
@@ -248,7 +262,7 @@ func (s *Server) deliverInbound(ctx context.Context, from string, rcpts []string
 	s.autoAcknowledge(ctx, ackCandidate{inbox: rules, conversation: res.Conversation, message: res.Message,
 		newConversation: opened, duplicate: res.Duplicate, mailFrom: from, info: info, authFailed: auth.failing != "",
 		quarantined: quarantined || res.Duplicate && action == policy.AuthQuarantine})
-	return res, nil
+	return storedInbound{InboundResult: res, authFailed: auth.failing, quarantined: quarantined}, nil
 }
 
 // slogPrinter adapts go-smtp's error log to slog.

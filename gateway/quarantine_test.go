@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -36,10 +37,11 @@ func TestQuarantineIsOneWrite(t *testing.T) {
 	d.TXT("_dmarc.customer.example", "v=DMARC1; p=reject")
 	d.TXT("forged.example", "v=spf1 -all")
 	st := &noSetStatus{}
-	ts := newTestServer(t, func(s store.Store) store.Store { st.Store = s; return st }, func(c *config.Config) {
+	var logged lockedBuffer // the admin reads in the log what happened to each mail
+	ts := newLoggingTestServer(t, func(s store.Store) store.Store { st.Store = s; return st }, func(c *config.Config) {
 		c.DNS.Resolver = d.Addr
 		c.Inboxes[0].AuthFailure = config.AuthFailureQuarantine
-	})
+	}, &logged)
 	send := func(mailFrom, id, extra string) store.Message {
 		t.Helper()
 		msg := "From: gina@customer.example\r\nTo: support@example.test\r\nSubject: Printer " + id +
@@ -86,6 +88,10 @@ func TestQuarantineIsOneWrite(t *testing.T) {
 	}
 
 	q := send("x@forged.example", "q1@test", "")
+	if line := logLine(logged.String(), "conversation="+strconv.FormatInt(q.Conversation, 10)); !strings.Contains(line, "auth_failed=") ||
+		!strings.Contains(line, "quarantined=true") {
+		t.Errorf("the log does not say the mail was quarantined: %q", line)
+	}
 	if c := conv(q.Conversation); c.Status != store.StatusSpam {
 		t.Errorf("quarantined conversation is %q, want spam", c.Status)
 	}
@@ -119,4 +125,17 @@ func TestQuarantineIsOneWrite(t *testing.T) {
 	if n := st.calls.Load(); n != 0 {
 		t.Errorf("SetStatus called %d times; quarantine must need no write after AddInbound", n)
 	}
+	if line := logLine(logged.String(), "conversation="+strconv.FormatInt(good.Conversation, 10)); !strings.Contains(line, "quarantined=false") {
+		t.Errorf("a mail that was not quarantined is logged as %q", line)
+	}
+}
+
+// logLine is the first "inbound message stored" line of log holding want.
+func logLine(log, want string) string {
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, "inbound message stored") && strings.Contains(l, want+" ") {
+			return l
+		}
+	}
+	return ""
 }
