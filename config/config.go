@@ -163,6 +163,13 @@ type Inbox struct {
 	// text, with the placeholders {id}, {subject} and {inbox} (config/autoack.go).
 	// Default DefaultAutoAcknowledgeText.
 	AutoAcknowledgeText string
+	// Assign is assign: AssignNone (default) or AssignRoundRobin, which hands
+	// each new conversation to the inbox's agents with the reply or admin
+	// role in turn, a turn that survives restarts (DESIGN.md §7). A rule's
+	// assign comes first.
+	Assign string
+	// Rules are the [[inbox.rule]] tables, in file order (config/rules.go).
+	Rules []Rule
 }
 
 // Values of Inbox.Strangers.

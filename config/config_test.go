@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -111,7 +112,7 @@ roles = { "Support@Example.test" = "reply" }
 	if !reflect.DeepEqual(c.Outbound, wantOut) {
 		t.Errorf("Outbound = %+v, want %+v", c.Outbound, wantOut)
 	}
-	wantIn := Inbox{Address: "support@example.test", Name: "support@example.test", MaxParticipants: 10, SubjectTag: true, Strangers: StrangersParticipant, AuthFailure: AuthFailureFlag,
+	wantIn := Inbox{Address: "support@example.test", Name: "support@example.test", MaxParticipants: 10, SubjectTag: true, Strangers: StrangersParticipant, AuthFailure: AuthFailureFlag, Assign: AssignNone,
 		AutoAcknowledgeText: DefaultAutoAcknowledgeText}
 	if !reflect.DeepEqual(c.Inboxes, []Inbox{wantIn}) {
 		t.Errorf("Inboxes = %+v", c.Inboxes)
@@ -311,4 +312,44 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestExampleRulesAreValid: the commented assign and [[inbox.rule]] lines
+// of the example, uncommented, are a valid configuration that means what
+// the comments say.
+func TestExampleRulesAreValid(t *testing.T) {
+	ex := string(ExampleTOML())
+	start := strings.Index(ex, "# assign = \"round-robin\"")
+	end := strings.Index(ex, "# followers = [\"account-manager@example.test\"]")
+	if start < 0 || end < 0 {
+		t.Fatal("the example no longer documents assign and [[inbox.rule]]")
+	}
+	end += strings.Index(ex[end:], "\n") + 1
+	var block []string
+	for _, l := range strings.Split(ex[start:end], "\n") {
+		if strings.HasPrefix(l, "# ") && (strings.Contains(l, " = ") || strings.HasPrefix(l, "# [[")) {
+			block = append(block, strings.TrimPrefix(l, "# "))
+		}
+	}
+	// The block goes where it is documented: at the end of the [[inbox]] table.
+	at := strings.Index(ex, "\n# One [[agent]]")
+	doc := ex[:at] + "\n" + strings.Join(block, "\n") + "\n" + ex[at:]
+	c, err := Parse("example-rules.toml", []byte(doc))
+	if err != nil {
+		t.Fatalf("the example's rules do not load:\n%v\n%s", err, strings.Join(block, "\n"))
+	}
+	in := c.Inboxes[0]
+	if in.Assign != AssignRoundRobin || len(in.Rules) != 2 {
+		t.Fatalf("assign %q, %d rules", in.Assign, len(in.Rules))
+	}
+	billing, vip := in.Rules[0], in.Rules[1]
+	if billing.Name != "Billing" || !billing.Subject.MatchString("Your INVOICE") || billing.Assign != "bob@example.test" {
+		t.Errorf("Billing rule: %+v", billing)
+	}
+	if !vip.Sender.MatchString("cfo@bigcorp.example") || vip.Sender.MatchString("cfo@bigcorpXexample") {
+		t.Errorf("the backslash of the key accounts' pattern is not kept: %v", vip.Sender)
+	}
+	if got := c.AssignableAgents(in.Address); !slices.Equal(got, []string{"alice@example.test", "bob@example.test"}) {
+		t.Errorf("AssignableAgents = %v, want alice and bob (carol only views)", got)
+	}
 }

@@ -62,21 +62,23 @@ type fileDKIM struct {
 }
 
 type fileInbox struct {
-	Address         string   `toml:"address"`
-	Name            *string  `toml:"name"`
-	MaxParticipants *int64   `toml:"max_participants"`
-	BCC             []string `toml:"bcc"`
-	SubjectTag      *bool    `toml:"subject_tag"`
-	RequireTag      *bool    `toml:"require_tag"`
-	Continuity      *string  `toml:"continuity_window"`
-	Strangers       *string  `toml:"strangers"`
-	ShowEvents      *bool    `toml:"show_events"`
-	Blocked         []string `toml:"blocked_senders"`
-	MaxAttachment   *int64   `toml:"max_attachment_bytes"`
-	RefusedTypes    []string `toml:"refused_attachment_types"`
-	AuthFailure     *string  `toml:"auth_failure"`
-	AutoAck         *bool    `toml:"auto_acknowledge"`
-	AutoAckText     *string  `toml:"auto_acknowledge_text"`
+	Address         string     `toml:"address"`
+	Name            *string    `toml:"name"`
+	MaxParticipants *int64     `toml:"max_participants"`
+	BCC             []string   `toml:"bcc"`
+	SubjectTag      *bool      `toml:"subject_tag"`
+	RequireTag      *bool      `toml:"require_tag"`
+	Continuity      *string    `toml:"continuity_window"`
+	Strangers       *string    `toml:"strangers"`
+	ShowEvents      *bool      `toml:"show_events"`
+	Blocked         []string   `toml:"blocked_senders"`
+	MaxAttachment   *int64     `toml:"max_attachment_bytes"`
+	RefusedTypes    []string   `toml:"refused_attachment_types"`
+	AuthFailure     *string    `toml:"auth_failure"`
+	AutoAck         *bool      `toml:"auto_acknowledge"`
+	AutoAckText     *string    `toml:"auto_acknowledge_text"`
+	Assign          *string    `toml:"assign"`
+	Rules           []fileRule `toml:"rule"`
 }
 
 type fileAgent struct {

@@ -49,6 +49,7 @@ func (v *validator) build(fc *fileConfig) *Config {
 	c.Policy.BlockedSenders = v.blockedSenders("policy.blocked_senders", "policy.blocked_senders", fc.Policy.BlockedSenders)
 	c.Inboxes = v.inboxes(fc.Inboxes)
 	c.Agents = v.agents(fc.Agents, c.Inboxes)
+	v.rulesAssignees(c)
 	return c
 }
 
@@ -279,6 +280,8 @@ func (v *validator) inboxes(fis []fileInbox) []Inbox {
 		}
 		in.AutoAcknowledgeText = v.autoAckText(base+".auto_acknowledge_text", fi.AutoAckText)
 		in.BlockedSenders = v.blockedSenders(base+".blocked_senders", "inbox.blocked_senders", fi.Blocked)
+		in.Assign = v.assignMode(base+".assign", fi.Assign)
+		in.Rules = v.rules(base, fi.Rules)
 		in.RefusedAttachmentTypes = v.attachmentTypes(base+".refused_attachment_types", "inbox.refused_attachment_types", fi.RefusedTypes)
 		if fi.MaxAttachment != nil {
 			if *fi.MaxAttachment < 0 {

@@ -242,6 +242,11 @@ func (s *Server) deliverInbound(ctx context.Context, from string, rcpts []string
 		in.Events = append(in.Events, store.Event{Type: "auth-failed", At: now, Quiet: true,
 			Text: sender + "'s mail failed " + auth.failing + "; its sender is not authenticated (see Authentication-Results)"})
 	}
+	if dec.Conv.ID == 0 && action != policy.AuthQuarantine {
+		// DESIGN.md §7: a new request is triaged by the transaction that
+		// opens it (gateway/triage.go); quarantined mail is left alone.
+		s.triage(&in, rules, sender, info.Subject, raw, now)
+	}
 	if action == policy.AuthQuarantine {
 		// DESIGN.md §8: a conversation this mail opens is created in Spam
 		// by the transaction that stores the mail, never moved there by a

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/mail"
 	"strings"
+
+	"github.com/supportgate/supportgate/config"
 )
 
 // ActionKind is a quick action an agent writes at the top of a message
@@ -120,18 +122,5 @@ func checkArgs(kind ActionKind, args []string) error {
 	return nil
 }
 
-// validTag reports whether a tag can be an IMAP keyword too (RFC 9051 9,
-// flag-keyword is an atom): Thunderbird shows keywords as tags.
-func validTag(t string) bool {
-	if t == "" || len(t) > 64 {
-		return false
-	}
-	for _, c := range t {
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_', c == '.', c == '$':
-		default:
-			return false
-		}
-	}
-	return true
-}
+// validTag reports whether a tag can be an IMAP keyword too (config.ValidTag).
+func validTag(t string) bool { return config.ValidTag(t) }

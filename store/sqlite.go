@@ -187,6 +187,8 @@ var migrations = []string{
 	// 9: the conversations each rewrite of folder entries changed, so that
 	// readers re-read only theirs, in sqlite_cursor.go.
 	rewriteLogSchema,
+	// 10: whose turn it is in each round-robin inbox, in sqlite_triage.go.
+	roundRobinSchema,
 }
 
 func (s *SQLite) migrate(ctx context.Context) error {

@@ -183,10 +183,24 @@ func (s *SQLite) addInbound(ctx context.Context, tx *sql.Tx, in Inbound, meta []
 			// The conversation has its status before its first message
 			// gets folder entries (insertMessage, enterFolders), so they
 			// are the ones a full sync would give (DESIGN.md §6).
-			nc := NewConversation{Inbox: in.Inbox, Owner: in.Owner, Subject: in.Subject, NormSubject: in.NormSubject}
+			nc := NewConversation{Inbox: in.Inbox, Owner: in.Owner, Subject: in.Subject, NormSubject: in.NormSubject, Assignee: in.NewAssignee}
+			var turn []Event
+			if nc.Assignee == "" && in.AssignInTurn != nil && len(in.AssignInTurn.Agents) > 0 {
+				var err error
+				if nc.Assignee, err = takeTurn(ctx, tx, in.Inbox, in.AssignInTurn.Agents); err != nil {
+					return err
+				}
+				turn = []Event{{Type: "assigned", At: in.Received, Quiet: in.AssignInTurn.QuietEvent,
+					Text: "Assigned to " + nc.Assignee + " in turn (round-robin)"}}
+			}
 			if err := insertConversation(ctx, tx, conv, nc, status, now); err != nil {
 				return err
 			}
+			if err := addTags(ctx, tx, conv, in.NewTags); err != nil {
+				return err
+			}
+			res.Assignee = nc.Assignee
+			in.Events = append(turn, in.Events...)
 		} else if in.Reopen {
 			if err := setStatus(ctx, tx, conv, StatusOpen); err != nil {
 				return err
@@ -268,8 +282,8 @@ func (s *SQLite) addOutbound(ctx context.Context, tx *sql.Tx, out Outbound, meta
 }
 
 func insertConversation(ctx context.Context, tx *sql.Tx, id int64, c NewConversation, status Status, now int64) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO conversations (id, inbox, owner, subject, norm_subject, status, created, updated)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, id, c.Inbox, c.Owner, c.Subject, c.NormSubject, status, now, now)
+	_, err := tx.ExecContext(ctx, `INSERT INTO conversations (id, inbox, owner, subject, norm_subject, status, created, updated, assignee)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, id, c.Inbox, c.Owner, c.Subject, c.NormSubject, status, now, now, c.Assignee)
 	return err
 }
 

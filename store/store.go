@@ -122,6 +122,14 @@ type Inbound struct {
 	// Spam in the same transaction that stores it, so that no crash or
 	// failed second write leaves it in the agents' INBOX.
 	NewStatus Status
+	// NewAssignee and NewTags apply, like NewStatus, only to a conversation
+	// this message opens: it is created assigned and tagged (inbox rules).
+	NewAssignee string
+	NewTags     []string
+	// AssignInTurn, when set and NewAssignee is "", hands a conversation
+	// this message opens to the next of its agents (round-robin), and
+	// records the assignment as an event. InboundResult.Assignee says who.
+	AssignInTurn *RoundRobin
 	// NewParticipants join the conversation with this message.
 	NewParticipants []string
 	// NewFollowers follow it (agents the customer put in Cc).
@@ -139,6 +147,9 @@ type InboundResult struct {
 	Conversation int64
 	Message      int64
 	Duplicate    bool // a message with that Message-ID was already stored; nothing was written
+	// Assignee is the agent a conversation this message opened was
+	// assigned to (Inbound.NewAssignee or AssignInTurn); "" otherwise.
+	Assignee string
 }
 
 // Outbound is an agent's message, recorded in its conversation and queued in
@@ -167,6 +178,7 @@ type NewConversation struct {
 	Owner       string
 	Subject     string
 	NormSubject string
+	Assignee    string // "" for none
 }
 
 // Delivery is one queued outbound message with its pending recipients.

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// triageTOML turns the demo inbox round-robin and gives it a rule, as an
+// admin would write them (DESIGN.md §7).
+const triageTOML = `assign = "round-robin"
+
+[[inbox.rule]]
+name = "Billing"
+subject = 'invoice|refund'
+tags = ["billing"]
+assign = "bob@example.test"
+followers = ["cfo@example.test"]
+`
+
+// TestTriageAgainstDaemon: swaks (a peer we did not write) sends new
+// requests to the running daemon; the rule's request is tagged, assigned
+// to bob and followed by the CFO, the others go to alice and bob in turn,
+// and the turn goes on where it was after a restart.
+func TestTriageAgainstDaemon(t *testing.T) {
+	swaks := needTool(t, "swaks")
+	dir := t.TempDir()
+	p := freePorts(t)
+	cfg := testConfig(t, dir, p)
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	// assign belongs to the [[inbox]] table, the rule after it.
+	addr := "address = \"support@example.test\"\n"
+	at := strings.Index(doc, "\n# One [[agent]]")
+	if !strings.Contains(doc, addr) || at < 0 {
+		t.Fatal("the example configuration changed shape")
+	}
+	first, rule, _ := strings.Cut(triageTOML, "\n\n")
+	doc = doc[:at] + "\n" + rule + doc[at:]
+	doc = strings.Replace(doc, addr, addr+first+"\n", 1)
+	if err := os.WriteFile(cfg, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	send := func(d *daemon, subject string) {
+		t.Helper()
+		out, err := exec.Command(swaks, "--server", d.addr(p.MX), "--from", "kim@customer.example",
+			"--to", "support@example.test", "--header", "Subject: "+subject, "--body", "Hello from swaks").CombinedOutput()
+		if err != nil {
+			t.Fatalf("swaks: %v\n%s", err, out)
+		}
+	}
+	d := startDaemon(t, dir, p, "-config", cfg)
+	send(d, "Question one")
+	send(d, "Refund for order 42")
+	send(d, "Question two")
+	d.stop()
+	d = startDaemon(t, dir, p, "-config", cfg)
+	send(d, "Question three")
+
+	code, out, errOut := runCLI("", "conversations", "list", "--json", "-config", cfg)
+	var list []conversationJSON
+	if code != 0 || json.Unmarshal([]byte(out), &list) != nil || len(list) != 4 {
+		t.Fatalf("conversations list --json: exit %d, %q %q", code, out, errOut)
+	}
+	slices.SortFunc(list, func(a, b conversationJSON) int { return int(a.ID - b.ID) })
+	var turns []string
+	for _, c := range list {
+		turns = append(turns, c.Assignee)
+	}
+	if want := []string{"alice@example.test", "bob@example.test", "bob@example.test", "alice@example.test"}; !slices.Equal(turns, want) {
+		t.Errorf("assignees %v, want %v (the rule's bob, and alice, bob, alice in turn across the restart)", turns, want)
+	}
+	refund := list[1]
+	if !slices.Equal(refund.Tags, []string{"billing"}) || !slices.Equal(refund.Followers, []string{"cfo@example.test"}) {
+		t.Errorf("the refund request: tags %v, followers %v", refund.Tags, refund.Followers)
+	}
+	for _, c := range []conversationJSON{list[0], list[2], list[3]} {
+		if len(c.Tags) != 0 || len(c.Followers) != 0 {
+			t.Errorf("conversation %d (%q) got tags %v, followers %v from a rule it does not match", c.ID, c.Subject, c.Tags, c.Followers)
+		}
+	}
+}
