@@ -69,9 +69,11 @@ type Config struct {
 	Outbound Outbound
 	DKIM     DKIM
 	Policy   Policy
-	Limits   Limits  // [limits]: config/limits.go
-	Inboxes  []Inbox // TOML [[inbox]]
-	Agents   []Agent // TOML [[agent]]
+	Limits   Limits // [limits]: config/limits.go
+	// Notifications is [notifications]: config/notifications.go.
+	Notifications Notifications
+	Inboxes       []Inbox // TOML [[inbox]]
+	Agents        []Agent // TOML [[agent]]
 }
 
 // Server is the [server] table.

@@ -12,15 +12,16 @@ import (
 
 // The file as written. Pointers tell a key that is left out (nil: take the default) from one that is set.
 type fileConfig struct {
-	Server   fileServer   `toml:"server"`
-	DNS      fileDNS      `toml:"dns"`
-	TLS      fileTLS      `toml:"tls"`
-	Outbound fileOutbound `toml:"outbound"`
-	DKIM     fileDKIM     `toml:"dkim"`
-	Policy   filePolicy   `toml:"policy"`
-	Limits   fileLimits   `toml:"limits"`
-	Inboxes  []fileInbox  `toml:"inbox"`
-	Agents   []fileAgent  `toml:"agent"`
+	Server   fileServer        `toml:"server"`
+	DNS      fileDNS           `toml:"dns"`
+	TLS      fileTLS           `toml:"tls"`
+	Outbound fileOutbound      `toml:"outbound"`
+	DKIM     fileDKIM          `toml:"dkim"`
+	Policy   filePolicy        `toml:"policy"`
+	Limits   fileLimits        `toml:"limits"`
+	Notices  fileNotifications `toml:"notifications"`
+	Inboxes  []fileInbox       `toml:"inbox"`
+	Agents   []fileAgent       `toml:"agent"`
 }
 
 type fileServer struct {

@@ -89,6 +89,11 @@ func TestErrors(t *testing.T) {
 		{"inbox name newline", "[[inbox]]\naddress = \"support@example.test\"\nname = \"\"\"Support #<-\nBcc: x@evil.example\"\"\"\n", "inbox.name contains a control character"},
 		{"max_participants negative", "[[inbox]]\naddress = \"support@example.test\"\nmax_participants = -1 #<-\n", "inbox.max_participants is -1, but it must be 0 or more"},
 		{"strangers unknown", "[[inbox]]\naddress = \"support@example.test\"\nstrangers = \"maybe\" #<-\n", "inbox.strangers is \"maybe\""},
+		// [notifications]
+		{"notifications first_after bad", "[notifications]\nfirst_after = \"soon\" #<-\n" + team, `notifications.first_after is "soon", which is not a duration`},
+		{"notifications interval too long", "[notifications]\ninterval = \"30d\" #<-\n" + team, "it must be at most 7d"},
+		{"notifications max_per_day negative", "[notifications]\nmax_per_day = -1 #<-\n" + team, "notifications.max_per_day is -1, but it must be from 0 (no notifications) to 96"},
+		{"notifications unknown key", "[notifications]\nevery = \"1h\" #<-\n" + team, `unknown key "notifications.every"`},
 		// inbox.assign and [[inbox.rule]] (config/rules.go)
 		{"assign unknown", "[[inbox]]\naddress = \"support@example.test\"\nassign = \"random\" #<-\n", `inbox.assign is "random"; it must be "none" or "round-robin"`},
 		{"round-robin without agents", "[[inbox]]\naddress = \"support@example.test\"\nassign = \"round-robin\" #<-\n[[agent]]\nemail = \"v@example.test\"\npassword_hash = \"" + hash + "\"\nroles = { \"support@example.test\" = \"view\" }\n", "no agent has the reply or admin role"},

@@ -46,6 +46,7 @@ func (v *validator) build(fc *fileConfig) *Config {
 	v.outbound(&c.Outbound, &fc.Outbound, c.Server.DataDir)
 	v.dkim(&c.DKIM, &fc.DKIM)
 	v.limits(&c.Limits, &fc.Limits)
+	v.notifications(&c.Notifications, &fc.Notices)
 	c.Policy.BlockedSenders = v.blockedSenders("policy.blocked_senders", "policy.blocked_senders", fc.Policy.BlockedSenders)
 	c.Inboxes = v.inboxes(fc.Inboxes)
 	c.Agents = v.agents(fc.Agents, c.Inboxes)

@@ -171,15 +171,9 @@ func (s *Server) queueAutoAck(ctx context.Context, c ackCandidate, to string, no
 		Text:         c.inbox.AutoAcknowledgeText,
 		Now:          now,
 	}.Message()
-	if s.cfg.DKIM.Selector != "" {
-		// RFC 6376: signed once, before it is queued, like a reply.
-		signer, err := s.dkim.Signer(s.cfg.DKIM.Selector, s.cfg.DKIM.PrivateKeyFile)
-		if err == nil {
-			out, err = signer.Sign(out, domain)
-		}
-		if err != nil {
-			return 0, 0, err
-		}
+	// Signed once, before it is queued, like a reply.
+	if out, err = s.signOutbound(out, domain); err != nil {
+		return 0, 0, err
 	}
 	ack := store.AutoAck{Inbox: c.inbox.Address, Recipient: to, Limit: s.limits.cfg.MaxAutoAcksPerSenderPerDay, Outbound: store.Outbound{
 		Message:         msgNum,

@@ -338,16 +338,9 @@ func (s *Server) submit(ctx context.Context, sub submission) (submitted, error) 
 
 	// 7. Recorded, then queued, in one transaction.
 	_, domain, _ := strings.Cut(inbox.Address, "@")
-	if kind == store.KindReply && cfg.DKIM.Selector != "" {
-		// RFC 6376: signed once, before it is queued, so that every retry
-		// sends the same bytes. The key file is looked at per message: a
-		// rotated key needs no restart (it is read again only when it
-		// changed).
-		signer, err := s.dkim.Signer(cfg.DKIM.Selector, cfg.DKIM.PrivateKeyFile)
-		if err == nil {
-			out, err = signer.Sign(out, domain)
-		}
-		if err != nil {
+	if kind == store.KindReply {
+		// A note never leaves: only a reply is signed (signOutbound).
+		if out, err = s.signOutbound(out, domain); err != nil {
 			return submitted{}, err
 		}
 	}

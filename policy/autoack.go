@@ -192,10 +192,6 @@ func (a AutoAck) Message() []byte {
 	subject := ackSubject(a.Subject)
 	id := strconv.FormatInt(a.Conversation, 10)
 
-	// Fields in the order they are written; textproto adds each new field
-	// at the top, so they are added in reverse below.
-	type field struct{ k, v string }
-	addr := func(name, address string) string { return (&mail.Address{Name: name, Address: address}).String() }
 	fields := []field{
 		{"Date", a.Now.Format(time.RFC1123Z)},
 		// RFC 3834 3.1.1, 3.1.2: from the responder; replies go to the
@@ -225,21 +221,36 @@ func (a AutoAck) Message() []byte {
 		// responders do not answer it; Exchange honours its own field.
 		field{"Auto-Submitted", "auto-replied"},
 		field{"X-Auto-Response-Suppress", "All"},
+	)
+	text := strings.NewReplacer("{id}", id, "{subject}", orNone(subject), "{inbox}", oneLine(a.InboxName)).Replace(a.Text)
+	return plainTextMessage(fields, text)
+}
+
+// field is one header field of a generated message.
+type field struct{ k, v string }
+
+// addr is an address field's value, the name encoded as RFC 2047 needs.
+func addr(name, address string) string { return (&mail.Address{Name: name, Address: address}).String() }
+
+// plainTextMessage writes a generated message: fields in the order given
+// (their values already safe), then text as UTF-8 quoted-printable with
+// CRLF line ends.
+func plainTextMessage(fields []field, text string) []byte {
+	fields = append(fields,
 		field{"MIME-Version", "1.0"},
 		field{"Content-Type", "text/plain; charset=utf-8"},
 		field{"Content-Transfer-Encoding", "quoted-printable"},
 	)
+	// textproto adds each new field at the top, so they are added in reverse.
 	var h textproto.Header
 	for i := len(fields) - 1; i >= 0; i-- {
 		h.Add(fields[i].k, fields[i].v)
 	}
-
-	text := strings.NewReplacer("{id}", id, "{subject}", orNone(subject), "{inbox}", oneLine(a.InboxName)).Replace(a.Text)
 	text = strings.ReplaceAll(text, "\r\n", "\n")
 
 	var out bytes.Buffer
-	// The fields are checked above, so WriteHeader cannot fail; a field it
-	// refused would be left out rather than break the message.
+	// The fields are checked by the callers, so WriteHeader cannot fail; a
+	// field it refused would be left out rather than break the message.
 	textproto.WriteHeader(&out, h)
 	qp := quotedprintable.NewWriter(&out)
 	qp.Write([]byte(text))

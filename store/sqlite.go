@@ -189,6 +189,9 @@ var migrations = []string{
 	rewriteLogSchema,
 	// 10: whose turn it is in each round-robin inbox, in sqlite_triage.go.
 	roundRobinSchema,
+	// 11: what each follower was told of each conversation they follow,
+	// in sqlite_notices.go.
+	noticesSchema,
 }
 
 func (s *SQLite) migrate(ctx context.Context) error {

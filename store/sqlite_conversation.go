@@ -126,6 +126,9 @@ func (s *SQLite) updateConversation(ctx context.Context, tx *sql.Tx, u Conversat
 		if _, err := tx.ExecContext(ctx, `DELETE FROM followers WHERE conversation_id = ? AND address = ?`, u.Conversation, a); err != nil {
 			return err
 		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM follower_notices WHERE conversation_id = ? AND address = ?`, u.Conversation, a); err != nil {
+			return err
+		}
 	}
 	if u.ReadOnly != nil {
 		if _, err := tx.ExecContext(ctx, `UPDATE conversations SET read_only = ? WHERE id = ?`, *u.ReadOnly, u.Conversation); err != nil {
@@ -144,6 +147,9 @@ func (s *SQLite) updateConversation(ctx context.Context, tx *sql.Tx, u Conversat
 func addFollowers(ctx context.Context, tx *sql.Tx, conv int64, addrs []string) error {
 	for _, a := range addrs {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO followers (conversation_id, address) VALUES (?, ?) ON CONFLICT DO NOTHING`, conv, a); err != nil {
+			return err
+		}
+		if err := startNotice(ctx, tx, conv, a); err != nil {
 			return err
 		}
 	}

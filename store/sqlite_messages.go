@@ -258,10 +258,12 @@ func (s *SQLite) addOutbound(ctx context.Context, tx *sql.Tx, out Outbound, meta
 		return err
 	}
 	// The author has read what they wrote.
-	if _, err := tx.ExecContext(ctx, `INSERT INTO seen (agent, message_id) VALUES (?, ?) ON CONFLICT DO NOTHING`, out.Agent, out.Message); err != nil {
-		return err
+	if out.Kind != KindNotification {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO seen (agent, message_id) VALUES (?, ?) ON CONFLICT DO NOTHING`, out.Agent, out.Message); err != nil {
+			return err
+		}
 	}
-	if out.Kind != KindReply || len(out.Recipients) == 0 {
+	if out.Kind != KindReply && out.Kind != KindNotification || len(out.Recipients) == 0 {
 		return nil
 	}
 	qid, err := nextval(ctx, tx, "outbound")
@@ -330,9 +332,32 @@ func (s *SQLite) insertMessage(ctx context.Context, tx *sql.Tx, m messageRow) er
 	if err := insertMeta(ctx, tx, m.id, m.meta); err != nil {
 		return err
 	}
+	if m.kind == KindNotification {
+		// Not an update, in no folder (store/notices.go); its Message-ID is
+		// indexed, so that a reply to it threads.
+		return indexMessageID(ctx, tx, m)
+	}
 	if _, err := tx.ExecContext(ctx, `UPDATE conversations SET updated = ? WHERE id = ? AND updated < ?`, m.received, m.conv, m.received); err != nil {
 		return err
 	}
+	if IsUpdate(m.kind) {
+		if err := markPending(ctx, tx, m.conv, m.sender, m.received); err != nil {
+			return err
+		}
+	}
+	if err := indexMessageID(ctx, tx, m); err != nil {
+		return err
+	}
+	if (m.kind == KindReply || m.kind == KindNote) && m.sender != "" {
+		if err := fileSent(ctx, tx, m.sender, m.id, m.received); err != nil {
+			return err
+		}
+	}
+	return enterFolders(ctx, tx, m.conv, m.id)
+}
+
+// indexMessageID records a message's Message-ID and the ones it refers to.
+func indexMessageID(ctx context.Context, tx *sql.Tx, m messageRow) error {
 	if m.messageID != "" {
 		// A row that only recorded a reference gets its message now.
 		if _, err := tx.ExecContext(ctx, `INSERT INTO message_ids (message_id_header, conversation_id, message_id) VALUES (?, ?, ?)
@@ -347,10 +372,5 @@ func (s *SQLite) insertMessage(ctx context.Context, tx *sql.Tx, m messageRow) er
 			return err
 		}
 	}
-	if (m.kind == KindReply || m.kind == KindNote) && m.sender != "" {
-		if err := fileSent(ctx, tx, m.sender, m.id, m.received); err != nil {
-			return err
-		}
-	}
-	return enterFolders(ctx, tx, m.conv, m.id)
+	return nil
 }

@@ -95,8 +95,8 @@ func syncFolders(ctx context.Context, tx *sql.Tx, conv int64) error {
 		if !want[f] {
 			continue
 		}
-		ids, err := int64s(ctx, tx, `SELECT m.id FROM messages m WHERE m.conversation_id = ?
-			AND NOT EXISTS (SELECT 1 FROM folder_entries e WHERE e.message_id = m.id AND e.folder = ?) ORDER BY m.id`, conv, f)
+		ids, err := int64s(ctx, tx, `SELECT m.id FROM messages m WHERE m.conversation_id = ? AND m.kind != ?
+			AND NOT EXISTS (SELECT 1 FROM folder_entries e WHERE e.message_id = m.id AND e.folder = ?) ORDER BY m.id`, conv, KindNotification, f)
 		if err != nil {
 			return err
 		}

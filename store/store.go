@@ -71,6 +71,10 @@ const (
 	SenderParticipant SenderRole = "participant"
 	SenderAgent       SenderRole = "agent"
 	SenderStranger    SenderRole = "stranger" // neither: kept and flagged for the team
+	// SenderFollower: an internal person who follows the conversation
+	// (answering a notification): their mail is kept for the team and
+	// never makes them a participant, whom customers would see.
+	SenderFollower SenderRole = "follower"
 )
 
 // Conversation is one customer request.
@@ -222,6 +226,7 @@ type Store interface {
 	QueueStore
 	WorkspaceStore
 	ConversationStore
+	NoticeStore
 
 	Close() error
 

@@ -47,6 +47,9 @@ func Admit(conv store.Conversation, sender Sender, rules InboxRules) Admission {
 		a.Role = store.SenderParticipant
 	case sender.IsAgent && !sender.DMARCFail:
 		a.Role = store.SenderAgent
+	case containsFold(conv.Followers, sender.Address) && !sender.DMARCFail:
+		// DESIGN.md §2: followers are never visible to customers.
+		a.Role = store.SenderFollower
 	default:
 		a.Role = store.SenderStranger
 		a.Join = !sender.Auto && !sender.DMARCFail && sender.Address != "" && rules.Strangers != config.StrangersHold &&

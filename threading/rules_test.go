@@ -116,6 +116,8 @@ func TestAdmit(t *testing.T) {
 	spam.Status = store.StatusSpam
 	full := closed
 	full.Participants = []string{"ben@x", "cat@x"}
+	followed := closed
+	followed.Followers = []string{"cfo@corp.example"}
 	join := InboxRules{Strangers: "participant", MaxParticipants: 2}
 	hold := InboxRules{Strangers: "hold", MaxParticipants: 2}
 	tests := []struct {
@@ -136,6 +138,8 @@ func TestAdmit(t *testing.T) {
 		{"stranger over the cap", full, Sender{Address: "cow@x"}, join, Admission{Role: store.SenderStranger}},
 		{"automatic stranger never joins", open, Sender{Address: "cow@x", Auto: true}, join, Admission{Role: store.SenderStranger}},
 		{"stranger with no address", open, Sender{}, join, Admission{Role: store.SenderStranger}},
+		{"a follower writes in: kept, never a participant, no reopen", followed, Sender{Address: "CFO@corp.example"}, join, Admission{Role: store.SenderFollower}},
+		{"a DMARC-failing follower is a stranger", followed, Sender{Address: "cfo@corp.example", DMARCFail: true}, join, Admission{Role: store.SenderStranger}},
 		{"agent is neither participant nor stranger", closed, Sender{Address: "alice@example.test", IsAgent: true}, join, Admission{Role: store.SenderAgent}},
 		{"DMARC-failing owner does not reopen", closed, Sender{Address: "ann@x", DMARCFail: true}, join, Admission{Role: store.SenderOwner}},
 		{"DMARC-failing participant does not reopen", closed, Sender{Address: "ben@x", DMARCFail: true}, join, Admission{Role: store.SenderParticipant}},

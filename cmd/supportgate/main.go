@@ -164,9 +164,16 @@ func serve(args []string, stderr io.Writer) int {
 
 	// SIGTERM: the listeners close, the queue starts no new attempt and
 	// lets those in flight finish within its grace; the rest stays queued.
-	err = gateway.New(cfg, st, keys, log).Run(ctx)
+	gw := gateway.New(cfg, st, keys, log)
+	notified := make(chan struct{})
+	go func() {
+		defer close(notified)
+		gw.RunNotifier(ctx) // follower notifications (DESIGN.md §7)
+	}()
+	err = gw.Run(ctx)
 	stop()
 	<-done
+	<-notified
 	if err != nil {
 		fmt.Fprintln(stderr, "supportgate:", err)
 		return 1

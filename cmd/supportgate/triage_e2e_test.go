@@ -21,6 +21,31 @@ assign = "bob@example.test"
 followers = ["cfo@example.test"]
 `
 
+// triageConfig is the test configuration with inboxTOML's first paragraph
+// added to the demo inbox, its rest after the inbox (its [[inbox.rule]]
+// tables), and tables at the end of the file.
+func triageConfig(t *testing.T, dir string, p ports, inboxTOML, tables string) string {
+	t.Helper()
+	cfg := testConfig(t, dir, p)
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	addr := "address = \"support@example.test\"\n"
+	at := strings.Index(doc, "\n# One [[agent]]")
+	if !strings.Contains(doc, addr) || at < 0 {
+		t.Fatal("the example configuration changed shape")
+	}
+	first, rule, _ := strings.Cut(inboxTOML, "\n\n")
+	doc = doc[:at] + "\n" + rule + doc[at:]
+	doc = strings.Replace(doc, addr, addr+first+"\n", 1) + "\n" + tables
+	if err := os.WriteFile(cfg, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
 // TestTriageAgainstDaemon: swaks (a peer we did not write) sends new
 // requests to the running daemon; the rule's request is tagged, assigned
 // to bob and followed by the CFO, the others go to alice and bob in turn,
@@ -29,24 +54,7 @@ func TestTriageAgainstDaemon(t *testing.T) {
 	swaks := needTool(t, "swaks")
 	dir := t.TempDir()
 	p := freePorts(t)
-	cfg := testConfig(t, dir, p)
-	b, err := os.ReadFile(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc := string(b)
-	// assign belongs to the [[inbox]] table, the rule after it.
-	addr := "address = \"support@example.test\"\n"
-	at := strings.Index(doc, "\n# One [[agent]]")
-	if !strings.Contains(doc, addr) || at < 0 {
-		t.Fatal("the example configuration changed shape")
-	}
-	first, rule, _ := strings.Cut(triageTOML, "\n\n")
-	doc = doc[:at] + "\n" + rule + doc[at:]
-	doc = strings.Replace(doc, addr, addr+first+"\n", 1)
-	if err := os.WriteFile(cfg, []byte(doc), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfg := triageConfig(t, dir, p, triageTOML, "")
 	send := func(d *daemon, subject string) {
 		t.Helper()
 		out, err := exec.Command(swaks, "--server", d.addr(p.MX), "--from", "kim@customer.example",

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestFollowerNotificationAgainstDaemon: on the running daemon, a rule makes
+// the CFO follow a refund request; the customer's next mail (sent by swaks)
+// reaches the CFO as a notification in the outbox within first_after; the
+// CFO's answer to it, sent to its Reply-To, threads into the conversation as
+// his message, and he stays out of the customer's Cc.
+func TestFollowerNotificationAgainstDaemon(t *testing.T) {
+	swaks := needTool(t, "swaks")
+	dir := t.TempDir()
+	p := freePorts(t)
+	cfg := triageConfig(t, dir, p, `
+
+[[inbox.rule]]
+subject = 'refund'
+followers = ["cfo@example.test"]
+`, "[notifications]\nfirst_after = \"1s\"\ninterval = \"1h\"\n")
+	d := startDaemon(t, dir, p, "-config", cfg)
+	send := func(from, to, header, body string) {
+		t.Helper()
+		out, err := exec.Command(swaks, "--server", d.addr(p.MX), "--from", from, "--to", to,
+			"--header", header, "--body", body).CombinedOutput()
+		if err != nil {
+			t.Fatalf("swaks: %v\n%s", err, out)
+		}
+	}
+	send("kim@customer.example", "support@example.test", "Subject: Refund for order 42", "Where is my refund?")
+	send("kim@customer.example", "support@example.test", "Subject: Re: Refund for order 42 [#1]", "Any news?")
+
+	outbox := filepath.Join(dir, "data", "outbox")
+	notes := waitOutbox(t, outbox, 1)
+	if len(notes) != 1 || !slices.Equal(notes[0].RcptTo, []string{"cfo@example.test"}) {
+		t.Fatalf("outbox: %+v, want one notification to the CFO", notes)
+	}
+	raw := notes[0].raw
+	if !bytes.Contains(raw, []byte("Auto-Submitted: auto-generated")) || !bytes.Contains(raw, []byte("Any news?")) {
+		t.Errorf("the notification:\n%s", raw)
+	}
+	if !strings.HasPrefix(notes[0].MailFrom, "bounces+") {
+		t.Errorf("the notification's return path is %q, want our VERP address", notes[0].MailFrom)
+	}
+	m := regexp.MustCompile(`(?m)^Reply-To: .*<(support\+[^>]+)>`).FindSubmatch(raw)
+	if m == nil {
+		t.Fatalf("no Reply-To:\n%s", raw)
+	}
+	send("cfo@example.test", string(m[1]), "Subject: Re: Update", "Refund it today.")
+
+	code, out, errOut := runCLI("", "conversations", "show", "1", "--json", "-config", cfg)
+	var c conversationJSON
+	if code != 0 || json.Unmarshal([]byte(out), &c) != nil {
+		t.Fatalf("conversations show 1 --json: exit %d, %q %q", code, out, errOut)
+	}
+	var senders []string
+	for _, msg := range c.Messages {
+		senders = append(senders, msg.Kind+":"+msg.Sender)
+	}
+	want := []string{"inbound:kim@customer.example", "inbound:kim@customer.example", "notification:support@example.test", "inbound:cfo@example.test"}
+	if !slices.Equal(senders, want) {
+		t.Errorf("conversation 1 holds %v, want %v", senders, want)
+	}
+	if slices.Contains(c.Participants, "cfo@example.test") {
+		t.Errorf("the CFO became a participant: %v", c.Participants)
+	}
+}
