@@ -101,8 +101,10 @@ func (s *Server) notifyOne(ctx context.Context, log *slog.Logger, n store.Notice
 		return err
 	}
 	inbox, ok := s.cfg.Inbox(conv.Inbox)
-	if !ok {
-		return nil // its inbox left the configuration: nobody to send as
+	if !ok || conv.Status == store.StatusSpam {
+		// Spam is news to nobody; a conversation whose inbox left the
+		// configuration has nobody to send as.
+		return s.store.SettleNotice(ctx, n.Conversation, n.Follower, through)
 	}
 	items := make([]policy.NoticeItem, 0, len(news))
 	for _, u := range news {

@@ -165,4 +165,20 @@ func TestFollowerNotifications(t *testing.T) {
 	if got := len(notifications()["cfo@example.test"]); got != 4 {
 		t.Fatalf("a day after the first: %d notifications to the CFO, want 4", got)
 	}
+
+	// Marked spam: its updates are news to nobody.
+	tick(t0.Add(29 * 24 * time.Hour)) // everything due before is sent
+	before := notifications()
+	if err := ts.store.SetStatus(ctx, conv, store.StatusSpam); err != nil {
+		t.Fatal(err)
+	}
+	send("kim@customer.example", "k6@customer.example", "In-Reply-To: <k5@customer.example>\r\n", "Buy now")
+	tick(t0.Add(30 * 24 * time.Hour))
+	if got := notifications(); len(got["cfo@example.test"]) != len(before["cfo@example.test"]) || len(got["bob@example.test"]) != len(before["bob@example.test"]) {
+		t.Errorf("notified of a spam conversation: %d to the CFO, %d to bob; %d and %d before", len(got["cfo@example.test"]), len(got["bob@example.test"]),
+			len(before["cfo@example.test"]), len(before["bob@example.test"]))
+	}
+	if ns, _ := ts.store.PendingNotices(ctx); len(ns) != 0 {
+		t.Errorf("a spam conversation's notices stay pending: %+v", ns)
+	}
 }

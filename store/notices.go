@@ -18,7 +18,7 @@ import (
 const KindNotification Kind = "notification"
 
 // IsUpdate reports whether a message of kind k is an update followers are
-// told of.
+// told of (when a person wrote it: sqlite_notices.go, updateOf).
 func IsUpdate(k Kind) bool {
 	return k == KindInbound || k == KindReply || k == KindNote
 }

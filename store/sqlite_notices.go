@@ -29,6 +29,12 @@ INSERT OR IGNORE INTO follower_notices (conversation_id, address, since, notifie
 	SELECT f.conversation_id, f.address, COALESCE(m.last, 0), COALESCE(m.last, 0) FROM followers f
 	LEFT JOIN (SELECT conversation_id, MAX(id) AS last FROM messages GROUP BY conversation_id) m ON m.conversation_id = f.conversation_id`
 
+// updateOf is the condition on a message m that makes it an update for the
+// follower given as its one argument: customer mail, a reply or a note,
+// written by a person (automatic acknowledgements have no sender) other than
+// the follower.
+const updateOf = `m.kind IN ('inbound', 'reply', 'note') AND m.sender != '' AND lower(m.sender) != ?`
+
 // startNotice begins a follower's notices from conv's last message.
 func startNotice(ctx context.Context, tx *sql.Tx, conv int64, addr string) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO follower_notices (conversation_id, address, since, notified_through)
@@ -40,6 +46,9 @@ func startNotice(ctx context.Context, tx *sql.Tx, conv int64, addr string) error
 // markPending records that an update by sender arrived in conv: every other
 // follower with nothing waiting now has something since now.
 func markPending(ctx context.Context, tx *sql.Tx, conv int64, sender string, now int64) error {
+	if sender == "" {
+		return nil // an automatic acknowledgement: no one wrote it
+	}
 	_, err := tx.ExecContext(ctx, `UPDATE follower_notices SET pending_since = ?
 		WHERE conversation_id = ? AND pending_since IS NULL AND address != ?`, now, conv, strings.ToLower(sender))
 	return err
@@ -83,8 +92,8 @@ func (s *SQLite) NoticeUpdates(ctx context.Context, conv int64, follower string,
 	follower = strings.ToLower(follower)
 	rows, err := s.read.QueryContext(ctx, `SELECT m.id, m.kind, m.sender, m.sender_role, m.message_id_header, m.received, m.size,
 		EXISTS (SELECT 1 FROM seen WHERE agent = ? AND message_id = m.id)
-		FROM messages m WHERE m.conversation_id = ? AND m.id > ? AND m.kind IN (?, ?, ?) AND lower(m.sender) != ?
-		ORDER BY m.id`, follower, conv, after, KindInbound, KindReply, KindNote, follower)
+		FROM messages m WHERE m.conversation_id = ? AND m.id > ? AND `+updateOf+`
+		ORDER BY m.id`, follower, conv, after, follower)
 	if err != nil {
 		return nil, 0, fmt.Errorf("store: reading updates of conversation %d: %w", conv, err)
 	}
@@ -122,8 +131,8 @@ func settle(ctx context.Context, tx *sql.Tx, conv int64, follower string, throug
 		return err
 	}
 	var more int
-	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM messages WHERE conversation_id = ? AND id > ? AND kind IN (?, ?, ?) AND lower(sender) != ?)`,
-		conv, through, KindInbound, KindReply, KindNote, follower).Scan(&more); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = ? AND m.id > ? AND `+updateOf+`)`,
+		conv, through, follower).Scan(&more); err != nil {
 		return err
 	}
 	var pending sql.NullInt64

@@ -32,6 +32,14 @@ func TestNotices(t *testing.T) {
 	if p := pending(); len(p) != 0 {
 		t.Fatalf("pending before any update: %+v", p)
 	}
+	// An automatic acknowledgement (a reply nobody wrote) is no update.
+	ack := reply(mustReserve(t, s), conv, "", "customer@example.com")
+	if err := s.AddOutbound(ctx, ack); err != nil {
+		t.Fatal(err)
+	}
+	if p := pending(); len(p) != 0 {
+		t.Fatalf("pending after an automatic acknowledgement: %+v", p)
+	}
 
 	// The customer writes: both followers have news. The CFO writes: the
 	// agent had news already, and the CFO's own mail is none for them.
