@@ -92,22 +92,28 @@ func (v *validator) count(key string, p *int64, def, most int) int {
 	return int(*p)
 }
 
+// duration validates a duration key of at most most (written mostText),
+// returning def when it is left out or wrong.
+func (v *validator) duration(path string, p *string, def, most time.Duration, mostText, example string) time.Duration {
+	if p == nil {
+		return def
+	}
+	d, why := parseDuration(*p)
+	if why == "" && d > most {
+		why = "it must be at most " + mostText
+	}
+	if why != "" {
+		v.errorf(path, "%s is %q, which is not a duration like %s: %s", path, *p, example, why)
+		return def
+	}
+	return d
+}
+
 // limits validates [limits] and applies its defaults.
 func (v *validator) limits(l *Limits, fl *fileLimits) {
 	count := func(key string, p *int64, def int) int { return v.count("limits."+key, p, def, maxLimit) }
 	duration := func(key string, p *string, def time.Duration, example string) time.Duration {
-		if p == nil {
-			return def
-		}
-		d, why := parseDuration(*p)
-		if why == "" && d > maxAuthFailureDelayOrTimeout {
-			why = "it must be at most 24h"
-		}
-		if why != "" {
-			v.errorf("limits."+key, "limits.%s is %q, which is not a duration like %s: %s", key, *p, example, why)
-			return def
-		}
-		return d
+		return v.duration("limits."+key, p, def, maxAuthFailureDelayOrTimeout, "24h", example)
 	}
 	l.MaxRecipients = count("max_recipients", fl.MaxRecipients, defaultMaxRecipients)
 	l.MaxConnectionsPerIP = count("max_connections_per_ip", fl.MaxConnectionsPerIP, defaultMaxConnectionsPerIP)

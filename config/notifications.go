@@ -33,18 +33,7 @@ const (
 // notifications validates [notifications] and applies its defaults.
 func (v *validator) notifications(n *Notifications, fn *fileNotifications) {
 	duration := func(key string, p *string, def time.Duration) time.Duration {
-		if p == nil {
-			return def
-		}
-		d, why := parseDuration(*p)
-		if why == "" && d > maxNoticeDelay {
-			why = "it must be at most 7d"
-		}
-		if why != "" {
-			v.errorf("notifications."+key, "notifications.%s is %q, which is not a duration like \"5m\" or \"4h\": %s", key, *p, why)
-			return def
-		}
-		return d
+		return v.duration("notifications."+key, p, def, maxNoticeDelay, "7d", `"5m" or "4h"`)
 	}
 	n.FirstAfter = duration("first_after", fn.FirstAfter, defaultNoticeFirstAfter)
 	n.Interval = duration("interval", fn.Interval, defaultNoticeInterval)
