@@ -210,6 +210,7 @@ func (s *Server) deliverInbound(ctx context.Context, from string, rcpts []string
 		Sender:          sender,
 		SenderRole:      adm.Role,
 		Reopen:          adm.Reopen,
+		Automatic:       auto,
 		MessageIDHeader: info.MessageID,
 		SeenMessageIDs:  threading.ReferencedIDs(info.InReplyTo, info.References),
 		Raw:             append([]byte(auth.header), stored...),

@@ -216,7 +216,7 @@ func (s *SQLite) addInbound(ctx context.Context, tx *sql.Tx, in Inbound, meta []
 		res.Conversation, res.Message = conv, msg
 		if err := s.insertMessage(ctx, tx, messageRow{
 			id: msg, conv: conv, kind: KindInbound, sender: in.Sender, senderRole: in.SenderRole, messageID: in.MessageIDHeader,
-			received: now, raw: in.Raw, seenIDs: in.SeenMessageIDs, meta: meta,
+			received: now, raw: in.Raw, seenIDs: in.SeenMessageIDs, meta: meta, automatic: in.Automatic,
 		}); err != nil {
 			return err
 		}
@@ -309,6 +309,7 @@ type messageRow struct {
 	received   int64
 	raw        []byte
 	hiddenBCC  []string
+	automatic  bool // Inbound.Automatic
 	seenIDs    []string
 	meta       []byte // FETCH metadata; nil: computed at the first FETCH
 }
@@ -340,7 +341,7 @@ func (s *SQLite) insertMessage(ctx context.Context, tx *sql.Tx, m messageRow) er
 	if _, err := tx.ExecContext(ctx, `UPDATE conversations SET updated = ? WHERE id = ? AND updated < ?`, m.received, m.conv, m.received); err != nil {
 		return err
 	}
-	if IsUpdate(m.kind) {
+	if IsUpdate(m.kind) && !m.automatic {
 		if err := markPending(ctx, tx, m.conv, m.sender, m.received); err != nil {
 			return err
 		}

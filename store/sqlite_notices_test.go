@@ -40,6 +40,13 @@ func TestNotices(t *testing.T) {
 	if p := pending(); len(p) != 0 {
 		t.Fatalf("pending after an automatic acknowledgement: %+v", p)
 	}
+	// Nor is an out-of-office answer on its own.
+	ooo := newInbound(inboxA, "ooo@example.com", 1)
+	ooo.Conversation, ooo.Automatic = conv, true
+	mustInbound(t, s, ooo)
+	if p := pending(); len(p) != 0 {
+		t.Fatalf("pending after an automatic answer: %+v", p)
+	}
 
 	// The customer writes: both followers have news. The CFO writes: the
 	// agent had news already, and the CFO's own mail is none for them.
@@ -54,8 +61,10 @@ func TestNotices(t *testing.T) {
 	cfoMail.Conversation, cfoMail.Sender = conv, "CFO@example.com"
 	third := mustInbound(t, s, cfoMail)
 	ups, wrote, err := s.NoticeUpdates(ctx, conv, "cfo@example.com", open.Message)
-	if err != nil || len(ups) != 1 || ups[0].ID != second.Message || wrote != third.Message {
-		t.Fatalf("the CFO's updates: %+v, wrote %v, %v; want the customer's second mail only", ups, wrote, err)
+	// The out-of-office answer is listed (a notification sent for other
+	// news tells of it too), the CFO's own mail is not.
+	if err != nil || len(ups) != 2 || ups[0].MessageIDHeader != "ooo@example.com" || ups[1].ID != second.Message || wrote != third.Message {
+		t.Fatalf("the CFO's updates: %+v, wrote %v, %v; want the automatic answer and the customer's second mail", ups, wrote, err)
 	}
 
 	// The notification: queued to the CFO, in no folder, no update, and

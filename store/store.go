@@ -136,6 +136,10 @@ type Inbound struct {
 	AssignInTurn *RoundRobin
 	// NewParticipants join the conversation with this message.
 	NewParticipants []string
+	// Automatic: an auto-reply or a bounce (threading.IsAutoReply). It is
+	// kept like any mail, but on its own it sends followers no
+	// notification: an out-of-office answer is nobody's news.
+	Automatic bool
 	// NewFollowers follow it (agents the customer put in Cc).
 	NewFollowers []string
 	// Events are recorded with the message (e.g. participants over the cap).
