@@ -2,11 +2,14 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // triageTOML turns the demo inbox round-robin and gives it a rule, as an
@@ -91,6 +94,67 @@ func TestTriageAgainstDaemon(t *testing.T) {
 	for _, c := range []conversationJSON{list[0], list[2], list[3]} {
 		if len(c.Tags) != 0 || len(c.Followers) != 0 {
 			t.Errorf("conversation %d (%q) got tags %v, followers %v from a rule it does not match", c.ID, c.Subject, c.Tags, c.Followers)
+		}
+	}
+}
+
+// TestRoundRobinSurvivesKills: each new request is sent while the daemon is
+// killed with SIGKILL a random instant later (before, during or after the
+// transaction that opens its conversation), then sent again, as a client
+// that got no 250 does, until it is accepted. Every request is stored once
+// and the turns still go strictly alice, bob, alice...: a turn is taken by
+// the transaction that opens the conversation, so a crash cannot take one
+// without opening it, and a retried duplicate takes none.
+func TestRoundRobinSurvivesKills(t *testing.T) {
+	dir := t.TempDir()
+	p := freePorts(t)
+	cfg := triageConfig(t, dir, p, "assign = \"round-robin\"\n", "")
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	const n = 12
+	accepted := 0 // first tries that got a 250 before the kill
+	var took time.Duration
+	for i := range n {
+		d := startDaemon(t, dir, p, "-config", cfg)
+		msg := fmt.Sprintf("From: kim@customer.example\r\nTo: support@example.test\r\nSubject: Request %d\r\n"+
+			"Message-ID: <rr-kill-%d@customer.example>\r\n\r\nHello.\r\n", i, i)
+		if i == 0 {
+			// The first one is sent in peace, to learn how long a send takes
+			// here: the kills then fall anywhere within one.
+			start := time.Now()
+			if err := sendMail(d.addr(p.MX), nil, "kim@customer.example", []string{"support@example.test"}, msg); err != nil {
+				t.Fatal(err)
+			}
+			took = time.Since(start)
+			d.stop()
+			continue
+		}
+		done := make(chan error, 1)
+		go func() { done <- sendMail(d.addr(p.MX), nil, "kim@customer.example", []string{"support@example.test"}, msg) }()
+		time.Sleep(time.Duration(rng.Int64N(int64(took) * 2)))
+		d.kill()
+		if err := <-done; err == nil { // accepted or not, the client sends again
+			accepted++
+		}
+		d = startDaemon(t, dir, p, "-config", cfg)
+		if err := sendMail(d.addr(p.MX), nil, "kim@customer.example", []string{"support@example.test"}, msg); err != nil {
+			t.Fatalf("request %d after the restart: %v", i, err)
+		}
+		d.stop()
+	}
+	t.Logf("a send takes %v; %d of %d first tries got their 250 before the kill", took, accepted, n-1)
+	code, out, errOut := runCLI("", "conversations", "list", "--json", "-config", cfg)
+	var list []conversationJSON
+	if code != 0 || json.Unmarshal([]byte(out), &list) != nil || len(list) != n {
+		t.Fatalf("conversations list --json: exit %d, %d conversations (want %d), %q", code, len(list), n, errOut)
+	}
+	slices.SortFunc(list, func(a, b conversationJSON) int { return int(a.ID - b.ID) })
+	for i, c := range list {
+		want := []string{"alice@example.test", "bob@example.test"}[i%2]
+		if c.Assignee != want {
+			t.Errorf("conversation %d (%q) is assigned to %q, want %q: a turn was lost or taken twice", c.ID, c.Subject, c.Assignee, want)
+		}
+		if c.Subject != fmt.Sprintf("Request %d", i) {
+			t.Errorf("conversation %d is %q, want Request %d: a request stored twice or lost", c.ID, c.Subject, i)
 		}
 	}
 }
