@@ -129,7 +129,9 @@ func TestRoundRobinSurvivesKills(t *testing.T) {
 			continue
 		}
 		done := make(chan error, 1)
-		go func() { done <- sendMail(d.addr(p.MX), nil, "kim@customer.example", []string{"support@example.test"}, msg) }()
+		go func() {
+			done <- sendMail(d.addr(p.MX), nil, "kim@customer.example", []string{"support@example.test"}, msg)
+		}()
 		time.Sleep(time.Duration(rng.Int64N(int64(took) * 2)))
 		d.kill()
 		if err := <-done; err == nil { // accepted or not, the client sends again
