@@ -3,12 +3,15 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"math/rand/v2"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestFollowerNotificationAgainstDaemon: on the running daemon, a rule makes
@@ -71,5 +74,40 @@ followers = ["cfo@example.test"]
 	}
 	if slices.Contains(c.Participants, "cfo@example.test") {
 		t.Errorf("the CFO became a participant: %v", c.Participants)
+	}
+}
+
+// TestFollowerNotificationSurvivesKills: the daemon is killed with SIGKILL
+// again and again around the moment a notification falls due; the CFO gets
+// it exactly once: it is queued in the transaction that records him told,
+// and the outbox names each file by its queue entry.
+func TestFollowerNotificationSurvivesKills(t *testing.T) {
+	dir := t.TempDir()
+	p := freePorts(t)
+	cfg := triageConfig(t, dir, p, `
+
+[[inbox.rule]]
+subject = 'refund'
+followers = ["cfo@example.test"]
+`, "[notifications]\nfirst_after = \"1s\"\ninterval = \"1h\"\n")
+	d := startDaemon(t, dir, p, "-config", cfg)
+	for i, body := range []string{"Where is my refund?", "Any news?"} {
+		msg := fmt.Sprintf("From: kim@customer.example\r\nTo: support@example.test\r\nSubject: Refund [#1]\r\nMessage-ID: <nk-%d@customer.example>\r\n\r\n%s\r\n", i, body)
+		if err := sendMail(d.addr(p.MX), nil, "kim@customer.example", []string{"support@example.test"}, msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 11))
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); {
+		time.Sleep(time.Duration(50+rng.IntN(300)) * time.Millisecond)
+		d.kill()
+		d = startDaemon(t, dir, p, "-config", cfg)
+	}
+	outbox := filepath.Join(dir, "data", "outbox")
+	waitOutbox(t, outbox, 1)
+	time.Sleep(2 * time.Second) // a second notification would be here by now
+	envs := waitOutbox(t, outbox, 1)
+	if len(envs) != 1 || !slices.Equal(envs[0].RcptTo, []string{"cfo@example.test"}) || !bytes.Contains(envs[0].raw, []byte("Any news?")) {
+		t.Fatalf("after the kills the outbox holds %d envelopes, want one notification to the CFO: %+v", len(envs), envs)
 	}
 }
