@@ -104,6 +104,7 @@ func TestErrors(t *testing.T) {
 		{"rule bad tag", team + "[[inbox.rule]]\nsubject = 'x'\ntags = [\"two words\"] #<-\n", `inbox.rule.tags has "two words", which is not a tag`},
 		{"rule bad follower", team + "[[inbox.rule]]\nsubject = 'x'\nfollowers = [\"ceo\"] #<-\n", `inbox.rule.followers has "ceo", which is not a valid email address`},
 		{"rule assigns a stranger", team + "[[inbox.rule]]\nsubject = 'x'\nassign = \"eve@example.test\" #<-\n", `rule 1 of inbox "support@example.test" assigns to "eve@example.test", who is not an agent with the reply or admin role in it`},
+		{"rule follower is an inbox", team + "[[inbox.rule]]\nsubject = 'x'\nfollowers = [\"ok@example.test\",\n  \"Support+x@example.test\"] #<-\n", `has the inbox "support+x@example.test" as a follower`},
 		{"rule unknown key", team + "[[inbox.rule]]\nsubject = 'x'\ntag = \"billing\" #<-\n", `unknown key "inbox.rule.tag"`},
 		{"second inbox's rule", team + "[[inbox]]\naddress = \"sales@example.test\"\n[[inbox.rule]]\nsubject = 'x'\ntags = [\"ok\"]\n[[inbox.rule]]\nname = \"Bad\"\nbody = '[' #<-\ntags = [\"x\"]\n", "inbox.rule.body is not a regular expression"},
 		{"continuity_window bad", "[[inbox]]\naddress = \"support@example.test\"\ncontinuity_window = \"soon\" #<-\n", "inbox.continuity_window is \"soon\""},

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 )
 
 // Rule is one [[inbox.rule]]: when every pattern it has matches the mail
@@ -152,7 +153,8 @@ func (v *validator) pattern(path string, s *string) *regexp.Regexp {
 }
 
 // rulesAssignees checks that every rule's assignee can take the inbox's
-// conversations, and that round-robin has someone to hand them to.
+// conversations, that no rule makes an inbox a follower, and that
+// round-robin has someone to hand them to.
 func (v *validator) rulesAssignees(c *Config) {
 	for i, in := range c.Inboxes {
 		agents := c.AssignableAgents(in.Address)
@@ -160,6 +162,13 @@ func (v *validator) rulesAssignees(c *Config) {
 			v.errorf(fmt.Sprintf("inbox.%d.assign", i), "inbox %q assigns round-robin, but no agent has the reply or admin role in it", in.Address)
 		}
 		for k, r := range in.Rules {
+			for j, f := range r.Followers {
+				local, domain, _ := strings.Cut(f, "@")
+				plain, _, _ := strings.Cut(local, "+")
+				if _, isInbox := c.Inbox(plain + "@" + domain); isInbox {
+					v.errorf(fmt.Sprintf("inbox.%d.rule.%d.followers.%d", i, k, j), "%s of inbox %q has the inbox %q as a follower; its notifications would come back in as mail", r.Name, in.Address, f)
+				}
+			}
 			if r.Assign != "" && !slices.Contains(agents, r.Assign) {
 				v.errorf(fmt.Sprintf("inbox.%d.rule.%d.assign", i, k), "%s of inbox %q assigns to %q, who is not an agent with the reply or admin role in it", r.Name, in.Address, r.Assign)
 			}
