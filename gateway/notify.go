@@ -84,6 +84,11 @@ func (s *Server) notifyOne(ctx context.Context, log *slog.Logger, n store.Notice
 			news = append(news, u)
 		}
 	}
+	if _, isInbox := policy.InboxOf(s.cfg, n.Follower); isInbox {
+		// A support address as a follower (#follow support@...): its
+		// notifications would come back in as mail. Nobody to tell.
+		news = nil
+	}
 	if len(news) == 0 {
 		// An agent read it all before it was due: nothing to tell.
 		if through == 0 {

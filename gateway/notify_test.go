@@ -68,8 +68,13 @@ func TestFollowerNotifications(t *testing.T) {
 
 	first := send("kim@customer.example", "k1@customer.example", "Cc: bob@example.test\r\n", "Where is my refund?")
 	conv = first.Conversation
+	// An agent's slip (#follow support+x@example.test) must not mail the
+	// inbox itself.
+	if err := ts.store.UpdateConversation(ctx, store.ConversationUpdate{Conversation: conv, AddFollowers: []string{"support+x@example.test"}}); err != nil {
+		t.Fatal(err)
+	}
 	c, _ := ts.store.Conversation(ctx, conv)
-	if !slices.Equal(c.Followers, []string{"bob@example.test", "cfo@example.test"}) {
+	if !slices.Equal(c.Followers, []string{"bob@example.test", "cfo@example.test", "support+x@example.test"}) {
 		t.Fatalf("followers %v", c.Followers)
 	}
 	update := send("kim@customer.example", "k2@customer.example", "In-Reply-To: <k1@customer.example>\r\n", "Any news? Kim")
@@ -105,6 +110,9 @@ func TestFollowerNotifications(t *testing.T) {
 	}
 	if ns, _ := ts.store.PendingNotices(ctx); len(ns) != 0 {
 		t.Errorf("still pending after the notification and bob's reading: %+v", ns)
+	}
+	if got := n["support+x@example.test"]; len(got) != 0 {
+		t.Errorf("the inbox itself was notified: %d", len(got))
 	}
 	// Not in anyone's folders.
 	alice := imapLogin(t, ts.imap, "alice@example.test", "demo-alice", nil)
