@@ -112,13 +112,16 @@ func (s *Server) notifyOne(ctx context.Context, log *slog.Logger, n store.Notice
 		return s.store.SettleNotice(ctx, n.Conversation, n.Follower, through)
 	}
 	items := make([]policy.NoticeItem, 0, len(news))
-	for _, u := range news {
-		raw, err := s.store.MessageRaw(ctx, u.ID)
-		if err != nil {
-			return err
+	for i, u := range news {
+		item := policy.NoticeItem{Kind: u.Kind, Sender: u.Sender, At: u.Received}
+		if i >= len(news)-policy.MaxNoticeItems { // only the newest are shown
+			raw, err := s.store.MessageRaw(ctx, u.ID)
+			if err != nil {
+				return err
+			}
+			item.Text, _ = policy.MessageText(raw)
 		}
-		text, _ := policy.MessageText(raw)
-		items = append(items, policy.NoticeItem{Kind: u.Kind, Sender: u.Sender, At: u.Received, Text: text})
+		items = append(items, item)
 	}
 	newest := news[len(news)-1]
 	msgNum, err := s.store.NextMessageNumber(ctx)

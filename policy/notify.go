@@ -78,7 +78,7 @@ type Notification struct {
 	SubjectTag              string // "[#12]" when the inbox tags subjects
 	Status                  store.Status
 	Assignee                string
-	Items                   []NoticeItem // oldest first; the newest maxNoticeItems are shown
+	Items                   []NoticeItem // oldest first; the newest MaxNoticeItems are shown (the others need no Text)
 	// InReplyTo and References name the newest update, so the
 	// notification threads with the conversation in the follower's client.
 	InReplyTo  string
@@ -86,10 +86,11 @@ type Notification struct {
 	Now        time.Time
 }
 
-// What one notification shows at most.
+// What one notification shows at most: its newest MaxNoticeItems updates,
+// maxNoticeText characters of each; it counts the others.
 const (
-	maxNoticeItems = 10
-	maxNoticeText  = 2000 // characters per update
+	MaxNoticeItems = 10
+	maxNoticeText  = 2000
 )
 
 // Message returns the notification's bytes. As in AutoAck.Message, every
@@ -134,9 +135,9 @@ func (n Notification) text(subject string) string {
 	}
 	fmt.Fprintf(&b, "You follow conversation #%d, %q, in %s (%s).\n", n.Conversation, orNone(subject), oneLine(n.InboxName), state)
 	items := n.Items
-	if len(items) > maxNoticeItems {
-		fmt.Fprintf(&b, "\n%d earlier updates are not shown here.\n", len(items)-maxNoticeItems)
-		items = items[len(items)-maxNoticeItems:]
+	if len(items) > MaxNoticeItems {
+		fmt.Fprintf(&b, "\n%d earlier updates are not shown here.\n", len(items)-MaxNoticeItems)
+		items = items[len(items)-MaxNoticeItems:]
 	}
 	for _, it := range items {
 		verb := "wrote"

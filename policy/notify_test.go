@@ -2,6 +2,7 @@ package policy
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -127,4 +128,19 @@ func FuzzNotificationMessage(f *testing.F) {
 			t.Fatalf("a bare LF in the message:\n%q", raw)
 		}
 	})
+}
+
+// TestNotificationShowsNewest: of many updates, the newest MaxNoticeItems
+// are shown and the others counted.
+func TestNotificationShowsNewest(t *testing.T) {
+	n := testNotification()
+	n.Items = nil
+	for i := range MaxNoticeItems + 2 {
+		n.Items = append(n.Items, NoticeItem{Kind: store.KindInbound, Sender: fmt.Sprintf("p%02d@customer.example", i), Text: "hello"})
+	}
+	raw := string(n.Message())
+	if !strings.Contains(raw, "2 earlier updates are not shown here.") || strings.Contains(raw, "p01@customer.example") ||
+		!strings.Contains(raw, "p02@customer.example") || !strings.Contains(raw, fmt.Sprintf("Subject: %d updates:", MaxNoticeItems+2)) {
+		t.Errorf("12 updates:\n%s", raw)
+	}
 }
