@@ -32,6 +32,12 @@
 //   - Names (server.hostname, inbox.name, agent.name) must be valid UTF-8 without control characters,
 //     because they reach mail headers.
 //   - A TOML [inbox] or [agent] table (single brackets) is an error: they are arrays of tables, [[inbox]].
+//   - [[inbox.rule]] (config/rules.go): patterns are Go regular expressions matched without regard to
+//     case; a rule needs at least one pattern and one action; its assign must be an agent with the reply
+//     or admin role in the inbox; its followers may not be support addresses. inbox.assign =
+//     "round-robin" needs at least one such agent.
+//   - [notifications] (config/notifications.go): max_per_day counts per follower and conversation, 0
+//     turns notifications off; first_after and interval are at most 7d.
 package config
 
 import (
