@@ -3,6 +3,8 @@ package gateway
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -73,4 +75,31 @@ func TestBounceTransactionKeepsRefusals(t *testing.T) {
 	if _, err := ts.store.MessageByHeaderID(context.Background(), "offer@bad.example"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("the blocked mail was stored: %v", err)
 	}
+}
+
+// FuzzParseBounce: whatever arrives at a return path, parsing it ends, keeps
+// the text it hands to the team bounded, and gives single-line fields.
+func FuzzParseBounce(f *testing.F) {
+	f.Add([]byte(dsn("message/delivery-status", "failed", "5.1.1")), "")
+	f.Add([]byte(dsn("message/global-delivery-status", "delayed", "4.4.1")), "x@y")
+	if b, err := os.ReadFile(filepath.Join("..", "testdata", "eml", "bounce-dsn.eml")); err == nil {
+		f.Add(b, "")
+	}
+	f.Add([]byte("From: MAILER-DAEMON@x\r\nContent-Type: multipart/report; boundary=b\r\n\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\nFinal-Recipient: rfc822;\r\n\r\n\r\n--b--"), "")
+	f.Fuzz(func(t *testing.T, raw []byte, envFrom string) {
+		rep := parseBounce(raw, envFrom)
+		if len(rep.text) > maxBounceDetail+len("\n[...]") {
+			t.Fatalf("text of %d bytes kept", len(rep.text))
+		}
+		if !rep.isBounce && len(rep.recipients) > 0 {
+			t.Fatalf("no bounce, but %d recipient blocks", len(rep.recipients))
+		}
+		for _, r := range rep.recipients {
+			for _, v := range []string{r.final, r.original, r.action, r.status, r.diagnostic} {
+				if strings.ContainsAny(v, "\r\n") {
+					t.Fatalf("a field spans lines: %q", v)
+				}
+			}
+		}
+	})
 }
