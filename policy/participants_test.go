@@ -70,3 +70,22 @@ func TestCheckAttachments(t *testing.T) {
 		t.Errorf("no limits configured: %v", err)
 	}
 }
+
+// FuzzCheckAttachments: whatever MIME an agent's client sends (nested
+// without end, broken encodings), the check ends, and a refusal is one line
+// that can go into an SMTP reply.
+func FuzzCheckAttachments(f *testing.F) {
+	nested := "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+	for range 50 {
+		nested += "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+	}
+	nested += "Content-Type: video/mp4\r\nContent-Disposition: attachment; filename=\"a\r\n.mp4\"\r\n\r\nxx\r\n--b--\r\n"
+	f.Add([]byte(nested))
+	f.Add([]byte("Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: application/pdf; name=\"x\x00y.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\n!!!\r\n--b--\r\n"))
+	in := config.Inbox{Address: "support@example.test", MaxAttachmentBytes: 10, RefusedAttachmentTypes: []string{"video/*"}}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		if err := CheckAttachments(in, raw); err != nil && strings.ContainsAny(err.Error(), "\r\n\x00") {
+			t.Fatalf("a refusal that is not one safe line: %q", err.Error())
+		}
+	})
+}
