@@ -14,6 +14,19 @@ import (
 	"time"
 )
 
+// cfoFollowsRefunds is a rule that makes the CFO follow refund requests,
+// and fastNotifications a [notifications] table that does not keep a test
+// waiting.
+const (
+	cfoFollowsRefunds = `
+
+[[inbox.rule]]
+subject = 'refund'
+followers = ["cfo@example.test"]
+`
+	fastNotifications = "[notifications]\nfirst_after = \"1s\"\ninterval = \"1h\"\n"
+)
+
 // TestFollowerNotificationAgainstDaemon: on the running daemon, a rule makes
 // the CFO follow a refund request; the customer's next mail (sent by swaks)
 // reaches the CFO as a notification in the outbox within first_after; the
@@ -23,12 +36,7 @@ func TestFollowerNotificationAgainstDaemon(t *testing.T) {
 	swaks := needTool(t, "swaks")
 	dir := t.TempDir()
 	p := freePorts(t)
-	cfg := triageConfig(t, dir, p, `
-
-[[inbox.rule]]
-subject = 'refund'
-followers = ["cfo@example.test"]
-`, "[notifications]\nfirst_after = \"1s\"\ninterval = \"1h\"\n")
+	cfg := triageConfig(t, dir, p, cfoFollowsRefunds, fastNotifications)
 	d := startDaemon(t, dir, p, "-config", cfg)
 	send := func(from, to, header, body string) {
 		t.Helper()
@@ -84,12 +92,7 @@ followers = ["cfo@example.test"]
 func TestFollowerNotificationSurvivesKills(t *testing.T) {
 	dir := t.TempDir()
 	p := freePorts(t)
-	cfg := triageConfig(t, dir, p, `
-
-[[inbox.rule]]
-subject = 'refund'
-followers = ["cfo@example.test"]
-`, "[notifications]\nfirst_after = \"1s\"\ninterval = \"1h\"\n")
+	cfg := triageConfig(t, dir, p, cfoFollowsRefunds, fastNotifications)
 	d := startDaemon(t, dir, p, "-config", cfg)
 	for i, body := range []string{"Where is my refund?", "Any news?"} {
 		msg := fmt.Sprintf("From: kim@customer.example\r\nTo: support@example.test\r\nSubject: Refund [#1]\r\nMessage-ID: <nk-%d@customer.example>\r\n\r\n%s\r\n", i, body)
