@@ -220,16 +220,22 @@ func waitRows(t *testing.T, dir, cfg string, want map[string]string) []queueRow 
 	}
 }
 
-// events returns the team-only events stored in the data directory (read
+// storedEvent is a team-only event message read from a data directory.
+type storedEvent struct {
+	conversation int64
+	raw          string
+}
+
+// storedEvents returns the event messages stored in the data directory (read
 // with the daemon stopped or running: SQLite's WAL allows readers).
-func events(t *testing.T, dataDir string) []string {
+func storedEvents(t *testing.T, dataDir string) []storedEvent {
 	t.Helper()
 	st, err := store.OpenSQLite(context.Background(), dataDir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	var out []string
+	var out []storedEvent
 	for id := int64(1); id < 200; id++ {
 		m, err := st.Message(context.Background(), id)
 		if err != nil || m.Kind != store.KindEvent {
@@ -239,7 +245,17 @@ func events(t *testing.T, dataDir string) []string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, string(raw))
+		out = append(out, storedEvent{m.Conversation, string(raw)})
+	}
+	return out
+}
+
+// events returns the team-only events stored in the data directory.
+func events(t *testing.T, dataDir string) []string {
+	t.Helper()
+	var out []string
+	for _, e := range storedEvents(t, dataDir) {
+		out = append(out, e.raw)
 	}
 	return out
 }
@@ -387,23 +403,10 @@ func sgQueue(t *testing.T, cfg string, args ...string) (stdout, stderr string, c
 // eventsOf returns the team-only events of one type, by conversation.
 func eventsOf(t *testing.T, dataDir, typ string) map[int64][]string {
 	t.Helper()
-	st, err := store.OpenSQLite(context.Background(), dataDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
 	out := map[int64][]string{}
-	for id := int64(1); id < 200; id++ {
-		m, err := st.Message(context.Background(), id)
-		if err != nil || m.Kind != store.KindEvent {
-			continue
-		}
-		raw, err := st.MessageRaw(context.Background(), id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if strings.Contains(string(raw), "X-Supportgate-Event: "+typ+"\r\n") {
-			out[m.Conversation] = append(out[m.Conversation], string(raw))
+	for _, e := range storedEvents(t, dataDir) {
+		if strings.Contains(e.raw, "X-Supportgate-Event: "+typ+"\r\n") {
+			out[e.conversation] = append(out[e.conversation], e.raw)
 		}
 	}
 	return out
