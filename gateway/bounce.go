@@ -76,7 +76,7 @@ func (s *Server) isBounceTransaction(rcpts []string) bool {
 // that recipient failed and tells the team. It never creates a conversation
 // and never reaches a customer. Other (inbox) recipients of the same
 // transaction get the message as usual.
-func (s *Server) receiveBounce(ctx context.Context, log *slog.Logger, from string, rcpts []string, raw []byte) error {
+func (s *Server) receiveBounce(ctx context.Context, log *slog.Logger, from string, rcpts []string, raw []byte, trace string) error {
 	var others []string
 	report := parseBounce(raw, from)
 	for _, rcpt := range rcpts {
@@ -91,7 +91,7 @@ func (s *Server) receiveBounce(ctx context.Context, log *slog.Logger, from strin
 		}
 	}
 	if len(others) > 0 {
-		return s.storeInbound(ctx, log, from, others, raw)
+		return s.storeInbound(ctx, log, from, others, raw, trace)
 	}
 	return nil
 }

@@ -72,6 +72,6 @@ func FuzzMXData(f *testing.F) {
 		if err != nil {
 			return
 		}
-		s.deliverInbound(context.Background(), "fuzz@x.example", []string{"support@example.test"}, raw)
+		s.deliverInbound(context.Background(), "fuzz@x.example", []string{"support@example.test"}, raw, "")
 	})
 }

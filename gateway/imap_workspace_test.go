@@ -219,23 +219,34 @@ func TestIMAPMovesAreActions(t *testing.T) {
 	if c, _ := w.store.Conversation(context.Background(), conv); c.Assignee != "" {
 		t.Errorf("assignee %q after COPY to Unassigned", c.Assignee)
 	}
-	// Spam via $Junk, back with $NotJunk.
+	// A junk filter's marks are the agent's own (DESIGN.md §6); spam is a
+	// move to Spam, and a move back to INBOX opens it again.
 	selectN(t, alice, "INBOX")
-	if _, err := alice.Store(imap.SeqSetNum(1), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{"$Junk"}, Silent: true}, nil).Collect(); err != nil {
+	if _, err := alice.Store(imap.SeqSetNum(1), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{"Junk", "$Junk"}, Silent: true}, nil).Collect(); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := w.store.Conversation(context.Background(), conv); c.Status != store.StatusOpen || len(c.Tags) != 0 {
+		t.Errorf("status %s, tags %v after a junk mark: a client's junk filter is no action", c.Status, c.Tags)
+	}
+	if fl := flagsOf(t, alice, 1); !slices.Contains(fl, "Junk") || !slices.Contains(fl, "$Junk") {
+		t.Errorf("alice's own junk marks are not kept: %v", fl)
+	}
+	selectN(t, bob, "INBOX")
+	if fl := flagsOf(t, bob, 1); slices.Contains(fl, "Junk") || slices.Contains(fl, "$Junk") {
+		t.Errorf("alice's junk marks reached bob: %v", fl)
+	}
+	if _, err := alice.Move(imap.SeqSetNum(1), "Spam").Wait(); err != nil {
 		t.Fatal(err)
 	}
 	if c, _ := w.store.Conversation(context.Background(), conv); c.Status != store.StatusSpam {
-		t.Errorf("status %s after $Junk", c.Status)
+		t.Errorf("status %s after MOVE to Spam", c.Status)
 	}
 	selectN(t, alice, "Spam")
-	if fl := flagsOf(t, alice, 1); !slices.Contains(fl, "$Junk") {
-		t.Errorf("a spam message's flags %v lack $Junk", fl)
-	}
-	if _, err := alice.Store(imap.SeqSetNum(1), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{"$NotJunk"}, Silent: true}, nil).Collect(); err != nil {
+	if _, err := alice.Move(imap.SeqSetNum(1), "INBOX").Wait(); err != nil {
 		t.Fatal(err)
 	}
 	if c, _ := w.store.Conversation(context.Background(), conv); c.Status != store.StatusOpen {
-		t.Errorf("status %s after $NotJunk", c.Status)
+		t.Errorf("status %s after MOVE from Spam to INBOX", c.Status)
 	}
 	// Trash closes and files a private copy; nothing is destroyed.
 	selectN(t, alice, "INBOX")

@@ -48,6 +48,7 @@ func errAuthFailed(check string) *smtp.SMTPError {
 type mxClient struct {
 	ip   net.IP
 	helo func() string // the EHLO/HELO name, known only after the greeting
+	tls  bool          // the message came over TLS (set by mxClientOf)
 }
 
 type mxClientKey struct{}

@@ -35,7 +35,7 @@ func (s *Server) newMX() *smtpServer {
 		id := s.nextConnID("mx")
 		log := s.log.With("conn", id, "remote", c.Conn().RemoteAddr().String())
 		log.Debug("connection opened")
-		return &mxSession{srv: s, ctx: ctx, cancel: cancel, log: log, ip: ipOf(c.Conn().RemoteAddr())}, nil
+		return &mxSession{srv: s, ctx: ctx, cancel: cancel, log: log, ip: ipOf(c.Conn().RemoteAddr()), conn: c, id: id}, nil
 	}))
 	srv.Domain = s.cfg.Server.Hostname
 	srv.MaxMessageBytes = s.cfg.Server.MaxMessageBytes
@@ -59,6 +59,8 @@ type mxSession struct {
 	cancel context.CancelFunc
 	log    *slog.Logger
 	ip     string
+	conn   *smtp.Conn
+	id     string // the connection ID of the logs, also in Received:
 
 	from  string
 	rcpts []string // lower-cased
@@ -114,16 +116,23 @@ func (m *mxSession) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	if m.srv.isBounceTransaction(m.rcpts) { // bounces: gateway/bounce.go
-		return m.srv.receiveBounce(m.ctx, m.log, m.from, m.rcpts, raw)
+	// RFC 5321 4.4: the trace field goes on top of what is stored; the
+	// checks see the message as the client sent it.
+	var rcpt string
+	if len(m.rcpts) == 1 {
+		rcpt = m.rcpts[0] // with several, naming one would disclose it to the others
 	}
-	return m.srv.storeInbound(m.ctx, m.log, m.from, m.rcpts, raw)
+	trace := receivedField(mxClientOf(m.ctx, m.conn), m.srv.cfg.Server.Hostname, m.id, rcpt, time.Now())
+	if m.srv.isBounceTransaction(m.rcpts) { // bounces: gateway/bounce.go
+		return m.srv.receiveBounce(m.ctx, m.log, m.from, m.rcpts, raw, trace)
+	}
+	return m.srv.storeInbound(m.ctx, m.log, m.from, m.rcpts, raw, trace)
 }
 
 // storeInbound is deliverInbound with its SMTP answer and its log line:
 // a refusal as itself, any other failure as a safe 451.
-func (s *Server) storeInbound(ctx context.Context, log *slog.Logger, from string, rcpts []string, raw []byte) error {
-	res, err := s.deliverInbound(ctx, from, rcpts, raw)
+func (s *Server) storeInbound(ctx context.Context, log *slog.Logger, from string, rcpts []string, raw []byte, trace string) error {
+	res, err := s.deliverInbound(ctx, from, rcpts, raw, trace)
 	var refusal *smtp.SMTPError
 	if errors.As(err, &refusal) {
 		log.Info("inbound message refused", "reason", refusal.Message)
@@ -147,8 +156,9 @@ type storedInbound struct {
 }
 
 // deliverInbound threads and stores one inbound message; it returns only
-// when the message is durable.
-func (s *Server) deliverInbound(ctx context.Context, from string, rcpts []string, raw []byte) (storedInbound, error) {
+// when the message is durable. trace is the Received: field that the
+// stored copy starts with (receivedField).
+func (s *Server) deliverInbound(ctx context.Context, from string, rcpts []string, raw []byte, trace string) (storedInbound, error) {
 	info := parseHeaderInfo(raw)
 	inbox, _ := policy.InboxOf(s.cfg, rcpts[0])
 	sender := info.From
@@ -213,7 +223,7 @@ func (s *Server) deliverInbound(ctx context.Context, from string, rcpts []string
 		Automatic:       auto,
 		MessageIDHeader: info.MessageID,
 		SeenMessageIDs:  threading.ReferencedIDs(info.InReplyTo, info.References),
-		Raw:             append([]byte(auth.header), stored...),
+		Raw:             slices.Concat([]byte(trace), []byte(auth.header), stored),
 		Received:        now,
 	}
 	participants, owner := dec.Conv.Participants, dec.Conv.Owner

@@ -165,6 +165,11 @@ func (m *submissionSession) Data(r io.Reader) error {
 		m.log.Error("recording submission failed", "err", err)
 		return errTemporary
 	}
+	if res.duplicate {
+		m.log.Info("submission was recorded before; not recorded or sent again", "conversation", res.conversation,
+			"message", res.message, "kind", res.kind)
+		return nil
+	}
 	m.log.Info("submission recorded", "conversation", res.conversation, "message", res.message, "kind", res.kind,
 		"recipients", res.recipients)
 	return nil
@@ -181,6 +186,7 @@ type submitted struct {
 	conversation, message int64
 	kind                  store.Kind
 	recipients            int
+	duplicate             bool // submitted before: nothing was recorded or sent now
 }
 
 // refuse builds a permanent refusal with a sentence for the agent.
@@ -195,6 +201,19 @@ func refuse(code int, enh smtp.EnhancedCode, format string, args ...any) error {
 func (s *Server) submit(ctx context.Context, sub submission) (submitted, error) {
 	info := parseHeaderInfo(sub.raw)
 	cfg := s.cfg
+
+	// DESIGN.md §5 item 9: the same message again (a lost 250, an Outbox
+	// retry) is answered 250 and neither recorded nor sent twice. The
+	// store's unique record of the client's Message-ID decides a race.
+	if info.MessageID != "" {
+		prev, ok, err := s.store.Submitted(ctx, sub.agent.Email, info.MessageID)
+		if err != nil {
+			return submitted{}, err
+		}
+		if ok {
+			return submitted{conversation: prev.Conversation, message: prev.ID, kind: prev.Kind, duplicate: true}, nil
+		}
+	}
 
 	// 1. Conversation: a reply token among the recipients, or the references.
 	dec, err := threading.Decide(ctx, s.keys, s.store, threading.Input{
@@ -344,6 +363,13 @@ func (s *Server) submit(ctx context.Context, sub submission) (submitted, error) 
 			return submitted{}, err
 		}
 	}
+	// DESIGN.md §6: Reply in a mail client on the IMAP copy writes to the
+	// customer (a public reply) or stays a note (a note).
+	servedReplyTo := conv.Owner
+	if kind == store.KindNote {
+		servedReplyTo = inbox.Address
+	}
+	_, servedCut := policy.WithoutField(out, "Reply-To")
 	err = s.store.AddOutbound(ctx, store.Outbound{
 		Message:         msgNum,
 		Conversation:    conv.ID,
@@ -357,7 +383,17 @@ func (s *Server) submit(ctx context.Context, sub submission) (submitted, error) 
 		Recipients:      rcpt.Envelope,
 		HiddenBCC:       rcpt.HiddenBCC,
 		NewParticipants: rcpt.NewParticipants,
+		ClientMessageID: info.MessageID,
+		ServedReplyTo:   servedReplyTo,
+		ServedCut:       int64(servedCut),
 	})
+	if errors.Is(err, store.ErrDuplicateSubmission) {
+		prev, ok, perr := s.store.Submitted(ctx, sub.agent.Email, info.MessageID)
+		if perr != nil || !ok {
+			return submitted{}, errors.Join(err, perr)
+		}
+		return submitted{conversation: prev.Conversation, message: prev.ID, kind: prev.Kind, duplicate: true}, nil
+	}
 	if err != nil {
 		return submitted{}, err
 	}

@@ -8,6 +8,9 @@ import (
 // ConversationStore is the conversation-management part of the store
 // (DESIGN.md §3 item 4, §5, §7): events, followers, policies.
 type ConversationStore interface {
+	// Submitted returns the message an agent's client submitted with this
+	// Message-ID (Outbound.ClientMessageID), if there is one.
+	Submitted(ctx context.Context, agent, clientMessageID string) (Message, bool, error)
 	// AddEvent records a team-only event in a conversation (kind "event"):
 	// participant added or removed, assigned, closed, delivery failed...
 	// It never reopens the conversation and is never sent.

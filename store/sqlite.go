@@ -192,6 +192,9 @@ var migrations = []string{
 	// 11: what each follower was told of each conversation they follow,
 	// in sqlite_notices.go.
 	noticesSchema,
+	// 12: what clients do by themselves stays the agent's (issue 12), in
+	// sqlite_agentstate.go.
+	agentStateSchema,
 }
 
 func (s *SQLite) migrate(ctx context.Context) error {

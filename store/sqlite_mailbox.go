@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -148,7 +149,7 @@ func (s *SQLite) entryChanges(ctx context.Context, view MailboxView, cur FolderC
 func entriesQuery(view MailboxView, after, upTo uint32, convs []int64) (string, []any) {
 	from := `folder_entries e
 		JOIN messages m ON m.id = e.message_id`
-	var args []any
+	args := []any{view.Agent} // the agent's own keywords, in the select list
 	only := ""
 	if convs != nil {
 		// CROSS JOIN: SQLite keeps this order, messages first; and each
@@ -176,9 +177,11 @@ func entriesQuery(view MailboxView, after, upTo uint32, convs []int64) (string, 
 	}
 	args = append(args, view.Agent, MarkHidden)
 	q := `SELECT e.uid, m.id, m.conversation_id, m.kind, m.sender_role, m.size, m.received, m.hidden_bcc,
-		s.agent IS NOT NULL, d.agent IS NOT NULL, c.status
+		s.agent IS NOT NULL, d.agent IS NOT NULL, COALESCE(r.reply_to, ''), COALESCE(r.cut, 0),
+		COALESCE((SELECT group_concat(k.keyword, ' ') FROM agent_keywords k WHERE k.agent = ? AND k.message_id = m.id), '')
 		FROM ` + from + `
 		JOIN conversations c ON c.id = m.conversation_id
+		LEFT JOIN served_reply_to r ON r.message_id = m.id
 		LEFT JOIN seen s ON s.message_id = m.id AND s.agent = ?
 		LEFT JOIN entry_marks d ON d.agent = ? AND d.mark = ? AND d.folder = e.folder AND d.uid = e.uid
 		WHERE e.folder = ? AND e.uid > ? AND e.inbox IN (?` + strings.Repeat(", ?", len(view.Inboxes)-1) + `)` + only + mine + `
@@ -202,17 +205,21 @@ func readEntries(ctx context.Context, tx *sql.Tx, view MailboxView, after, upTo 
 	var withKeywords []int64
 	inConvs := map[int64]bool{}
 	deleted := map[int]bool{}
-	spam := map[int]bool{}
+	own := map[int][]string{}
 	for rows.Next() {
 		var e MailboxEntry
-		var kind, role, bcc, status string
+		var kind, role, bcc, agentKeywords string
 		var received int64
 		var del bool
-		if err := rows.Scan(&e.UID, &e.Message, &e.Conversation, &kind, &role, &e.Size, &received, &bcc, &e.Seen, &del, &status); err != nil {
+		if err := rows.Scan(&e.UID, &e.Message, &e.Conversation, &kind, &role, &e.Size, &received, &bcc, &e.Seen, &del,
+			&e.ReplyTo, &e.ReplyToCut, &agentKeywords); err != nil {
 			return nil, err
 		}
 		e.Kind, e.SenderRole, e.Received, e.HiddenBCC = Kind(kind), SenderRole(role), fromMillis(received), splitList(bcc)
-		deleted[len(entries)], spam[len(entries)] = del, Status(status) == StatusSpam
+		deleted[len(entries)] = del
+		if agentKeywords != "" {
+			own[len(entries)] = slices.Sorted(slices.Values(strings.Fields(agentKeywords)))
+		}
 		if !inConvs[e.Conversation] { // a map: slices.Contains made the folder quadratic
 			inConvs[e.Conversation] = true
 			withKeywords = append(withKeywords, e.Conversation)
@@ -226,11 +233,23 @@ func readEntries(ctx context.Context, tx *sql.Tx, view MailboxView, after, upTo 
 	if err != nil {
 		return nil, err
 	}
+	replied, err := lastReplies(ctx, tx, withKeywords)
+	if err != nil {
+		return nil, err
+	}
 	for i := range entries {
 		e := &entries[i]
 		e.Flags = append(e.Flags, kws[e.Conversation]...)
-		if spam[i] {
-			e.Flags = append(e.Flags, "$Junk")
+		// DESIGN.md §6: answered once a public reply of the team followed
+		// it; what the agent's client stored itself is added to that.
+		answered := e.Message < replied[e.Conversation]
+		if answered {
+			e.Flags = append(e.Flags, KeywordAnswered)
+		}
+		for _, k := range own[i] {
+			if !answered || !strings.EqualFold(k, KeywordAnswered) {
+				e.Flags = append(e.Flags, k)
+			}
 		}
 		if deleted[i] {
 			e.Flags = append(e.Flags, `\Deleted`)

@@ -251,7 +251,11 @@ func (s *SQLite) addOutbound(ctx context.Context, tx *sql.Tx, out Outbound, meta
 	if err := s.insertMessage(ctx, tx, messageRow{
 		id: out.Message, conv: out.Conversation, kind: out.Kind, sender: out.Agent, messageID: out.MessageIDHeader,
 		received: now, raw: out.Raw, hiddenBCC: out.HiddenBCC, meta: meta,
+		replyTo: out.ServedReplyTo, replyToCut: out.ServedCut,
 	}); err != nil {
+		return err
+	}
+	if err := recordSubmission(ctx, tx, out.Agent, out.ClientMessageID, out.Message); err != nil {
 		return err
 	}
 	if err := addParticipants(ctx, tx, out.Conversation, out.NewParticipants); err != nil {
@@ -312,6 +316,8 @@ type messageRow struct {
 	automatic  bool // Inbound.Automatic
 	seenIDs    []string
 	meta       []byte // FETCH metadata; nil: computed at the first FETCH
+	replyTo    string // MailboxEntry.ReplyTo
+	replyToCut int64
 }
 
 // insertMessage writes a message, indexes its Message-IDs, touches its
@@ -329,6 +335,12 @@ func (s *SQLite) insertMessage(ctx context.Context, tx *sql.Tx, m messageRow) er
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		m.id, m.conv, m.kind, m.sender, m.senderRole, m.messageID, m.received, len(m.raw), joinList(m.hiddenBCC), m.raw); err != nil {
 		return err
+	}
+	if m.replyTo != "" {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO served_reply_to (message_id, reply_to, cut) VALUES (?, ?, ?)`,
+			m.id, m.replyTo, m.replyToCut); err != nil {
+			return err
+		}
 	}
 	if err := insertMeta(ctx, tx, m.id, m.meta); err != nil {
 		return err
@@ -348,6 +360,13 @@ func (s *SQLite) insertMessage(ctx context.Context, tx *sql.Tx, m messageRow) er
 	}
 	if err := indexMessageID(ctx, tx, m); err != nil {
 		return err
+	}
+	if m.kind == KindReply {
+		// The conversation's earlier messages are \Answered now (DESIGN.md
+		// §6): sessions read its entries again.
+		if err := noteRewrite(ctx, tx, []int64{m.conv}); err != nil {
+			return err
+		}
 	}
 	if (m.kind == KindReply || m.kind == KindNote) && m.sender != "" {
 		if err := fileSent(ctx, tx, m.sender, m.id, m.received); err != nil {

@@ -213,8 +213,10 @@ func (s *SQLite) PrivateEntries(ctx context.Context, agent, name string) (Privat
 		return mb, nil, fmt.Errorf("store: listing %s: %w", name, err)
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT p.uid, COALESCE(p.message_id, 0), COALESCE(m.conversation_id, 0), COALESCE(m.kind, ''),
-		COALESCE(m.sender_role, ''), p.size, p.received, COALESCE(m.hidden_bcc, ''), p.flags
+		COALESCE(m.sender_role, ''), p.size, p.received, COALESCE(m.hidden_bcc, ''), p.flags,
+		COALESCE(r.reply_to, ''), COALESCE(r.cut, 0)
 		FROM private_messages p LEFT JOIN messages m ON m.id = p.message_id
+		LEFT JOIN served_reply_to r ON r.message_id = p.message_id
 		WHERE p.mailbox_id = ? ORDER BY p.uid`, id)
 	if err != nil {
 		return mb, nil, fmt.Errorf("store: listing %s: %w", name, err)
@@ -225,7 +227,8 @@ func (s *SQLite) PrivateEntries(ctx context.Context, agent, name string) (Privat
 		var e MailboxEntry
 		var kind, role, bcc, flags string
 		var received int64
-		if err := rows.Scan(&e.UID, &e.Message, &e.Conversation, &kind, &role, &e.Size, &received, &bcc, &flags); err != nil {
+		if err := rows.Scan(&e.UID, &e.Message, &e.Conversation, &kind, &role, &e.Size, &received, &bcc, &flags,
+			&e.ReplyTo, &e.ReplyToCut); err != nil {
 			return mb, nil, fmt.Errorf("store: listing %s: %w", name, err)
 		}
 		e.Kind, e.SenderRole, e.Received, e.HiddenBCC = Kind(kind), SenderRole(role), fromMillis(received), splitList(bcc)

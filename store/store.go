@@ -177,6 +177,13 @@ type Outbound struct {
 	Recipients      []string // envelope recipients; empty for a note
 	HiddenBCC       []string
 	NewParticipants []string
+	// ClientMessageID is the Message-ID the agent's client gave the message
+	// ("" if none): a second submission of it by the same agent is refused
+	// with ErrDuplicateSubmission, and nothing is written.
+	ClientMessageID string
+	// ServedReplyTo and ServedCut: MailboxEntry.ReplyTo and ReplyToCut.
+	ServedReplyTo string
+	ServedCut     int64
 }
 
 // NewConversation describes a conversation an agent starts by writing to a
@@ -210,9 +217,16 @@ type MailboxEntry struct {
 	HiddenBCC    []string
 	Seen         bool // for the agent who asked
 	// Flags are the entry's other flags for the agent who asked: in a
-	// shared folder the conversation's keywords (\Flagged, tags...), $Junk
-	// for spam, and the agent's \Deleted; in a private mailbox its own.
+	// shared folder the conversation's keywords (\Flagged, tags...),
+	// \Answered when a public reply followed the message, the agent's own
+	// keywords (policy.IsClientKeyword) and the agent's \Deleted, in that
+	// order; in a private mailbox its own.
 	Flags []string
+	// ReplyTo, when set, is the Reply-To the served copy carries instead of
+	// the stored copy's Reply-To fields, which are ReplyToCut bytes of it
+	// (DESIGN.md §6: Reply on an agent's message in a mail client).
+	ReplyTo    string
+	ReplyToCut int64
 }
 
 // MailboxView selects an agent's view of a shared folder.

@@ -85,6 +85,11 @@ type WorkspaceStore interface {
 	// SetFlagged sets or clears the conversation's shared \Flagged.
 	SetFlagged(ctx context.Context, conv int64, flagged bool) error
 
+	// SetAgentKeywords adds and removes an agent's own keywords on
+	// conversations' messages (DESIGN.md §6: a client's bookkeeping, and
+	// the \Answered it stores), like \Seen: no other agent sees them.
+	SetAgentKeywords(ctx context.Context, agent string, messages []int64, add, remove []string) error
+
 	// SetMarks adds or removes an agent's mark on entries (by UID) of a
 	// shared folder kind.
 	SetMarks(ctx context.Context, agent string, folder Folder, uids []uint32, mark Mark, on bool) error

@@ -171,14 +171,14 @@ func (m *session) copy(numSet imap.NumSet, destName string) (*imap.CopyData, []s
 func trashName() string { return store.MailboxTrash }
 
 // copiedFlags are the flags a private copy starts with: the entry's, less
-// the per-entry \Deleted and the spam marker.
+// the per-entry \Deleted.
 func copiedFlags(e store.MailboxEntry) []string {
 	var out []string
 	if e.Seen {
 		out = append(out, string(imap.FlagSeen))
 	}
 	for _, f := range e.Flags {
-		if !strings.EqualFold(f, string(imap.FlagDeleted)) && !strings.EqualFold(f, flagJunk) {
+		if !strings.EqualFold(f, string(imap.FlagDeleted)) {
 			out = append(out, f)
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/emersion/go-message/mail"
 	"github.com/emersion/go-message/textproto"
 
+	"github.com/supportgate/supportgate/policy"
 	"github.com/supportgate/supportgate/store"
 )
 
@@ -32,7 +33,30 @@ func servedHeader(e store.MailboxEntry) string {
 	if e.Kind == store.KindReply && len(e.HiddenBCC) > 0 {
 		b.WriteString("X-Supportgate-Bcc: " + strings.Join(e.HiddenBCC, ", ") + "\r\n")
 	}
+	if servesReplyTo(e) {
+		// DESIGN.md §6: Reply in a mail client on a public reply writes to
+		// the customer, on a note stays a note. It replaces the stored
+		// copy's Reply-To fields (servedBody): never two of them.
+		b.WriteString("Reply-To: " + e.ReplyTo + "\r\n")
+	}
 	return b.String()
+}
+
+// servesReplyTo reports whether the served copy carries a Reply-To of its
+// own: one the store recorded, fit for a header (it is our own address or
+// a customer's, checked when stored; this is a second guard).
+func servesReplyTo(e store.MailboxEntry) bool {
+	return e.ReplyTo != "" && !strings.ContainsAny(e.ReplyTo, "\r\n")
+}
+
+// servedBody is the stored bytes as a client sees them below servedHeader:
+// without their Reply-To fields when the copy carries its own.
+func servedBody(e store.MailboxEntry, raw []byte) []byte {
+	if !servesReplyTo(e) {
+		return raw
+	}
+	out, _ := policy.WithoutField(raw, "Reply-To")
+	return out
 }
 
 // servedSize is the size of what a client sees: a private message with
@@ -41,7 +65,11 @@ func servedSize(e store.MailboxEntry) int64 {
 	if e.Message == 0 {
 		return e.Size
 	}
-	return int64(len(servedHeader(e))) + e.Size
+	size := int64(len(servedHeader(e))) + e.Size
+	if servesReplyTo(e) {
+		size -= e.ReplyToCut
+	}
+	return size
 }
 
 // served returns the bytes an agent's client sees for an entry.
@@ -53,7 +81,17 @@ func (m *session) served(e store.MailboxEntry) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return joinServed(servedHeader(e), raw), nil
+	return joinServed(servedHeader(e), servedBody(e, raw)), nil
+}
+
+// servedEnvelope puts the served Reply-To into an ENVELOPE computed from
+// the stored bytes (the metadata cache, meta.go).
+func servedEnvelope(e store.MailboxEntry, env *imap.Envelope) {
+	if env == nil || !servesReplyTo(e) {
+		return
+	}
+	local, host, _ := strings.Cut(e.ReplyTo, "@")
+	env.ReplyTo = []imap.Address{{Mailbox: local, Host: host}}
 }
 
 func joinServed(h string, raw []byte) []byte {
@@ -201,6 +239,7 @@ func (m *session) fetchData(batch []fetchItem, needRaw, needMeta bool) error {
 		if needMeta {
 			d, err := decodeMeta(metas[it.entry.Message], servedSize(it.entry))
 			if err == nil {
+				servedEnvelope(it.entry, d.env)
 				it.meta = d
 			} else {
 				missing = append(missing, it.entry.Message)
@@ -211,7 +250,7 @@ func (m *session) fetchData(batch []fetchItem, needRaw, needMeta bool) error {
 			if !ok {
 				return fmt.Errorf("message %d: %w", it.entry.Message, store.ErrNotFound)
 			}
-			it.raw = raw
+			it.raw = servedBody(it.entry, raw)
 		}
 	}
 	if len(missing) == 0 {
@@ -242,6 +281,7 @@ func (m *session) fetchData(batch []fetchItem, needRaw, needMeta bool) error {
 		if err != nil {
 			return err
 		}
+		servedEnvelope(it.entry, d.env)
 		it.meta = d
 	}
 	// The cache is filled for the next FETCH; the answer does not wait

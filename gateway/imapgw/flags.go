@@ -7,12 +7,8 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 
+	"github.com/supportgate/supportgate/policy"
 	"github.com/supportgate/supportgate/store"
-)
-
-const (
-	flagJunk    = "$Junk"
-	flagNotJunk = "$NotJunk"
 )
 
 // setSeen sets the agent's \Seen on entries of the selected folder, in the
@@ -60,29 +56,35 @@ func privateFlags(e store.MailboxEntry, seen bool) []string {
 
 // flagRequest is a STORE's flags sorted by what they mean here.
 type flagRequest struct {
-	seen, deleted, junk, notJunk bool
-	keywords                     []string // conversation keywords: \Flagged, \Answered, \Draft, tags
-	onlySeen                     bool     // nothing but \Seen (and \Recent)
+	seen, deleted bool
+	own           []string // the agent's own: \Answered and a client's bookkeeping (policy.IsClientKeyword)
+	keywords      []string // conversation keywords: \Flagged, \Draft, tags
+	onlyOwn       bool     // nothing but \Seen (and \Recent) and the agent's own keywords
 }
 
 func parseFlags(flags []imap.Flag) flagRequest {
-	r := flagRequest{onlySeen: true}
+	r := flagRequest{onlyOwn: true}
 	for _, f := range flags {
 		switch s := string(f); {
 		case strings.EqualFold(s, string(imap.FlagSeen)):
 			r.seen = true
 		case strings.EqualFold(s, `\Recent`):
 		case strings.EqualFold(s, string(imap.FlagDeleted)):
-			r.deleted, r.onlySeen = true, false
-		case strings.EqualFold(s, flagJunk):
-			r.junk, r.onlySeen = true, false
-		case strings.EqualFold(s, flagNotJunk):
-			r.notJunk, r.onlySeen = true, false
+			r.deleted, r.onlyOwn = true, false
+		case isOwnFlag(s):
+			r.own = append(r.own, s)
 		default:
-			r.keywords, r.onlySeen = append(r.keywords, s), false
+			r.keywords, r.onlyOwn = append(r.keywords, s), false
 		}
 	}
 	return r
+}
+
+// isOwnFlag reports whether a flag is kept per agent in shared folders
+// (DESIGN.md §6): a client's bookkeeping, and the \Answered a client
+// stores (the server computes its own).
+func isOwnFlag(f string) bool {
+	return strings.EqualFold(f, string(imap.FlagAnswered)) || policy.IsClientKeyword(f)
 }
 
 // Store implements STORE (RFC 9051 6.4.6) with the meanings of DESIGN.md §6.
@@ -101,7 +103,7 @@ func (m *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *im
 		return nil
 	}
 	viewOnly := !m.canWrite()
-	if viewOnly && !req.onlySeen {
+	if viewOnly && !req.onlyOwn {
 		return errViewOnly
 	}
 	if mbox.folder.kind == kindPrivate {
@@ -160,10 +162,12 @@ func (m *session) storePrivate(targets []store.MailboxEntry, flags *imap.StoreFl
 	return nil
 }
 
-// storeShared applies a STORE in a shared folder: \Seen per agent, \Deleted
-// per agent and entry, $Junk/$NotJunk as spam actions and everything else as
-// the conversation's shared keywords. A view agent's STORE FLAGS (which
-// replaces all flags) changes only \Seen.
+// storeShared applies a STORE in a shared folder: \Seen, \Answered and a
+// client's bookkeeping keywords per agent, \Deleted per agent and entry,
+// and everything else as the conversation's shared keywords. A client's
+// junk filter or its own \Answered never changes what the team sees
+// (DESIGN.md §6); marking spam is a move to Spam. A view agent's STORE
+// FLAGS (which replaces all flags) changes only what is their own.
 func (m *session) storeShared(targets []store.MailboxEntry, op imap.StoreFlagsOp, req flagRequest, viewOnly bool) error {
 	st := m.srv.opts.Store
 	var convs []int64
@@ -172,7 +176,7 @@ func (m *session) storeShared(targets []store.MailboxEntry, op imap.StoreFlagsOp
 			convs = append(convs, e.Conversation)
 		}
 	}
-	if !viewOnly && (!req.onlySeen || op == imap.StoreFlagsSet) {
+	if !viewOnly && (!req.onlyOwn || op == imap.StoreFlagsSet) {
 		if err := m.checkConversations(convs); err != nil {
 			return err
 		}
@@ -191,6 +195,10 @@ func (m *session) storeShared(targets []store.MailboxEntry, op imap.StoreFlagsOp
 				return err
 			}
 		}
+	}
+	// \Answered and a client's bookkeeping, per agent.
+	if err := m.storeOwn(targets, op, req); err != nil {
+		return err
 	}
 	if viewOnly {
 		return nil
@@ -214,21 +222,41 @@ func (m *session) storeShared(targets []store.MailboxEntry, op imap.StoreFlagsOp
 	return nil
 }
 
+// storeOwn stores the agent's own flags of a STORE in a shared folder.
+func (m *session) storeOwn(targets []store.MailboxEntry, op imap.StoreFlagsOp, req flagRequest) error {
+	var add, remove []string
+	switch op {
+	case imap.StoreFlagsAdd:
+		add = req.own
+	case imap.StoreFlagsDel:
+		remove = req.own
+	case imap.StoreFlagsSet:
+		add = req.own
+		for _, e := range targets {
+			for _, f := range e.Flags {
+				if isOwnFlag(f) && !slices.ContainsFunc(req.own, func(k string) bool { return strings.EqualFold(k, f) }) &&
+					!slices.ContainsFunc(remove, func(k string) bool { return strings.EqualFold(k, f) }) {
+					remove = append(remove, f)
+				}
+			}
+		}
+	}
+	if len(add) == 0 && len(remove) == 0 {
+		return nil
+	}
+	ids := make([]int64, len(targets))
+	for i, e := range targets {
+		ids[i] = e.Message
+	}
+	if err := m.srv.opts.Store.SetAgentKeywords(m.ctx, m.agent.Email, ids, add, remove); err != nil {
+		return m.internal("storing keywords failed", err)
+	}
+	return nil
+}
+
 func (m *session) storeConversation(conv int64, targets []store.MailboxEntry, op imap.StoreFlagsOp, req flagRequest) error {
 	st := m.srv.opts.Store
 	var err error
-	switch {
-	case (req.junk && op != imap.StoreFlagsDel) || (req.notJunk && op == imap.StoreFlagsDel):
-		err = st.SetStatus(m.ctx, conv, store.StatusSpam)
-	case req.notJunk && op != imap.StoreFlagsDel, req.junk && op == imap.StoreFlagsDel:
-		var c store.Conversation
-		if c, err = st.Conversation(m.ctx, conv); err == nil && c.Status == store.StatusSpam {
-			err = st.SetStatus(m.ctx, conv, store.StatusOpen)
-		}
-	}
-	if err != nil {
-		return m.internal("marking spam failed", err)
-	}
 	switch op {
 	case imap.StoreFlagsAdd:
 		err = st.AddTags(m.ctx, conv, req.keywords)
@@ -241,7 +269,7 @@ func (m *session) storeConversation(conv int64, targets []store.MailboxEntry, op
 				continue
 			}
 			for _, f := range e.Flags {
-				keep := strings.EqualFold(f, flagJunk) || strings.EqualFold(f, string(imap.FlagDeleted)) ||
+				keep := isOwnFlag(f) || strings.EqualFold(f, string(imap.FlagDeleted)) ||
 					slices.ContainsFunc(req.keywords, func(k string) bool { return strings.EqualFold(k, f) })
 				if !keep {
 					remove = append(remove, f)

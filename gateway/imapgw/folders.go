@@ -165,7 +165,7 @@ func (m *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 	m.mbox = newSelectedMailbox(f, options.ReadOnly, v, snap)
 	entries, validity, uidNext := snap.entries, snap.validity, snap.uidNext
 	data := &imap.SelectData{
-		Flags:       []imap.Flag{imap.FlagSeen, imap.FlagFlagged, imap.FlagAnswered, imap.FlagDeleted, imap.FlagDraft, "$Junk", "$NotJunk"},
+		Flags:       slices.Clone(m.mbox.flags), // RFC 9051 7.3.5: every keyword in use
 		NumMessages: uint32(len(entries)),
 		UIDNext:     imap.UID(uidNext),
 		UIDValidity: validity,

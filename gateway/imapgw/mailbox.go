@@ -3,6 +3,7 @@ package imapgw
 import (
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
@@ -30,14 +31,50 @@ type selectedMailbox struct {
 	tracker   *imapserver.MailboxTracker
 	session   *imapserver.SessionTracker
 	searchRes imap.UIDSet // RFC 5182 SEARCHRES "$"
+
+	// flags is the FLAGS list the client was given (RFC 9051 7.3.5: every
+	// flag a FETCH shows is in it), known the same in lower case; when
+	// flagsChanged, a larger list is due before the next FETCH (flushFlags).
+	flags        []imap.Flag
+	known        map[string]bool
+	flagsChanged bool
 }
+
+// baseFlags are in every folder's FLAGS, used or not.
+var baseFlags = []imap.Flag{imap.FlagSeen, imap.FlagAnswered, imap.FlagFlagged, imap.FlagDeleted, imap.FlagDraft, "$Junk", "$NotJunk"}
 
 func newSelectedMailbox(f folder, readOnly bool, v *view, snap *snapshot) *selectedMailbox {
 	t := imapserver.NewMailboxTracker(uint32(len(snap.entries)))
-	return &selectedMailbox{
+	mb := &selectedMailbox{
 		folder: f, uidValidity: snap.validity, readOnly: readOnly,
 		entries: snap.entries, snap: snap.id, chain: snap.chain, uidNext: snap.uidNext, view: v,
 		tracker: t, session: t.NewSession(),
+		known: map[string]bool{},
+	}
+	mb.learn(baseFlags)
+	for i := range snap.entries {
+		mb.learnEntry(&snap.entries[i])
+	}
+	mb.flagsChanged = false // the SELECT answer carries them
+	return mb
+}
+
+// learnEntry adds the entry's flags to the folder's FLAGS.
+func (mb *selectedMailbox) learnEntry(e *store.MailboxEntry) {
+	for _, f := range e.Flags {
+		if !mb.known[strings.ToLower(f)] {
+			mb.learn([]imap.Flag{imap.Flag(f)})
+		}
+	}
+}
+
+func (mb *selectedMailbox) learn(flags []imap.Flag) {
+	for _, f := range flags {
+		if k := strings.ToLower(string(f)); !mb.known[k] {
+			mb.known[k] = true
+			mb.flags = append(mb.flags, f)
+			mb.flagsChanged = true
+		}
 	}
 }
 
@@ -136,6 +173,20 @@ func (mb *selectedMailbox) update(s *snapshot, quiet map[uint32]bool) {
 		d = diff(mb.entries, s.entries)
 	}
 	now := s.entries
+	// RFC 9051 7.3.5: a keyword is announced in FLAGS before a FETCH shows
+	// it (flushFlags writes the list before the responses queued here).
+	var oldLast uint32
+	if n := len(mb.entries); n > 0 {
+		oldLast = mb.entries[n-1].UID
+	}
+	for _, c := range d.changes {
+		if !c.expunge {
+			mb.learnEntry(&now[c.now])
+		}
+	}
+	for k := sort.Search(len(now), func(k int) bool { return now[k].UID > oldLast }); k < len(now); k++ {
+		mb.learnEntry(&now[k])
+	}
 	for _, c := range d.changes {
 		if c.expunge {
 			mb.tracker.QueueExpunge(c.seq)

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"log/slog"
+	"slices"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
@@ -60,6 +61,11 @@ type session struct {
 	agent   *config.Agent
 	inboxes []string // the inboxes the agent may see
 	mbox    *selectedMailbox
+	// updates writes untagged FLAGS in the middle of a command, before
+	// the FETCH responses that show new keywords (flushFlags). The library
+	// hands one out only to Poll and Idle; it stays valid for the
+	// connection, and only WriteMailboxFlags is used on it.
+	updates *imapserver.UpdateWriter
 }
 
 var (
@@ -179,6 +185,9 @@ func (m *session) Unselect() error {
 }
 
 func (m *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
+	if m.updates == nil {
+		m.updates = w
+	}
 	if m.mbox == nil {
 		return nil
 	}
@@ -214,5 +223,18 @@ func (m *session) refresh(quiet map[uint32]bool) error {
 		return m.internal("refreshing folder failed", err)
 	}
 	m.mbox.update(snap, quiet)
-	return nil
+	return m.flushFlags()
+}
+
+// flushFlags writes the folder's FLAGS when keywords were added to them
+// (RFC 9051 7.3.5: announced before a FETCH shows them, also those that
+// another agent's tag created). Commands run one at a time on a
+// connection, IDLE included, so this never interleaves with a response.
+func (m *session) flushFlags() error {
+	mb := m.mbox
+	if mb == nil || !mb.flagsChanged || m.updates == nil {
+		return nil
+	}
+	mb.flagsChanged = false
+	return m.updates.WriteMailboxFlags(slices.Clone(mb.flags))
 }
