@@ -67,7 +67,9 @@ func startPostfix(t *testing.T, certFile, keyFile string) *postfix {
 	if err != nil {
 		t.Fatalf("the postfix user does not exist (is Postfix installed?): %v", err)
 	}
-	out, err := exec.Command("postconf", "-h", "config_directory").Output()
+	// -d: the compiled-in default, readable also before any main.cf exists
+	// (Debian's "No configuration" install writes none).
+	out, err := exec.Command("postconf", "-d", "-h", "config_directory").Output()
 	if err != nil {
 		t.Fatalf("postconf: %v", err)
 	}

@@ -62,9 +62,8 @@ type session struct {
 	inboxes []string // the inboxes the agent may see
 	mbox    *selectedMailbox
 	// updates writes untagged FLAGS in the middle of a command, before
-	// the FETCH responses that show new keywords (flushFlags). The library
-	// hands one out only to Poll and Idle; it stays valid for the
-	// connection, and only WriteMailboxFlags is used on it.
+	// the FETCH responses that show new keywords (flushFlags); only
+	// WriteMailboxFlags is used on it (updatewriter.go).
 	updates *imapserver.UpdateWriter
 }
 
@@ -74,7 +73,8 @@ var (
 
 func newSession(srv *Server, c *imapserver.Conn, log *slog.Logger, loopback bool) *session {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &session{srv: srv, conn: c, ctx: ctx, cancel: cancel, log: log, loopback: loopback, cork: findCork(c.NetConn())}
+	return &session{srv: srv, conn: c, ctx: ctx, cancel: cancel, log: log, loopback: loopback, cork: findCork(c.NetConn()),
+		updates: updateWriterFor(c)}
 }
 
 // internal logs err and returns the safe reply for it.
@@ -185,9 +185,6 @@ func (m *session) Unselect() error {
 }
 
 func (m *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
-	if m.updates == nil {
-		m.updates = w
-	}
 	if m.mbox == nil {
 		return nil
 	}
