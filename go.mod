@@ -20,3 +20,6 @@ require (
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/text v0.43.0 // indirect
 )
+
+// Patched copies, see their PATCHES.md.
+replace github.com/emersion/go-smtp => ./third_party/go-smtp

@@ -32,6 +32,10 @@ var (
 		Message: "The message has a bare CR or LF; every line must end with CRLF"}
 	errAborted = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 5, 0},
 		Message: "The message transfer was aborted"}
+	// DESIGN.md §8: a NUL is no text (RFC 5322 2.1, RFC 5321 4.5.2), and
+	// passing it on would let another server read the message otherwise.
+	errNUL = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0},
+		Message: "The message contains a NUL byte, which mail may not carry; remove it and send again"}
 )
 
 // maxLineBytes bounds one line of a command or of a message.
@@ -47,6 +51,12 @@ func readData(r io.Reader) ([]byte, error) {
 	switch {
 	case err == nil && hasBareLineEnd(raw):
 		return nil, errBareLineEnd
+	case err == nil && bytes.IndexByte(raw, 0) >= 0:
+		return nil, errNUL
+	case err == nil && longestLine(raw) > maxLineBytes:
+		// The whole message was read (third_party/go-smtp PATCHES.md), so
+		// the client reads this answer on a connection that goes on.
+		return nil, errLineTooLong
 	case err == nil:
 		return raw, nil
 	case errors.Is(err, smtp.ErrDataTooLarge):
@@ -56,6 +66,21 @@ func readData(r io.Reader) ([]byte, error) {
 	default:
 		return nil, errAborted
 	}
+}
+
+// longestLine returns the length of the longest line of b, without its
+// line end.
+func longestLine(b []byte) int {
+	longest := 0
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			return max(longest, len(b))
+		}
+		longest = max(longest, len(bytes.TrimSuffix(b[:i], []byte("\r"))))
+		b = b[i+1:]
+	}
+	return longest
 }
 
 // hasBareLineEnd reports a CR not followed by LF, or an LF not preceded by CR.

@@ -28,6 +28,12 @@ func TestSMTPSmuggling(t *testing.T) {
 		{"LF.CRLF", "Subject: one\r\n\r\nfirst\n.\r\nMAIL FROM:<evil@x.example>\r\nRCPT TO:<support@example.test>\r\nDATA\r\nSubject: smuggled\r\n\r\nsecond\r\n.\r\n"},
 		{"CRLF.LF", "Subject: one\r\n\r\nfirst\r\n.\nMAIL FROM:<evil@x.example>\r\nRCPT TO:<support@example.test>\r\nDATA\r\nSubject: smuggled\r\n\r\nsecond\r\n.\r\n"},
 		{"bare LF", "Subject: one\r\n\r\nfirst\nline\r\n.\r\n"},
+		// Issue 13: the CR of CRLF.CR was dropped and the rest accepted.
+		{"CRLF.CR", "Subject: one\r\n\r\nfirst\r\n.\rsecond\r\n.\r\n"},
+		{"CRLF.CR smuggling", "Subject: one\r\n\r\nfirst\r\n.\rMAIL FROM:<evil@x.example>\r\nRCPT TO:<support@example.test>\r\nDATA\r\nSubject: smuggled\r\n\r\nsecond\r\n.\r\n"},
+		{"NUL", "Subject: one\r\n\r\nfirst\r\n\x00.\r\nsecond\r\n.\r\n"},
+		{"NUL in a header", "Subject: o\x00ne\r\n\r\nfirst\r\n.\r\n"},
+		{"200 KB header line", "Subject: " + strings.Repeat("x", 200<<10) + "\r\n\r\nfirst\r\n.\r\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := net.Dial("tcp", ts.mx)
@@ -56,6 +62,12 @@ func TestSMTPSmuggling(t *testing.T) {
 			reply := read()
 			if !strings.HasPrefix(reply, "554 5.6.0") {
 				t.Errorf("the smuggling DATA was answered %q, want 554 5.6.0", reply)
+			}
+			// The session goes on: the client read its answer and may send
+			// the next message (no reset after a long line).
+			c.Write([]byte("NOOP\r\n"))
+			if reply := read(); !strings.HasPrefix(reply, "250") {
+				t.Errorf("after the refusal, NOOP got %q", reply)
 			}
 			c.Write([]byte("QUIT\r\n"))
 			read()
