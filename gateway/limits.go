@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -55,6 +56,7 @@ type connKey struct{ service, ip string }
 
 type authFailures struct {
 	count       int
+	inFlight    int       // guesses being checked now (AuthBegin)
 	last        time.Time // the latest failure
 	lockedUntil time.Time
 }
@@ -126,10 +128,28 @@ func (l *Limiter) Connect(service, ip string) (release func(), ok bool) {
 	}, true
 }
 
-// AllowMessage counts one message from sender and reports whether it is
-// within max_messages_per_sender_per_hour. A refused message is not
-// counted, so a sender who waits gets through again.
-func (l *Limiter) AllowMessage(sender string) bool {
+// SenderOverLimit reports whether sender had
+// max_messages_per_sender_per_hour messages accepted within the last hour
+// (the MX refuses its MAIL FROM early). It counts nothing: only accepted
+// messages count (TakeMessage), so MAIL FROM and RSET cannot use up
+// someone's quota (DESIGN.md §8).
+func (l *Limiter) SenderOverLimit(sender string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	l.sweep(now)
+	times := prune(l.sent[sender], now.Add(-time.Hour))
+	l.sent[sender] = times
+	return len(times) >= l.cfg.MaxMessagesPerSenderPerHour
+}
+
+// TakeMessage counts one message of sender that is about to be accepted
+// and reports whether it is within max_messages_per_sender_per_hour; the
+// check and the count are one step, so parallel sessions cannot pass the
+// limit together. A refused message is not counted. When the message is
+// not accepted after all (refused or failed to store), give is called to
+// return the count.
+func (l *Limiter) TakeMessage(sender string) (give func(), ok bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
@@ -137,10 +157,20 @@ func (l *Limiter) AllowMessage(sender string) bool {
 	times := prune(l.sent[sender], now.Add(-time.Hour))
 	if len(times) >= l.cfg.MaxMessagesPerSenderPerHour {
 		l.sent[sender] = times
-		return false
+		return nil, false
 	}
 	l.sent[sender] = append(times, now)
-	return true
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			times := l.sent[sender]
+			if i := slices.Index(times, now); i >= 0 {
+				l.sent[sender] = slices.Delete(times, i, i+1)
+			}
+		})
+	}, true
 }
 
 // prune drops the times not after since (times are in order).
@@ -161,6 +191,38 @@ func (l *Limiter) AuthLocked(ip string) bool {
 	return f != nil && l.now().Before(f.lockedUntil)
 }
 
+// AuthBegin reserves the check of one login guess from ip, and reports
+// false when ip is locked out or when its failures and the guesses being
+// checked already make max_auth_failures_per_ip: 40 parallel connections
+// then get no more than that many guesses checked (DESIGN.md §8). A true
+// answer must be followed by AuthEnd once the guess is answered (after
+// AuthFailed for a wrong one).
+func (l *Limiter) AuthBegin(ip string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	l.sweep(now)
+	f := l.fails[ip]
+	if f == nil {
+		f = &authFailures{}
+		l.fails[ip] = f
+	}
+	if now.Before(f.lockedUntil) || f.count+f.inFlight >= l.cfg.MaxAuthFailuresPerIP {
+		return false
+	}
+	f.inFlight++
+	return true
+}
+
+// AuthEnd ends a guess that AuthBegin reserved.
+func (l *Limiter) AuthEnd(ip string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if f := l.fails[ip]; f != nil && f.inFlight > 0 {
+		f.inFlight--
+	}
+}
+
 // AuthFailed records a failed login from ip. It returns how long to wait
 // before answering (the n-th failure waits n times auth_failure_delay, at
 // most maxDelaySteps times), and whether this failure locked ip out.
@@ -170,9 +232,12 @@ func (l *Limiter) AuthFailed(ip string) (delay time.Duration, lockedNow bool) {
 	now := l.now()
 	l.sweep(now)
 	f := l.fails[ip]
-	if f == nil || now.Sub(f.last) >= l.cfg.AuthLockout && !now.Before(f.lockedUntil) {
-		f = &authFailures{} // forgotten: nothing failed for auth_lockout
+	if f == nil {
+		f = &authFailures{}
 		l.fails[ip] = f
+	}
+	if now.Sub(f.last) >= l.cfg.AuthLockout && !now.Before(f.lockedUntil) {
+		f.count = 0 // forgotten: nothing failed for auth_lockout
 	}
 	f.count++
 	f.last = now
@@ -202,7 +267,7 @@ func (l *Limiter) sweep(now time.Time) {
 		}
 	}
 	for ip, f := range l.fails {
-		if now.Sub(f.last) >= l.cfg.AuthLockout && !now.Before(f.lockedUntil) {
+		if f.inFlight == 0 && now.Sub(f.last) >= l.cfg.AuthLockout && !now.Before(f.lockedUntil) {
 			delete(l.fails, ip)
 		}
 	}

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bufio"
+	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -72,9 +73,58 @@ func TestLimiterMessages(t *testing.T) {
 	}
 	for i, s := range steps {
 		clk.add(s.advance)
-		if got := l.AllowMessage(s.sender); got != s.want {
-			t.Errorf("step %d (%s): AllowMessage = %v, want %v", i, s.sender, got, s.want)
+		if over := l.SenderOverLimit(s.sender); over == s.want {
+			t.Errorf("step %d (%s): SenderOverLimit = %v before the message", i, s.sender, over)
 		}
+		if _, got := l.TakeMessage(s.sender); got != s.want {
+			t.Errorf("step %d (%s): TakeMessage = %v, want %v", i, s.sender, got, s.want)
+		}
+	}
+	// A message given back (not accepted after all) does not count.
+	clk.add(2 * time.Hour)
+	for range 10 {
+		give, ok := l.TakeMessage("c@x")
+		if !ok {
+			t.Fatal("a message given back was counted")
+		}
+		give()
+		give() // idempotent
+	}
+	// Asking is not counting (issue 13: MAIL FROM + RSET).
+	for range 100 {
+		l.SenderOverLimit("d@x")
+	}
+	if _, ok := l.TakeMessage("d@x"); !ok {
+		t.Error("asking about a sender used up its quota")
+	}
+}
+
+// TestLimiterAuthInFlight: guesses being checked count against the limit,
+// so parallel connections get no more than max_auth_failures_per_ip
+// checked (issue 13).
+func TestLimiterAuthInFlight(t *testing.T) {
+	clk := &fakeClock{t: time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)}
+	l := NewLimiter(testLimits(), clk.now) // max 3 failures
+	ip := "192.0.2.9"
+	n := 0
+	for range 40 {
+		if l.AuthBegin(ip) {
+			n++
+		}
+	}
+	if n != 3 {
+		t.Fatalf("%d guesses in flight at once, want 3", n)
+	}
+	l.AuthEnd(ip) // a right password: its place is free again
+	if !l.AuthBegin(ip) {
+		t.Error("a guess that did not fail still counts")
+	}
+	for range 3 {
+		l.AuthFailed(ip)
+		l.AuthEnd(ip)
+	}
+	if !l.AuthLocked(ip) || l.AuthBegin(ip) {
+		t.Error("three failures did not lock the address out")
 	}
 }
 
@@ -116,7 +166,7 @@ func TestLimiterAuthFailures(t *testing.T) {
 	}
 	// The maps are swept.
 	clk.add(time.Hour)
-	l.AllowMessage("z@x")
+	l.TakeMessage("z@x")
 	if len(l.fails) != 0 || len(l.sent) != 1 {
 		t.Errorf("after the sweep: %d failure entries, %d sender entries; want 0, 1", len(l.fails), len(l.sent))
 	}
@@ -356,5 +406,130 @@ func TestSlowLoris(t *testing.T) {
 			}
 			t.Errorf("a client sending a byte a second held the connection for %v", time.Since(start))
 		})
+	}
+}
+
+// TestParallelGuessesAreBounded: 20 SMTP and 20 IMAP connections guessing
+// at once get no more than max_auth_failures_per_ip guesses checked
+// (issue 13: all 40 were).
+func TestParallelGuessesAreBounded(t *testing.T) {
+	var logs lockedBuffer
+	ts := newLoggingTestServer(t, nil, func(c *config.Config) {
+		c.Limits.MaxAuthFailuresPerIP, c.Limits.AuthFailureDelay, c.Limits.MaxConnectionsPerIP = 10, 50*time.Millisecond, 40
+	}, &logs)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if i%2 == 0 {
+				c, err := smtp.Dial(ts.submission)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				defer c.Close()
+				<-start
+				c.Auth(sasl.NewPlainClient("", "alice@example.test", fmt.Sprintf("guess-%d", i)))
+				return
+			}
+			c, err := imapclient.DialInsecure(ts.imap, nil)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			<-start
+			c.Login("alice@example.test", fmt.Sprintf("guess-%d", i)).Wait()
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if n := strings.Count(logs.String(), "msg=\"authentication failed\""); n > 10 || n == 0 {
+		t.Errorf("%d guesses were checked, want at most max_auth_failures_per_ip (10)", n)
+	}
+}
+
+// TestMailRsetDoesNotUseUpQuota: MAIL FROM:<victim> and RSET, again and
+// again, count nothing; the victim's real mail is accepted (issue 13).
+func TestMailRsetDoesNotUseUpQuota(t *testing.T) {
+	ts := newTestServer(t, nil, func(c *config.Config) { c.Limits.MaxMessagesPerSenderPerHour = 3 })
+	for range 4 { // 100 in all; a session without a message ends after 100 commands
+		c, err := smtp.Dial(ts.mx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 25 {
+			if err := c.Mail("gina@customer.example", nil); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Reset(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c.Close()
+	}
+	for i := range 3 {
+		if err := smtpSend(ts.mx, nil, "gina@customer.example", []string{"support@example.test"},
+			customerMail(fmt.Sprintf("q%d@customer.example", i), "Quota")); err != nil {
+			t.Fatalf("message %d of the real sender: %v", i+1, err)
+		}
+	}
+	err := smtpSend(ts.mx, nil, "gina@customer.example", []string{"support@example.test"}, customerMail("q4@customer.example", "Quota"))
+	wantSMTPError(t, err, 451, smtp.EnhancedCode{4, 7, 1}, "Too many messages")
+}
+
+// TestSessionWithoutMessageIsClosed: NOOP or MAIL+RSET forever is closed
+// after 100 commands (DESIGN.md §8); a message starts the count again.
+func TestSessionWithoutMessageIsClosed(t *testing.T) {
+	ts := newTestServer(t, nil, nil)
+	c, err := net.Dial("tcp", ts.mx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	r := bufio.NewReader(c)
+	read := func() string {
+		var all string
+		for {
+			l, err := r.ReadString('\n')
+			all += l
+			if err != nil || len(l) < 4 || l[3] == ' ' {
+				return all
+			}
+		}
+	}
+	send := func(cmd string) string {
+		fmt.Fprintf(c, "%s\r\n", cmd)
+		return read()
+	}
+	read()
+	send("EHLO x.example")
+	for range 60 {
+		send("NOOP")
+	}
+	for _, cmd := range []string{"MAIL FROM:<gina@customer.example>", "RCPT TO:<support@example.test>", "DATA"} {
+		send(cmd)
+	}
+	fmt.Fprint(c, customerMail("idle1@customer.example", "Idle")+".\r\n")
+	if reply := read(); !strings.HasPrefix(reply, "250") {
+		t.Fatalf("the message: %s", reply)
+	}
+	n := 0
+	var reply string
+	for n < 200 {
+		n++
+		if reply = send("MAIL FROM:<gina@customer.example>"); !strings.HasPrefix(reply, "250") {
+			break
+		}
+		n++
+		if reply = send("RSET"); !strings.HasPrefix(reply, "250") {
+			break
+		}
+	}
+	if !strings.HasPrefix(reply, "421 4.7.0") || n != 101 {
+		t.Errorf("command %d after the message was answered %q, want the 101st to get 421 4.7.0", n, reply)
 	}
 }

@@ -47,6 +47,10 @@ func (s *Server) newMX() *smtpServer {
 	// whole message must arrive within it too: slow-loris clients are dropped.
 	srv.ReadTimeout = s.limits.cfg.ReadTimeout
 	srv.WriteTimeout = 5 * time.Minute
+	// DESIGN.md §8: a session that sends no message is closed after 100
+	// commands or read_timeout x 3 (third_party/go-smtp PATCHES.md).
+	srv.MaxCommandsWithoutMessage = maxCommandsWithoutMessage
+	srv.MaxTimeWithoutMessage = 3 * s.limits.cfg.ReadTimeout
 	srv.ErrorLog = slogPrinter{s.log.With("service", "mx")}
 	return &smtpServer{Server: srv, limits: s.limits, service: "mx", log: s.log.With("service", "mx")}
 }
@@ -80,16 +84,24 @@ func (m *mxSession) Mail(from string, _ *smtp.MailOptions) error {
 	from = strings.ToLower(from)
 	// DESIGN.md §8: messages per sender per hour; the null sender (bounces)
 	// is counted per connecting IP.
-	key := from
-	if key == "" {
-		key = "<> from " + m.ip
-	}
-	if !m.srv.limits.AllowMessage(key) {
+	// Only accepted messages count (Data): MAIL FROM and RSET never use
+	// up a sender's quota.
+	if m.srv.limits.SenderOverLimit(m.rateKey(from)) {
 		m.log.Info("message refused: sender over its hourly limit", "from", from)
 		return errSenderRate
 	}
 	m.from = from
 	return nil
+}
+
+// rateKey is what max_messages_per_sender_per_hour counts a message of
+// from against: the sender, or for the null sender (bounces) the
+// connecting IP.
+func (m *mxSession) rateKey(from string) string {
+	if from == "" {
+		return "<> from " + m.ip
+	}
+	return from
 }
 
 func (m *mxSession) Rcpt(to string, _ *smtp.RcptOptions) error {
@@ -123,10 +135,24 @@ func (m *mxSession) Data(r io.Reader) error {
 		rcpt = m.rcpts[0] // with several, naming one would disclose it to the others
 	}
 	trace := receivedField(mxClientOf(m.ctx, m.conn), m.srv.cfg.Server.Hostname, m.id, rcpt, time.Now())
-	if m.srv.isBounceTransaction(m.rcpts) { // bounces: gateway/bounce.go
-		return m.srv.receiveBounce(m.ctx, m.log, m.from, m.rcpts, raw, trace)
+	// DESIGN.md §8: the hourly limit counts the messages answered 250; the
+	// count is taken before the message is stored, so that parallel
+	// sessions of one sender cannot pass it together, and given back when
+	// the message is not accepted.
+	give, ok := m.srv.limits.TakeMessage(m.rateKey(m.from))
+	if !ok {
+		m.log.Info("message refused: sender over its hourly limit", "from", m.from)
+		return errSenderRate
 	}
-	return m.srv.storeInbound(m.ctx, m.log, m.from, m.rcpts, raw, trace)
+	if m.srv.isBounceTransaction(m.rcpts) { // bounces: gateway/bounce.go
+		err = m.srv.receiveBounce(m.ctx, m.log, m.from, m.rcpts, raw, trace)
+	} else {
+		err = m.srv.storeInbound(m.ctx, m.log, m.from, m.rcpts, raw, trace)
+	}
+	if err != nil {
+		give()
+	}
+	return err
 }
 
 // storeInbound is deliverInbound with its SMTP answer and its log line:

@@ -41,6 +41,10 @@ var (
 // maxLineBytes bounds one line of a command or of a message.
 const maxLineBytes = 64 << 10
 
+// maxCommandsWithoutMessage bounds the commands of an SMTP session between
+// messages (DESIGN.md §8).
+const maxCommandsWithoutMessage = 100
+
 // readData reads a whole DATA or BDAT body. go-smtp enforces the size limit
 // and reports it as ErrDataTooLarge. A bare CR or LF is refused: go-smtp
 // passes them through, and a message that holds one is how SMTP smuggling

@@ -53,6 +53,10 @@ func (s *Server) newSubmission() *smtpServer {
 	srv.AllowInsecureAuth = true
 	srv.ReadTimeout = s.limits.cfg.ReadTimeout // per command line, and for the whole of DATA
 	srv.WriteTimeout = 5 * time.Minute
+	// DESIGN.md §8: a session that sends no message is closed after 100
+	// commands or read_timeout x 3 (third_party/go-smtp PATCHES.md).
+	srv.MaxCommandsWithoutMessage = maxCommandsWithoutMessage
+	srv.MaxTimeWithoutMessage = 3 * s.limits.cfg.ReadTimeout
 	srv.ErrorLog = slogPrinter{s.log.With("service", "submission")}
 	return &smtpServer{Server: srv, limits: s.limits, service: "submission", log: s.log.With("service", "submission")}
 }
@@ -91,9 +95,13 @@ func (m *submissionSession) Auth(mech string) (sasl.Server, error) {
 		return nil, errAuthLocked
 	}
 	check := func(username, password string) error {
-		if m.srv.limits.AuthLocked(m.ip) {
+		// DESIGN.md §8: guesses in flight count, so parallel connections
+		// get no more checked than max_auth_failures_per_ip.
+		if !m.srv.limits.AuthBegin(m.ip) {
+			m.log.Info("authentication refused: too many failed logins from this address")
 			return errAuthLocked
 		}
+		defer m.srv.limits.AuthEnd(m.ip)
 		agent, ok := m.srv.authenticate(username, password)
 		if !ok {
 			m.log.Info("authentication failed")

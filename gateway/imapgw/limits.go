@@ -18,6 +18,11 @@ type Guard interface {
 	Connect(service, ip string) (release func(), ok bool)
 	// AuthLocked reports whether logins from ip are refused for now.
 	AuthLocked(ip string) bool
+	// AuthBegin reserves the check of one guess from ip (false: refused,
+	// locked out or as many guesses in flight as may still fail); AuthEnd
+	// ends it, after AuthFailed for a wrong one.
+	AuthBegin(ip string) bool
+	AuthEnd(ip string)
 	// AuthFailed records a failed login from ip: how long to wait before
 	// answering, and whether ip is now locked out.
 	AuthFailed(ip string) (delay time.Duration, lockedNow bool)

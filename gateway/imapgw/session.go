@@ -113,9 +113,14 @@ func (m *session) Login(username, password string) error {
 	}
 	// DESIGN.md §8: failed logins per IP are slowed down, then refused.
 	g, ip := m.srv.opts.Guard, remoteIP(m.conn.NetConn().RemoteAddr())
-	if g != nil && g.AuthLocked(ip) {
-		m.log.Info("login refused: too many failed logins from this address")
-		return errAuthLocked
+	if g != nil {
+		// DESIGN.md §8: guesses in flight count, so parallel connections
+		// get no more checked than max_auth_failures_per_ip.
+		if !g.AuthBegin(ip) {
+			m.log.Info("login refused: too many failed logins from this address")
+			return errAuthLocked
+		}
+		defer g.AuthEnd(ip)
 	}
 	agent, ok := m.srv.opts.Authenticate(username, password)
 	if !ok {

@@ -44,6 +44,11 @@ type Conn struct {
 	fromReceived bool
 	recipients   []string
 	didAuth      bool
+
+	// supportgate patch: commands and time since the last message was
+	// accepted (Server.MaxCommandsWithoutMessage, MaxTimeWithoutMessage).
+	idleCommands int
+	lastMessage  time.Time
 }
 
 func newConn(c net.Conn, s *Server) *Conn {
@@ -99,6 +104,20 @@ func (c *Conn) handle(cmd string, arg string) {
 			c.server.ErrorLog.Printf("panic serving %v: %v\n%s", c.conn.RemoteAddr(), err, stack)
 		}
 	}()
+
+	// supportgate patch: a session that sends no message is closed after
+	// Server.MaxCommandsWithoutMessage commands or MaxTimeWithoutMessage,
+	// so that NOOP, RSET or MAIL+RSET cannot hold a connection forever.
+	if c.lastMessage.IsZero() {
+		c.lastMessage = time.Now()
+	}
+	c.idleCommands++
+	if n := c.server.MaxCommandsWithoutMessage; n > 0 && c.idleCommands > n ||
+		c.server.MaxTimeWithoutMessage > 0 && time.Since(c.lastMessage) > c.server.MaxTimeWithoutMessage {
+		c.writeResponse(421, EnhancedCode{4, 7, 0}, "Too many commands without a message; closing the connection")
+		c.Close()
+		return
+	}
 
 	if cmd == "" {
 		c.protocolError(500, EnhancedCode{5, 5, 2}, "Error: bad syntax")
@@ -998,6 +1017,9 @@ func (c *Conn) handleData(arg string) {
 	code, enhancedCode, msg := dataErrorToStatus(c.Session().Data(r))
 	r.limited = false
 	io.Copy(ioutil.Discard, r) // Make sure all the data has been consumed
+	if code/100 == 2 {         // supportgate patch: a message, the session is busy
+		c.idleCommands, c.lastMessage = 0, time.Now()
+	}
 	c.writeResponse(code, enhancedCode, msg)
 }
 

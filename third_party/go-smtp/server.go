@@ -39,7 +39,13 @@ type Server struct {
 	Debug             io.Writer
 	ErrorLog          Logger
 	ReadTimeout       time.Duration
-	WriteTimeout      time.Duration
+
+	// supportgate patch: a connection that sent this many commands, or
+	// was open this long, since its last accepted message (or since it
+	// opened) gets 421 and is closed; 0: no limit.
+	MaxCommandsWithoutMessage int
+	MaxTimeWithoutMessage     time.Duration
+	WriteTimeout              time.Duration
 
 	// Advertise SMTPUTF8 (RFC 6531) capability.
 	// Should be used only if backend supports it.
