@@ -58,14 +58,22 @@ func (qa quickActions) addsTag() bool {
 	return slices.ContainsFunc(qa.actions, func(a policy.Action) bool { return a.Kind == policy.ActionTag })
 }
 
-// applyActions carries out quick actions on a conversation, each
-// idempotent, so that a client retrying after an error does no harm; the
-// team sees what was done as an event.
+// applyActions carries out quick actions on a conversation in one
+// transaction with their event (an action-only message).
 func (s *Server) applyActions(ctx context.Context, conv int64, inbox config.Inbox, agent config.Agent, actions []policy.Action) error {
+	u := actionsUpdate(inbox, agent, actions)
+	u.Conversation = conv
+	return s.store.UpdateConversation(ctx, u)
+}
+
+// actionsUpdate is the change quick actions make to a conversation, with
+// the event that tells the team: applied in one transaction, alone or
+// with the message that carried them (store.Outbound.Update). A later
+// action overrides an earlier one of the same kind.
+func actionsUpdate(inbox config.Inbox, agent config.Agent, actions []policy.Action) store.ConversationUpdate {
 	var done []string
-	update := store.ConversationUpdate{Conversation: conv}
+	var update store.ConversationUpdate
 	for _, a := range actions {
-		var err error
 		switch a.Kind {
 		case policy.ActionAssign:
 			who := a.Args[0]
@@ -77,17 +85,17 @@ func (s *Server) applyActions(ctx context.Context, conv int64, inbox config.Inbo
 			default:
 				who = strings.ToLower(who)
 			}
-			err = s.store.SetAssignee(ctx, conv, who)
+			update.Assignee = &who
 		case policy.ActionTag:
-			err = s.store.AddTags(ctx, conv, a.Args)
+			update.AddTags = append(update.AddTags, a.Args...)
+			update.RemoveTags = slices.DeleteFunc(update.RemoveTags, func(t string) bool { return slices.Contains(a.Args, t) })
 		case policy.ActionUntag:
-			err = s.store.RemoveTags(ctx, conv, a.Args)
-		case policy.ActionClose:
-			err = s.store.SetStatus(ctx, conv, store.StatusClosed)
-		case policy.ActionOpen:
-			err = s.store.SetStatus(ctx, conv, store.StatusOpen)
-		case policy.ActionSpam:
-			err = s.store.SetStatus(ctx, conv, store.StatusSpam)
+			update.RemoveTags = append(update.RemoveTags, a.Args...)
+			update.AddTags = slices.DeleteFunc(update.AddTags, func(t string) bool { return slices.Contains(a.Args, t) })
+		case policy.ActionClose, policy.ActionOpen, policy.ActionSpam:
+			st := map[policy.ActionKind]store.Status{policy.ActionClose: store.StatusClosed,
+				policy.ActionOpen: store.StatusOpen, policy.ActionSpam: store.StatusSpam}[a.Kind]
+			update.Status = &st
 		case policy.ActionUncc:
 			update.RemoveParticipants = append(update.RemoveParticipants, strings.ToLower(a.Args[0]))
 		case policy.ActionFollow, policy.ActionUnfollow:
@@ -104,12 +112,9 @@ func (s *Server) applyActions(ctx context.Context, conv int64, inbox config.Inbo
 			on := strings.EqualFold(a.Args[0], "on")
 			update.ReadOnly = &on
 		}
-		if err != nil {
-			return err
-		}
 		done = append(done, strings.TrimSpace("#"+string(a.Kind)+" "+strings.Join(a.Args, " ")))
 	}
 	update.Events = []store.Event{{Type: "quick-actions", At: time.Now(), Quiet: !inbox.ShowEvents,
 		Text: fmt.Sprintf("%s: %s", agent.Email, strings.Join(done, " · "))}}
-	return s.store.UpdateConversation(ctx, update)
+	return update
 }

@@ -135,7 +135,10 @@ func (s *Server) applyBounce(ctx context.Context, log *slog.Logger, message int6
 		log.Info("a success notice arrived", "action", f.action)
 		return nil
 	}
-	changed, err := s.store.MarkBounced(ctx, target.Key(), "bounced: "+answer, now)
+	// One transaction: the mark and the team's event (issue 13).
+	changed, err := s.store.MarkBounced(ctx, target.Key(), "bounced: "+answer, now, store.Event{
+		Conversation: target.Conversation, Type: "delivery-failed",
+		Text: "Delivery to " + target.Recipient + " failed (" + answer + ")", Detail: detail, At: now})
 	if err != nil {
 		return err
 	}
@@ -144,9 +147,7 @@ func (s *Server) applyBounce(ctx context.Context, log *slog.Logger, message int6
 		return nil
 	}
 	log.Warn("a bounce marks the recipient failed", "status", f.status)
-	_, err = s.store.AddEvent(ctx, store.Event{Conversation: target.Conversation, Type: "delivery-failed",
-		Text: "Delivery to " + target.Recipient + " failed (" + answer + ")", Detail: detail, At: now})
-	return err
+	return nil
 }
 
 // bounceReport is what a bounce says.

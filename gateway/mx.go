@@ -251,6 +251,7 @@ func (s *Server) deliverInbound(ctx context.Context, from string, rcpts []string
 		SeenMessageIDs:  threading.ReferencedIDs(info.InReplyTo, info.References),
 		Raw:             slices.Concat([]byte(trace), []byte(auth.header), stored),
 		Received:        now,
+		Cap:             store.ParticipantCap{Max: rules.MaxParticipants, Enforce: true},
 	}
 	participants, owner := dec.Conv.Participants, dec.Conv.Owner
 	if dec.Conv.ID == 0 {

@@ -318,13 +318,6 @@ func (s *Server) submit(ctx context.Context, sub submission) (submitted, error) 
 			return submitted{}, refuse(550, smtp.EnhancedCode{5, 7, 1}, "%s", refusal.Msg)
 		}
 	}
-	if conv.ID != 0 && len(qa.actions) > 0 {
-		// Applied before the message is recorded: each is idempotent, so a
-		// retry after a failure below does no harm.
-		if err := s.applyActions(ctx, conv.ID, inbox, sub.agent, qa.actions); err != nil {
-			return submitted{}, err
-		}
-	}
 
 	// 6. Numbers, then the rewrite.
 	if newConv != nil {
@@ -378,6 +371,12 @@ func (s *Server) submit(ctx context.Context, sub submission) (submitted, error) 
 		servedReplyTo = inbox.Address
 	}
 	_, servedCut := policy.WithoutField(out, "Reply-To")
+	// DESIGN.md §5 item 4: the quick actions commit with the message.
+	var update *store.ConversationUpdate
+	if len(qa.actions) > 0 {
+		u := actionsUpdate(inbox, sub.agent, qa.actions)
+		update = &u
+	}
 	err = s.store.AddOutbound(ctx, store.Outbound{
 		Message:         msgNum,
 		Conversation:    conv.ID,
@@ -394,7 +393,16 @@ func (s *Server) submit(ctx context.Context, sub submission) (submitted, error) 
 		ClientMessageID: info.MessageID,
 		ServedReplyTo:   servedReplyTo,
 		ServedCut:       int64(servedCut),
+		Cap:             store.ParticipantCap{Max: inbox.MaxParticipants, Enforce: true},
+		Update:          update,
 	})
+	if errors.Is(err, store.ErrParticipantCap) {
+		// Another message added participants since they were counted
+		// above: the store counted again, in the transaction.
+		return submitted{}, refuse(550, smtp.EnhancedCode{5, 7, 1},
+			"Nothing was sent: conversations of %s may have at most %d participants besides the customer, and adding %s would pass that",
+			inbox.Address, inbox.MaxParticipants, strings.Join(rcpt.NewParticipants, ", "))
+	}
 	if errors.Is(err, store.ErrDuplicateSubmission) {
 		prev, ok, perr := s.store.Submitted(ctx, sub.agent.Email, info.MessageID)
 		if perr != nil || !ok {
@@ -404,13 +412,6 @@ func (s *Server) submit(ctx context.Context, sub submission) (submitted, error) 
 	}
 	if err != nil {
 		return submitted{}, err
-	}
-	if newConv != nil && len(qa.actions) > 0 {
-		// A new conversation exists only now; the message is recorded, so a
-		// failure here is logged, not answered.
-		if err := s.applyActions(ctx, conv.ID, inbox, sub.agent, qa.actions); err != nil {
-			s.log.Error("quick actions of a new conversation failed", "conversation", conv.ID, "err", err)
-		}
 	}
 	return submitted{conversation: conv.ID, message: msgNum, kind: kind, recipients: len(rcpt.Envelope)}, nil
 }

@@ -36,7 +36,14 @@ type ConversationUpdate struct {
 	AddFollowers       []string
 	RemoveFollowers    []string
 	ReadOnly           *bool
-	Events             []Event // their Conversation is set to Conversation
+	// AddTags, RemoveTags, Assignee ("" none) and Status apply in this
+	// order, after the above (an agent's quick actions, DESIGN.md §5
+	// item 4, in one transaction).
+	AddTags    []string
+	RemoveTags []string
+	Assignee   *string
+	Status     *Status
+	Events     []Event // their Conversation is set to Conversation
 }
 
 // Event is a team-only record in a conversation.

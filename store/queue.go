@@ -49,8 +49,10 @@ type QueueStore interface {
 	// last remote answer).
 	Drop(ctx context.Context, queueID int64, reason string, now time.Time) ([]QueuedRecipient, error)
 	// MarkBounced marks a recipient failed because of a bounce, whatever
-	// its state but dropped; it returns false when nothing changed.
-	MarkBounced(ctx context.Context, r RecipientKey, lastError string, now time.Time) (bool, error)
+	// its state but dropped, and records ev (the team's event) in the same
+	// transaction; it returns false when nothing changed, and then records
+	// nothing (a repeated bounce).
+	MarkBounced(ctx context.Context, r RecipientKey, lastError string, now time.Time, ev Event) (bool, error)
 	// QueueCounts returns the number of recipients in each state.
 	QueueCounts(ctx context.Context) (map[RecipientState]int64, error)
 }

@@ -135,6 +135,26 @@ func (s *SQLite) updateConversation(ctx context.Context, tx *sql.Tx, u Conversat
 			return err
 		}
 	}
+	if len(u.AddTags) > 0 {
+		if err := setKeywords(ctx, tx, u.Conversation, u.AddTags, true); err != nil {
+			return err
+		}
+	}
+	if len(u.RemoveTags) > 0 {
+		if err := setKeywords(ctx, tx, u.Conversation, u.RemoveTags, false); err != nil {
+			return err
+		}
+	}
+	if u.Assignee != nil {
+		if err := setAssignee(ctx, tx, u.Conversation, *u.Assignee); err != nil {
+			return err
+		}
+	}
+	if u.Status != nil {
+		if err := setStatus(ctx, tx, u.Conversation, *u.Status); err != nil {
+			return err
+		}
+	}
 	for _, ev := range u.Events {
 		ev.Conversation = u.Conversation
 		if _, err := s.addEvent(ctx, tx, ev); err != nil {

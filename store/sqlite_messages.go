@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // ConversationByMessageID implements Store.
@@ -206,8 +207,18 @@ func (s *SQLite) addInbound(ctx context.Context, tx *sql.Tx, in Inbound, meta []
 				return err
 			}
 		}
-		if err := addParticipants(ctx, tx, conv, in.NewParticipants); err != nil {
+		joining, over, err := withinCap(ctx, tx, conv, in.NewParticipants, in.Cap)
+		if err != nil {
 			return err
+		}
+		if err := addParticipants(ctx, tx, conv, joining); err != nil {
+			return err
+		}
+		if len(over) > 0 {
+			// Issue 13: the cap counted here, where two messages at once
+			// cannot both see room for one more.
+			in.Events = append(in.Events, Event{Type: "participants-over-cap", At: in.Received,
+				Text: fmt.Sprintf("Not added as participants, the cap of %d is reached: %s", in.Cap.Max, strings.Join(over, ", "))})
 		}
 		msg, err := nextval(ctx, tx, "message")
 		if err != nil {
@@ -258,6 +269,18 @@ func (s *SQLite) addOutbound(ctx context.Context, tx *sql.Tx, out Outbound, meta
 	if err := recordSubmission(ctx, tx, out.Agent, out.ClientMessageID, out.Message); err != nil {
 		return err
 	}
+	if out.Update != nil {
+		u := *out.Update
+		u.Conversation = out.Conversation
+		if err := s.updateConversation(ctx, tx, u); err != nil {
+			return err
+		}
+	}
+	if _, over, err := withinCap(ctx, tx, out.Conversation, out.NewParticipants, out.Cap); err != nil {
+		return err
+	} else if len(over) > 0 {
+		return ErrParticipantCap
+	}
 	if err := addParticipants(ctx, tx, out.Conversation, out.NewParticipants); err != nil {
 		return err
 	}
@@ -291,6 +314,45 @@ func insertConversation(ctx context.Context, tx *sql.Tx, id int64, c NewConversa
 	_, err := tx.ExecContext(ctx, `INSERT INTO conversations (id, inbox, owner, subject, norm_subject, status, created, updated, assignee)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, id, c.Inbox, c.Owner, c.Subject, c.NormSubject, status, now, now, c.Assignee)
 	return err
+}
+
+// withinCap splits addresses about to join a conversation into those the
+// cap has room for and those over it, counting the participants in tx;
+// ones already participants are neither.
+func withinCap(ctx context.Context, tx *sql.Tx, conv int64, addrs []string, cp ParticipantCap) (joining, over []string, err error) {
+	if len(addrs) == 0 {
+		return nil, nil, nil
+	}
+	var have []string
+	rows, err := tx.QueryContext(ctx, `SELECT address FROM participants WHERE conversation_id = ?`, conv)
+	if err != nil {
+		return nil, nil, err
+	}
+	for rows.Next() {
+		var a string
+		if err := rows.Scan(&a); err != nil {
+			rows.Close()
+			return nil, nil, err
+		}
+		have = append(have, a)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, nil, err
+	}
+	n := len(have)
+	for _, a := range addrs {
+		if slices.Contains(have, a) || slices.Contains(joining, a) {
+			continue
+		}
+		if cp.Enforce && n >= cp.Max {
+			over = append(over, a)
+			continue
+		}
+		joining = append(joining, a)
+		n++
+	}
+	return joining, over, nil
 }
 
 func addParticipants(ctx context.Context, tx *sql.Tx, conv int64, addrs []string) error {

@@ -140,10 +140,34 @@ func (s *SQLite) FinishAttempt(ctx context.Context, r RecipientKey, res AttemptR
 }
 
 // MarkBounced implements QueueStore.
-func (s *SQLite) MarkBounced(ctx context.Context, r RecipientKey, lastError string, now time.Time) (bool, error) {
-	return s.updateRecipient(ctx, "recording a bounce for", `UPDATE outbound_recipients SET state = 'failed', last_error = ?, updated = ?
-		WHERE outbound_id = ? AND recipient = ? AND state <> 'dropped' AND NOT (state = 'failed' AND last_error = ?)`,
-		lastError, millis(now), r.QueueID, r.Recipient, lastError)
+//
+// Issue 13: the mark and the event are one transaction. They were two
+// writes: when the second failed, the retried bounce changed nothing and
+// the team never heard of the failure.
+func (s *SQLite) MarkBounced(ctx context.Context, r RecipientKey, lastError string, now time.Time, ev Event) (bool, error) {
+	var changed bool
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE outbound_recipients SET state = 'failed', last_error = ?, updated = ?
+			WHERE outbound_id = ? AND recipient = ? AND state <> 'dropped' AND NOT (state = 'failed' AND last_error = ?)`,
+			lastError, millis(now), r.QueueID, r.Recipient, lastError)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil || n == 0 {
+			return err
+		}
+		changed = true
+		_, err = s.addEvent(ctx, tx, ev)
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("store: recording a bounce for a queued recipient: %w", err)
+	}
+	if changed {
+		s.hub.Publish()
+	}
+	return changed, nil
 }
 
 func (s *SQLite) updateRecipient(ctx context.Context, what, query string, args ...any) (bool, error) {

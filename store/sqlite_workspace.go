@@ -139,15 +139,19 @@ func (s *SQLite) change(ctx context.Context, what string, f func(tx *sql.Tx) err
 // SetAssignee implements WorkspaceStore.
 func (s *SQLite) SetAssignee(ctx context.Context, conv int64, agent string) error {
 	return s.change(ctx, fmt.Sprintf("assigning conversation %d", conv), func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE conversations SET assignee = ? WHERE id = ?`, agent, conv)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return ErrNotFound
-		}
-		return syncFolders(ctx, tx, conv)
+		return setAssignee(ctx, tx, conv, agent)
 	})
+}
+
+func setAssignee(ctx context.Context, tx *sql.Tx, conv int64, agent string) error {
+	res, err := tx.ExecContext(ctx, `UPDATE conversations SET assignee = ? WHERE id = ?`, agent, conv)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return syncFolders(ctx, tx, conv)
 }
 
 // AddTags implements WorkspaceStore.
@@ -167,32 +171,36 @@ func (s *SQLite) SetFlagged(ctx context.Context, conv int64, flagged bool) error
 
 func (s *SQLite) setKeywords(ctx context.Context, conv int64, keywords []string, on bool) error {
 	return s.change(ctx, fmt.Sprintf("keywords of conversation %d", conv), func(tx *sql.Tx) error {
-		var one int
-		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM conversations WHERE id = ?`, conv).Scan(&one); err != nil {
-			if errors.Is(err, sql.ErrNoRows) {
-				return ErrNotFound
-			}
-			return err
-		}
-		if err := noteRewrite(ctx, tx, []int64{conv}); err != nil {
-			return err
-		}
-		for _, k := range keywords {
-			if k == "" {
-				continue
-			}
-			var err error
-			if on {
-				_, err = tx.ExecContext(ctx, `INSERT INTO conversation_keywords (conversation_id, keyword) VALUES (?, ?) ON CONFLICT DO NOTHING`, conv, k)
-			} else {
-				_, err = tx.ExecContext(ctx, `DELETE FROM conversation_keywords WHERE conversation_id = ? AND keyword = ?`, conv, k)
-			}
-			if err != nil {
-				return err
-			}
-		}
-		return nil
+		return setKeywords(ctx, tx, conv, keywords, on)
 	})
+}
+
+func setKeywords(ctx context.Context, tx *sql.Tx, conv int64, keywords []string, on bool) error {
+	var one int
+	if err := tx.QueryRowContext(ctx, `SELECT 1 FROM conversations WHERE id = ?`, conv).Scan(&one); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		return err
+	}
+	if err := noteRewrite(ctx, tx, []int64{conv}); err != nil {
+		return err
+	}
+	for _, k := range keywords {
+		if k == "" {
+			continue
+		}
+		var err error
+		if on {
+			_, err = tx.ExecContext(ctx, `INSERT INTO conversation_keywords (conversation_id, keyword) VALUES (?, ?) ON CONFLICT DO NOTHING`, conv, k)
+		} else {
+			_, err = tx.ExecContext(ctx, `DELETE FROM conversation_keywords WHERE conversation_id = ? AND keyword = ?`, conv, k)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // conversationKeywords fills a conversation's Assignee, Tags and Flagged.

@@ -134,8 +134,11 @@ type Inbound struct {
 	// this message opens to the next of its agents (round-robin), and
 	// records the assignment as an event. InboundResult.Assignee says who.
 	AssignInTurn *RoundRobin
-	// NewParticipants join the conversation with this message.
+	// NewParticipants join the conversation with this message, as many
+	// as Cap allows counted in the storing transaction; those over it are
+	// kept out and an event says so (two messages at once cannot pass it).
 	NewParticipants []string
+	Cap             ParticipantCap
 	// Automatic: an auto-reply or a bounce (threading.IsAutoReply). It is
 	// kept like any mail, but on its own it sends followers no
 	// notification: an out-of-office answer is nobody's news.
@@ -177,6 +180,13 @@ type Outbound struct {
 	Recipients      []string // envelope recipients; empty for a note
 	HiddenBCC       []string
 	NewParticipants []string
+	// Cap bounds the participants after NewParticipants join, counted in
+	// the recording transaction: over it, ErrParticipantCap and nothing is
+	// written (DESIGN.md §5 item 5).
+	Cap ParticipantCap
+	// Update changes the conversation in the same transaction, after the
+	// message is recorded: the agent's quick actions (DESIGN.md §5 item 4).
+	Update *ConversationUpdate
 	// ClientMessageID is the Message-ID the agent's client gave the message
 	// ("" if none): a second submission of it by the same agent is refused
 	// with ErrDuplicateSubmission, and nothing is written.
@@ -185,6 +195,17 @@ type Outbound struct {
 	ServedReplyTo string
 	ServedCut     int64
 }
+
+// ParticipantCap is a conversation's participant limit (an inbox's
+// max_participants, not counting the owner); the zero value is no limit.
+type ParticipantCap struct {
+	Max     int
+	Enforce bool
+}
+
+// ErrParticipantCap is returned when recording a message would take a
+// conversation over its ParticipantCap; nothing was written.
+var ErrParticipantCap = errors.New("store: the conversation would have more participants than its inbox allows")
 
 // NewConversation describes a conversation an agent starts by writing to a
 // customer (DESIGN.md §5 item 1).
