@@ -38,6 +38,12 @@ type Limits struct {
 	// address in any 24 hours (RFC 3834 2). Default 1. Kept in the store, so
 	// a restart does not reset it.
 	MaxAutoAcksPerSenderPerDay int
+	// MaxInflightBytes is max_inflight_bytes: message data held in memory
+	// at once, SMTP DATA and IMAP APPEND of every client together
+	// (DESIGN.md §8). A message that would pass it is refused for now (451
+	// 4.3.1, IMAP NO [LIMIT]) and its sender retries. Default 256 MiB; at
+	// least server.max_message_bytes, so that one message always fits.
+	MaxInflightBytes int64
 }
 
 // Defaults of [limits].
@@ -50,6 +56,8 @@ const (
 	defaultAuthFailureDelay      = time.Second
 	defaultReadTimeout           = 5 * time.Minute
 	defaultMaxAutoAcksPerDay     = 1
+	defaultMaxInflightBytes      = 256 << 20
+	maxInflightBytesLimit        = 1 << 40
 	maxLimit                     = 1_000_000
 	maxAuthFailureDelayOrTimeout = 24 * time.Hour
 )
@@ -65,6 +73,7 @@ func DefaultLimits() Limits {
 		AuthFailureDelay:            defaultAuthFailureDelay,
 		ReadTimeout:                 defaultReadTimeout,
 		MaxAutoAcksPerSenderPerDay:  defaultMaxAutoAcksPerDay,
+		MaxInflightBytes:            defaultMaxInflightBytes,
 	}
 }
 
@@ -77,6 +86,7 @@ type fileLimits struct {
 	AuthFailureDelay            *string `toml:"auth_failure_delay"`
 	ReadTimeout                 *string `toml:"read_timeout"`
 	MaxAutoAcksPerSenderPerDay  *int64  `toml:"max_auto_acknowledgements_per_sender_per_day"`
+	MaxInflightBytes            *int64  `toml:"max_inflight_bytes"`
 }
 
 // count is the whole number at key (table.key), from 1 to most; def when
@@ -120,6 +130,14 @@ func (v *validator) limits(l *Limits, fl *fileLimits) {
 	l.MaxMessagesPerSenderPerHour = count("max_messages_per_sender_per_hour", fl.MaxMessagesPerSenderPerHour, defaultMaxMessagesPerSender)
 	l.MaxAuthFailuresPerIP = count("max_auth_failures_per_ip", fl.MaxAuthFailuresPerIP, defaultMaxAuthFailuresPerIP)
 	l.MaxAutoAcksPerSenderPerDay = count("max_auto_acknowledgements_per_sender_per_day", fl.MaxAutoAcksPerSenderPerDay, defaultMaxAutoAcksPerDay)
+	l.MaxInflightBytes = defaultMaxInflightBytes
+	if p := fl.MaxInflightBytes; p != nil {
+		if *p < 1 || *p > maxInflightBytesLimit {
+			v.errorf("limits.max_inflight_bytes", "limits.max_inflight_bytes is %d, but it must be from 1 to %d", *p, int64(maxInflightBytesLimit))
+		} else {
+			l.MaxInflightBytes = *p
+		}
+	}
 	l.AuthLockout = duration("auth_lockout", fl.AuthLockout, defaultAuthLockout, `"15m"`)
 	l.AuthFailureDelay = duration("auth_failure_delay", fl.AuthFailureDelay, defaultAuthFailureDelay, `"1s"`)
 	l.ReadTimeout = duration("read_timeout", fl.ReadTimeout, defaultReadTimeout, `"5m"`)

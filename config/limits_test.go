@@ -23,13 +23,14 @@ func TestLimitsDefaults(t *testing.T) {
 func TestLimitsSet(t *testing.T) {
 	doc := "[limits]\nmax_recipients = 5\nmax_connections_per_ip = 3\nmax_messages_per_sender_per_hour = 7\n" +
 		"max_auth_failures_per_ip = 4\nauth_lockout = \"1h\"\nauth_failure_delay = \"50ms\"\nread_timeout = \"2s\"\n" +
-		"max_auto_acknowledgements_per_sender_per_day = 3\n" + team
+		"max_auto_acknowledgements_per_sender_per_day = 3\nmax_inflight_bytes = 104857600\n" + team
 	c, err := Parse("l.toml", []byte(doc))
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := Limits{MaxRecipients: 5, MaxConnectionsPerIP: 3, MaxMessagesPerSenderPerHour: 7, MaxAuthFailuresPerIP: 4,
-		AuthLockout: time.Hour, AuthFailureDelay: 50 * time.Millisecond, ReadTimeout: 2 * time.Second, MaxAutoAcksPerSenderPerDay: 3}
+		AuthLockout: time.Hour, AuthFailureDelay: 50 * time.Millisecond, ReadTimeout: 2 * time.Second, MaxAutoAcksPerSenderPerDay: 3,
+		MaxInflightBytes: 100 << 20}
 	if c.Limits != want {
 		t.Errorf("Limits = %+v, want %+v", c.Limits, want)
 	}
@@ -47,6 +48,8 @@ func TestLimitsErrors(t *testing.T) {
 		{"delay too long", "[limits]\nauth_failure_delay = \"1m\" #<-\n", "ten times it must stay under read_timeout"},
 		{"type", "[limits]\nmax_recipients = \"many\" #<-\n", "limits.max_recipients must be an integer"},
 		{"acks zero", "[limits]\nmax_auto_acknowledgements_per_sender_per_day = 0 #<-\n", "limits.max_auto_acknowledgements_per_sender_per_day is 0, but it must be from 1 to"},
+		{"inflight zero", "[limits]\nmax_inflight_bytes = 0 #<-\n", "limits.max_inflight_bytes is 0, but it must be from 1 to"},
+		{"inflight below a message", "[limits]\nmax_inflight_bytes = 1000 #<-\n", "less than server.max_message_bytes"},
 		{"unknown", "[limits]\nmax_rcpt = 5 #<-\n", `unknown key "limits.max_rcpt"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -46,6 +46,10 @@ func (v *validator) build(fc *fileConfig) *Config {
 	v.outbound(&c.Outbound, &fc.Outbound, c.Server.DataDir)
 	v.dkim(&c.DKIM, &fc.DKIM)
 	v.limits(&c.Limits, &fc.Limits)
+	if c.Limits.MaxInflightBytes < int64(c.Server.MaxMessageBytes) {
+		v.errorf("limits.max_inflight_bytes", "limits.max_inflight_bytes is %d, less than server.max_message_bytes (%d): a message of the largest size could never be received",
+			c.Limits.MaxInflightBytes, c.Server.MaxMessageBytes)
+	}
 	v.notifications(&c.Notifications, &fc.Notices)
 	c.Policy.BlockedSenders = v.blockedSenders("policy.blocked_senders", "policy.blocked_senders", fc.Policy.BlockedSenders)
 	c.Inboxes = v.inboxes(fc.Inboxes)

@@ -68,7 +68,7 @@ func FuzzMXData(f *testing.F) {
 	}
 	s := New(cfg, st, keys, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		raw, err := readData(bytes.NewReader(data))
+		raw, _, err := readData(bytes.NewReader(data), nil)
 		if err != nil {
 			return
 		}

@@ -533,3 +533,55 @@ func TestSessionWithoutMessageIsClosed(t *testing.T) {
 		t.Errorf("command %d after the message was answered %q, want the 101st to get 421 4.7.0", n, reply)
 	}
 }
+
+// TestInflightBudget: message data beyond max_inflight_bytes is refused
+// for now (451 4.3.1), and the budget is given back after each message,
+// stored or refused (DESIGN.md §8).
+func TestInflightBudget(t *testing.T) {
+	ts := newTestServer(t, nil, func(c *config.Config) {
+		c.Server.MaxMessageBytes = 1536 << 10
+		c.Limits.MaxInflightBytes = 1536 << 10
+	})
+	// 900 KB: the first one's buffer grows to 1 MiB and no further, the
+	// second one's cannot grow past the 512 KiB left.
+	big := customerMail("big1@customer.example", "Big") + strings.Repeat("0123456789abcdef\r\n", 50000)
+	// Hold most of the budget with a message that is still arriving.
+	c, err := smtp.Dial(ts.mx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Mail("slow@customer.example", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rcpt("support@example.test", nil); err != nil {
+		t.Fatal(err)
+	}
+	w, err := c.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write([]byte(big)); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(time.Minute); ts.srv.inflight.Used() < 1<<20; { // the server holds it
+		if time.Now().After(deadline) {
+			t.Fatalf("the server holds %d bytes of the message after a minute", ts.srv.inflight.Used())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	err = smtpSend(ts.mx, nil, "gina@customer.example", []string{"support@example.test"},
+		strings.Replace(big, "big1@", "big2@", 1))
+	wantSMTPError(t, err, 451, smtp.EnhancedCode{4, 3, 1}, "too much mail at once")
+	if err := w.Close(); err != nil {
+		t.Fatalf("the first message: %v", err)
+	}
+	if u := ts.srv.inflight.Used(); u != 0 {
+		t.Errorf("%d bytes still taken after the messages", u)
+	}
+	// With the budget free again, the refused message gets through.
+	if err := smtpSend(ts.mx, nil, "gina@customer.example", []string{"support@example.test"},
+		strings.Replace(big, "big1@", "big2@", 1)); err != nil {
+		t.Errorf("the retry: %v", err)
+	}
+}

@@ -124,10 +124,11 @@ func (m *mxSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 }
 
 func (m *mxSession) Data(r io.Reader) error {
-	raw, err := readData(r)
+	raw, release, err := readData(r, m.srv.inflight)
 	if err != nil {
 		return err
 	}
+	defer release()
 	// RFC 5321 4.4: the trace field goes on top of what is stored; the
 	// checks see the message as the client sent it.
 	var rcpt string

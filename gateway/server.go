@@ -25,6 +25,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/supportgate/supportgate/config"
+	"github.com/supportgate/supportgate/internal/budget"
 	"github.com/supportgate/supportgate/queue"
 	"github.com/supportgate/supportgate/store"
 	"github.com/supportgate/supportgate/threading"
@@ -85,13 +86,20 @@ type Server struct {
 	limits *Limiter
 	// dkim keeps the [dkim] signer, read again when the key file changes.
 	dkim queue.DKIMKeys
+	// inflight bounds the message data held in memory by all SMTP and IMAP
+	// transfers together ([limits] max_inflight_bytes).
+	inflight *budget.Bytes
 }
 
 // New returns a server; nothing listens until Run.
 func New(cfg *config.Config, st store.Store, keys threading.Keys, log *slog.Logger) *Server {
 	dummy, _ := bcrypt.GenerateFromPassword([]byte(rand.Text()), bcrypt.DefaultCost)
+	inflight := cfg.Limits.MaxInflightBytes
+	if inflight <= 0 { // a Config not made by config.Parse
+		inflight = config.DefaultLimits().MaxInflightBytes
+	}
 	return &Server{cfg: cfg, store: st, keys: keys, log: log, dummyHash: dummy,
-		limits: NewLimiter(cfg.Limits, time.Now)}
+		limits: NewLimiter(cfg.Limits, time.Now), inflight: budget.New(inflight)}
 }
 
 // nextConnID returns a short ID that ties a connection's log lines together.

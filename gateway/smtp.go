@@ -12,6 +12,7 @@ import (
 	"github.com/emersion/go-message/textproto"
 	"github.com/emersion/go-smtp"
 
+	"github.com/supportgate/supportgate/internal/budget"
 	"github.com/supportgate/supportgate/threading"
 )
 
@@ -32,6 +33,10 @@ var (
 		Message: "The message has a bare CR or LF; every line must end with CRLF"}
 	errAborted = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 5, 0},
 		Message: "The message transfer was aborted"}
+	// RFC 3463 4.3.1 (mail system full), DESIGN.md §8: the message data in
+	// flight is at max_inflight_bytes.
+	errBusy = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 1},
+		Message: "This server is receiving too much mail at once; please try again in a few minutes"}
 	// DESIGN.md §8: a NUL is no text (RFC 5322 2.1, RFC 5321 4.5.2), and
 	// passing it on would let another server read the message otherwise.
 	errNUL = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0},
@@ -50,9 +55,24 @@ const maxCommandsWithoutMessage = 100
 // passes them through, and a message that holds one is how SMTP smuggling
 // hides a second message from one server and shows it to another
 // (RFC 5321 2.3.8: lines end with CRLF; only CRLF.CRLF ends the data).
-func readData(r io.Reader) ([]byte, error) {
-	raw, err := io.ReadAll(r)
+//
+// The bytes are taken from inflight (DESIGN.md §8: memory is bounded as a
+// whole); release gives them back once the message is stored or refused.
+// Beyond the budget the message is refused for now (451 4.3.1) and the
+// rest of it is drained by go-smtp without being kept.
+func readData(r io.Reader, inflight *budget.Bytes) (raw []byte, release func(), err error) {
+	raw, release, err = inflight.ReadAll(r)
+	if raw, err = checkData(raw, err); err != nil {
+		release() // refused: nothing is kept
+		return nil, func() {}, err
+	}
+	return raw, release, nil
+}
+
+func checkData(raw []byte, err error) ([]byte, error) {
 	switch {
+	case errors.Is(err, budget.ErrExhausted):
+		return nil, errBusy
 	case err == nil && hasBareLineEnd(raw):
 		return nil, errBareLineEnd
 	case err == nil && bytes.IndexByte(raw, 0) >= 0:

@@ -158,10 +158,11 @@ func (m *submissionSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 }
 
 func (m *submissionSession) Data(r io.Reader) error {
-	raw, err := readData(r)
+	raw, release, err := readData(r, m.srv.inflight)
 	if err != nil {
 		return err
 	}
+	defer release()
 	sub := submission{agent: *m.agent, rcpts: m.rcpts, raw: raw}
 	res, err := m.srv.submit(m.ctx, sub)
 	if err != nil {
