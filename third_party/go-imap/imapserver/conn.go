@@ -196,6 +196,21 @@ func (c *Conn) serve() {
 func (c *Conn) readCommand(dec *imapwire.Decoder) error {
 	var tag, name string
 	if !dec.ExpectAtom(&tag) || !dec.ExpectSP() || !dec.ExpectAtom(&name) {
+		// supportgate: a line that is no command is answered, not a
+		// reason to hang up on the client.
+		var decErr *imapwire.DecoderExpectError
+		if errors.As(dec.Err(), &decErr) {
+			if errors.Is(decErr, imapwire.ErrTooLong) {
+				dec.DiscardTooLong()
+			} else {
+				dec.DiscardLine()
+			}
+			return c.writeStatusResp("", &imap.StatusResponse{
+				Type: imap.StatusResponseTypeBad,
+				Code: imap.ResponseCodeClientBug,
+				Text: "Syntax error: " + decErr.Message,
+			})
+		}
 		return fmt.Errorf("in command: %w", dec.Err())
 	}
 	name = strings.ToUpper(name)
@@ -290,7 +305,11 @@ func (c *Conn) readCommand(dec *imapwire.Decoder) error {
 		}
 	}
 
-	dec.DiscardLine()
+	if errors.Is(err, imapwire.ErrTooLong) {
+		dec.DiscardTooLong() // supportgate: DiscardLine stops at the size limit
+	} else {
+		dec.DiscardLine()
+	}
 
 	var (
 		resp    *imap.StatusResponse

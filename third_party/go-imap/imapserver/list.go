@@ -206,7 +206,12 @@ func readListMailbox(dec *imapwire.Decoder) (string, error) {
 			return "", dec.Err()
 		}
 	}
-	return utf7.Decode(mailbox)
+	// supportgate: a pattern that is not valid modified UTF-7 is matched
+	// as it is (it names no folder), not refused.
+	if decoded, err := utf7.Decode(mailbox); err == nil {
+		return decoded, nil
+	}
+	return mailbox, nil
 }
 
 func isListChar(ch byte) bool {

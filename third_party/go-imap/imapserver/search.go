@@ -331,7 +331,8 @@ func readSearchKeyWithAtom(criteria *imap.SearchCriteria, dec *imapwire.Decoder,
 	default:
 		seqSet, err := imapwire.ParseSeqSet(key)
 		if err != nil {
-			return err
+			// supportgate: a client's error
+			return &imapwire.DecoderExpectError{Message: fmt.Sprintf("unknown search key %q", key)}
 		}
 		criteria.SeqNum = append(criteria.SeqNum, seqSet)
 	}

@@ -40,6 +40,11 @@ func (err *DecoderExpectError) Error() string {
 	return fmt.Sprintf("imapwire: %v", err.Message)
 }
 
+// supportgate: ErrTooLong is the error of a command line longer than
+// Decoder.MaxSize; the server answers BAD and skips the rest of the line
+// (DiscardTooLong).
+var ErrTooLong = &DecoderExpectError{Message: "the command line is too long"}
+
 // A Decoder reads IMAP data.
 //
 // There are multiple families of methods:
@@ -94,7 +99,7 @@ func (dec *Decoder) returnErr(err error) bool {
 
 func (dec *Decoder) readByte() (byte, bool) {
 	if dec.MaxSize > 0 && dec.readBytes > dec.MaxSize {
-		return 0, dec.returnErr(fmt.Errorf("imapwire: max size exceeded"))
+		return 0, dec.returnErr(ErrTooLong) // supportgate: a client's error
 	}
 	dec.crlf = false
 	if dec.literal {
@@ -270,6 +275,20 @@ func (dec *Decoder) DiscardLine() {
 	var text string
 	dec.Text(&text)
 	dec.CRLF()
+}
+
+// DiscardTooLong skips the rest of a command line that was longer than
+// MaxSize, without keeping it (supportgate).
+func (dec *Decoder) DiscardTooLong() {
+	if dec.crlf || dec.literal {
+		return
+	}
+	for {
+		b, err := dec.r.ReadByte()
+		if err != nil || b == '\n' {
+			return
+		}
+	}
 }
 
 func (dec *Decoder) DiscardValue() bool {
@@ -471,7 +490,7 @@ func (dec *Decoder) List(f func() error) (isList bool, err error) {
 	}()
 
 	if dec.listDepth >= maxListDepth {
-		return false, fmt.Errorf("imapwire: exceeded max depth")
+		return false, &DecoderExpectError{Message: "lists are nested too deep"} // supportgate: a client's error
 	}
 
 	for {
@@ -518,10 +537,17 @@ func (dec *Decoder) ExpectMailbox(ptr *string) bool {
 		return true
 	}
 	name, err := utf7.Decode(name)
-	if err == nil {
-		*ptr = name
+	if err != nil {
+		// supportgate: a client's error, answered NO as other unusable
+		// names are (RFC 3501 5.1.3).
+		return dec.returnErr(&imap.Error{
+			Type: imap.StatusResponseTypeNo,
+			Code: imap.ResponseCodeCannot,
+			Text: "That folder name is not valid modified UTF-7 (RFC 3501 5.1.3)",
+		})
 	}
-	return dec.returnErr(err)
+	*ptr = name
+	return true
 }
 
 func (dec *Decoder) ExpectUID(ptr *imap.UID) bool {
@@ -545,7 +571,8 @@ func (dec *Decoder) ExpectNumSet(kind NumKind, ptr *imap.NumSet) bool {
 	}
 	numSet, err := imapnum.ParseSet(s)
 	if err != nil {
-		return dec.returnErr(err)
+		// supportgate: a client's error
+		return dec.returnErr(&DecoderExpectError{Message: fmt.Sprintf("%q is not a valid sequence set", s)})
 	}
 
 	switch kind {
