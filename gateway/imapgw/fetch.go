@@ -334,6 +334,9 @@ func bodySection(buf []byte, bs *imap.FetchItemBodySection) []byte {
 		b = buf
 	case imap.PartSpecifierHeader:
 		b = head
+		if len(bs.HeaderFields) > 0 || len(bs.HeaderFieldsNot) > 0 {
+			b = headerFields(head, bs.HeaderFields, bs.HeaderFieldsNot)
+		}
 	case imap.PartSpecifierText:
 		b = body
 	default:
@@ -349,6 +352,48 @@ func bodySection(buf []byte, bs *imap.FetchItemBodySection) []byte {
 		}
 	}
 	return b
+}
+
+// headerFields implements HEADER.FIELDS and HEADER.FIELDS.NOT (RFC 9051
+// 6.4.5) on a header as it is stored: the fields named in fields (when
+// given), less those named in not, each with its continuation lines, then
+// the blank line that ends a header, also when no field is left.
+func headerFields(head []byte, fields, not []string) []byte {
+	named := func(names []string, name string) bool {
+		for _, n := range names {
+			if strings.EqualFold(strings.TrimSpace(n), name) {
+				return true
+			}
+		}
+		return false
+	}
+	var out []byte
+	keep := false
+	for rest := head; len(rest) > 0; {
+		line := rest
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+			line = rest[:i+1]
+		}
+		rest = rest[len(line):]
+		if len(bytes.TrimRight(line, "\r\n")) == 0 {
+			break // the blank line that ends the header
+		}
+		if line[0] != ' ' && line[0] != '\t' { // a new field, not a continuation
+			name := line
+			if i := bytes.IndexByte(line, ':'); i >= 0 {
+				name = line[:i]
+			}
+			n := strings.TrimSpace(string(name))
+			keep = (len(fields) == 0 || named(fields, n)) && !named(not, n)
+		}
+		if keep {
+			out = append(out, line...)
+			if line[len(line)-1] != '\n' { // a header without its blank line
+				out = append(out, "\r\n"...)
+			}
+		}
+	}
+	return append(out, "\r\n"...)
 }
 
 // splitMessage splits a message after the blank line that ends its header
@@ -374,7 +419,7 @@ func envelope(buf []byte) *imap.Envelope {
 	if err != nil && h.Len() == 0 {
 		return &imap.Envelope{}
 	}
-	return imapserver.ExtractEnvelope(h)
+	return extractEnvelope(h)
 }
 
 func (m *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria, options *imap.SearchOptions) (*imap.SearchData, error) {
@@ -563,8 +608,17 @@ func matchContent(buf []byte, cr *imap.SearchCriteria) bool {
 	_ = err // unknown charsets and encodings still let us read what we can
 	h := mail.Header{Header: ent.Header}
 	for _, hf := range cr.Header {
-		if !fieldContains(ent.Header.FieldsByKey(hf.Key), hf.Value) {
-			return false
+		switch strings.ToLower(hf.Key) {
+		case "from", "to", "cc", "bcc":
+			// RFC 9051 6.4.4: a substring of the envelope's addresses,
+			// or of the field as it reads.
+			if !fieldContains(ent.Header.FieldsByKey(hf.Key), hf.Value) && !addressFieldsContain(ent.Header.FieldsByKey(hf.Key), hf.Value) {
+				return false
+			}
+		default:
+			if !fieldContains(ent.Header.FieldsByKey(hf.Key), hf.Value) {
+				return false
+			}
 		}
 	}
 	if !cr.SentSince.IsZero() || !cr.SentBefore.IsZero() {
@@ -594,6 +648,16 @@ func fieldContains(fields gomessage.HeaderFields, s string) bool {
 			v = fields.Value()
 		}
 		if s == "" || strings.Contains(strings.ToLower(v), s) {
+			return true
+		}
+	}
+	return false
+}
+
+func addressFieldsContain(fields gomessage.HeaderFields, s string) bool {
+	s = strings.ToLower(s)
+	for fields.Next() {
+		if addressesContain(fields.Value(), s) {
 			return true
 		}
 	}

@@ -100,6 +100,9 @@ type Address struct {
 	Name    string
 	Mailbox string
 	Host    string
+	// Adl is the obsolete source route ("@route"), RFC 3501 addr-adl
+	// (supportgate).
+	Adl string
 }
 
 // Addr returns the e-mail address in the form "foo@example.org".
