@@ -44,8 +44,10 @@ type Conn struct {
 	conn    net.Conn
 	enabled imap.CapSet
 
-	state   imap.ConnState
-	session Session
+	state imap.ConnState
+	// readOnly: the selected mailbox was opened by EXAMINE (supportgate).
+	readOnly bool
+	session  Session
 }
 
 func newConn(c net.Conn, server *Server) *Conn {

@@ -70,6 +70,7 @@ func (c *Conn) handleSelect(tag string, dec *imapwire.Decoder, readOnly bool) er
 	}
 
 	c.state = imap.ConnStateSelected
+	c.readOnly = readOnly // supportgate: CLOSE expunges nothing then
 	// TODO: forbid write commands in read-only mode
 
 	var (
@@ -99,7 +100,9 @@ func (c *Conn) handleUnselect(dec *imapwire.Decoder, expunge bool) error {
 		return err
 	}
 
-	if expunge {
+	// supportgate: RFC 9051 6.4.1, CLOSE of a mailbox opened by EXAMINE
+	// removes nothing and gives no error.
+	if expunge && !c.readOnly {
 		w := &ExpungeWriter{}
 		if err := c.session.Expunge(w, nil); err != nil {
 			return err
