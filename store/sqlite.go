@@ -192,6 +192,9 @@ var migrations = []string{
 	// 11: what each follower was told of each conversation they follow,
 	// in sqlite_notices.go.
 	noticesSchema,
+	// 12: the agents' IMAP subscriptions (issue 12), in
+	// sqlite_subscriptions.go.
+	subscriptionsSchema,
 }
 
 func (s *SQLite) migrate(ctx context.Context) error {

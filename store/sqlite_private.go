@@ -179,6 +179,9 @@ func (s *SQLite) RenameMailbox(ctx context.Context, agent, from, to string) erro
 		if err != nil {
 			return err
 		}
+		if err := renameSubscriptions(ctx, tx, agent, from, to); err != nil {
+			return err
+		}
 		// RFC 9051 6.3.6: the superiors of the new name are created.
 		parts := strings.Split(to, "/")
 		for i := 1; i < len(parts); i++ {

@@ -112,6 +112,14 @@ type WorkspaceStore interface {
 	// RemovePrivate removes private messages (EXPUNGE, or the source of a MOVE).
 	RemovePrivate(ctx context.Context, agent, name string, uids []uint32) error
 
+	// Subscriptions returns what the agent chose to subscribe (true) or
+	// unsubscribe (false), by mailbox name; a name absent from the map has
+	// the IMAP gateway's default. The names need not exist (RFC 3501
+	// 6.3.6); RenameMailbox moves them with the mailboxes.
+	Subscriptions(ctx context.Context, agent string) (map[string]bool, error)
+	// SetSubscribed records an agent's SUBSCRIBE (on) or UNSUBSCRIBE.
+	SetSubscribed(ctx context.Context, agent, name string, on bool) error
+
 	// MessagesMeta returns the stored FETCH metadata of conversations'
 	// messages (opaque bytes, see SQLite.SetMetaFunc); a message without
 	// any is absent from the map.

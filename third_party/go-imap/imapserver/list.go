@@ -259,6 +259,10 @@ type ListWriter struct {
 	lsub    bool
 }
 
+// LSub reports whether the command is LSUB (RFC 3501 6.3.9), whose answer
+// differs from LIST (SUBSCRIBED)'s (supportgate).
+func (w *ListWriter) LSub() bool { return w.lsub }
+
 // WriteList writes a single LIST response for a mailbox.
 func (w *ListWriter) WriteList(data *imap.ListData) error {
 	if w.lsub {
