@@ -109,6 +109,10 @@ type WorkspaceStore interface {
 	AddPrivate(ctx context.Context, agent, name string, msgs []PrivateMessage) (mailbox PrivateMailbox, uids []uint32, err error)
 	// SetPrivateFlags replaces the flags of private messages (by UID).
 	SetPrivateFlags(ctx context.Context, agent, name string, flags map[uint32][]string) error
+	// ChangePrivateFlags adds (add) or removes flags (case-insensitive) of
+	// private messages, as they are when it commits: concurrent changes of
+	// other flags are kept. Messages no longer there are skipped.
+	ChangePrivateFlags(ctx context.Context, agent, name string, uids []uint32, flags []string, add bool) error
 	// RemovePrivate removes private messages (EXPUNGE, or the source of a MOVE).
 	RemovePrivate(ctx context.Context, agent, name string, uids []uint32) error
 
