@@ -14,15 +14,15 @@ import (
 // Sent and Trash, not for a folder the agent creates (the client
 // subscribes it, and imaptest checks that CREATE does not).
 
-// subscriptionsSchema is migration 12. The agents' existing private
+// subscriptionsSchema is migration 12 (tests run it again). The agents' existing private
 // mailboxes were all shown subscribed before it; they stay subscribed.
-const subscriptionsSchema = `CREATE TABLE subscriptions (
+const subscriptionsSchema = `CREATE TABLE IF NOT EXISTS subscriptions (
 	agent TEXT NOT NULL,
 	name TEXT NOT NULL,
 	subscribed INTEGER NOT NULL,
 	PRIMARY KEY (agent, name)
 );
-INSERT INTO subscriptions (agent, name, subscribed) SELECT agent, name, 1 FROM private_mailboxes`
+INSERT OR IGNORE INTO subscriptions (agent, name, subscribed) SELECT agent, name, 1 FROM private_mailboxes`
 
 // Subscriptions implements WorkspaceStore.
 func (s *SQLite) Subscriptions(ctx context.Context, agent string) (map[string]bool, error) {
