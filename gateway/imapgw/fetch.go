@@ -63,8 +63,9 @@ func joinServed(h string, raw []byte) []byte {
 
 // fetchItem is one message of a FETCH answer and what it needs.
 type fetchItem struct {
-	seq   uint32
-	entry store.MailboxEntry
+	seq    uint32
+	entry  store.MailboxEntry
+	recent bool // \Recent in this session (recent.go)
 	// head and raw are the served copy: the X-Supportgate-* header and the
 	// stored bytes (a private message with bytes of its own: raw alone).
 	head string
@@ -111,7 +112,7 @@ func (m *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 	var items []fetchItem
 	var toSee []store.MailboxEntry
 	mbox.forEach(numSet, func(seq uint32, e *store.MailboxEntry) {
-		items = append(items, fetchItem{seq: seq, entry: *e})
+		items = append(items, fetchItem{seq: seq, entry: *e, recent: mbox.recent.has(e.UID)})
 		if markSeen && !e.Seen {
 			toSee = append(toSee, *e)
 		}
@@ -256,7 +257,11 @@ func writeFetch(w *imapserver.FetchResponseWriter, it *fetchItem, flags bool, op
 	e := &it.entry
 	w.WriteUID(imap.UID(e.UID))
 	if flags {
-		w.WriteFlags(entryFlags(e))
+		fl := entryFlags(e)
+		if it.recent {
+			fl = append([]imap.Flag{`\Recent`}, fl...)
+		}
+		w.WriteFlags(fl)
 	}
 	if options.InternalDate {
 		w.WriteInternalDate(e.Received)
@@ -439,7 +444,7 @@ func (m *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 		if searchErr != nil {
 			return
 		}
-		c := searchCandidate{seq: seq, entry: *e, load: func() ([]byte, error) { return m.served(*e) }}
+		c := searchCandidate{seq: seq, entry: *e, recent: mbox.recent.has(e.UID), load: func() ([]byte, error) { return m.served(*e) }}
 		ok, err := c.matches(criteria)
 		if err != nil {
 			searchErr = err
@@ -503,10 +508,11 @@ func (mb *selectedMailbox) staticCriteria(c *imap.SearchCriteria) {
 // searchCandidate is one message under test; its bytes are read only when a
 // criterion needs them, and once.
 type searchCandidate struct {
-	seq   uint32
-	entry store.MailboxEntry
-	load  func() ([]byte, error)
-	buf   []byte
+	seq    uint32
+	entry  store.MailboxEntry
+	recent bool // \Recent in this session: SEARCH RECENT, NEW, OLD
+	load   func() ([]byte, error)
+	buf    []byte
 }
 
 func (c *searchCandidate) bytes() ([]byte, error) {
@@ -537,12 +543,12 @@ func (c *searchCandidate) matches(cr *imap.SearchCriteria) (bool, error) {
 		return false, nil
 	}
 	for _, f := range cr.Flag {
-		if !hasFlag(&e, f) {
+		if !c.hasFlag(f) {
 			return false, nil
 		}
 	}
 	for _, f := range cr.NotFlag {
-		if hasFlag(&e, f) {
+		if c.hasFlag(f) {
 			return false, nil
 		}
 	}
@@ -578,6 +584,13 @@ func (c *searchCandidate) matches(cr *imap.SearchCriteria) (bool, error) {
 		}
 	}
 	return true, nil
+}
+
+func (c *searchCandidate) hasFlag(f imap.Flag) bool {
+	if strings.EqualFold(string(f), `\Recent`) {
+		return c.recent
+	}
+	return hasFlag(&c.entry, f)
 }
 
 func hasFlag(e *store.MailboxEntry, f imap.Flag) bool {

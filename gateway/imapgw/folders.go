@@ -3,6 +3,7 @@ package imapgw
 import (
 	"errors"
 	"slices"
+	"sort"
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
@@ -163,10 +164,12 @@ func (m *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 		return nil, m.internal("opening folder failed", err)
 	}
 	m.mbox = newSelectedMailbox(f, options.ReadOnly, v, snap)
+	m.mbox.recent = newRecentState(m.srv.recent, m.agent.Email, f, options.ReadOnly, snap)
 	entries, validity, uidNext := snap.entries, snap.validity, snap.uidNext
 	data := &imap.SelectData{
 		Flags:       []imap.Flag{imap.FlagSeen, imap.FlagFlagged, imap.FlagAnswered, imap.FlagDeleted, imap.FlagDraft, "$Junk", "$NotJunk"},
 		NumMessages: uint32(len(entries)),
+		NumRecent:   m.mbox.recent.count(entries),
 		UIDNext:     imap.UID(uidNext),
 		UIDValidity: validity,
 	}
@@ -181,6 +184,9 @@ func (m *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 			data.FirstUnseenSeqNum = uint32(i + 1)
 			break
 		}
+	}
+	if rs := m.mbox.recent; rs != nil {
+		rs.announced = data.NumRecent
 	}
 	return data, nil
 }
@@ -261,6 +267,7 @@ func (m *session) Create(name string, _ *imap.CreateOptions) error {
 	if err != nil {
 		return m.internal("creating folder failed", err)
 	}
+	m.srv.recent.created(m.agent.Email, name)
 	return nil
 }
 
@@ -282,6 +289,7 @@ func (m *session) Delete(name string) error {
 	if err != nil {
 		return m.internal("deleting folder failed", err)
 	}
+	m.srv.recent.forget(m.agent.Email, f.name)
 	return nil
 }
 
@@ -322,6 +330,7 @@ func (m *session) Rename(from, to string, _ *imap.RenameOptions) error {
 	if err != nil {
 		return m.internal("renaming folder failed", err)
 	}
+	m.srv.recent.forget(m.agent.Email, f.name)
 	return nil
 }
 
@@ -497,7 +506,12 @@ func (m *session) status(f folder, options *imap.StatusOptions) (*imap.StatusDat
 		}
 		size += servedSize(e)
 	}
-	num, zero := uint32(len(entries)), uint32(0)
+	num, recent := uint32(len(entries)), uint32(0)
+	if f.kind == kindPrivate && options.NumRecent {
+		// The messages no session took yet (recent.go).
+		above := m.srv.recent.unclaimed(m.agent.Email, f.name, validity, uidNext)
+		recent = uint32(len(entries) - sort.Search(len(entries), func(k int) bool { return entries[k].UID > above }))
+	}
 	if options.NumMessages {
 		data.NumMessages = &num
 	}
@@ -505,7 +519,7 @@ func (m *session) status(f folder, options *imap.StatusOptions) (*imap.StatusDat
 		data.NumUnseen = &unseen
 	}
 	if options.NumRecent {
-		data.NumRecent = &zero
+		data.NumRecent = &recent
 	}
 	if options.NumDeleted {
 		data.NumDeleted = &deleted

@@ -29,7 +29,8 @@ type selectedMailbox struct {
 
 	tracker   *imapserver.MailboxTracker
 	session   *imapserver.SessionTracker
-	searchRes imap.UIDSet // RFC 5182 SEARCHRES "$"
+	searchRes imap.UIDSet  // RFC 5182 SEARCHRES "$"
+	recent    *recentState // \Recent in a private folder (recent.go); nil in a shared one
 }
 
 func newSelectedMailbox(f folder, readOnly bool, v *view, snap *snapshot) *selectedMailbox {
@@ -142,7 +143,7 @@ func (mb *selectedMailbox) update(s *snapshot, quiet map[uint32]bool) {
 			continue
 		}
 		if e := &now[c.now]; !quiet[e.UID] {
-			mb.tracker.QueueMessageFlags(c.seq, imap.UID(e.UID), entryFlags(e), nil)
+			mb.tracker.QueueMessageFlags(c.seq, imap.UID(e.UID), mb.flags(e), nil)
 		}
 	}
 	if d.exact {
@@ -159,10 +160,20 @@ func (mb *selectedMailbox) update(s *snapshot, quiet map[uint32]bool) {
 	mb.snap, mb.chain = s.id, s.chain
 	if d.added {
 		mb.tracker.QueueNumMessages(uint32(len(mb.entries)))
+		mb.recent.arrived(mb.entries[len(mb.entries)-1].UID)
 	}
 	if n := len(mb.entries); n > 0 && mb.entries[n-1].UID >= mb.uidNext {
 		mb.uidNext = mb.entries[n-1].UID + 1
 	}
+}
+
+// flags are the flags the session's client sees on an entry, \Recent
+// included.
+func (mb *selectedMailbox) flags(e *store.MailboxEntry) []imap.Flag {
+	if mb.recent.has(e.UID) {
+		return append([]imap.Flag{`\Recent`}, entryFlags(e)...)
+	}
+	return entryFlags(e)
 }
 
 // entryFlags are the flags a client sees on an entry.

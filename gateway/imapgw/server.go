@@ -84,7 +84,8 @@ type Server struct {
 	connSeq    atomic.Uint64
 	closed     chan struct{}
 	once       sync.Once
-	views      *views // the selected folders' shared pictures (views.go)
+	views      *views       // the selected folders' shared pictures (views.go)
+	recent     *recentMarks // the private folders' \Recent (recent.go)
 }
 
 // capabilities are what we implement (DESIGN.md §6); the library adds IDLE,
@@ -100,7 +101,8 @@ func capabilities() imap.CapSet {
 
 // New returns a server; nothing is accepted until Serve or ServeTLS.
 func New(o Options) *Server {
-	s := &Server{opts: o, closed: make(chan struct{}), local: newConnListener(), tls: newConnListener(), views: newViews()}
+	s := &Server{opts: o, closed: make(chan struct{}), local: newConnListener(), tls: newConnListener(), views: newViews(),
+		recent: newRecentMarks()}
 	mk := func(insecureAuth bool) *imapserver.Server {
 		return imapserver.New(&imapserver.Options{
 			NewSession:   s.newSession,

@@ -185,7 +185,10 @@ func (m *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 	if err := m.refresh(nil); err != nil {
 		return err
 	}
-	return m.mbox.session.Poll(w, allowExpunge)
+	if err := m.mbox.session.Poll(w, allowExpunge); err != nil {
+		return err
+	}
+	return m.mbox.announceRecent(w)
 }
 
 // Idle sends updates as the store changes (DESIGN.md §6: promptly under
