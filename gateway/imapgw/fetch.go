@@ -3,6 +3,7 @@ package imapgw
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -66,6 +67,7 @@ type fetchItem struct {
 	seq    uint32
 	entry  store.MailboxEntry
 	recent bool // \Recent in this session (recent.go)
+	gone   bool // expunged meanwhile: its bytes are no longer there
 	// head and raw are the served copy: the X-Supportgate-* header and the
 	// stored bytes (a private message with bytes of its own: raw alone).
 	head string
@@ -128,6 +130,7 @@ func (m *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 	}
 	needRaw := len(options.BodySection) > 0 || len(options.BinarySection) > 0 || len(options.BinarySectionSize) > 0
 	needMeta := options.Envelope || options.BodyStructure != nil
+	expunged := false
 	for len(items) > 0 {
 		n, size := 0, int64(0)
 		for n < len(items) && n < fetchBatch && (!needRaw || size < fetchBatchBytes || n == 0) {
@@ -141,6 +144,10 @@ func (m *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 		}
 		for i := range batch {
 			it := &batch[i]
+			if it.gone {
+				expunged = true
+				continue
+			}
 			flags := options.Flags
 			if markSeen && !it.entry.Seen {
 				it.entry.Seen, flags = true, true // RFC 9051 6.4.5: report the implicit change
@@ -150,6 +157,12 @@ func (m *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 			}
 			it.raw = nil // let the batch's bytes go as they are written
 		}
+	}
+	if expunged {
+		// RFC 9051 7.5.2 lets a server answer NO for messages another
+		// session expunged; the client's EXPUNGE follows at its next
+		// command that allows it. RFC 5530 EXPUNGEISSUED.
+		return errExpungeIssued
 	}
 	return nil
 }
@@ -166,6 +179,10 @@ func (m *session) fetchData(batch []fetchItem, needRaw, needMeta bool) error {
 		if it.entry.Message == 0 {
 			if needRaw || needMeta {
 				raw, err := st.PrivateRaw(m.ctx, m.agent.Email, m.mbox.folder.name, it.entry.UID)
+				if errors.Is(err, store.ErrNotFound) {
+					it.gone = true // expunged by another session since the picture was taken
+					continue
+				}
 				if err != nil {
 					return err
 				}

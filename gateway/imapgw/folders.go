@@ -159,6 +159,10 @@ func (m *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 	v := m.srv.views.acquire(m.viewKey(f))
 	m.closeMailbox()
 	snap, err := m.snapshot(v, f)
+	if errors.Is(err, store.ErrNotFound) && f.kind == kindPrivate {
+		m.srv.views.release(v)
+		return nil, errNoMailbox // deleted meanwhile
+	}
 	if err != nil {
 		m.srv.views.release(v)
 		return nil, m.internal("opening folder failed", err)

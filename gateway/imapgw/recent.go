@@ -177,15 +177,19 @@ func (rs *recentState) count(entries []store.MailboxEntry) uint32 {
 	return n
 }
 
-// announce writes RECENT when the count changed and the client knows every
-// entry (an EXISTS held back behind an expunge is not counted early).
-func (mb *selectedMailbox) announceRecent(w *imapserver.UpdateWriter) error {
+// announceRecent writes RECENT when the count changed and the client was
+// told of every change of the entries: none is held back (an EXISTS or an
+// EXPUNGE waiting until a command allows it, RFC 9051 7.5.1).
+func (mb *selectedMailbox) announceRecent(w *imapserver.UpdateWriter, allowExpunge bool) error {
 	rs := mb.recent
 	if rs == nil {
 		return nil
 	}
 	n := rs.count(mb.entries)
-	if n == rs.announced || (len(mb.entries) > 0 && mb.session.EncodeSeqNum(uint32(len(mb.entries))) == 0) {
+	if n == rs.announced || (n < rs.announced && !allowExpunge) {
+		return nil
+	}
+	if l := uint32(len(mb.entries)); l > 0 && mb.session.EncodeSeqNum(l) != l {
 		return nil
 	}
 	rs.announced = n

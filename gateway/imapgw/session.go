@@ -40,6 +40,8 @@ var (
 		Text: "Only messages of conversations can be filed into a shared folder; send new mail through the submission server"}
 	errReadOnly = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot,
 		Text: "The folder was opened read-only (EXAMINE); select it to change it"}
+	errExpungeIssued = &imap.Error{Type: imap.StatusResponseTypeNo, Code: "EXPUNGEISSUED",
+		Text: "Another session expunged some of these messages; the others were sent"}
 	errViewOnly = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeNoPerm,
 		Text: "Your role on this inbox is view: you can read and mark messages read, nothing else"}
 )
@@ -188,7 +190,7 @@ func (m *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 	if err := m.mbox.session.Poll(w, allowExpunge); err != nil {
 		return err
 	}
-	return m.mbox.announceRecent(w)
+	return m.mbox.announceRecent(w, allowExpunge)
 }
 
 // Idle sends updates as the store changes (DESIGN.md §6: promptly under
