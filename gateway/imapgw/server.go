@@ -1,7 +1,7 @@
 // Package imapgw is the agents' IMAP workspace (DESIGN.md §6): the shared
 // conversations as ordinary mail folders, where folder moves, flags and
 // keywords are the helpdesk's actions. It is the only package that imports
-// go-imap (a pinned beta), so that a fork or a `replace` stays cheap.
+// go-imap (a pinned beta, patched in third_party/go-imap, see its PATCHES.md).
 //
 // Folders. INBOX, Mine, Unassigned, Closed and Spam (\Junk) are shared views
 // of the conversations; Drafts (\Drafts), Sent (\Sent), Trash (\Trash) and
@@ -28,6 +28,14 @@
 // keyword without '$' is a tag); $Junk marks spam, $NotJunk (or removing
 // $Junk) opens a spam conversation again. A view agent may only change \Seen:
 // everything else is NO [NOPERM] with a sentence.
+//
+// Subscriptions are the agent's own (store.Subscriptions): the shared
+// folders, Drafts, Sent and Trash start subscribed; any name may be
+// subscribed, and stays so when deleted (LIST (SUBSCRIBED) shows it
+// \NonExistent).
+//
+// \Recent (gone from IMAP4rev2) is kept for IMAP4rev1 clients in private
+// folders only (recent.go).
 //
 // Updates. Every session brings its selected folder up to date before it
 // answers a command and whenever the store publishes a change (IDLE), and
