@@ -23,3 +23,5 @@ require (
 
 // Patched copies, see their PATCHES.md.
 replace github.com/emersion/go-smtp => ./third_party/go-smtp
+
+replace github.com/emersion/go-imap/v2 => ./third_party/go-imap

@@ -192,7 +192,10 @@ var migrations = []string{
 	// 11: what each follower was told of each conversation they follow,
 	// in sqlite_notices.go.
 	noticesSchema,
-	// 12: what clients do by themselves stays the agent's (issue 12), in
+	// 12: the agents' IMAP subscriptions (issue 12), in
+	// sqlite_subscriptions.go.
+	subscriptionsSchema,
+	// 13: what clients do by themselves stays the agent's (issue 12), in
 	// sqlite_agentstate.go.
 	agentStateSchema,
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -179,6 +180,9 @@ func (s *SQLite) RenameMailbox(ctx context.Context, agent, from, to string) erro
 		if err != nil {
 			return err
 		}
+		if err := renameSubscriptions(ctx, tx, agent, from, to); err != nil {
+			return err
+		}
 		// RFC 9051 6.3.6: the superiors of the new name are created.
 		parts := strings.Split(to, "/")
 		for i := 1; i < len(parts); i++ {
@@ -321,6 +325,47 @@ func (s *SQLite) SetPrivateFlags(ctx context.Context, agent, name string, flags 
 		for uid, fl := range flags {
 			if _, err := tx.ExecContext(ctx, `UPDATE private_messages SET flags = ? WHERE mailbox_id = ? AND uid = ?`,
 				strings.Join(fl, " "), id, uid); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// ChangePrivateFlags implements WorkspaceStore: each message's flags are
+// read and written in the one write transaction, so that two sessions
+// changing different flags of a message both keep their change.
+func (s *SQLite) ChangePrivateFlags(ctx context.Context, agent, name string, uids []uint32, flags []string, add bool) error {
+	return s.change(ctx, "storing flags in "+name, func(tx *sql.Tx) error {
+		id, err := mailboxID(ctx, tx, agent, name)
+		if err != nil {
+			return err
+		}
+		for _, uid := range uids {
+			var cur string
+			err := tx.QueryRowContext(ctx, `SELECT flags FROM private_messages WHERE mailbox_id = ? AND uid = ?`, id, uid).Scan(&cur)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue // expunged meanwhile
+			}
+			if err != nil {
+				return err
+			}
+			have := strings.Fields(cur)
+			next := have
+			for _, f := range flags {
+				i := slices.IndexFunc(next, func(g string) bool { return strings.EqualFold(g, f) })
+				switch {
+				case add && i < 0:
+					next = append(next, f)
+				case !add && i >= 0:
+					next = slices.Delete(slices.Clone(next), i, i+1)
+				}
+			}
+			if slices.Equal(next, have) {
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE private_messages SET flags = ? WHERE mailbox_id = ? AND uid = ?`,
+				strings.Join(next, " "), id, uid); err != nil {
 				return err
 			}
 		}

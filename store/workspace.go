@@ -114,8 +114,20 @@ type WorkspaceStore interface {
 	AddPrivate(ctx context.Context, agent, name string, msgs []PrivateMessage) (mailbox PrivateMailbox, uids []uint32, err error)
 	// SetPrivateFlags replaces the flags of private messages (by UID).
 	SetPrivateFlags(ctx context.Context, agent, name string, flags map[uint32][]string) error
+	// ChangePrivateFlags adds (add) or removes flags (case-insensitive) of
+	// private messages, as they are when it commits: concurrent changes of
+	// other flags are kept. Messages no longer there are skipped.
+	ChangePrivateFlags(ctx context.Context, agent, name string, uids []uint32, flags []string, add bool) error
 	// RemovePrivate removes private messages (EXPUNGE, or the source of a MOVE).
 	RemovePrivate(ctx context.Context, agent, name string, uids []uint32) error
+
+	// Subscriptions returns what the agent chose to subscribe (true) or
+	// unsubscribe (false), by mailbox name; a name absent from the map has
+	// the IMAP gateway's default. The names need not exist (RFC 3501
+	// 6.3.6); RenameMailbox moves them with the mailboxes.
+	Subscriptions(ctx context.Context, agent string) (map[string]bool, error)
+	// SetSubscribed records an agent's SUBSCRIBE (on) or UNSUBSCRIBE.
+	SetSubscribed(ctx context.Context, agent, name string, on bool) error
 
 	// MessagesMeta returns the stored FETCH metadata of conversations'
 	// messages (opaque bytes, see SQLite.SetMetaFunc); a message without

@@ -151,6 +151,9 @@ func (m *session) copy(numSet imap.NumSet, destName string) (*imap.CopyData, []s
 			return nil, nil, m.internal("copying failed", err)
 		}
 		data.UIDValidity = mb.UIDValidity
+		if len(uids) > 0 {
+			m.srv.recent.added(m.agent.Email, dest.name, mb.UIDValidity, uids[0])
+		}
 		for i, e := range sources {
 			srcUIDs.AddNum(imap.UID(e.UID))
 			dstUIDs.AddNum(imap.UID(uids[i]))
@@ -292,6 +295,7 @@ func (m *session) Append(name string, r imap.LiteralReader, options *imap.Append
 	if err != nil {
 		return nil, m.internal("storing the message failed", err)
 	}
+	m.srv.recent.added(m.agent.Email, f.name, mb.UIDValidity, uids[0])
 	return &imap.AppendData{UID: imap.UID(uids[0]), UIDValidity: mb.UIDValidity}, nil
 }
 

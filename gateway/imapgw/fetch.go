@@ -3,6 +3,7 @@ package imapgw
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -101,8 +102,10 @@ func joinServed(h string, raw []byte) []byte {
 
 // fetchItem is one message of a FETCH answer and what it needs.
 type fetchItem struct {
-	seq   uint32
-	entry store.MailboxEntry
+	seq    uint32
+	entry  store.MailboxEntry
+	recent bool // \Recent in this session (recent.go)
+	gone   bool // expunged meanwhile: its bytes are no longer there
 	// head and raw are the served copy: the X-Supportgate-* header and the
 	// stored bytes (a private message with bytes of its own: raw alone).
 	head string
@@ -149,7 +152,7 @@ func (m *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 	var items []fetchItem
 	var toSee []store.MailboxEntry
 	mbox.forEach(numSet, func(seq uint32, e *store.MailboxEntry) {
-		items = append(items, fetchItem{seq: seq, entry: *e})
+		items = append(items, fetchItem{seq: seq, entry: *e, recent: mbox.recent.has(e.UID)})
 		if markSeen && !e.Seen {
 			toSee = append(toSee, *e)
 		}
@@ -165,6 +168,7 @@ func (m *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 	}
 	needRaw := len(options.BodySection) > 0 || len(options.BinarySection) > 0 || len(options.BinarySectionSize) > 0
 	needMeta := options.Envelope || options.BodyStructure != nil
+	expunged := false
 	for len(items) > 0 {
 		n, size := 0, int64(0)
 		for n < len(items) && n < fetchBatch && (!needRaw || size < fetchBatchBytes || n == 0) {
@@ -178,6 +182,10 @@ func (m *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 		}
 		for i := range batch {
 			it := &batch[i]
+			if it.gone {
+				expunged = true
+				continue
+			}
 			flags := options.Flags
 			if markSeen && !it.entry.Seen {
 				it.entry.Seen, flags = true, true // RFC 9051 6.4.5: report the implicit change
@@ -187,6 +195,12 @@ func (m *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 			}
 			it.raw = nil // let the batch's bytes go as they are written
 		}
+	}
+	if expunged {
+		// RFC 9051 7.5.2 lets a server answer NO for messages another
+		// session expunged; the client's EXPUNGE follows at its next
+		// command that allows it. RFC 5530 EXPUNGEISSUED.
+		return errExpungeIssued
 	}
 	return nil
 }
@@ -203,6 +217,10 @@ func (m *session) fetchData(batch []fetchItem, needRaw, needMeta bool) error {
 		if it.entry.Message == 0 {
 			if needRaw || needMeta {
 				raw, err := st.PrivateRaw(m.ctx, m.agent.Email, m.mbox.folder.name, it.entry.UID)
+				if errors.Is(err, store.ErrNotFound) {
+					it.gone = true // expunged by another session since the picture was taken
+					continue
+				}
 				if err != nil {
 					return err
 				}
@@ -296,7 +314,11 @@ func writeFetch(w *imapserver.FetchResponseWriter, it *fetchItem, flags bool, op
 	e := &it.entry
 	w.WriteUID(imap.UID(e.UID))
 	if flags {
-		w.WriteFlags(entryFlags(e))
+		fl := entryFlags(e)
+		if it.recent {
+			fl = append([]imap.Flag{`\Recent`}, fl...)
+		}
+		w.WriteFlags(fl)
 	}
 	if options.InternalDate {
 		w.WriteInternalDate(e.Received)
@@ -374,6 +396,9 @@ func bodySection(buf []byte, bs *imap.FetchItemBodySection) []byte {
 		b = buf
 	case imap.PartSpecifierHeader:
 		b = head
+		if len(bs.HeaderFields) > 0 || len(bs.HeaderFieldsNot) > 0 {
+			b = headerFields(head, bs.HeaderFields, bs.HeaderFieldsNot)
+		}
 	case imap.PartSpecifierText:
 		b = body
 	default:
@@ -389,6 +414,48 @@ func bodySection(buf []byte, bs *imap.FetchItemBodySection) []byte {
 		}
 	}
 	return b
+}
+
+// headerFields implements HEADER.FIELDS and HEADER.FIELDS.NOT (RFC 9051
+// 6.4.5) on a header as it is stored: the fields named in fields (when
+// given), less those named in not, each with its continuation lines, then
+// the blank line that ends a header, also when no field is left.
+func headerFields(head []byte, fields, not []string) []byte {
+	named := func(names []string, name string) bool {
+		for _, n := range names {
+			if strings.EqualFold(strings.TrimSpace(n), name) {
+				return true
+			}
+		}
+		return false
+	}
+	var out []byte
+	keep := false
+	for rest := head; len(rest) > 0; {
+		line := rest
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+			line = rest[:i+1]
+		}
+		rest = rest[len(line):]
+		if len(bytes.TrimRight(line, "\r\n")) == 0 {
+			break // the blank line that ends the header
+		}
+		if line[0] != ' ' && line[0] != '\t' { // a new field, not a continuation
+			name := line
+			if i := bytes.IndexByte(line, ':'); i >= 0 {
+				name = line[:i]
+			}
+			n := strings.TrimSpace(string(name))
+			keep = (len(fields) == 0 || named(fields, n)) && !named(not, n)
+		}
+		if keep {
+			out = append(out, line...)
+			if line[len(line)-1] != '\n' { // a header without its blank line
+				out = append(out, "\r\n"...)
+			}
+		}
+	}
+	return append(out, "\r\n"...)
 }
 
 // splitMessage splits a message after the blank line that ends its header
@@ -414,7 +481,7 @@ func envelope(buf []byte) *imap.Envelope {
 	if err != nil && h.Len() == 0 {
 		return &imap.Envelope{}
 	}
-	return imapserver.ExtractEnvelope(h)
+	return extractEnvelope(h)
 }
 
 func (m *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria, options *imap.SearchOptions) (*imap.SearchData, error) {
@@ -434,7 +501,7 @@ func (m *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 		if searchErr != nil {
 			return
 		}
-		c := searchCandidate{seq: seq, entry: *e, load: func() ([]byte, error) { return m.served(*e) }}
+		c := searchCandidate{seq: seq, entry: *e, recent: mbox.recent.has(e.UID), load: func() ([]byte, error) { return m.served(*e) }}
 		ok, err := c.matches(criteria)
 		if err != nil {
 			searchErr = err
@@ -498,10 +565,11 @@ func (mb *selectedMailbox) staticCriteria(c *imap.SearchCriteria) {
 // searchCandidate is one message under test; its bytes are read only when a
 // criterion needs them, and once.
 type searchCandidate struct {
-	seq   uint32
-	entry store.MailboxEntry
-	load  func() ([]byte, error)
-	buf   []byte
+	seq    uint32
+	entry  store.MailboxEntry
+	recent bool // \Recent in this session: SEARCH RECENT, NEW, OLD
+	load   func() ([]byte, error)
+	buf    []byte
 }
 
 func (c *searchCandidate) bytes() ([]byte, error) {
@@ -532,12 +600,12 @@ func (c *searchCandidate) matches(cr *imap.SearchCriteria) (bool, error) {
 		return false, nil
 	}
 	for _, f := range cr.Flag {
-		if !hasFlag(&e, f) {
+		if !c.hasFlag(f) {
 			return false, nil
 		}
 	}
 	for _, f := range cr.NotFlag {
-		if hasFlag(&e, f) {
+		if c.hasFlag(f) {
 			return false, nil
 		}
 	}
@@ -575,6 +643,13 @@ func (c *searchCandidate) matches(cr *imap.SearchCriteria) (bool, error) {
 	return true, nil
 }
 
+func (c *searchCandidate) hasFlag(f imap.Flag) bool {
+	if strings.EqualFold(string(f), `\Recent`) {
+		return c.recent
+	}
+	return hasFlag(&c.entry, f)
+}
+
 func hasFlag(e *store.MailboxEntry, f imap.Flag) bool {
 	if strings.EqualFold(string(f), string(imap.FlagSeen)) {
 		return e.Seen
@@ -603,8 +678,17 @@ func matchContent(buf []byte, cr *imap.SearchCriteria) bool {
 	_ = err // unknown charsets and encodings still let us read what we can
 	h := mail.Header{Header: ent.Header}
 	for _, hf := range cr.Header {
-		if !fieldContains(ent.Header.FieldsByKey(hf.Key), hf.Value) {
-			return false
+		switch strings.ToLower(hf.Key) {
+		case "from", "to", "cc", "bcc":
+			// RFC 9051 6.4.4: a substring of the envelope's addresses,
+			// or of the field as it reads.
+			if !fieldContains(ent.Header.FieldsByKey(hf.Key), hf.Value) && !addressFieldsContain(ent.Header.FieldsByKey(hf.Key), hf.Value) {
+				return false
+			}
+		default:
+			if !fieldContains(ent.Header.FieldsByKey(hf.Key), hf.Value) {
+				return false
+			}
 		}
 	}
 	if !cr.SentSince.IsZero() || !cr.SentBefore.IsZero() {
@@ -634,6 +718,16 @@ func fieldContains(fields gomessage.HeaderFields, s string) bool {
 			v = fields.Value()
 		}
 		if s == "" || strings.Contains(strings.ToLower(v), s) {
+			return true
+		}
+	}
+	return false
+}
+
+func addressFieldsContain(fields gomessage.HeaderFields, s string) bool {
+	s = strings.ToLower(s)
+	for fields.Next() {
+		if addressesContain(fields.Value(), s) {
 			return true
 		}
 	}

@@ -16,11 +16,13 @@ import (
 func (m *session) setSeen(entries []store.MailboxEntry, seen bool) error {
 	mbox := m.mbox
 	if mbox.folder.kind == kindPrivate {
-		flags := map[uint32][]string{}
-		for _, e := range entries {
-			flags[e.UID] = privateFlags(e, seen)
+		// Only \Seen changes: another session's change of other flags
+		// since this one's picture is kept.
+		uids := make([]uint32, len(entries))
+		for i, e := range entries {
+			uids[i] = e.UID
 		}
-		if err := m.srv.opts.Store.SetPrivateFlags(m.ctx, m.agent.Email, mbox.folder.name, flags); err != nil {
+		if err := m.srv.opts.Store.ChangePrivateFlags(m.ctx, m.agent.Email, mbox.folder.name, uids, []string{string(imap.FlagSeen)}, seen); err != nil {
 			return m.internal(`storing \Seen failed`, err)
 		}
 	} else {
@@ -43,15 +45,6 @@ func (m *session) setSeen(entries []store.MailboxEntry, seen bool) error {
 		}
 	}
 	return nil
-}
-
-// privateFlags is the stored flag list of a private entry with \Seen set.
-func privateFlags(e store.MailboxEntry, seen bool) []string {
-	var out []string
-	if seen {
-		out = append(out, string(imap.FlagSeen))
-	}
-	return append(out, e.Flags...)
 }
 
 // flagRequest is a STORE's flags sorted by what they mean here.
@@ -131,26 +124,32 @@ func (m *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *im
 }
 
 func (m *session) storePrivate(targets []store.MailboxEntry, flags *imap.StoreFlags) error {
+	if flags.Op != imap.StoreFlagsSet {
+		// +FLAGS and -FLAGS change the named flags as they are in the store
+		// when it commits, not as this session last saw them: two sessions'
+		// changes of one message are both kept (imaptest's store group).
+		uids := make([]uint32, len(targets))
+		for i, e := range targets {
+			uids[i] = e.UID
+		}
+		var names []string
+		for _, f := range flags.Flags {
+			if !strings.EqualFold(string(f), `\Recent`) {
+				names = append(names, string(f))
+			}
+		}
+		if err := m.srv.opts.Store.ChangePrivateFlags(m.ctx, m.agent.Email, m.mbox.folder.name, uids, names, flags.Op == imap.StoreFlagsAdd); err != nil {
+			return m.internal("storing flags failed", err)
+		}
+		return nil
+	}
+	// FLAGS replaces them all.
 	out := map[uint32][]string{}
 	for _, e := range targets {
-		cur := privateFlags(e, e.Seen)
 		var next []string
-		switch flags.Op {
-		case imap.StoreFlagsSet:
-			next = nil
-		default:
-			next = slices.Clone(cur)
-		}
 		for _, f := range flags.Flags {
 			s := string(f)
-			if strings.EqualFold(s, `\Recent`) {
-				continue
-			}
-			i := slices.IndexFunc(next, func(g string) bool { return strings.EqualFold(g, s) })
-			switch {
-			case flags.Op == imap.StoreFlagsDel && i >= 0:
-				next = slices.Delete(next, i, i+1)
-			case flags.Op != imap.StoreFlagsDel && i < 0:
+			if !strings.EqualFold(s, `\Recent`) && !slices.ContainsFunc(next, func(g string) bool { return strings.EqualFold(g, s) }) {
 				next = append(next, s)
 			}
 		}

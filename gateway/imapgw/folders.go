@@ -3,6 +3,7 @@ package imapgw
 import (
 	"errors"
 	"slices"
+	"sort"
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
@@ -158,15 +159,21 @@ func (m *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 	v := m.srv.views.acquire(m.viewKey(f))
 	m.closeMailbox()
 	snap, err := m.snapshot(v, f)
+	if errors.Is(err, store.ErrNotFound) && f.kind == kindPrivate {
+		m.srv.views.release(v)
+		return nil, errNoMailbox // deleted meanwhile
+	}
 	if err != nil {
 		m.srv.views.release(v)
 		return nil, m.internal("opening folder failed", err)
 	}
 	m.mbox = newSelectedMailbox(f, options.ReadOnly, v, snap)
+	m.mbox.recent = newRecentState(m.srv.recent, m.agent.Email, f, options.ReadOnly, snap)
 	entries, validity, uidNext := snap.entries, snap.validity, snap.uidNext
 	data := &imap.SelectData{
-		Flags:       slices.Clone(m.mbox.flags), // RFC 9051 7.3.5: every keyword in use
+		Flags:       slices.Clone(m.mbox.mailboxFlags), // RFC 9051 7.3.5: every keyword in use
 		NumMessages: uint32(len(entries)),
+		NumRecent:   m.mbox.recent.count(entries),
 		UIDNext:     imap.UID(uidNext),
 		UIDValidity: validity,
 	}
@@ -182,21 +189,69 @@ func (m *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 			break
 		}
 	}
+	if rs := m.mbox.recent; rs != nil {
+		rs.announced = data.NumRecent
+	}
 	return data, nil
 }
 
-// Every folder is always subscribed.
-func (m *session) Subscribe(name string) error {
-	if _, ok, err := m.resolve(name); err != nil || !ok {
-		if err == nil {
-			err = errNoMailbox
-		}
-		return err
+// Subscribe implements SUBSCRIBE (RFC 9051 6.3.7). Subscriptions are per
+// agent (DESIGN.md §6); any name may be subscribed, whether or not it
+// exists (RFC 3501 6.3.6).
+func (m *session) Subscribe(name string) error { return m.setSubscribed(name, true) }
+
+// Unsubscribe implements UNSUBSCRIBE (RFC 9051 6.3.8); a name that was not
+// subscribed is no error.
+func (m *session) Unsubscribe(name string) error { return m.setSubscribed(name, false) }
+
+func (m *session) setSubscribed(name string, on bool) error {
+	name = strings.TrimSuffix(name, string(mailboxDelim))
+	if strings.EqualFold(name, "INBOX") {
+		name = "INBOX"
+	}
+	if name == "" {
+		return errBadName
+	}
+	if err := m.srv.opts.Store.SetSubscribed(m.ctx, m.agent.Email, name, on); err != nil {
+		return m.internal("storing a subscription failed", err)
 	}
 	return nil
 }
 
-func (m *session) Unsubscribe(name string) error { return m.Subscribe(name) }
+// subscribedByDefault reports whether a name without a recorded choice is
+// subscribed: the shared folders start subscribed (DESIGN.md §6), and so do
+// Drafts, Sent and Trash, which every agent has; a folder the agent creates
+// is subscribed by their client.
+func subscribedByDefault(name string) bool {
+	return reserved(name) || name == store.MailboxDrafts || name == store.MailboxSent || name == store.MailboxTrash
+}
+
+// subscriptions returns the names the agent has subscribed, existing or
+// not, in LIST order: the folders first, then the other names sorted.
+func (m *session) subscriptions(all []folder) ([]string, map[string]bool, error) {
+	chosen, err := m.srv.opts.Store.Subscriptions(m.ctx, m.agent.Email)
+	if err != nil {
+		return nil, nil, m.internal("reading subscriptions failed", err)
+	}
+	subscribed := map[string]bool{}
+	var names []string
+	for _, f := range all {
+		on, ok := chosen[f.name]
+		if (ok && on) || (!ok && subscribedByDefault(f.name)) {
+			subscribed[f.name] = true
+			names = append(names, f.name)
+		}
+	}
+	var others []string
+	for name, on := range chosen {
+		if on && !subscribed[name] {
+			subscribed[name] = true
+			others = append(others, name)
+		}
+	}
+	slices.Sort(others)
+	return append(names, others...), subscribed, nil
+}
 
 func (m *session) Create(name string, _ *imap.CreateOptions) error {
 	name = strings.TrimSuffix(name, string(mailboxDelim)) // RFC 9051 6.3.4
@@ -216,6 +271,7 @@ func (m *session) Create(name string, _ *imap.CreateOptions) error {
 	if err != nil {
 		return m.internal("creating folder failed", err)
 	}
+	m.srv.recent.created(m.agent.Email, name)
 	return nil
 }
 
@@ -237,6 +293,7 @@ func (m *session) Delete(name string) error {
 	if err != nil {
 		return m.internal("deleting folder failed", err)
 	}
+	m.srv.recent.forget(m.agent.Email, f.name)
 	return nil
 }
 
@@ -277,11 +334,13 @@ func (m *session) Rename(from, to string, _ *imap.RenameOptions) error {
 	if err != nil {
 		return m.internal("renaming folder failed", err)
 	}
+	m.srv.recent.forget(m.agent.Email, f.name)
 	return nil
 }
 
-// List implements LIST with RFC 6154 SPECIAL-USE, RFC 3348 CHILDREN and
-// RFC 5819 LIST-STATUS.
+// List implements LIST with RFC 5258 LIST-EXTENDED (SUBSCRIBED,
+// RECURSIVEMATCH), RFC 6154 SPECIAL-USE, RFC 3348 CHILDREN and RFC 5819
+// LIST-STATUS, and LSUB (RFC 3501 6.3.9).
 func (m *session) List(w *imapserver.ListWriter, ref string, patterns []string, options *imap.ListOptions) error {
 	if len(patterns) == 0 {
 		// RFC 9051 6.3.9: an empty pattern asks for the delimiter.
@@ -291,44 +350,133 @@ func (m *session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 	if err != nil {
 		return err
 	}
-	for _, f := range all {
-		match := false
+	matches := func(name string) bool {
 		for _, p := range patterns {
-			match = match || imapserver.MatchList(f.name, mailboxDelim, ref, p)
+			if imapserver.MatchList(name, mailboxDelim, ref, p) {
+				return true
+			}
 		}
-		if !match {
+		return false
+	}
+	byName := make(map[string]folder, len(all))
+	for _, f := range all {
+		byName[f.name] = f
+	}
+	var subNames []string
+	var subscribed map[string]bool
+	if options.SelectSubscribed || options.ReturnSubscribed {
+		if subNames, subscribed, err = m.subscriptions(all); err != nil {
+			return err
+		}
+	}
+	if w.LSub() {
+		return m.lsub(w, subNames, subscribed, byName, matches)
+	}
+	// The names to answer for: every folder, or with SUBSCRIBED the
+	// subscribed names, existing or not, and with RECURSIVEMATCH their
+	// parents (RFC 5258 3.5).
+	names := make([]string, 0, len(all))
+	if !options.SelectSubscribed {
+		for _, f := range all {
+			names = append(names, f.name)
+		}
+	} else {
+		seen := map[string]bool{}
+		for _, n := range subNames {
+			if options.SelectRecursiveMatch {
+				for i := range len(n) {
+					if p := n[:i]; n[i] == mailboxDelim && !seen[p] {
+						seen[p] = true
+						names = append(names, p)
+					}
+				}
+			}
+			if !seen[n] {
+				seen[n] = true
+				names = append(names, n)
+			}
+		}
+	}
+	for _, name := range names {
+		if !matches(name) {
 			continue
 		}
+		f, exists := byName[name]
 		special := f.specialUse()
 		if options.SelectSpecialUse && special == "" {
 			continue
 		}
-		data := &imap.ListData{Mailbox: f.name, Delim: mailboxDelim}
-		hasChildren := false
-		for _, g := range all {
-			hasChildren = hasChildren || strings.HasPrefix(g.name, f.name+"/")
+		data := &imap.ListData{Mailbox: name, Delim: mailboxDelim}
+		if options.SelectSubscribed && !subscribed[name] {
+			// RFC 5258 3.5: a parent is answered only for a subscribed
+			// child the patterns do not match themselves.
+			if !slices.ContainsFunc(subNames, func(c string) bool { return strings.HasPrefix(c, name+"/") && !matches(c) }) {
+				continue
+			}
+			data.ChildInfo = &imap.ListDataChildInfo{Subscribed: true}
 		}
-		if hasChildren {
-			data.Attrs = append(data.Attrs, imap.MailboxAttrHasChildren)
+		if !exists {
+			// RFC 5258 3: \NonExistent (which implies \Noselect).
+			data.Attrs = append(data.Attrs, imap.MailboxAttrNonExistent)
 		} else {
-			data.Attrs = append(data.Attrs, imap.MailboxAttrHasNoChildren)
+			hasChildren := false
+			for _, g := range all {
+				hasChildren = hasChildren || strings.HasPrefix(g.name, name+"/")
+			}
+			if hasChildren {
+				data.Attrs = append(data.Attrs, imap.MailboxAttrHasChildren)
+			} else {
+				data.Attrs = append(data.Attrs, imap.MailboxAttrHasNoChildren)
+			}
+			if f.kind == kindNoSelect {
+				data.Attrs = append(data.Attrs, imap.MailboxAttrNoSelect)
+			}
+			if special != "" {
+				data.Attrs = append(data.Attrs, special)
+			}
 		}
-		if f.kind == kindNoSelect {
-			data.Attrs = append(data.Attrs, imap.MailboxAttrNoSelect)
-		}
-		if special != "" {
-			data.Attrs = append(data.Attrs, special)
-		}
-		if options.ReturnSubscribed || options.SelectSubscribed {
+		if subscribed[name] {
 			data.Attrs = append(data.Attrs, imap.MailboxAttrSubscribed)
 		}
-		if options.ReturnStatus != nil && f.kind != kindNoSelect {
+		if options.ReturnStatus != nil && exists && f.kind != kindNoSelect {
 			if data.Status, err = m.status(f, options.ReturnStatus); err != nil {
 				return err
 			}
 		}
 		if err := w.WriteList(data); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// lsub answers LSUB (RFC 3501 6.3.9): the subscribed names the patterns
+// match, and, where a "%" stops above a subscribed name that is not matched
+// itself, its unsubscribed parent with \Noselect.
+func (m *session) lsub(w *imapserver.ListWriter, subNames []string, subscribed map[string]bool, byName map[string]folder,
+	matches func(string) bool) error {
+	done := map[string]bool{}
+	for _, n := range subNames {
+		for i := range len(n) + 1 {
+			if i < len(n) && (n[i] != mailboxDelim || matches(n)) {
+				continue
+			}
+			name := n[:i]
+			if done[name] || !matches(name) || (i < len(n) && subscribed[name]) {
+				continue
+			}
+			done[name] = true
+			data := &imap.ListData{Mailbox: name, Delim: mailboxDelim}
+			f, exists := byName[name]
+			if i < len(n) || !exists || f.kind == kindNoSelect {
+				data.Attrs = append(data.Attrs, imap.MailboxAttrNoSelect)
+			}
+			if special := f.specialUse(); exists && special != "" {
+				data.Attrs = append(data.Attrs, special)
+			}
+			if err := w.WriteList(data); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -362,7 +510,12 @@ func (m *session) status(f folder, options *imap.StatusOptions) (*imap.StatusDat
 		}
 		size += servedSize(e)
 	}
-	num, zero := uint32(len(entries)), uint32(0)
+	num, recent := uint32(len(entries)), uint32(0)
+	if f.kind == kindPrivate && options.NumRecent {
+		// The messages no session took yet (recent.go).
+		above := m.srv.recent.unclaimed(m.agent.Email, f.name, validity, uidNext)
+		recent = uint32(len(entries) - sort.Search(len(entries), func(k int) bool { return entries[k].UID > above }))
+	}
 	if options.NumMessages {
 		data.NumMessages = &num
 	}
@@ -370,7 +523,7 @@ func (m *session) status(f folder, options *imap.StatusOptions) (*imap.StatusDat
 		data.NumUnseen = &unseen
 	}
 	if options.NumRecent {
-		data.NumRecent = &zero
+		data.NumRecent = &recent
 	}
 	if options.NumDeleted {
 		data.NumDeleted = &deleted

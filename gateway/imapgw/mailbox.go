@@ -30,12 +30,13 @@ type selectedMailbox struct {
 
 	tracker   *imapserver.MailboxTracker
 	session   *imapserver.SessionTracker
-	searchRes imap.UIDSet // RFC 5182 SEARCHRES "$"
+	searchRes imap.UIDSet  // RFC 5182 SEARCHRES "$"
+	recent    *recentState // \Recent in a private folder (recent.go); nil in a shared one
 
-	// flags is the FLAGS list the client was given (RFC 9051 7.3.5: every
+	// mailboxFlags is the FLAGS list the client was given (RFC 9051 7.3.5: every
 	// flag a FETCH shows is in it), known the same in lower case; when
 	// flagsChanged, a larger list is due before the next FETCH (flushFlags).
-	flags        []imap.Flag
+	mailboxFlags []imap.Flag
 	known        map[string]bool
 	flagsChanged bool
 }
@@ -72,7 +73,7 @@ func (mb *selectedMailbox) learn(flags []imap.Flag) {
 	for _, f := range flags {
 		if k := strings.ToLower(string(f)); !mb.known[k] {
 			mb.known[k] = true
-			mb.flags = append(mb.flags, f)
+			mb.mailboxFlags = append(mb.mailboxFlags, f)
 			mb.flagsChanged = true
 		}
 	}
@@ -193,7 +194,7 @@ func (mb *selectedMailbox) update(s *snapshot, quiet map[uint32]bool) {
 			continue
 		}
 		if e := &now[c.now]; !quiet[e.UID] {
-			mb.tracker.QueueMessageFlags(c.seq, imap.UID(e.UID), entryFlags(e), nil)
+			mb.tracker.QueueMessageFlags(c.seq, imap.UID(e.UID), mb.flags(e), nil)
 		}
 	}
 	if d.exact {
@@ -210,10 +211,20 @@ func (mb *selectedMailbox) update(s *snapshot, quiet map[uint32]bool) {
 	mb.snap, mb.chain = s.id, s.chain
 	if d.added {
 		mb.tracker.QueueNumMessages(uint32(len(mb.entries)))
+		mb.recent.arrived(mb.entries[len(mb.entries)-1].UID)
 	}
 	if n := len(mb.entries); n > 0 && mb.entries[n-1].UID >= mb.uidNext {
 		mb.uidNext = mb.entries[n-1].UID + 1
 	}
+}
+
+// flags are the flags the session's client sees on an entry, \Recent
+// included.
+func (mb *selectedMailbox) flags(e *store.MailboxEntry) []imap.Flag {
+	if mb.recent.has(e.UID) {
+		return append([]imap.Flag{`\Recent`}, entryFlags(e)...)
+	}
+	return entryFlags(e)
 }
 
 // entryFlags are the flags a client sees on an entry.

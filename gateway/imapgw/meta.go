@@ -21,9 +21,9 @@ import (
 //
 // Layout, all integers unsigned varints, strings a length then the bytes:
 //
-//	version=1, envelope, body structure
+//	version=2, envelope, body structure
 //	envelope: present(0|1) [date-present(0|1) [unix-seconds zigzag, zone-offset zigzag]
-//	          subject, 6 address lists (count, then name mailbox host each),
+//	          subject, 6 address lists (count, then name mailbox host adl each),
 //	          in-reply-to (count, strings), message-id]
 //	body:     1 single: type subtype params id description encoding size
 //	                    flags(1 whole-size, 2 message/rfc822, 4 text, 8 extended)
@@ -32,7 +32,9 @@ import (
 //	params:   count, then key value pairs sorted by key
 //	extended: disposition-present [value params] languages(count, strings) location
 
-const metaVersion = 1
+// Version 2 (issue 12): groups kept in address lists, and an address's
+// source route (adl); version 1 forms are computed again.
+const metaVersion = 2
 
 // Single-part flags.
 const (
@@ -129,7 +131,7 @@ func appendEnvelope(b []byte, env *imap.Envelope) []byte {
 	for _, l := range [][]imap.Address{env.From, env.Sender, env.ReplyTo, env.To, env.Cc, env.Bcc} {
 		b = binary.AppendUvarint(b, uint64(len(l)))
 		for _, a := range l {
-			b = appendString(appendString(appendString(b, a.Name), a.Mailbox), a.Host)
+			b = appendString(appendString(appendString(appendString(b, a.Name), a.Mailbox), a.Host), a.Adl)
 		}
 	}
 	b = appendStrings(b, env.InReplyTo)
@@ -300,7 +302,7 @@ func (d *metaDecoder) envelope() *imap.Envelope {
 		}
 		*l = make([]imap.Address, n)
 		for i := range *l {
-			(*l)[i] = imap.Address{Name: d.str(), Mailbox: d.str(), Host: d.str()}
+			(*l)[i] = imap.Address{Name: d.str(), Mailbox: d.str(), Host: d.str(), Adl: d.str()}
 		}
 	}
 	env.InReplyTo = d.strs()

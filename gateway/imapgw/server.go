@@ -1,7 +1,7 @@
 // Package imapgw is the agents' IMAP workspace (DESIGN.md §6): the shared
 // conversations as ordinary mail folders, where folder moves, flags and
 // keywords are the helpdesk's actions. It is the only package that imports
-// go-imap (a pinned beta), so that a fork or a `replace` stays cheap.
+// go-imap (a pinned beta, patched in third_party/go-imap, see its PATCHES.md).
 //
 // Folders. INBOX, Mine, Unassigned, Closed and Spam (\Junk) are shared views
 // of the conversations; Drafts (\Drafts), Sent (\Sent), Trash (\Trash) and
@@ -28,6 +28,14 @@
 // keyword without '$' is a tag); $Junk marks spam, $NotJunk (or removing
 // $Junk) opens a spam conversation again. A view agent may only change \Seen:
 // everything else is NO [NOPERM] with a sentence.
+//
+// Subscriptions are the agent's own (store.Subscriptions): the shared
+// folders, Drafts, Sent and Trash start subscribed; any name may be
+// subscribed, and stays so when deleted (LIST (SUBSCRIBED) shows it
+// \NonExistent).
+//
+// \Recent (gone from IMAP4rev2) is kept for IMAP4rev1 clients in private
+// folders only (recent.go).
 //
 // Updates. Every session brings its selected folder up to date before it
 // answers a command and whenever the store publishes a change (IDLE), and
@@ -84,7 +92,8 @@ type Server struct {
 	connSeq    atomic.Uint64
 	closed     chan struct{}
 	once       sync.Once
-	views      *views // the selected folders' shared pictures (views.go)
+	views      *views       // the selected folders' shared pictures (views.go)
+	recent     *recentMarks // the private folders' \Recent (recent.go)
 }
 
 // capabilities are what we implement (DESIGN.md §6); the library adds IDLE,
@@ -100,7 +109,8 @@ func capabilities() imap.CapSet {
 
 // New returns a server; nothing is accepted until Serve or ServeTLS.
 func New(o Options) *Server {
-	s := &Server{opts: o, closed: make(chan struct{}), local: newConnListener(), tls: newConnListener(), views: newViews()}
+	s := &Server{opts: o, closed: make(chan struct{}), local: newConnListener(), tls: newConnListener(), views: newViews(),
+		recent: newRecentMarks()}
 	mk := func(insecureAuth bool) *imapserver.Server {
 		return imapserver.New(&imapserver.Options{
 			NewSession:   s.newSession,

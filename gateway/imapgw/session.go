@@ -41,6 +41,8 @@ var (
 		Text: "Only messages of conversations can be filed into a shared folder; send new mail through the submission server"}
 	errReadOnly = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot,
 		Text: "The folder was opened read-only (EXAMINE); select it to change it"}
+	errExpungeIssued = &imap.Error{Type: imap.StatusResponseTypeNo, Code: "EXPUNGEISSUED",
+		Text: "Another session expunged some of these messages; the others were sent"}
 	errViewOnly = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeNoPerm,
 		Text: "Your role on this inbox is view: you can read and mark messages read, nothing else"}
 )
@@ -63,7 +65,7 @@ type session struct {
 	mbox    *selectedMailbox
 	// updates writes untagged FLAGS in the middle of a command, before
 	// the FETCH responses that show new keywords (flushFlags); only
-	// WriteMailboxFlags is used on it (updatewriter.go).
+	// WriteMailboxFlags is used on it (third_party/go-imap PATCHES.md).
 	updates *imapserver.UpdateWriter
 }
 
@@ -74,7 +76,7 @@ var (
 func newSession(srv *Server, c *imapserver.Conn, log *slog.Logger, loopback bool) *session {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &session{srv: srv, conn: c, ctx: ctx, cancel: cancel, log: log, loopback: loopback, cork: findCork(c.NetConn()),
-		updates: updateWriterFor(c)}
+		updates: c.NewUpdateWriter()}
 }
 
 // internal logs err and returns the safe reply for it.
@@ -196,7 +198,10 @@ func (m *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 	if err := m.refresh(nil); err != nil {
 		return err
 	}
-	return m.mbox.session.Poll(w, allowExpunge)
+	if err := m.mbox.session.Poll(w, allowExpunge); err != nil {
+		return err
+	}
+	return m.mbox.announceRecent(w, allowExpunge)
 }
 
 // Idle sends updates as the store changes (DESIGN.md §6: promptly under
@@ -238,5 +243,5 @@ func (m *session) flushFlags() error {
 		return nil
 	}
 	mb.flagsChanged = false
-	return m.updates.WriteMailboxFlags(slices.Clone(mb.flags))
+	return m.updates.WriteMailboxFlags(slices.Clone(mb.mailboxFlags))
 }

@@ -248,6 +248,12 @@ func (m *session) loader(f folder) loadFunc {
 	return func(prev *snapshot) (folderRead, error) {
 		if !ok || !f.isShared() {
 			validity, entries, uidNext, err := m.read(f)
+			if errors.Is(err, store.ErrNotFound) && prev != nil && f.kind == kindPrivate {
+				// The selected folder was deleted (by this session or
+				// another): it is shown empty, its messages expunged,
+				// until the client leaves it.
+				return folderRead{validity: prev.validity, uidNext: prev.uidNext}, nil
+			}
 			return folderRead{validity: validity, entries: entries, uidNext: uidNext}, err
 		}
 		view := m.view(f)
