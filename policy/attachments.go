@@ -30,9 +30,9 @@ func CheckAttachments(inbox config.Inbox, raw []byte) error {
 	}
 	_ = err
 	var refusal error
-	ent.Walk(func(_ []int, part *gomessage.Entity, err error) error {
-		if err != nil || refusal != nil {
-			return nil
+	WalkParts(ent, func(part *gomessage.Entity) bool {
+		if refusal != nil {
+			return false
 		}
 		disp, dparams, _ := part.Header.ContentDisposition()
 		mt, cparams, _ := part.Header.ContentType()
@@ -41,14 +41,14 @@ func CheckAttachments(inbox config.Inbox, raw []byte) error {
 			name = cparams["name"]
 		}
 		if strings.HasPrefix(mt, "multipart/") || (disp != "attachment" && name == "") {
-			return nil
+			return true
 		}
 		if name == "" {
 			name = "an attachment"
 		}
 		if inbox.RefusedAttachmentType(mt) {
 			refusal = &Refusal{fmt.Sprintf("Nothing was sent: %s is of type %s, which %s does not send", quoteName(name), mt, inbox.Address)}
-			return nil
+			return false
 		}
 		if max := inbox.MaxAttachmentBytes; max > 0 {
 			n, _ := io.Copy(io.Discard, io.LimitReader(part.Body, max+1))
@@ -56,7 +56,7 @@ func CheckAttachments(inbox config.Inbox, raw []byte) error {
 				refusal = &Refusal{fmt.Sprintf("Nothing was sent: %s is larger than the %d bytes %s allows for an attachment", quoteName(name), max, inbox.Address)}
 			}
 		}
-		return nil
+		return refusal == nil
 	})
 	return refusal
 }

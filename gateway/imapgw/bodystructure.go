@@ -35,7 +35,7 @@ func fixBodyStructure(bs imap.BodyStructure, size int64) imap.BodyStructure {
 	}
 	if len(mp.Children) == 0 {
 		return &markedPart{&imap.BodyStructureSinglePart{Type: "application", Subtype: "octet-stream",
-			Encoding: "7bit", Size: uint32(min(size, 1<<32-1))}}
+			Encoding: "7bit", Size: uint32(min(size, 1<<32-1)), Extended: &imap.BodyStructureSinglePartExt{}}}
 	}
 	for i, c := range mp.Children {
 		mp.Children[i] = fixBodyStructure(c, size)
@@ -54,4 +54,28 @@ func unmark(bs imap.BodyStructure) imap.BodyStructure {
 		}
 	}
 	return bs
+}
+
+// withExtensions gives every part of bs its extension data (empty where it
+// has none), which an extended BODYSTRUCTURE needs of every part: the
+// library panics writing a part without it, and the agent's connection
+// dropped on every FETCH of a folder holding such a message (an opaque
+// part made for broken MIME, metadata cached without it).
+func withExtensions(bs imap.BodyStructure) {
+	switch b := bs.(type) {
+	case *imap.BodyStructureSinglePart:
+		if b.Extended == nil {
+			b.Extended = &imap.BodyStructureSinglePartExt{}
+		}
+		if b.MessageRFC822 != nil && b.MessageRFC822.BodyStructure != nil {
+			withExtensions(b.MessageRFC822.BodyStructure)
+		}
+	case *imap.BodyStructureMultiPart:
+		if b.Extended == nil {
+			b.Extended = &imap.BodyStructureMultiPartExt{}
+		}
+		for _, c := range b.Children {
+			withExtensions(c)
+		}
+	}
 }

@@ -297,7 +297,12 @@ func (m *session) fetchData(batch []fetchItem, needRaw, needMeta bool) error {
 		}
 		d, err := decodeMeta(b, servedSize(it.entry))
 		if err != nil {
-			return err
+			// DESIGN.md §8: one message never makes a FETCH of the others
+			// fail; this one is answered from its bytes (writeFetch).
+			m.log.Warn("FETCH metadata of a message cannot be kept; computed from its bytes", "message", it.entry.Message)
+			delete(computed, it.entry.Message)
+			it.raw = servedBody(it.entry, raw)
+			continue
 		}
 		servedEnvelope(it.entry, d.env)
 		it.meta = d
@@ -344,6 +349,9 @@ func writeFetch(w *imapserver.FetchResponseWriter, it *fetchItem, flags bool, op
 		bs := it.meta.bs
 		if bs == nil {
 			bs = bodyStructure(whole()) // bodystructure.go: broken multiparts
+		}
+		if options.BodyStructure.Extended {
+			withExtensions(bs) // the library panics on a part without them
 		}
 		w.WriteBodyStructure(bs)
 	}
@@ -742,21 +750,19 @@ func bodyContains(buf []byte, s string, withHeader bool) bool {
 	}
 	needle := strings.ToLower(s)
 	found := false
-	ent.Walk(func(_ []int, part *gomessage.Entity, err error) error {
-		if err != nil || found {
-			return nil
-		}
+	// DESIGN.md §8: to a bounded depth, in time linear in the size.
+	policy.WalkParts(ent, func(part *gomessage.Entity) bool {
 		if withHeader && fieldContains(part.Header.Fields(), needle) {
 			found = true
-			return nil
+			return false
 		}
-		// Walk reads multipart containers itself; only text leaves are searched.
+		// The walk reads multipart containers itself; only text leaves are searched.
 		if t, _, _ := part.Header.ContentType(); t != "" && !strings.HasPrefix(t, "text/") {
-			return nil
+			return true
 		}
 		b, _ := io.ReadAll(io.LimitReader(part.Body, 16<<20))
 		found = bytes.Contains(bytes.ToLower(b), []byte(needle))
-		return nil
+		return !found
 	})
 	return found
 }

@@ -251,14 +251,39 @@ func parseAddressList(mh mail.Header, k string) []imap.Address {
 func ExtractBodyStructure(r io.Reader) imap.BodyStructure {
 	br := bufio.NewReader(r)
 	header, _ := textproto.ReadHeader(br)
-	return extractBodyStructure(header, br)
+	return extractBodyStructure(header, br, 0)
 }
 
-func extractBodyStructure(rawHeader textproto.Header, r io.Reader) imap.BodyStructure {
+// MaxBodyStructureDepth bounds the nesting of multiparts and
+// message/rfc822 parts that ExtractBodyStructure follows; a part deeper
+// than that is an opaque application/octet-stream leaf.
+//
+// supportgate: added. Each level reads its bytes through the readers of
+// every level above, so an unbounded depth made the time quadratic in the
+// message's size (22 s for 10,000 levels), and its BODYSTRUCTURE deeper than
+// the cache could keep (DESIGN.md §8: "MIME is parsed to a bounded depth").
+const MaxBodyStructureDepth = 50
+
+func extractBodyStructure(rawHeader textproto.Header, r io.Reader, depth int) imap.BodyStructure {
 	header := gomessage.Header{rawHeader}
 
 	mediaType, typeParams, _ := header.ContentType()
 	primaryType, subType, _ := strings.Cut(mediaType, "/")
+
+	if depth >= MaxBodyStructureDepth && (primaryType == "multipart" || mediaType == "message/rfc822" || mediaType == "message/global") {
+		// supportgate: too deep, an opaque leaf.
+		n, _ := io.Copy(io.Discard, r)
+		if n > 1<<32-1 {
+			n = 1<<32 - 1
+		}
+		return &imap.BodyStructureSinglePart{
+			Type:     "application",
+			Subtype:  "octet-stream",
+			Encoding: "7bit",
+			Size:     uint32(n),
+			Extended: &imap.BodyStructureSinglePartExt{},
+		}
+	}
 
 	if primaryType == "multipart" {
 		bs := &imap.BodyStructureMultiPart{Subtype: subType}
@@ -268,7 +293,7 @@ func extractBodyStructure(rawHeader textproto.Header, r io.Reader) imap.BodyStru
 			if part == nil {
 				break
 			}
-			bs.Children = append(bs.Children, extractBodyStructure(part.Header, part))
+			bs.Children = append(bs.Children, extractBodyStructure(part.Header, part, depth+1))
 		}
 		bs.Extended = &imap.BodyStructureMultiPartExt{
 			Params:      typeParams,
@@ -293,7 +318,7 @@ func extractBodyStructure(rawHeader textproto.Header, r io.Reader) imap.BodyStru
 			childHeader, _ := textproto.ReadHeader(br)
 			bs.MessageRFC822 = &imap.BodyStructureMessageRFC822{
 				Envelope:      ExtractEnvelope(childHeader),
-				BodyStructure: extractBodyStructure(childHeader, br),
+				BodyStructure: extractBodyStructure(childHeader, br, depth+1),
 				NumLines:      int64(bytes.Count(body, []byte("\n"))),
 			}
 		}
