@@ -35,6 +35,7 @@ func (s *Server) newIMAP() *imapService {
 			Authenticate: s.authenticate,
 			TLS:          s.tlsConfig,
 			Guard:        s.limits,
+			Inflight:     s.inflight,
 		}),
 		readTimeout: s.limits.cfg.ReadTimeout,
 	}

@@ -3,6 +3,7 @@ package gateway
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"sync"
@@ -583,5 +584,89 @@ func TestInflightBudget(t *testing.T) {
 	if err := smtpSend(ts.mx, nil, "gina@customer.example", []string{"support@example.test"},
 		strings.Replace(big, "big1@", "big2@", 1)); err != nil {
 		t.Errorf("the retry: %v", err)
+	}
+}
+
+// TestIMAPLiteralLimits: an over-long synchronizing literal is refused at
+// once (the client waits for "+" and sends nothing more); APPEND is bounded
+// by max_message_bytes, and by max_inflight_bytes with SMTP together
+// (DESIGN.md §8).
+func TestIMAPLiteralLimits(t *testing.T) {
+	ts := newTestServer(t, nil, func(c *config.Config) {
+		c.Server.MaxMessageBytes = 1536 << 10
+		c.Limits.MaxInflightBytes = 1536 << 10
+	})
+	c, err := net.Dial("tcp", ts.imap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	r := bufio.NewReader(c)
+	line := func() string {
+		l, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("no answer: %v", err)
+		}
+		return l
+	}
+	line()
+	fmt.Fprintf(c, "a LOGIN {100000}\r\n") // and nothing more
+	if l := line(); !strings.HasPrefix(l, "a NO [TOOBIG] ") {
+		t.Fatalf("an over-long synchronizing literal on LOGIN: %q", l)
+	}
+	fmt.Fprintf(c, "b LOGIN alice@example.test demo-alice\r\n")
+	for l := line(); !strings.HasPrefix(l, "b "); l = line() {
+	}
+	fmt.Fprintf(c, "c APPEND Drafts {%d}\r\n", 2<<20)
+	if l := line(); !strings.HasPrefix(l, "c NO [TOOBIG] ") {
+		t.Fatalf("an APPEND over max_message_bytes: %q", l)
+	}
+	// An SMTP message in flight holds most of the budget (see
+	// TestInflightBudget); an APPEND then gets NO [LIMIT].
+	sc, err := smtp.Dial(ts.mx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	if err := sc.Mail("slow@customer.example", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.Rcpt("support@example.test", nil); err != nil {
+		t.Fatal(err)
+	}
+	w, err := sc.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := customerMail("held@customer.example", "Big") + strings.Repeat("0123456789abcdef\r\n", 50000)
+	if _, err := w.Write([]byte(big)); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(time.Minute); ts.srv.inflight.Used() < 1<<20; {
+		if time.Now().After(deadline) {
+			t.Fatal("the SMTP message is not held")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	fmt.Fprintf(c, "d APPEND Drafts {%d}\r\n", len(big))
+	if l := line(); !strings.HasPrefix(l, "+") {
+		t.Fatalf("APPEND: %q", l)
+	}
+	io.WriteString(c, big+"\r\n")
+	if l := line(); !strings.HasPrefix(l, "d NO [LIMIT] ") {
+		t.Errorf("an APPEND over the budget: %q", l)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(c, "e APPEND Drafts {%d}\r\n", len(big))
+	line()
+	io.WriteString(c, big+"\r\n")
+	if l := line(); !strings.HasPrefix(l, "e OK ") {
+		t.Errorf("the APPEND with the budget free: %q", l)
+	}
+	if u := ts.srv.inflight.Used(); u != 0 {
+		t.Errorf("%d bytes still taken", u)
 	}
 }

@@ -2,7 +2,7 @@ package imapgw
 
 import (
 	"bytes"
-	"io"
+	"errors"
 	"slices"
 	"strings"
 	"time"
@@ -10,6 +10,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 
+	"github.com/supportgate/supportgate/internal/budget"
 	"github.com/supportgate/supportgate/store"
 )
 
@@ -271,9 +272,17 @@ func (m *session) Append(name string, r imap.LiteralReader, options *imap.Append
 	if f.isShared() {
 		return nil, errAppendShared
 	}
-	raw, err := io.ReadAll(r)
+	// DESIGN.md §8: the literal is held in memory taken from the daemon's
+	// budget for message data (AppendLimit bounds each one).
+	raw, release, err := m.srv.opts.Inflight.ReadAll(r)
+	defer release()
+	if errors.Is(err, budget.ErrExhausted) {
+		return nil, errBusy
+	}
 	if err != nil {
-		return nil, err
+		// The connection broke in the middle of the literal: nothing to
+		// answer, and nothing of ours to log as an error.
+		return nil, errAppendAborted
 	}
 	if f.name == store.MailboxSent {
 		mb, entries, err := m.srv.opts.Store.PrivateEntries(m.ctx, m.agent.Email, f.name)

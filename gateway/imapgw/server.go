@@ -65,6 +65,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver"
 
 	"github.com/supportgate/supportgate/config"
+	"github.com/supportgate/supportgate/internal/budget"
 	"github.com/supportgate/supportgate/store"
 )
 
@@ -79,6 +80,9 @@ type Options struct {
 	TLS *tls.Config
 	// Guard, when set, limits connections and failed logins per IP.
 	Guard Guard
+	// Inflight bounds the message data of APPENDs, shared with SMTP
+	// ([limits] max_inflight_bytes); nil: no bound (tests).
+	Inflight *budget.Bytes
 }
 
 // Server serves IMAP to agents' mail clients.

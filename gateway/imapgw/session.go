@@ -43,6 +43,12 @@ var (
 		Text: "The folder was opened read-only (EXAMINE); select it to change it"}
 	errExpungeIssued = &imap.Error{Type: imap.StatusResponseTypeNo, Code: "EXPUNGEISSUED",
 		Text: "Another session expunged some of these messages; the others were sent"}
+	// RFC 5530 LIMIT; DESIGN.md §8: message data in flight is at
+	// [limits] max_inflight_bytes.
+	errBusy = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeLimit,
+		Text: "The server is receiving too much at once; please try again in a few minutes"}
+	errAppendAborted = &imap.Error{Type: imap.StatusResponseTypeNo,
+		Text: "The message did not arrive whole; nothing was stored"}
 	errViewOnly = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeNoPerm,
 		Text: "Your role on this inbox is view: you can read and mark messages read, nothing else"}
 )
@@ -244,4 +250,10 @@ func (m *session) flushFlags() error {
 	}
 	mb.flagsChanged = false
 	return m.updates.WriteMailboxFlags(slices.Clone(mb.mailboxFlags))
+}
+
+// AppendLimit bounds APPEND like SMTP (DESIGN.md §8: server.max_message_bytes;
+// the library's default was 100 MiB).
+func (m *session) AppendLimit() uint32 {
+	return uint32(min(m.srv.opts.Config.Server.MaxMessageBytes, 1<<32-1))
 }

@@ -66,6 +66,7 @@ type Decoder struct {
 	err       error
 	literal   bool
 	crlf      bool
+	lineDone  bool // supportgate: a refused synchronizing literal ended the command line
 	listDepth int
 	readBytes int64
 }
@@ -98,6 +99,9 @@ func (dec *Decoder) returnErr(err error) bool {
 }
 
 func (dec *Decoder) readByte() (byte, bool) {
+	if dec.lineDone { // supportgate: see Literal
+		return 0, false
+	}
 	if dec.MaxSize > 0 && dec.readBytes > dec.MaxSize {
 		return 0, dec.returnErr(ErrTooLong) // supportgate: a client's error
 	}
@@ -269,7 +273,7 @@ func (dec *Decoder) DiscardUntilByte(untilCh byte) {
 }
 
 func (dec *Decoder) DiscardLine() {
-	if dec.crlf {
+	if dec.crlf || dec.lineDone {
 		return
 	}
 	var text string
@@ -280,7 +284,7 @@ func (dec *Decoder) DiscardLine() {
 // DiscardTooLong skips the rest of a command line that was longer than
 // MaxSize, without keeping it (supportgate).
 func (dec *Decoder) DiscardTooLong() {
-	if dec.crlf || dec.literal {
+	if dec.crlf || dec.literal || dec.lineDone {
 		return
 	}
 	for {
@@ -604,8 +608,18 @@ func (dec *Decoder) Literal(ptr *string) bool {
 	}
 	if dec.CheckBufferedLiteralFunc != nil {
 		if err := dec.CheckBufferedLiteralFunc(lit.Size(), nonSync); err != nil {
+			// supportgate: the refusal is the command's answer, at once. A
+			// client that sent a synchronizing literal waits for "+" and
+			// sends nothing more, so the line ends here (the next read
+			// would wait for bytes that never come); the bytes of a
+			// non-synchronizing one are on their way and are skipped.
+			if nonSync {
+				io.Copy(io.Discard, lit)
+			} else {
+				dec.lineDone = true
+			}
 			lit.cancel()
-			return false
+			return dec.returnErr(err)
 		}
 	}
 	var sb strings.Builder
