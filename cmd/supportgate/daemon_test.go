@@ -57,6 +57,38 @@ func daemonBinary(t *testing.T) string {
 	return binary
 }
 
+var (
+	plainOnce   sync.Once
+	plainBinary string
+	plainErr    error
+)
+
+// daemonBinaryPlain builds cmd/supportgate without the race detector, for
+// tests that measure the daemon (its memory) rather than check it for
+// races: the detector's shadow memory would be measured too.
+func daemonBinaryPlain(t *testing.T) string {
+	t.Helper()
+	if !raceEnabled {
+		return daemonBinary(t)
+	}
+	plainOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "supportgate-plain-")
+		if err != nil {
+			plainErr = err
+			return
+		}
+		plainBinary = filepath.Join(dir, "supportgate")
+		out, err := exec.Command("go", "build", "-o", plainBinary, ".").CombinedOutput()
+		if err != nil {
+			plainErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if plainErr != nil {
+		t.Fatal(plainErr)
+	}
+	return plainBinary
+}
+
 // ports are the listen ports of one daemon.
 type ports struct{ MX, Submission, IMAP, HTTP int }
 
@@ -124,7 +156,13 @@ func (b *syncBuffer) String() string {
 // every port of p accepts connections.
 func startDaemon(t *testing.T, dir string, p ports, args ...string) *daemon {
 	t.Helper()
-	cmd := exec.Command(daemonBinary(t), append([]string{"serve"}, args...)...)
+	return startDaemonBinary(t, daemonBinary(t), dir, p, args...)
+}
+
+// startDaemonBinary is startDaemon with the given binary.
+func startDaemonBinary(t *testing.T, bin, dir string, p ports, args ...string) *daemon {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"serve"}, args...)...)
 	cmd.Dir = dir
 	d := &daemon{t: t, cmd: cmd, log: &syncBuffer{}, ports: p, dir: dir, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = d.log, d.log

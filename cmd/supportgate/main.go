@@ -103,6 +103,11 @@ func loadConfig(path string) (*config.Config, error) {
 	return config.Demo()
 }
 
+// softMemoryHeadroom is what the Go heap may hold beyond
+// max_inflight_bytes before the collector works harder: the store's, the
+// sessions' and the caches' memory.
+const softMemoryHeadroom = 128 << 20
+
 func serve(args []string, stderr io.Writer) int {
 	fl := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fl.SetOutput(stderr)
@@ -124,6 +129,13 @@ func serve(args []string, stderr io.Writer) int {
 		log.Info("running the embedded demo configuration; agents alice@example.test (demo-alice), bob@example.test (demo-bob), carol@example.test (demo-carol)")
 	}
 	log.Info("configuration loaded", "source", cfg.Source, "data_dir", cfg.Server.DataDir)
+	// DESIGN.md §8: memory is bounded as a whole. max_inflight_bytes bounds
+	// the message data held at once; the soft limit makes the collector
+	// return what handling that data made (copies, parses) before the heap
+	// doubles. GOMEMLIMIT in the environment wins.
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(cfg.Limits.MaxInflightBytes + softMemoryHeadroom)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
