@@ -78,10 +78,16 @@ func TestThunderbird(t *testing.T) {
 		{"Finn", "finn@customer.example", "Cheap pills", "Buy cheap pills now!!!"},
 		{"Ivan", "ivan@lottery.example", "You won the lottery", "Send us your bank details to claim the prize."},
 		{"Hugo", "hugo@customer.example", "All sorted, thanks", "It works now, you can close this."},
+		// Kim copies her colleague Lee, who becomes a participant.
+		{"Kim", "kim@customer.example", "Wrong size delivered", "We ordered XL and got S. Lee in Cc handles returns."},
 	}
 	for i, c := range customers {
-		msg := fmt.Sprintf("From: %s <%s>\r\nTo: support@example.test\r\nSubject: %s\r\nMessage-ID: <tb-%d@customer.example>\r\n"+
-			"Date: %s\r\n\r\n%s\r\n", c.name, c.addr, c.subject, i, time.Now().Add(time.Duration(i-len(customers))*time.Minute).Format(time.RFC1123Z), c.body)
+		cc := ""
+		if c.name == "Kim" {
+			cc = "Cc: Lee <lee@customer.example>\r\n"
+		}
+		msg := fmt.Sprintf("From: %s <%s>\r\nTo: support@example.test\r\n%sSubject: %s\r\nMessage-ID: <tb-%d@customer.example>\r\n"+
+			"Date: %s\r\n\r\n%s\r\n", c.name, c.addr, cc, c.subject, i, time.Now().Add(time.Duration(i-len(customers))*time.Minute).Format(time.RFC1123Z), c.body)
 		if err := sendMail(d.addr(p.MX), nil, c.addr, []string{"support@example.test"}, msg); err != nil {
 			t.Fatalf("MX: %s: %v", c.subject, err)
 		}
@@ -127,11 +133,11 @@ func TestThunderbird(t *testing.T) {
 
 	// Reply, from Thunderbird, and what it became: the test waits until the
 	// store holds alice's new message in the conversation.
-	reply := func(t *testing.T, filter, subject string, id int64, text string) messageJSON {
+	reply := func(t *testing.T, key, filter, subject string, id int64, text string) messageJSON {
 		t.Helper()
 		before := showConversation(t, cfg, id).Messages
 		tb.selectMessage(t, filter, subject)
-		tb.reply(t, subject, text, func() bool { return len(showConversation(t, cfg, id).Messages) > len(before) })
+		tb.reply(t, key, subject, text, func() bool { return len(showConversation(t, cfg, id).Messages) > len(before) })
 		after := showConversation(t, cfg, id).Messages
 		m := after[len(before)]
 		if m.Sender != "alice@example.test" {
@@ -143,7 +149,7 @@ func TestThunderbird(t *testing.T) {
 	t.Run("ReplyToCustomer", func(t *testing.T) {
 		defer tb.onFailure(t)
 		id := conv["Printer on fire"]
-		m := reply(t, "Printer on fire", "Printer on fire", id, "A technician is on the way.")
+		m := reply(t, "ctrl+r", "Printer on fire", "Printer on fire", id, "A technician is on the way.")
 		if m.Kind != "reply" {
 			t.Fatalf("alice's reply to Dana was recorded as a %s, want a reply", m.Kind)
 		}
@@ -153,11 +159,11 @@ func TestThunderbird(t *testing.T) {
 	t.Run("ReplyToColleaguesPublicReply", func(t *testing.T) {
 		defer tb.onFailure(t)
 		id := conv["Refund please"]
-		m := reply(t, "Re: Refund please", "Re: Refund please", id, "Adding to Bob's answer: the refund reference is R-1234.")
+		m := reply(t, "ctrl+r", "Re: Refund please", "Re: Refund please", id, "Adding to Bob's answer: the refund reference is R-1234.")
 		if m.Kind != "reply" {
 			t.Errorf("Reply on bob's public reply was recorded as a %s, want a reply to the customer "+
 				"(DESIGN.md §6: the served copy of a public reply carries Reply-To: the owner); "+
-				"the copy alice was served carries Reply-To: %s", m.Kind, servedHeader(t, d.addr(p.IMAP), "Re: Refund please", "Reply-To"))
+				"the copy alice was served says %s", m.Kind, servedHeader(t, d.addr(p.IMAP), "Re: Refund please", "Reply-To"))
 			if rows := queueRowsOf(t, cfg, m.ID); len(rows) != 0 {
 				t.Errorf("and yet it was queued: %+v", rows)
 			}
@@ -169,7 +175,7 @@ func TestThunderbird(t *testing.T) {
 	t.Run("ReplyToNote", func(t *testing.T) {
 		defer tb.onFailure(t)
 		id := conv["Password reset"]
-		m := reply(t, "Re: Password reset", "Re: Password reset", id, "Internal: IT confirmed, resetting now.")
+		m := reply(t, "ctrl+r", "Re: Password reset", "Re: Password reset", id, "Internal: IT confirmed, resetting now.")
 		if m.Kind != "note" {
 			t.Errorf("Reply on bob's note was recorded as a %s, want a note", m.Kind)
 		}
@@ -183,6 +189,32 @@ func TestThunderbird(t *testing.T) {
 		}
 		if m.Kind == "note" {
 			t.Logf("Reply on the note went to %s and was recorded as a note", servedHeader(t, d.addr(p.IMAP), "Re: Password reset", "Reply-To", "From"))
+		}
+	})
+
+	t.Run("ReplyAllReachesParticipants", func(t *testing.T) {
+		defer tb.onFailure(t)
+		id := conv["Wrong size delivered"]
+		if c := showConversation(t, cfg, id); !slices.Equal(c.Participants, []string{"lee@customer.example"}) {
+			t.Fatalf("Kim's Cc made participants %v, want Lee", c.Participants)
+		}
+		m := reply(t, "ctrl+shift+r", "Wrong size delivered", "Wrong size delivered", id, "An XL is on its way; Lee, no return needed.")
+		if m.Kind != "reply" {
+			t.Fatalf("Reply All on Kim's message was recorded as a %s, want a reply", m.Kind)
+		}
+		var e outboxEntry
+		waitFor(t, 30*time.Second, "the Reply All in the outbox", func() bool {
+			var ok bool
+			e, ok = outboxEntryOf(outbox, m.MessageID)
+			return ok
+		})
+		t.Logf("Reply All went to %v with To %q, Cc %q", e.RcptTo, header(e.raw, "To"), header(e.raw, "Cc"))
+		if got := slices.Sorted(slices.Values(e.RcptTo)); !slices.Equal(got, []string{"kim@customer.example", "lee@customer.example"}) {
+			t.Errorf("Reply All went to %v, want Kim and Lee (and never back to the support address)", got)
+		}
+		if to, cc := header(e.raw, "To"), header(e.raw, "Cc"); !strings.Contains(to, "kim@customer.example") || !strings.Contains(cc, "lee@customer.example") ||
+			strings.Contains(to+cc, "support@") {
+			t.Errorf("Reply All: To %q, Cc %q; want Kim in To, Lee in Cc, no support address", to, cc)
 		}
 	})
 
@@ -550,13 +582,14 @@ func (tb *thunderbird) selectMessage(t *testing.T, filter, subject string) {
 	tb.key(t, "Down")
 }
 
-// reply presses Ctrl+R on the selected message, whose subject is subject,
+// reply presses key (Ctrl+R: Reply, Ctrl+Shift+R: Reply All) on the
+// selected message, whose subject is subject,
 // types text at the top once the compose window has its subject, presses
 // Ctrl+Return and answers the SMTP password prompt (the first send asks),
 // until recorded() says the daemon has the message.
-func (tb *thunderbird) reply(t *testing.T, subject, text string, recorded func() bool) {
+func (tb *thunderbird) reply(t *testing.T, key, subject, text string, recorded func() bool) {
 	t.Helper()
-	tb.key(t, "ctrl+r")
+	tb.key(t, key)
 	// The window shows up as "Write: (no subject)"; its editor takes keys
 	// once the fields are filled in, which sets the title.
 	var compose string
@@ -736,6 +769,7 @@ func checkRewritten(t *testing.T, outbox string, m messageJSON, conv int64, agen
 		e, ok = outboxEntryOf(outbox, m.MessageID)
 		return ok
 	})
+	t.Logf("sent to %v: From %q, Reply-To %q, Subject %q", e.RcptTo, header(e.raw, "From"), header(e.raw, "Reply-To"), header(e.raw, "Subject"))
 	if !slices.Equal(e.RcptTo, []string{customer}) {
 		t.Errorf("sent to %v, want %s", e.RcptTo, customer)
 	}
