@@ -57,6 +57,21 @@ const tbLoadingTitle = "Home - Mozilla Thunderbird"
 // another agent.
 var junkKeywords = []string{"junk", "nonjunk", "$junk", "$notjunk", "$phishing"}
 
+// TestThunderbird is issue 12's "Thunderbird in CI": alice works in Debian's
+// Thunderbird (under Xvfb, keys from xdotool) on customers' mail, a reply
+// and a note of bob's, and each subtest checks one thing an agent does:
+// Reply on a customer's message and on bob's public reply reaches the
+// customer, rewritten; Reply on a note stays a note; Reply All reaches the
+// participants; tag 1 is seen by bob; J (Thunderbird's defaults, junk filter
+// on) shares nothing and marks nothing spam; moving to Spam marks spam;
+// Delete closes. The subtests run in order on one Thunderbird; a failing one
+// logs a screenshot (under $SUPPORTGATE_TEST_ARTIFACTS, else the temporary
+// directory) and Thunderbird's IMAP/SMTP commands.
+//
+//	go test -run TestThunderbird -v ./cmd/supportgate
+//
+// It needs thunderbird, Xvfb, xdotool, ImageMagick's import and the kit
+// ../shared/peers/thunderbird: skipped without them, failed under CI=true.
 func TestThunderbird(t *testing.T) {
 	for _, tool := range []string{"thunderbird", "Xvfb", "xdotool", "import"} {
 		needTool(t, tool)
@@ -127,7 +142,7 @@ func TestThunderbird(t *testing.T) {
 		t.Fatalf("bob's public reply in the outbox: %+v", bobReplyEnv)
 	}
 
-	x := startXvfb(t, dir)
+	x := startXvfb(t)
 	tb := startThunderbird(t, x, kit, dir, p, "alice@example.test", "demo-alice", "Alice", len(customers)+2)
 	t.Logf("Xvfb %s, Thunderbird pid %d ready after %v", x, tb.pid, time.Since(start).Round(time.Millisecond))
 
@@ -147,7 +162,7 @@ func TestThunderbird(t *testing.T) {
 	}
 
 	t.Run("ReplyToCustomer", func(t *testing.T) {
-		defer tb.onFailure(t)
+		defer tb.onFailure(t, time.Now())
 		id := conv["Printer on fire"]
 		m := reply(t, "ctrl+r", "Printer on fire", "Printer on fire", id, "A technician is on the way.")
 		if m.Kind != "reply" {
@@ -157,7 +172,7 @@ func TestThunderbird(t *testing.T) {
 	})
 
 	t.Run("ReplyToColleaguesPublicReply", func(t *testing.T) {
-		defer tb.onFailure(t)
+		defer tb.onFailure(t, time.Now())
 		id := conv["Refund please"]
 		m := reply(t, "ctrl+r", "Re: Refund please", "Re: Refund please", id, "Adding to Bob's answer: the refund reference is R-1234.")
 		if m.Kind != "reply" {
@@ -173,7 +188,7 @@ func TestThunderbird(t *testing.T) {
 	})
 
 	t.Run("ReplyToNote", func(t *testing.T) {
-		defer tb.onFailure(t)
+		defer tb.onFailure(t, time.Now())
 		id := conv["Password reset"]
 		m := reply(t, "ctrl+r", "Re: Password reset", "Re: Password reset", id, "Internal: IT confirmed, resetting now.")
 		if m.Kind != "note" {
@@ -193,7 +208,7 @@ func TestThunderbird(t *testing.T) {
 	})
 
 	t.Run("ReplyAllReachesParticipants", func(t *testing.T) {
-		defer tb.onFailure(t)
+		defer tb.onFailure(t, time.Now())
 		id := conv["Wrong size delivered"]
 		if c := showConversation(t, cfg, id); !slices.Equal(c.Participants, []string{"lee@customer.example"}) {
 			t.Fatalf("Kim's Cc made participants %v, want Lee", c.Participants)
@@ -219,7 +234,7 @@ func TestThunderbird(t *testing.T) {
 	})
 
 	t.Run("TagKey1SeenByColleague", func(t *testing.T) {
-		defer tb.onFailure(t)
+		defer tb.onFailure(t, time.Now())
 		tb.selectMessage(t, "Invoice copy needed", "Invoice copy needed")
 		tb.key(t, "1")
 		waitFor(t, 30*time.Second, "bob to see Thunderbird's tag 1 ($label1) on Judy's message", func() bool {
@@ -228,7 +243,7 @@ func TestThunderbird(t *testing.T) {
 	})
 
 	t.Run("JunkKeyIsNotShared", func(t *testing.T) {
-		defer tb.onFailure(t)
+		defer tb.onFailure(t, time.Now())
 		id := conv["Cheap pills"]
 		tb.selectMessage(t, "Cheap pills", "Cheap pills")
 		tb.key(t, "j")
@@ -245,7 +260,7 @@ func TestThunderbird(t *testing.T) {
 	})
 
 	t.Run("MoveToSpamMarksSpam", func(t *testing.T) {
-		defer tb.onFailure(t)
+		defer tb.onFailure(t, time.Now())
 		id := conv["You won the lottery"]
 		tb.selectMessage(t, "You won the lottery", "You won the lottery")
 		// The message's context menu (Shift+F10): Move To (m) > supportgate
@@ -261,7 +276,7 @@ func TestThunderbird(t *testing.T) {
 	})
 
 	t.Run("DeleteCloses", func(t *testing.T) {
-		defer tb.onFailure(t)
+		defer tb.onFailure(t, time.Now())
 		id := conv["All sorted, thanks"]
 		tb.selectMessage(t, "All sorted, thanks", "All sorted, thanks")
 		tb.key(t, "Delete")
@@ -273,7 +288,7 @@ func TestThunderbird(t *testing.T) {
 	// After everything, Thunderbird's junk filter (trained by J) has had
 	// its say on the other messages: still nothing of it is shared.
 	t.Run("JunkFilterLeavesNoSharedTag", func(t *testing.T) {
-		defer tb.onFailure(t)
+		defer tb.onFailure(t, time.Now())
 		checkNoJunkShared(t, cfg, d.addr(p.IMAP))
 		list := listConversations(t, cfg)
 		for _, c := range list {
@@ -313,7 +328,7 @@ func thunderbirdKit(t *testing.T) string {
 
 // startXvfb starts an X server on a display number it picks itself
 // (-displayfd: Xvfb writes the number once it accepts connections).
-func startXvfb(t *testing.T, dir string) string {
+func startXvfb(t *testing.T) string {
 	t.Helper()
 	r, w, err := os.Pipe()
 	if err != nil {
@@ -366,7 +381,7 @@ type thunderbird struct {
 	pid, pgid              int
 	main                   string // the main window's X id
 	artifacts              string // where screenshots go, made on the first failure
-	sentOnce               bool   // the SMTP password has been asked for
+	outputShown            bool   // its output is in the log already
 }
 
 // startThunderbird runs the kit's tb_start.sh (from a copy whose profile
@@ -412,12 +427,12 @@ func startThunderbird(t *testing.T, display, kit, dir string, p ports, user, pas
 	select {
 	case err := <-errc:
 		if err != nil {
-			tb.onFailure(t)
+			tb.onFailure(t, time.Time{})
 			t.Fatalf("tb_start.sh: %v\n%s%s", err, stdout.String(), stderr.String())
 		}
 	case <-time.After(4 * time.Minute):
 		cmd.Process.Kill()
-		tb.onFailure(t)
+		tb.onFailure(t, time.Time{})
 		t.Fatal("tb_start.sh did not finish within 4 minutes")
 	}
 	lines := strings.Fields(stdout.String())
@@ -629,8 +644,9 @@ func (tb *thunderbird) reply(t *testing.T, key, subject, text string, recorded f
 }
 
 // onFailure, deferred by each subtest, shows what Thunderbird showed: a
-// screenshot of the display, Thunderbird's log and IMAP/SMTP trace.
-func (tb *thunderbird) onFailure(t *testing.T) {
+// screenshot of the display, the windows, the IMAP and SMTP commands it
+// sent since the subtest started, and (once) its output.
+func (tb *thunderbird) onFailure(t *testing.T, since time.Time) {
 	t.Helper()
 	if !t.Failed() || tb.display == "" {
 		return
@@ -675,8 +691,13 @@ func (tb *thunderbird) onFailure(t *testing.T) {
 		}
 		dst := filepath.Join(tb.artifacts, filepath.Base(f))
 		os.WriteFile(dst, b, 0o644)
+		// Lines start with "2026-12-07 11:32:12.026582 UTC".
+		from := since.UTC().Format("2006-01-02 15:04:05.000000")
 		var cmds []string
 		for _, l := range strings.Split(string(b), "\n") {
+			if l < from {
+				continue
+			}
 			if strings.Contains(l, "SendData") && !strings.Contains(l, "FETCH") && !strings.Contains(l, "fetch") &&
 				!strings.Contains(l, "noop") && !strings.Contains(l, "IDLE") && !strings.Contains(l, "DONE") ||
 				strings.Contains(l, "SMTP") && (strings.Contains(l, "Sending") || strings.Contains(l, "Response")) ||
@@ -687,9 +708,10 @@ func (tb *thunderbird) onFailure(t *testing.T) {
 		if len(cmds) > 150 {
 			cmds = cmds[len(cmds)-150:]
 		}
-		t.Logf("Thunderbird's trace %s (copied to %s), its commands:\n%s", f, dst, strings.Join(cmds, "\n"))
+		t.Logf("Thunderbird's trace %s (copied to %s), its commands since %s:\n%s", f, dst, from, strings.Join(cmds, "\n"))
 	}
-	if b, err := os.ReadFile(tb.profile + ".log"); err == nil {
+	if b, err := os.ReadFile(tb.profile + ".log"); err == nil && !tb.outputShown {
+		tb.outputShown = true
 		t.Logf("Thunderbird's output:\n%s", b)
 	}
 }
