@@ -13,7 +13,7 @@ import (
 
 // authenticate returns the agent whose email and password these are.
 func (s *Server) authenticate(email, password string) (config.Agent, bool) {
-	agent, ok := s.cfg.Agent(strings.TrimSpace(email))
+	agent, ok := s.cfg().Agent(strings.TrimSpace(email))
 	hash := s.dummyHash
 	if ok {
 		hash = []byte(agent.PasswordHash)

@@ -58,7 +58,7 @@ func TestRemoveForgedAuthResults(t *testing.T) {
 // one stays.
 func TestMXRemovesForgedAuthResults(t *testing.T) {
 	ts := newTestServer(t, nil, nil)
-	host := ts.srv.cfg.Server.Hostname
+	host := ts.srv.cfg().Server.Hostname
 	msg := "Authentication-Results: " + strings.ToUpper(host) + "; dkim=pass header.d=bank.example; dmarc=pass\r\n" +
 		"Authentication-Results: mx.relay.example; spf=pass\r\n" + customerMail("forged-ar@customer.example", "Urgent transfer")
 	if err := smtpSend(ts.mx, nil, "gina@customer.example", []string{"support@example.test"}, msg); err != nil {

@@ -60,7 +60,7 @@ func (s *Server) autoAcknowledge(ctx context.Context, c ackCandidate) {
 	if c.duplicate {
 		// The client retries what it has no 250 for: perhaps we stored
 		// the message and crashed before its acknowledgement was queued.
-		if !slices.ContainsFunc(s.cfg.Inboxes, func(i config.Inbox) bool { return i.AutoAcknowledge }) {
+		if !slices.ContainsFunc(s.cfg().Inboxes, func(i config.Inbox) bool { return i.AutoAcknowledge }) {
 			return // no reads for duplicates where nothing is acknowledged
 		}
 		var ok bool
@@ -71,7 +71,7 @@ func (s *Server) autoAcknowledge(ctx context.Context, c ackCandidate) {
 	if !c.inbox.AutoAcknowledge {
 		return
 	}
-	dec := policy.DecideAutoAck(s.cfg, policy.AckInput{
+	dec := policy.DecideAutoAck(s.cfg(), policy.AckInput{
 		Inbox: c.inbox, NewConversation: c.newConversation, ReturnPath: c.mailFrom, From: c.info.From,
 		Header: &c.info.Header, AuthFailed: c.authFailed, Quarantined: c.quarantined,
 	})
@@ -99,9 +99,9 @@ func (s *Server) autoAcknowledge(ctx context.Context, c ackCandidate) {
 	// a DKIM signature per message. QueueAutoAck counts again in its
 	// transaction, so acknowledgements arriving at once still stop at the
 	// limit.
-	if n, err := s.store.AutoAcksSent(ctx, c.inbox.Address, dec.To, now); err == nil && n >= s.limits.cfg.MaxAutoAcksPerSenderPerDay {
+	if n, err := s.store.AutoAcksSent(ctx, c.inbox.Address, dec.To, now); err == nil && n >= s.cfg().Limits.MaxAutoAcksPerSenderPerDay {
 		log.Info("no automatic acknowledgement: the daily limit for this address is reached", "to", dec.To,
-			"limit", s.limits.cfg.MaxAutoAcksPerSenderPerDay)
+			"limit", s.cfg().Limits.MaxAutoAcksPerSenderPerDay)
 		return
 	}
 	msg, outcome, err := s.queueAutoAck(ctx, c, dec.To, now)
@@ -113,7 +113,7 @@ func (s *Server) autoAcknowledge(ctx context.Context, c ackCandidate) {
 		log.Error("queueing an automatic acknowledgement failed", "to", dec.To, "err", err)
 	case outcome == store.AutoAckLimitReached:
 		log.Info("no automatic acknowledgement: the daily limit for this address is reached", "to", dec.To,
-			"limit", s.limits.cfg.MaxAutoAcksPerSenderPerDay)
+			"limit", s.cfg().Limits.MaxAutoAcksPerSenderPerDay)
 	case outcome == store.AutoAckAlreadySent:
 		log.Info("no automatic acknowledgement: the conversation has one", "to", dec.To)
 	default:
@@ -139,7 +139,7 @@ func (s *Server) retriedCandidate(ctx context.Context, log *slog.Logger, c ackCa
 		log.Error("automatic acknowledgement not considered for a duplicate: reading its conversation failed", "err", err)
 		return c, false
 	}
-	if inbox, ok := s.cfg.Inbox(conv.Inbox); ok {
+	if inbox, ok := s.cfg().Inbox(conv.Inbox); ok {
 		c.inbox = inbox
 	}
 	c.newConversation = true
@@ -155,7 +155,7 @@ func (s *Server) queueAutoAck(ctx context.Context, c ackCandidate, to string, no
 	if err != nil {
 		return 0, 0, err
 	}
-	msgID := s.keys.MessageID(c.conversation, msgNum, s.cfg.Server.Hostname)
+	msgID := s.keys.MessageID(c.conversation, msgNum, s.cfg().Server.Hostname)
 	_, domain, _ := strings.Cut(c.inbox.Address, "@")
 	out := policy.AutoAck{
 		InboxName:    c.inbox.Name,
@@ -175,7 +175,7 @@ func (s *Server) queueAutoAck(ctx context.Context, c ackCandidate, to string, no
 	if out, err = s.signOutbound(out, domain); err != nil {
 		return 0, 0, err
 	}
-	ack := store.AutoAck{Inbox: c.inbox.Address, Recipient: to, Limit: s.limits.cfg.MaxAutoAcksPerSenderPerDay, Outbound: store.Outbound{
+	ack := store.AutoAck{Inbox: c.inbox.Address, Recipient: to, Limit: s.cfg().Limits.MaxAutoAcksPerSenderPerDay, Outbound: store.Outbound{
 		Message:         msgNum,
 		Conversation:    c.conversation,
 		Kind:            store.KindReply,

@@ -38,7 +38,7 @@ func (s *Server) bounceToken(addr string) (message int64, recipient int, ok bool
 }
 
 func (s *Server) isInboxDomain(domain string) bool {
-	for _, in := range s.cfg.Inboxes {
+	for _, in := range s.cfg().Inboxes {
 		if _, d, _ := strings.Cut(in.Address, "@"); d == domain {
 			return true
 		}

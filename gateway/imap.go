@@ -29,7 +29,8 @@ type imapService struct {
 func (s *Server) newIMAP() *imapService {
 	return &imapService{
 		Server: imapgw.New(imapgw.Options{
-			Config:       s.cfg,
+			Config:       s.cfg(),
+			Current:      s.cfg,
 			Store:        s.store,
 			Log:          s.log,
 			Authenticate: s.authenticate,
@@ -37,7 +38,7 @@ func (s *Server) newIMAP() *imapService {
 			Guard:        s.limits,
 			Inflight:     s.inflight,
 		}),
-		readTimeout: s.limits.cfg.ReadTimeout,
+		readTimeout: s.cfg().Limits.ReadTimeout,
 	}
 }
 

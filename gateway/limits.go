@@ -92,6 +92,13 @@ func withDefaults(c config.Limits) config.Limits {
 	return c
 }
 
+// SetConfig puts new limits in force (a reload); what was counted stays.
+func (l *Limiter) SetConfig(cfg config.Limits) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.cfg = withDefaults(cfg)
+}
+
 // ipOf returns the IP address of a connection's remote address, "" when it
 // has none (a test pipe).
 func ipOf(addr net.Addr) string {

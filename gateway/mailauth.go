@@ -145,7 +145,7 @@ func (s *Server) checkMailAuth(ctx context.Context, mailFrom, fromAddr string, r
 	results = append(results, &authres.DMARCResult{Value: authres.ResultValue(dmarcResult), From: in.FromDomain})
 	// One result per line (RFC 5322 2.2.3 folding); the values hold no
 	// "; " since dnsName admits no spaces.
-	field := strings.ReplaceAll(authres.Format(s.cfg.Server.Hostname, results), "; ", ";\r\n\t")
+	field := strings.ReplaceAll(authres.Format(s.cfg().Server.Hostname, results), "; ", ";\r\n\t")
 	return mailAuth{
 		header:    "Authentication-Results: " + field + "\r\n",
 		spf:       spfResult,
@@ -172,7 +172,7 @@ func lookupDMARC(domain string, lookupTXT func(string) ([]string, error)) (*dmar
 
 // dnsResolver is the [dns] resolver: the system's, or host:port.
 func (s *Server) dnsResolver() *net.Resolver {
-	addr := s.cfg.DNS.Resolver
+	addr := s.cfg().DNS.Resolver
 	if addr == "" {
 		return net.DefaultResolver
 	}

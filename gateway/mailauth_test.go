@@ -192,8 +192,8 @@ func TestMailAuthResults(t *testing.T) {
 		}
 		_, raw := w.stored(t, id)
 		host, got := authResults(t, raw)
-		if host != w.srv.cfg.Server.Hostname {
-			t.Errorf("%s: authserv-id %q, want %q", tt.name, host, w.srv.cfg.Server.Hostname)
+		if host != w.srv.cfg().Server.Hostname {
+			t.Errorf("%s: authserv-id %q, want %q", tt.name, host, w.srv.cfg().Server.Hostname)
 		}
 		if got["spf"] != tt.wantSPF || got["dkim"] != tt.wantDKIM || got["dmarc"] != tt.wantDM {
 			t.Errorf("%s:\n got spf=%s; dkim=%s; dmarc=%s\nwant spf=%s; dkim=%s; dmarc=%s", tt.name,
@@ -259,7 +259,7 @@ func TestMailAuthPolicy(t *testing.T) {
 
 	t.Run("flag is the default", func(t *testing.T) {
 		w := newAuthWorld(t, "")
-		if got := w.srv.cfg.Inboxes[0].AuthFailure; got != config.AuthFailureFlag {
+		if got := w.srv.cfg().Inboxes[0].AuthFailure; got != config.AuthFailureFlag {
 			t.Fatalf("default auth_failure %q", got)
 		}
 		if err := smtpSend(w.mx, nil, "x@forged.example", []string{"support@example.test"}, w.mail(t, "gina@customer.example", "f1@test", "", "", "")); err != nil {

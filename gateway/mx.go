@@ -37,20 +37,20 @@ func (s *Server) newMX() *smtpServer {
 		log.Debug("connection opened")
 		return &mxSession{srv: s, ctx: ctx, cancel: cancel, log: log, ip: ipOf(c.Conn().RemoteAddr()), conn: c, id: id}, nil
 	}))
-	srv.Domain = s.cfg.Server.Hostname
-	srv.MaxMessageBytes = s.cfg.Server.MaxMessageBytes
-	srv.MaxRecipients = s.limits.cfg.MaxRecipients // RFC 5321 4.5.3.1.8: at least 100 by default
+	srv.Domain = s.cfg().Server.Hostname
+	srv.MaxMessageBytes = s.cfg().Server.MaxMessageBytes
+	srv.MaxRecipients = s.cfg().Limits.MaxRecipients // RFC 5321 4.5.3.1.8: at least 100 by default
 	srv.MaxLineLength = maxLineBytes
 	srv.TLSConfig = s.tlsConfig // STARTTLS (RFC 3207) when [tls] is set
 	// RFC 5321 4.5.3.2.7: 5 minutes between commands by default. go-smtp
 	// sets the deadline per command line and not again during DATA, so the
 	// whole message must arrive within it too: slow-loris clients are dropped.
-	srv.ReadTimeout = s.limits.cfg.ReadTimeout
+	srv.ReadTimeout = s.cfg().Limits.ReadTimeout
 	srv.WriteTimeout = 5 * time.Minute
 	// DESIGN.md §8: a session that sends no message is closed after 100
 	// commands or read_timeout x 3 (third_party/go-smtp PATCHES.md).
 	srv.MaxCommandsWithoutMessage = maxCommandsWithoutMessage
-	srv.MaxTimeWithoutMessage = 3 * s.limits.cfg.ReadTimeout
+	srv.MaxTimeWithoutMessage = 3 * s.cfg().Limits.ReadTimeout
 	srv.ErrorLog = slogPrinter{s.log.With("service", "mx")}
 	return &smtpServer{Server: srv, limits: s.limits, service: "mx", log: s.log.With("service", "mx")}
 }
@@ -112,11 +112,11 @@ func (m *mxSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 		}
 		return err
 	}
-	inbox, ok := policy.InboxOf(m.srv.cfg, to)
+	inbox, ok := policy.InboxOf(m.srv.cfg(), to)
 	if !ok {
 		return errNoSuchInbox
 	}
-	if m.srv.cfg.Blocked(inbox, m.from) {
+	if m.srv.cfg().Blocked(inbox, m.from) {
 		return errBlockedSender
 	}
 	m.rcpts = append(m.rcpts, to)
@@ -135,7 +135,7 @@ func (m *mxSession) Data(r io.Reader) error {
 	if len(m.rcpts) == 1 {
 		rcpt = m.rcpts[0] // with several, naming one would disclose it to the others
 	}
-	trace := receivedField(mxClientOf(m.ctx, m.conn), m.srv.cfg.Server.Hostname, m.id, rcpt, time.Now())
+	trace := receivedField(mxClientOf(m.ctx, m.conn), m.srv.cfg().Server.Hostname, m.id, rcpt, time.Now())
 	// DESIGN.md §8: the hourly limit counts the messages answered 250; the
 	// count is taken before the message is stored, so that parallel
 	// sessions of one sender cannot pass it together, and given back when
@@ -187,7 +187,7 @@ type storedInbound struct {
 // stored copy starts with (receivedField).
 func (s *Server) deliverInbound(ctx context.Context, from string, rcpts []string, raw []byte, trace string) (storedInbound, error) {
 	info := parseHeaderInfo(raw)
-	inbox, _ := policy.InboxOf(s.cfg, rcpts[0])
+	inbox, _ := policy.InboxOf(s.cfg(), rcpts[0])
 	sender := info.From
 	if sender == "" {
 		sender = from // no readable From: the envelope is all we know
@@ -210,10 +210,10 @@ func (s *Server) deliverInbound(ctx context.Context, from string, rcpts []string
 	// The conversation's inbox rules, which may differ from the address the
 	// mail came to when references thread it across inboxes.
 	rules := inbox
-	if conv, ok := s.cfg.Inbox(dec.Conv.Inbox); ok {
+	if conv, ok := s.cfg().Inbox(dec.Conv.Inbox); ok {
 		rules = conv
 	}
-	if s.cfg.Blocked(rules, sender) {
+	if s.cfg().Blocked(rules, sender) {
 		return storedInbound{}, errBlockedSender
 	}
 	action := policy.DecideAuth(rules.AuthFailure, auth.failing, policy.AuthTemporary(auth.spf, auth.dmarc))
@@ -223,7 +223,7 @@ func (s *Server) deliverInbound(ctx context.Context, from string, rcpts []string
 	case policy.AuthDefer:
 		return storedInbound{}, errAuthTemporary
 	}
-	_, isAgent := s.cfg.Agent(sender)
+	_, isAgent := s.cfg().Agent(sender)
 	isAgent = isAgent && !auth.dmarcFail // a forged agent address is not an agent
 	auto := threading.IsAutoReply(&info.Header, from)
 	if dec.Conv.ReadOnly && !isAgent {
@@ -234,7 +234,7 @@ func (s *Server) deliverInbound(ctx context.Context, from string, rcpts []string
 		threading.InboxRules{Strangers: rules.Strangers, MaxParticipants: rules.MaxParticipants})
 	// RFC 8601 5: Authentication-Results that claim our name came from
 	// outside; they are removed before ours is added.
-	stored, forged := removeForgedAuthResults(raw, s.cfg.Server.Hostname)
+	stored, forged := removeForgedAuthResults(raw, s.cfg().Server.Hostname)
 	if forged > 0 {
 		s.log.Info("removed forged Authentication-Results from an inbound message", "fields", forged, "from", from)
 	}
@@ -266,7 +266,7 @@ func (s *Server) deliverInbound(ctx context.Context, from string, rcpts []string
 	}
 	// DESIGN.md §3 item 4: the To and Cc of the owner's or a participant's
 	// mail join, up to the cap; the team hears of those over it.
-	people := policy.PeopleFromInbound(s.cfg, owner, participants, adm.Role, auto || auth.dmarcFail, info.To, info.Cc, rules.MaxParticipants)
+	people := policy.PeopleFromInbound(s.cfg(), owner, participants, adm.Role, auto || auth.dmarcFail, info.To, info.Cc, rules.MaxParticipants)
 	in.NewParticipants = append(in.NewParticipants, people.Participants...)
 	in.NewFollowers = people.Followers
 	if len(people.Participants) > 0 {

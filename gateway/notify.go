@@ -21,7 +21,7 @@ import (
 
 // RunNotifier sends follower notifications until ctx ends.
 func (s *Server) RunNotifier(ctx context.Context) {
-	cfg := s.cfg.Notifications
+	cfg := s.cfg().Notifications
 	if cfg.MaxPerDay <= 0 {
 		s.log.Info("follower notifications are off (notifications.max_per_day = 0)")
 		return
@@ -51,7 +51,7 @@ func (s *Server) notifyDue(ctx context.Context, log *slog.Logger, now time.Time)
 		return
 	}
 	for _, n := range notices {
-		if ctx.Err() != nil || n.PendingSince.Add(s.cfg.Notifications.FirstAfter).After(now) {
+		if ctx.Err() != nil || n.PendingSince.Add(s.cfg().Notifications.FirstAfter).After(now) {
 			return // oldest first: the rest are not due either
 		}
 		if err := s.notifyOne(ctx, log, n, now); err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -70,7 +70,7 @@ func (s *Server) notifyOne(ctx context.Context, log *slog.Logger, n store.Notice
 	// Read everything they were told: an agent has \Seen on it; anyone
 	// else wrote into the conversation after it (answering, presumably,
 	// what they read). Message numbers, not clocks, say what came after.
-	_, isAgent := s.cfg.Agent(n.Follower)
+	_, isAgent := s.cfg().Agent(n.Follower)
 	readAll := isAgent || !n.LastSent.IsZero() && lastWrote > n.NotifiedThrough
 	var news []store.NoticeUpdate
 	var through int64
@@ -84,7 +84,7 @@ func (s *Server) notifyOne(ctx context.Context, log *slog.Logger, n store.Notice
 			news = append(news, u)
 		}
 	}
-	if _, isInbox := policy.InboxOf(s.cfg, n.Follower); isInbox {
+	if _, isInbox := policy.InboxOf(s.cfg(), n.Follower); isInbox {
 		// A support address as a follower (#follow support@...): its
 		// notifications would come back in as mail. Nobody to tell.
 		news = nil
@@ -96,7 +96,7 @@ func (s *Server) notifyOne(ctx context.Context, log *slog.Logger, n store.Notice
 		}
 		return s.store.SettleNotice(ctx, n.Conversation, n.Follower, through)
 	}
-	due, on := policy.NoticeDue(s.cfg.Notifications, policy.NoticeState{
+	due, on := policy.NoticeDue(s.cfg().Notifications, policy.NoticeState{
 		PendingSince: n.PendingSince, LastSent: n.LastSent, SentTimes: n.SentTimes, ReadAll: readAll})
 	if !on || due.After(now) {
 		return nil
@@ -105,7 +105,7 @@ func (s *Server) notifyOne(ctx context.Context, log *slog.Logger, n store.Notice
 	if err != nil {
 		return err
 	}
-	inbox, ok := s.cfg.Inbox(conv.Inbox)
+	inbox, ok := s.cfg().Inbox(conv.Inbox)
 	if !ok || conv.Status == store.StatusSpam {
 		// Spam is news to nobody; a conversation whose inbox left the
 		// configuration has nobody to send as.
@@ -128,7 +128,7 @@ func (s *Server) notifyOne(ctx context.Context, log *slog.Logger, n store.Notice
 	if err != nil {
 		return err
 	}
-	msgID := s.keys.MessageID(conv.ID, msgNum, s.cfg.Server.Hostname)
+	msgID := s.keys.MessageID(conv.ID, msgNum, s.cfg().Server.Hostname)
 	out := policy.Notification{
 		InboxName:    inbox.Name,
 		InboxAddress: inbox.Address,
@@ -172,10 +172,10 @@ func (s *Server) notifyOne(ctx context.Context, log *slog.Logger, n store.Notice
 // returned as it is. The key file is looked at each time: a rotated key
 // needs no restart.
 func (s *Server) signOutbound(raw []byte, domain string) ([]byte, error) {
-	if s.cfg.DKIM.Selector == "" {
+	if s.cfg().DKIM.Selector == "" {
 		return raw, nil
 	}
-	signer, err := s.dkim.Signer(s.cfg.DKIM.Selector, s.cfg.DKIM.PrivateKeyFile)
+	signer, err := s.dkim.Signer(s.cfg().DKIM.Selector, s.cfg().DKIM.PrivateKeyFile)
 	if err != nil {
 		return nil, err
 	}

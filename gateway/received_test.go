@@ -36,7 +36,7 @@ func TestInboundStartsWithReceived(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := string(raw)
-	if !strings.HasPrefix(s, "Received: from mail.customer.example ([127.0.0.1])\r\n\tby "+ts.srv.cfg.Server.Hostname+" (supportgate) with ESMTP id mx-") {
+	if !strings.HasPrefix(s, "Received: from mail.customer.example ([127.0.0.1])\r\n\tby "+ts.srv.cfg().Server.Hostname+" (supportgate) with ESMTP id mx-") {
 		t.Fatalf("stored copy does not start with the trace field:\n%.300s", s)
 	}
 	first, _, _ := strings.Cut(s, "\r\nAuthentication-Results:")

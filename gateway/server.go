@@ -70,7 +70,10 @@ func LoadKeys(dataDir string) (threading.Keys, error) {
 
 // Server runs every listener of the configuration on one store.
 type Server struct {
-	cfg   *config.Config
+	// conf is the configuration in force; SIGHUP replaces it (Reload).
+	// Each use reads it once (cfg()), so one message or session step sees
+	// one configuration.
+	conf  atomic.Pointer[config.Config]
 	store store.Store
 	keys  threading.Keys
 	log   *slog.Logger
@@ -86,6 +89,8 @@ type Server struct {
 	limits *Limiter
 	// dkim keeps the [dkim] signer, read again when the key file changes.
 	dkim queue.DKIMKeys
+	// certs serves the [tls] certificate (tls.go); nil without [tls].
+	certs atomic.Pointer[certReloader]
 	// inflight bounds the message data held in memory by all SMTP and IMAP
 	// transfers together ([limits] max_inflight_bytes).
 	inflight *budget.Bytes
@@ -98,9 +103,14 @@ func New(cfg *config.Config, st store.Store, keys threading.Keys, log *slog.Logg
 	if inflight <= 0 { // a Config not made by config.Parse
 		inflight = config.DefaultLimits().MaxInflightBytes
 	}
-	return &Server{cfg: cfg, store: st, keys: keys, log: log, dummyHash: dummy,
+	s := &Server{store: st, keys: keys, log: log, dummyHash: dummy,
 		limits: NewLimiter(cfg.Limits, time.Now), inflight: budget.New(inflight)}
+	s.conf.Store(cfg)
+	return s
 }
+
+// cfg is the configuration in force.
+func (s *Server) cfg() *config.Config { return s.conf.Load() }
 
 // nextConnID returns a short ID that ties a connection's log lines together.
 func (s *Server) nextConnID(proto string) string {
@@ -123,21 +133,21 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := s.loadTLS(); err != nil {
 		return err
 	}
-	if a := s.cfg.Server.MXListen; a != "" {
+	if a := s.cfg().Server.MXListen; a != "" {
 		srv := s.newMX()
 		services = append(services, service{"mx", a, srv.Serve, srv.Shutdown})
 	}
-	if a := s.cfg.Server.SubmissionListen; a != "" {
+	if a := s.cfg().Server.SubmissionListen; a != "" {
 		srv := s.newSubmission()
 		services = append(services, service{"submission", a, srv.Serve, srv.Shutdown})
 	}
-	if a := s.cfg.Server.SubmissionsListen; a != "" && s.tlsConfig != nil {
+	if a := s.cfg().Server.SubmissionsListen; a != "" && s.tlsConfig != nil {
 		// RFC 8314 3.3: submission with implicit TLS.
 		srv := s.newSubmission()
 		serve := func(l net.Listener) error { return srv.ServeTLS(l, s.tlsConfig) }
 		services = append(services, service{"submissions", a, serve, srv.Shutdown})
 	}
-	if a, as := s.cfg.Server.IMAPListen, s.cfg.Server.IMAPSListen; a != "" || as != "" {
+	if a, as := s.cfg().Server.IMAPListen, s.cfg().Server.IMAPSListen; a != "" || as != "" {
 		srv := s.newIMAP()
 		closeIMAP := func(context.Context) error { return srv.Close() }
 		if a != "" {
@@ -147,7 +157,7 @@ func (s *Server) Run(ctx context.Context) error {
 			services = append(services, service{"imaps", as, srv.ServeTLS, closeIMAP})
 		}
 	}
-	if a := s.cfg.Server.HTTPListen; a != "" {
+	if a := s.cfg().Server.HTTPListen; a != "" {
 		// Every read has a deadline (issue 7), here too: the endpoint is local
 		// but a stuck client must not hold a connection forever.
 		srv := &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,

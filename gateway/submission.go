@@ -43,20 +43,20 @@ func (s *Server) newSubmission() *smtpServer {
 		return &submissionSession{srv: s, ctx: ctx, cancel: cancel, log: log, ip: ipOf(remote),
 			authAllowed: tls || isLoopback(remote)}, nil
 	}))
-	srv.Domain = s.cfg.Server.Hostname
-	srv.MaxMessageBytes = s.cfg.Server.MaxMessageBytes
-	srv.MaxRecipients = s.limits.cfg.MaxRecipients
+	srv.Domain = s.cfg().Server.Hostname
+	srv.MaxMessageBytes = s.cfg().Server.MaxMessageBytes
+	srv.MaxRecipients = s.cfg().Limits.MaxRecipients
 	srv.MaxLineLength = maxLineBytes
 	srv.TLSConfig = s.tlsConfig // STARTTLS (RFC 3207) when [tls] is set
 	// go-smtp's switch is server-wide; the session refuses plaintext AUTH
 	// from other machines itself (authAllowed).
 	srv.AllowInsecureAuth = true
-	srv.ReadTimeout = s.limits.cfg.ReadTimeout // per command line, and for the whole of DATA
+	srv.ReadTimeout = s.cfg().Limits.ReadTimeout // per command line, and for the whole of DATA
 	srv.WriteTimeout = 5 * time.Minute
 	// DESIGN.md §8: a session that sends no message is closed after 100
 	// commands or read_timeout x 3 (third_party/go-smtp PATCHES.md).
 	srv.MaxCommandsWithoutMessage = maxCommandsWithoutMessage
-	srv.MaxTimeWithoutMessage = 3 * s.limits.cfg.ReadTimeout
+	srv.MaxTimeWithoutMessage = 3 * s.cfg().Limits.ReadTimeout
 	srv.ErrorLog = slogPrinter{s.log.With("service", "submission")}
 	return &smtpServer{Server: srv, limits: s.limits, service: "submission", log: s.log.With("service", "submission")}
 }
@@ -209,7 +209,7 @@ func refuse(code int, enh smtp.EnhancedCode, format string, args ...any) error {
 // an *smtp.SMTPError for every refusal the agent should read.
 func (s *Server) submit(ctx context.Context, sub submission) (submitted, error) {
 	info := parseHeaderInfo(sub.raw)
-	cfg := s.cfg
+	cfg := s.cfg()
 
 	// DESIGN.md §5 item 9: the same message again (a lost 250, an Outbox
 	// retry) is answered 250 and neither recorded nor sent twice. The

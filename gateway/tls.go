@@ -73,13 +73,18 @@ func (r *certReloader) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, e
 
 // loadTLS builds the TLS configuration of [tls], or nil when it is not set.
 func (s *Server) loadTLS() error {
-	if s.cfg.TLS.CertFile == "" {
+	if s.cfg().TLS.CertFile == "" {
 		return nil
 	}
-	r, err := newCertReloader(s.cfg.TLS.CertFile, s.cfg.TLS.KeyFile)
+	r, err := newCertReloader(s.cfg().TLS.CertFile, s.cfg().TLS.KeyFile)
 	if err != nil {
 		return err
 	}
-	s.tlsConfig = &tls.Config{GetCertificate: r.getCertificate, MinVersion: tls.VersionTLS12}
+	s.certs.Store(r)
+	// Through s.certs, so that a reload (SIGHUP) naming other files
+	// takes effect for the next handshake.
+	s.tlsConfig = &tls.Config{GetCertificate: func(h *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		return s.certs.Load().getCertificate(h)
+	}, MinVersion: tls.VersionTLS12}
 	return nil
 }

@@ -41,7 +41,7 @@ func (s *Server) triage(in *store.Inbound, inbox config.Inbox, sender, subject s
 		}
 	}
 	if in.NewAssignee == "" && inbox.Assign == config.AssignRoundRobin {
-		in.AssignInTurn = &store.RoundRobin{Agents: s.cfg.AssignableAgents(inbox.Address), QuietEvent: !inbox.ShowEvents}
+		in.AssignInTurn = &store.RoundRobin{Agents: s.cfg().AssignableAgents(inbox.Address), QuietEvent: !inbox.ShowEvents}
 	}
 }
 

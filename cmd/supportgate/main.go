@@ -139,6 +139,8 @@ func serve(args []string, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	hup, stopHUP := notifyHUP()
+	defer stopHUP()
 
 	st, err := store.OpenSQLite(ctx, cfg.Server.DataDir)
 	if err != nil {
@@ -161,30 +163,29 @@ func serve(args []string, stderr io.Writer) int {
 		}
 		log.Info("DKIM signing", "selector", signer.Selector, "engine", signer.Engine, "note", signer.EngineNote)
 	}
-	worker, err := outboundWorker(cfg, st, keys, log.With("service", "outbound"))
-	if err != nil {
+	out := &outbound{st: st, keys: keys, log: log.With("service", "outbound")}
+	if err := out.start(ctx, cfg); err != nil {
 		fmt.Fprintln(stderr, "supportgate:", err)
 		return 1
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := worker.Run(ctx); err != nil {
-			log.Error("outbound worker stopped", "err", err)
-		}
-	}()
 
-	// SIGTERM: the listeners close, the queue starts no new attempt and
-	// lets those in flight finish within its grace; the rest stays queued.
+	// SIGTERM: the listeners close (IMAP sessions get BYE), the queue
+	// starts no new attempt and lets those in flight finish within its
+	// grace; the rest stays queued. SIGHUP: reload.go.
 	gw := gateway.New(cfg, st, keys, log)
 	notified := make(chan struct{})
 	go func() {
 		defer close(notified)
 		gw.RunNotifier(ctx) // follower notifications (DESIGN.md §7)
 	}()
+	source := ""
+	if !cfg.Demo {
+		source = cfg.Source
+	}
+	go reloadOnHUP(ctx, hup, source, gw, out, log)
 	err = gw.Run(ctx)
 	stop()
-	<-done
+	out.wait()
 	<-notified
 	if err != nil {
 		fmt.Fprintln(stderr, "supportgate:", err)

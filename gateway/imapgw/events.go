@@ -18,7 +18,7 @@ func (m *session) recordEvent(conv int64, typ, text string) error {
 	if err != nil {
 		return m.internal("recording an event failed", err)
 	}
-	inbox, _ := m.srv.opts.Config.Inbox(c.Inbox)
+	inbox, _ := m.srv.config().Inbox(c.Inbox)
 	_, err = st.AddEvent(m.ctx, store.Event{Conversation: conv, Type: typ, At: time.Now(), Quiet: !inbox.ShowEvents,
 		Text: m.agent.Email + " " + text})
 	if err != nil {

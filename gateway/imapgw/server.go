@@ -71,9 +71,12 @@ import (
 
 // Options are what the IMAP server needs.
 type Options struct {
-	Config *config.Config
-	Store  store.Store
-	Log    *slog.Logger
+	// Config is the configuration; Current, when set, is called instead
+	// each time, so that a reload (SIGHUP) takes effect for new logins.
+	Config  *config.Config
+	Current func() *config.Config
+	Store   store.Store
+	Log     *slog.Logger
 	// Authenticate returns the agent whose email and password these are.
 	Authenticate func(email, password string) (config.Agent, bool)
 	// TLS, when set, offers STARTTLS and serves ServeTLS; nil: no TLS.
@@ -98,6 +101,14 @@ type Server struct {
 	once       sync.Once
 	views      *views       // the selected folders' shared pictures (views.go)
 	recent     *recentMarks // the private folders' \Recent (recent.go)
+}
+
+// config is the configuration in force.
+func (s *Server) config() *config.Config {
+	if s.opts.Current != nil {
+		return s.opts.Current()
+	}
+	return s.opts.Config
 }
 
 // capabilities are what we implement (DESIGN.md §6); the library adds IDLE,
@@ -200,15 +211,29 @@ func (s *Server) accept(l net.Listener, tlsCfg *tls.Config, route func(net.Conn)
 	}
 }
 
-// Close stops serving and closes every connection.
+// byeShutdown is what every session hears when the daemon stops.
+const byeShutdown = "The server is shutting down; please reconnect in a moment"
+
+// Close stops serving and ends every connection with a BYE (RFC 9051
+// 7.1.5; DESIGN.md §11: SIGTERM ends IMAP sessions with * BYE).
 func (s *Server) Close() error {
 	s.once.Do(func() {
 		close(s.closed)
 		s.local.Close()
 		s.tls.Close()
 	})
-	s.served.Wait() // the library's Close must not race its Serve starting
-	return errors.Join(ignoreClosed(s.loopback.Close()), ignoreClosed(s.remote.Close()))
+	s.served.Wait() // the library's Shutdown must not race its Serve starting
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, srv := range []*imapserver.Server{s.loopback, s.remote} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = ignoreClosed(srv.Shutdown(byeShutdown))
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 func ignoreClosed(err error) error {

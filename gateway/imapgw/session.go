@@ -143,7 +143,7 @@ func (m *session) Login(username, password string) error {
 		return imapserver.ErrAuthFailed
 	}
 	m.agent = &agent
-	m.inboxes = policy.VisibleInboxes(m.srv.opts.Config, agent)
+	m.inboxes = policy.VisibleInboxes(m.srv.config(), agent)
 	m.log = m.log.With("agent", agent.Email)
 	return nil
 }
@@ -255,5 +255,5 @@ func (m *session) flushFlags() error {
 // AppendLimit bounds APPEND like SMTP (DESIGN.md §8: server.max_message_bytes;
 // the library's default was 100 MiB).
 func (m *session) AppendLimit() uint32 {
-	return uint32(min(m.srv.opts.Config.Server.MaxMessageBytes, 1<<32-1))
+	return uint32(min(m.srv.config().Server.MaxMessageBytes, 1<<32-1))
 }

@@ -41,6 +41,13 @@ func (b *Bytes) give(n int64) {
 	b.used -= n
 }
 
+// SetMax changes the budget (a reload); bytes taken stay taken.
+func (b *Bytes) SetMax(max int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.max = max
+}
+
 // Used returns the bytes in flight now.
 func (b *Bytes) Used() int64 {
 	b.mu.Lock()

@@ -183,6 +183,63 @@ func (s *Server) ListenAndServeTLS(addr string) error {
 	return s.Serve(ln)
 }
 
+// Shutdown closes the listeners, then ends every connection with an
+// untagged BYE carrying text (RFC 9051 7.1.5) and closes it. A connection
+// whose client does not take the BYE within a few seconds (a response
+// being written to it blocks) is closed without it.
+//
+// supportgate: added; Close ends connections without a word, and clients
+// then report a broken connection instead of a server going away.
+func (s *Server) Shutdown(text string) error {
+	s.mutex.Lock()
+	ok := !s.closed
+	var err error
+	if ok {
+		s.closed = true
+		for l := range s.listeners {
+			if closeErr := l.Close(); closeErr != nil && err == nil {
+				err = closeErr
+			}
+		}
+	}
+	s.mutex.Unlock()
+	if !ok {
+		return errClosed
+	}
+	s.listenerWaitGroup.Wait()
+
+	s.mutex.Lock()
+	conns := make([]*Conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mutex.Unlock()
+	var wg sync.WaitGroup
+	for _, c := range conns {
+		wg.Add(1)
+		go func(c *Conn) {
+			defer wg.Done()
+			c.Bye(text)
+		}(c)
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(shutdownByeTimeout):
+		for _, c := range conns {
+			c.mutex.Lock()
+			c.conn.Close()
+			c.mutex.Unlock()
+		}
+		<-done
+	}
+	return err
+}
+
+// shutdownByeTimeout bounds how long Shutdown waits for the BYEs.
+const shutdownByeTimeout = 3 * time.Second
+
 // Close immediately closes all active listeners and connections.
 //
 // Close returns any error returned from closing the server's underlying
