@@ -1,8 +1,10 @@
 package gateway
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -80,6 +82,42 @@ func newLoggingTestServer(t *testing.T, wrap func(store.Store) store.Store, muta
 		t.Cleanup(func() { x.close() })
 	}
 	return ts
+}
+
+// smtpConnRaw is an SMTP connection read and written by hand (for bytes
+// that a client library would fix), with a deadline.
+type smtpConnRaw struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func dialSMTPRaw(t *testing.T, addr string, deadline time.Duration) *smtpConnRaw {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(deadline))
+	return &smtpConnRaw{Conn: c, r: bufio.NewReader(c)}
+}
+
+// reply reads one reply, all its lines ("" when the connection ended).
+func (c *smtpConnRaw) reply() string {
+	var all string
+	for {
+		l, err := c.r.ReadString('\n')
+		all += l
+		if err != nil || len(l) < 4 || l[3] == ' ' {
+			return all
+		}
+	}
+}
+
+// cmd sends a command line and returns the reply.
+func (c *smtpConnRaw) cmd(line string) string {
+	fmt.Fprintf(c, "%s\r\n", line)
+	return c.reply()
 }
 
 func smtpSend(addr string, auth sasl.Client, from string, to []string, msg string) error {

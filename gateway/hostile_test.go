@@ -1,10 +1,8 @@
 package gateway
 
 import (
-	"bufio"
 	"fmt"
 	"io"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -16,27 +14,11 @@ import (
 // transaction, ended by CRLF.CRLF, and returns the answer to it.
 func rawSend(t *testing.T, addr, from, data string) string {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dialSMTPRaw(t, addr, 2*time.Minute)
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(2 * time.Minute))
-	r := bufio.NewReader(c)
-	read := func() string {
-		var all string
-		for {
-			l, err := r.ReadString('\n')
-			all += l
-			if err != nil || len(l) < 4 || l[3] == ' ' {
-				return all
-			}
-		}
-	}
-	read()
+	c.reply()
 	for _, cmd := range []string{"EHLO x.example", "MAIL FROM:<" + from + ">", "RCPT TO:<support@example.test>", "DATA"} {
-		fmt.Fprintf(c, "%s\r\n", cmd)
-		if reply := read(); reply[0] != '2' && reply[0] != '3' {
+		if reply := c.cmd(cmd); reply == "" || reply[0] != '2' && reply[0] != '3' {
 			t.Fatalf("%s: %s", cmd, reply)
 		}
 	}
@@ -44,8 +26,8 @@ func rawSend(t *testing.T, addr, from, data string) string {
 		io.WriteString(c, data)
 		io.WriteString(c, "\r\n.\r\n")
 	}()
-	reply := read()
-	fmt.Fprintf(c, "QUIT\r\n")
+	reply := c.reply()
+	c.cmd("QUIT")
 	return strings.TrimSpace(reply)
 }
 

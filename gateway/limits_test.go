@@ -485,27 +485,8 @@ func TestMailRsetDoesNotUseUpQuota(t *testing.T) {
 // after 100 commands (DESIGN.md §8); a message starts the count again.
 func TestSessionWithoutMessageIsClosed(t *testing.T) {
 	ts := newTestServer(t, nil, nil)
-	c, err := net.Dial("tcp", ts.mx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(30 * time.Second))
-	r := bufio.NewReader(c)
-	read := func() string {
-		var all string
-		for {
-			l, err := r.ReadString('\n')
-			all += l
-			if err != nil || len(l) < 4 || l[3] == ' ' {
-				return all
-			}
-		}
-	}
-	send := func(cmd string) string {
-		fmt.Fprintf(c, "%s\r\n", cmd)
-		return read()
-	}
+	c := dialSMTPRaw(t, ts.mx, 30*time.Second)
+	read, send := c.reply, c.cmd
 	read()
 	send("EHLO x.example")
 	for range 60 {

@@ -1,9 +1,7 @@
 package gateway
 
 import (
-	"bufio"
 	"context"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -36,23 +34,8 @@ func TestSMTPSmuggling(t *testing.T) {
 		{"200 KB header line", "Subject: " + strings.Repeat("x", 200<<10) + "\r\n\r\nfirst\r\n.\r\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := net.Dial("tcp", ts.mx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(10 * time.Second))
-			r := bufio.NewReader(c)
-			read := func() string {
-				var all string
-				for {
-					line, err := r.ReadString('\n')
-					all += line
-					if err != nil || len(line) < 4 || line[3] == ' ' {
-						return all
-					}
-				}
-			}
+			c := dialSMTPRaw(t, ts.mx, 10*time.Second)
+			read := c.reply
 			read()
 			for _, cmd := range []string{"EHLO x.example", "MAIL FROM:<a@x.example>", "RCPT TO:<support@example.test>", "DATA"} {
 				c.Write([]byte(cmd + "\r\n"))
