@@ -107,6 +107,9 @@ func (s *SQLite) SetAgentKeywords(ctx context.Context, agent string, messages []
 		if err := noteRewrite(ctx, tx, convs); err != nil {
 			return err
 		}
+		if err := touchAgentMessages(ctx, tx, agent, messages); err != nil { // sqlite_modseq.go
+			return err
+		}
 		for _, m := range messages {
 			for _, k := range remove {
 				if _, err := tx.ExecContext(ctx, `DELETE FROM agent_keywords WHERE agent = ? AND message_id = ? AND keyword = ?`, agent, m, k); err != nil {

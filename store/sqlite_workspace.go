@@ -76,6 +76,12 @@ func syncFolders(ctx context.Context, tx *sql.Tx, conv int64) error {
 	if err := noteRewrite(ctx, tx, []int64{conv}); err != nil { // sqlite_cursor.go
 		return err
 	}
+	// One mod-sequence for the entries it adds; advanced also when it
+	// only removes some, so that HIGHESTMODSEQ grows (sqlite_modseq.go).
+	ms, err := nextModSeq(ctx, tx)
+	if err != nil {
+		return err
+	}
 	want := map[Folder]bool{}
 	for _, f := range wantedFolders(status, assignee) {
 		want[f] = true
@@ -101,7 +107,7 @@ func syncFolders(ctx context.Context, tx *sql.Tx, conv int64) error {
 			return err
 		}
 		for _, id := range ids {
-			if err := addFolderEntry(ctx, tx, f, id, inbox, assignee); err != nil {
+			if err := addFolderEntry(ctx, tx, f, id, inbox, assignee, ms); err != nil {
 				return err
 			}
 		}
@@ -186,6 +192,9 @@ func setKeywords(ctx context.Context, tx *sql.Tx, conv int64, keywords []string,
 	if err := noteRewrite(ctx, tx, []int64{conv}); err != nil {
 		return err
 	}
+	if err := touchConversations(ctx, tx, conv); err != nil { // sqlite_modseq.go
+		return err
+	}
 	for _, k := range keywords {
 		if k == "" {
 			continue
@@ -258,6 +267,9 @@ func (s *SQLite) SetMarks(ctx context.Context, agent string, folder Folder, uids
 			return err
 		}
 		if err := noteRewrite(ctx, tx, convs); err != nil {
+			return err
+		}
+		if err := touchAgentEntries(ctx, tx, agent, folder, uids); err != nil { // sqlite_modseq.go
 			return err
 		}
 		for _, uid := range uids {
