@@ -88,7 +88,9 @@ func TestModSeqPerAgent(t *testing.T) {
 	}, []int64{b.Message}, nil)
 	// A public reply answers b (\Answered, computed): every agent sees it.
 	replyMsg := mustReserve(t, s)
-	step("a reply", func() error { return s.AddOutbound(ctx, reply(replyMsg, b.Conversation, agent, "customer@example.com")) },
+	step("a reply", func() error {
+		return s.AddOutbound(ctx, reply(replyMsg, b.Conversation, agent, "customer@example.com"))
+	},
 		[]int64{b.Message, replyMsg}, []int64{b.Message, replyMsg})
 	// Closing and opening again: new entries, new UIDs, new mod-sequences.
 	step("closed", func() error { return s.SetStatus(ctx, a.Conversation, StatusClosed) }, nil, nil)
