@@ -27,6 +27,9 @@ type selectedMailbox struct {
 	chain   uint64 // that snapshot's chain (views.go)
 	uidNext uint32
 	view    *view // shared with the other sessions of the agent on the folder; nil for tests
+	// highestModSeq is the HIGHESTMODSEQ of the snapshot the entries were
+	// brought up to (RFC 7162 3.1.2.1).
+	highestModSeq uint64
 
 	tracker   *imapserver.MailboxTracker
 	session   *imapserver.SessionTracker
@@ -48,7 +51,7 @@ func newSelectedMailbox(f folder, readOnly bool, v *view, snap *snapshot) *selec
 	t := imapserver.NewMailboxTracker(uint32(len(snap.entries)))
 	mb := &selectedMailbox{
 		folder: f, uidValidity: snap.validity, readOnly: readOnly,
-		entries: snap.entries, snap: snap.id, chain: snap.chain, uidNext: snap.uidNext, view: v,
+		entries: snap.entries, snap: snap.id, chain: snap.chain, uidNext: snap.uidNext, view: v, highestModSeq: snap.highestModSeq,
 		tracker: t, session: t.NewSession(),
 		known: map[string]bool{},
 	}
@@ -194,7 +197,8 @@ func (mb *selectedMailbox) update(s *snapshot, quiet map[uint32]bool) {
 			continue
 		}
 		if e := &now[c.now]; !quiet[e.UID] {
-			mb.tracker.QueueMessageFlags(c.seq, imap.UID(e.UID), mb.flags(e), nil)
+			// With MODSEQ to a client that enabled CONDSTORE (RFC 7162 3.1).
+			mb.tracker.QueueMessageFlagsModSeq(c.seq, imap.UID(e.UID), mb.flags(e), modSeq(e), nil)
 		}
 	}
 	if d.exact {
@@ -209,6 +213,7 @@ func (mb *selectedMailbox) update(s *snapshot, quiet map[uint32]bool) {
 		mb.entries, mb.owned = out, true
 	}
 	mb.snap, mb.chain = s.id, s.chain
+	mb.highestModSeq = max(mb.highestModSeq, s.highestModSeq)
 	if d.added {
 		mb.tracker.QueueNumMessages(uint32(len(mb.entries)))
 		mb.recent.arrived(mb.entries[len(mb.entries)-1].UID)
@@ -226,6 +231,9 @@ func (mb *selectedMailbox) flags(e *store.MailboxEntry) []imap.Flag {
 	}
 	return entryFlags(e)
 }
+
+// modSeq is an entry's MODSEQ (RFC 7162 3.1): a mod-sequence is never 0.
+func modSeq(e *store.MailboxEntry) uint64 { return uint64(max(e.ModSeq, 1)) }
 
 // entryFlags are the flags a client sees on an entry.
 func entryFlags(e *store.MailboxEntry) []imap.Flag {

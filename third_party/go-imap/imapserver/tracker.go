@@ -108,6 +108,7 @@ type trackerUpdateFetch struct {
 	seqNum uint32
 	uid    imap.UID
 	flags  []imap.Flag
+	modSeq uint64 // supportgate: CONDSTORE (condstore.go)
 }
 
 // SessionTracker tracks the state of a mailbox for an IMAP client.
@@ -178,7 +179,8 @@ func (t *SessionTracker) Poll(w *UpdateWriter, allowExpunge bool) error {
 		case update.mailboxFlags != nil:
 			err = w.WriteMailboxFlags(update.mailboxFlags)
 		case update.fetch != nil:
-			err = w.WriteMessageFlags(update.fetch.seqNum, update.fetch.uid, update.fetch.flags)
+			// supportgate: with its MODSEQ (condstore.go)
+			err = w.WriteMessageFlagsModSeq(update.fetch.seqNum, update.fetch.uid, update.fetch.flags, update.fetch.modSeq)
 		default:
 			panic(fmt.Errorf("imapserver: unknown tracker update %#v", update))
 		}
