@@ -271,21 +271,23 @@ func (s *SQLite) SetSeen(ctx context.Context, agent string, messages []int64, se
 		if err := noteRewrite(ctx, tx, convs); err != nil {
 			return err
 		}
-		if err := touchAgentMessages(ctx, tx, agent, messages); err != nil { // sqlite_modseq.go
-			return err
-		}
+		var changed []int64
 		for _, m := range messages {
+			var res sql.Result
 			var err error
 			if seen {
-				_, err = tx.ExecContext(ctx, `INSERT INTO seen (agent, message_id) VALUES (?, ?) ON CONFLICT DO NOTHING`, agent, m)
+				res, err = tx.ExecContext(ctx, `INSERT INTO seen (agent, message_id) VALUES (?, ?) ON CONFLICT DO NOTHING`, agent, m)
 			} else {
-				_, err = tx.ExecContext(ctx, `DELETE FROM seen WHERE agent = ? AND message_id = ?`, agent, m)
+				res, err = tx.ExecContext(ctx, `DELETE FROM seen WHERE agent = ? AND message_id = ?`, agent, m)
 			}
 			if err != nil {
 				return err
 			}
+			if n, _ := res.RowsAffected(); n > 0 {
+				changed = append(changed, m)
+			}
 		}
-		return nil
+		return touchAgentMessages(ctx, tx, agent, changed) // sqlite_modseq.go
 	})
 	if err != nil {
 		return fmt.Errorf("store: setting \\Seen: %w", err)

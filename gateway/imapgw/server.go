@@ -104,6 +104,7 @@ func capabilities() imap.CapSet {
 		imap.CapNamespace: {}, imap.CapUIDPlus: {}, imap.CapESearch: {}, imap.CapMove: {},
 		imap.CapStatusSize: {}, imap.CapChildren: {}, imap.CapListStatus: {},
 		imap.CapSpecialUse: {}, imap.CapLiteralPlus: {},
+		imap.CapCondStore: {}, // RFC 7162 3.1 (store/sqlite_modseq.go)
 	}
 }
 

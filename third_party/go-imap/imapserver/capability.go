@@ -93,6 +93,7 @@ func (c *Conn) availableCaps() []imap.Cap {
 			imap.CapCreateSpecialUse,
 			imap.CapLiteralPlus,
 			imap.CapUnauthenticate,
+			imap.CapCondStore, // supportgate: RFC 7162, condstore.go
 		})
 
 		if appendLimitSession, ok := c.session.(SessionAppendLimit); ok {
