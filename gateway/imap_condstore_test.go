@@ -211,3 +211,33 @@ func TestCondStoreEnabling(t *testing.T) {
 		}
 	}
 }
+
+// TestCondStoreModSeqNeverDecreases: a FETCH of flags queued behind an
+// EXPUNGE (which waits for a command that allows it) is written with the
+// flags and MODSEQ the message has then, never older ones than a FETCH the
+// client got meanwhile (imaptest's stress run saw "MODSEQ dropped").
+func TestCondStoreModSeqNeverDecreases(t *testing.T) {
+	w := newWorkspace(t, nil)
+	a := dialRaw(t, w.imap, "alice@example.test", "demo-alice")
+	b := dialRaw(t, w.imap, "alice@example.test", "demo-alice")
+	a.appendRaw("Drafts", "", "Subject: a\r\n\r\na\r\n")
+	a.appendRaw("Drafts", "", "Subject: b\r\n\r\nb\r\n")
+	a.ok("SELECT Drafts (CONDSTORE)")
+	b.ok("SELECT Drafts")
+	b.ok("STORE 1 +FLAGS.SILENT (\\Deleted)")
+	b.ok("EXPUNGE")
+	a.ok("FETCH 2 UID") // EXPUNGE 1 is queued: FETCH may not write it
+	b.ok("STORE 1 +FLAGS.SILENT ($a)")
+	a.ok("FETCH 2 UID") // the FETCH of $a is queued behind it
+	b.ok("STORE 1 +FLAGS.SILENT ($b)")
+	latest := fetchModSeqs(t, a.ok("FETCH 2 (FLAGS MODSEQ)"))[2]
+	u := a.ok("NOOP")
+	if !has(u, "* 1 EXPUNGE") {
+		t.Fatalf("NOOP: %q, want the EXPUNGE", u)
+	}
+	for _, l := range fetches(u) {
+		if ms := fetchModSeqs(t, []string{l}); ms[1] < latest || !strings.Contains(l, "$b") {
+			t.Errorf("after MODSEQ %d the client got %q", latest, l)
+		}
+	}
+}

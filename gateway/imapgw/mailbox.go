@@ -60,7 +60,22 @@ func newSelectedMailbox(f folder, readOnly bool, v *view, snap *snapshot) *selec
 		mb.learnEntry(&snap.entries[i])
 	}
 	mb.flagsChanged = false // the SELECT answer carries them
+	mb.session.SetCurrentFlags(mb.currentFlags)
 	return mb
+}
+
+// currentFlags gives the tracker an entry's flags and MODSEQ as they are
+// when its queued FETCH is written (third_party/go-imap condstore.go): a
+// FETCH that waited behind an EXPUNGE never shows older ones than the
+// session showed since (RFC 7162 3.1). Poll, which calls it, runs on the
+// session's goroutine.
+func (mb *selectedMailbox) currentFlags(uid imap.UID) ([]imap.Flag, uint64, bool) {
+	i := sort.Search(len(mb.entries), func(k int) bool { return mb.entries[k].UID >= uint32(uid) })
+	if i == len(mb.entries) || mb.entries[i].UID != uint32(uid) {
+		return nil, 0, false
+	}
+	e := &mb.entries[i]
+	return mb.flags(e), modSeq(e), true
 }
 
 // learnEntry adds the entry's flags to the folder's FLAGS.

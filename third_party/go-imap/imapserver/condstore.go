@@ -89,6 +89,21 @@ func (t *MailboxTracker) QueueMessageFlagsModSeq(seqNum uint32, uid imap.UID, fl
 	}}, source)
 }
 
+// SetCurrentFlags makes the session write a queued FETCH of flags with
+// the message's flags and mod-sequence as current(uid) gives them when it
+// is written, not as they were when queued: a FETCH queued behind an
+// EXPUNGE (which waits for a command that allows it, RFC 9051 7.5.1) may
+// be written after the command's own FETCH of the same message, and must
+// not show the client an older mod-sequence than that one (RFC 7162 3.1:
+// a message's MODSEQ never decreases). current returns false for a
+// message that is no longer there; its FETCH is dropped (its EXPUNGE
+// follows). current is called from Poll, never concurrently with it.
+func (t *SessionTracker) SetCurrentFlags(current func(uid imap.UID) (flags []imap.Flag, modSeq uint64, ok bool)) {
+	t.mutex.Lock()
+	t.current = current
+	t.mutex.Unlock()
+}
+
 // WriteMessageFlagsModSeq writes a FETCH response with FLAGS, and MODSEQ
 // when the client enabled CONDSTORE and modSeq is not 0 (RFC 7162 3.1).
 func (w *UpdateWriter) WriteMessageFlagsModSeq(seqNum uint32, uid imap.UID, flags []imap.Flag, modSeq uint64) error {
