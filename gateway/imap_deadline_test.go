@@ -190,7 +190,9 @@ func TestIMAPSlowLoris(t *testing.T) {
 // writes its greeting, and so runs the handshake, with no read deadline).
 func TestIMAPSTLSHandshakeDeadline(t *testing.T) {
 	s, _ := tlsTestServer(t, t.TempDir(), "imaps.example")
-	s.limits = NewLimiter(config.Limits{ReadTimeout: time.Second}, time.Now)
+	c := *s.cfg()
+	c.Limits.ReadTimeout = time.Second
+	s.conf.Store(&c)
 	srv := s.newIMAP()
 	t.Cleanup(func() { srv.Close() })
 	l, err := net.Listen("tcp", "127.0.0.1:0")

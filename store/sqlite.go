@@ -198,6 +198,8 @@ var migrations = []string{
 	// 13: what clients do by themselves stays the agent's (issue 12), in
 	// sqlite_agentstate.go.
 	agentStateSchema,
+	// 14: CONDSTORE mod-sequences (issue 12), in sqlite_modseq.go.
+	modSeqSchema,
 }
 
 func (s *SQLite) migrate(ctx context.Context) error {
@@ -217,7 +219,7 @@ func (s *SQLite) migrate(ctx context.Context) error {
 				if strings.TrimSpace(stmt) == "" {
 					continue
 				}
-				if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				if _, err := tx.ExecContext(ctx, stmt); err != nil && !addsExistingColumn(stmt, err) {
 					return err
 				}
 			}

@@ -107,20 +107,31 @@ func (s *SQLite) SetAgentKeywords(ctx context.Context, agent string, messages []
 		if err := noteRewrite(ctx, tx, convs); err != nil {
 			return err
 		}
+		var changed []int64
 		for _, m := range messages {
+			n := int64(0)
 			for _, k := range remove {
-				if _, err := tx.ExecContext(ctx, `DELETE FROM agent_keywords WHERE agent = ? AND message_id = ? AND keyword = ?`, agent, m, k); err != nil {
+				res, err := tx.ExecContext(ctx, `DELETE FROM agent_keywords WHERE agent = ? AND message_id = ? AND keyword = ?`, agent, m, k)
+				if err != nil {
 					return err
 				}
+				d, _ := res.RowsAffected()
+				n += d
 			}
 			for _, k := range add {
-				if _, err := tx.ExecContext(ctx, `INSERT INTO agent_keywords (agent, message_id, keyword) VALUES (?, ?, ?)
-					ON CONFLICT DO NOTHING`, agent, m, k); err != nil {
+				res, err := tx.ExecContext(ctx, `INSERT INTO agent_keywords (agent, message_id, keyword) VALUES (?, ?, ?)
+					ON CONFLICT DO NOTHING`, agent, m, k)
+				if err != nil {
 					return err
 				}
+				d, _ := res.RowsAffected()
+				n += d
+			}
+			if n > 0 {
+				changed = append(changed, m)
 			}
 		}
-		return nil
+		return touchAgentMessages(ctx, tx, agent, changed) // sqlite_modseq.go
 	})
 }
 

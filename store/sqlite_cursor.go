@@ -207,6 +207,9 @@ type FolderChanges struct {
 	Full         bool
 	Replaced     map[int64]bool // never when Full
 	Replacements []MailboxEntry
+	// HighestModSeq is the view's HIGHESTMODSEQ when read (RFC 7162
+	// 3.1.2.1, sqlite_modseq.go): at least every entry's ModSeq.
+	HighestModSeq int64
 }
 
 // IncrementalEntries is implemented by stores that can read only what was

@@ -45,18 +45,27 @@ func enterFolders(ctx context.Context, tx *sql.Tx, conv, msg int64) error {
 	if err != nil {
 		return err
 	}
-	for _, f := range wantedFolders(status, assignee) {
-		if err := addFolderEntry(ctx, tx, f, msg, inbox, assignee); err != nil {
+	want := wantedFolders(status, assignee)
+	if len(want) == 0 {
+		return nil
+	}
+	ms, err := nextModSeq(ctx, tx) // sqlite_modseq.go
+	if err != nil {
+		return err
+	}
+	for _, f := range want {
+		if err := addFolderEntry(ctx, tx, f, msg, inbox, assignee, ms); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// addFolderEntry gives message msg the next UID of shared folder f. Only
-// Mine entries keep the conversation's assignee: theirs is the only folder
-// whose view depends on it.
-func addFolderEntry(ctx context.Context, tx *sql.Tx, f Folder, msg int64, inbox, assignee string) error {
+// addFolderEntry gives message msg the next UID of shared folder f, with
+// the mod-sequence modSeq (the transaction's, nextModSeq). Only Mine
+// entries keep the conversation's assignee: theirs is the only folder whose
+// view depends on it.
+func addFolderEntry(ctx context.Context, tx *sql.Tx, f Folder, msg int64, inbox, assignee string, modSeq int64) error {
 	if f != FolderMine {
 		assignee = ""
 	}
@@ -64,7 +73,7 @@ func addFolderEntry(ctx context.Context, tx *sql.Tx, f Folder, msg int64, inbox,
 	if err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO folder_entries (folder, uid, message_id, inbox, assignee) VALUES (?, ?, ?, ?, ?)`,
-		f, uid, msg, inbox, assignee)
+	_, err = tx.ExecContext(ctx, `INSERT INTO folder_entries (folder, uid, message_id, inbox, assignee, modseq) VALUES (?, ?, ?, ?, ?, ?)`,
+		f, uid, msg, inbox, assignee, modSeq)
 	return err
 }

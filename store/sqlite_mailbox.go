@@ -93,15 +93,16 @@ func (s *SQLite) entryChanges(ctx context.Context, view MailboxView, cur FolderC
 		return fail(err)
 	}
 	defer tx.Rollback()
-	var next, rewrites, floor int64
+	var next, rewrites, floor, modSeq int64
 	err = tx.QueryRowContext(ctx, `SELECT COALESCE((SELECT value FROM sequences WHERE name = ?), 0),
-		COALESCE((SELECT value FROM sequences WHERE name = ?), 0), COALESCE((SELECT value FROM sequences WHERE name = ?), 0)`,
-		"uid:"+string(view.Folder), rewritesSequence, rewriteLogFloor).Scan(&next, &rewrites, &floor)
+		COALESCE((SELECT value FROM sequences WHERE name = ?), 0), COALESCE((SELECT value FROM sequences WHERE name = ?), 0),
+		COALESCE((SELECT value FROM sequences WHERE name = ?), 1)`,
+		"uid:"+string(view.Folder), rewritesSequence, rewriteLogFloor, modSeqSequence).Scan(&next, &rewrites, &floor, &modSeq)
 	if err != nil {
 		return fail(err)
 	}
 	now := FolderCursor{last: uint32(next), rewrites: rewrites, valid: true}
-	out := FolderChanges{UIDNext: uint32(next + 1), Cursor: now}
+	out := FolderChanges{UIDNext: uint32(next + 1), Cursor: now, HighestModSeq: max(modSeq, 1)}
 	// Only new entries when nothing but new entries was committed since
 	// cur was read: every entry above cur.last is new, every one at or
 	// below it is as it was (sqlite_cursor.go). Or, when patch, new
@@ -160,7 +161,7 @@ func entriesQuery(view MailboxView, after, upTo uint32, convs []int64) (string, 
 		args = append(args, view.Folder)
 		only = " AND e.uid <= ? AND m.conversation_id IN (?" + strings.Repeat(", ?", len(convs)-1) + ")"
 	}
-	args = append(args, view.Agent, view.Agent, MarkDeleted, view.Folder, after)
+	args = append(args, view.Agent, view.Agent, view.Agent, MarkDeleted, view.Folder, after)
 	for _, in := range view.Inboxes {
 		args = append(args, in)
 	}
@@ -178,11 +179,13 @@ func entriesQuery(view MailboxView, after, upTo uint32, convs []int64) (string, 
 	args = append(args, view.Agent, MarkHidden)
 	q := `SELECT e.uid, m.id, m.conversation_id, m.kind, m.sender_role, m.size, m.received, m.hidden_bcc,
 		s.agent IS NOT NULL, d.agent IS NOT NULL, COALESCE(r.reply_to, ''), COALESCE(r.cut, 0),
-		COALESCE((SELECT group_concat(k.keyword, ' ') FROM agent_keywords k WHERE k.agent = ? AND k.message_id = m.id), '')
+		COALESCE((SELECT group_concat(k.keyword, ' ') FROM agent_keywords k WHERE k.agent = ? AND k.message_id = m.id), ''),
+		MAX(e.modseq, c.modseq, COALESCE(am.modseq, 0), 1)
 		FROM ` + from + `
 		JOIN conversations c ON c.id = m.conversation_id
 		LEFT JOIN served_reply_to r ON r.message_id = m.id
 		LEFT JOIN seen s ON s.message_id = m.id AND s.agent = ?
+		LEFT JOIN agent_modseqs am ON am.agent = ? AND am.message_id = m.id
 		LEFT JOIN entry_marks d ON d.agent = ? AND d.mark = ? AND d.folder = e.folder AND d.uid = e.uid
 		WHERE e.folder = ? AND e.uid > ? AND e.inbox IN (?` + strings.Repeat(", ?", len(view.Inboxes)-1) + `)` + only + mine + `
 		AND NOT EXISTS (SELECT 1 FROM entry_marks h WHERE h.agent = ? AND h.mark = ? AND h.folder = e.folder AND h.uid = e.uid)
@@ -212,7 +215,7 @@ func readEntries(ctx context.Context, tx *sql.Tx, view MailboxView, after, upTo 
 		var received int64
 		var del bool
 		if err := rows.Scan(&e.UID, &e.Message, &e.Conversation, &kind, &role, &e.Size, &received, &bcc, &e.Seen, &del,
-			&e.ReplyTo, &e.ReplyToCut, &agentKeywords); err != nil {
+			&e.ReplyTo, &e.ReplyToCut, &agentKeywords, &e.ModSeq); err != nil {
 			return nil, err
 		}
 		e.Kind, e.SenderRole, e.Received, e.HiddenBCC = Kind(kind), SenderRole(role), fromMillis(received), splitList(bcc)
@@ -268,18 +271,23 @@ func (s *SQLite) SetSeen(ctx context.Context, agent string, messages []int64, se
 		if err := noteRewrite(ctx, tx, convs); err != nil {
 			return err
 		}
+		var changed []int64
 		for _, m := range messages {
+			var res sql.Result
 			var err error
 			if seen {
-				_, err = tx.ExecContext(ctx, `INSERT INTO seen (agent, message_id) VALUES (?, ?) ON CONFLICT DO NOTHING`, agent, m)
+				res, err = tx.ExecContext(ctx, `INSERT INTO seen (agent, message_id) VALUES (?, ?) ON CONFLICT DO NOTHING`, agent, m)
 			} else {
-				_, err = tx.ExecContext(ctx, `DELETE FROM seen WHERE agent = ? AND message_id = ?`, agent, m)
+				res, err = tx.ExecContext(ctx, `DELETE FROM seen WHERE agent = ? AND message_id = ?`, agent, m)
 			}
 			if err != nil {
 				return err
 			}
+			if n, _ := res.RowsAffected(); n > 0 {
+				changed = append(changed, m)
+			}
 		}
-		return nil
+		return touchAgentMessages(ctx, tx, agent, changed) // sqlite_modseq.go
 	})
 	if err != nil {
 		return fmt.Errorf("store: setting \\Seen: %w", err)

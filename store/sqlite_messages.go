@@ -429,6 +429,9 @@ func (s *SQLite) insertMessage(ctx context.Context, tx *sql.Tx, m messageRow) er
 		if err := noteRewrite(ctx, tx, []int64{m.conv}); err != nil {
 			return err
 		}
+		if err := touchConversations(ctx, tx, m.conv); err != nil { // sqlite_modseq.go
+			return err
+		}
 	}
 	if (m.kind == KindReply || m.kind == KindNote) && m.sender != "" {
 		if err := fileSent(ctx, tx, m.sender, m.id, m.received); err != nil {

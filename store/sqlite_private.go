@@ -216,9 +216,12 @@ func (s *SQLite) PrivateEntries(ctx context.Context, agent, name string) (Privat
 	if err != nil {
 		return mb, nil, fmt.Errorf("store: listing %s: %w", name, err)
 	}
+	if mb.HighestModSeq, err = readModSeq(ctx, tx); err != nil { // sqlite_modseq.go
+		return mb, nil, fmt.Errorf("store: listing %s: %w", name, err)
+	}
 	rows, err := tx.QueryContext(ctx, `SELECT p.uid, COALESCE(p.message_id, 0), COALESCE(m.conversation_id, 0), COALESCE(m.kind, ''),
 		COALESCE(m.sender_role, ''), p.size, p.received, COALESCE(m.hidden_bcc, ''), p.flags,
-		COALESCE(r.reply_to, ''), COALESCE(r.cut, 0)
+		COALESCE(r.reply_to, ''), COALESCE(r.cut, 0), MAX(p.modseq, 1)
 		FROM private_messages p LEFT JOIN messages m ON m.id = p.message_id
 		LEFT JOIN served_reply_to r ON r.message_id = p.message_id
 		WHERE p.mailbox_id = ? ORDER BY p.uid`, id)
@@ -232,7 +235,7 @@ func (s *SQLite) PrivateEntries(ctx context.Context, agent, name string) (Privat
 		var kind, role, bcc, flags string
 		var received int64
 		if err := rows.Scan(&e.UID, &e.Message, &e.Conversation, &kind, &role, &e.Size, &received, &bcc, &flags,
-			&e.ReplyTo, &e.ReplyToCut); err != nil {
+			&e.ReplyTo, &e.ReplyToCut, &e.ModSeq); err != nil {
 			return mb, nil, fmt.Errorf("store: listing %s: %w", name, err)
 		}
 		e.Kind, e.SenderRole, e.Received, e.HiddenBCC = Kind(kind), SenderRole(role), fromMillis(received), splitList(bcc)
@@ -310,8 +313,13 @@ func addPrivate(ctx context.Context, tx *sql.Tx, agent, name string, m PrivateMe
 	if received.IsZero() {
 		received = time.Now()
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO private_messages (mailbox_id, uid, message_id, raw, size, received, flags) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		id, uid, msgID, raw, size, millis(received), strings.Join(m.Flags, " "))
+	ms, err := nextModSeq(ctx, tx) // sqlite_modseq.go
+	if err != nil {
+		return 0, err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO private_messages (mailbox_id, uid, message_id, raw, size, received, flags, modseq)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		id, uid, msgID, raw, size, millis(received), strings.Join(m.Flags, " "), ms)
 	return uid, err
 }
 
@@ -322,9 +330,13 @@ func (s *SQLite) SetPrivateFlags(ctx context.Context, agent, name string, flags 
 		if err != nil {
 			return err
 		}
+		ms, err := nextModSeq(ctx, tx) // sqlite_modseq.go
+		if err != nil {
+			return err
+		}
 		for uid, fl := range flags {
-			if _, err := tx.ExecContext(ctx, `UPDATE private_messages SET flags = ? WHERE mailbox_id = ? AND uid = ?`,
-				strings.Join(fl, " "), id, uid); err != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE private_messages SET flags = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?`,
+				strings.Join(fl, " "), ms, id, uid); err != nil {
 				return err
 			}
 		}
@@ -338,6 +350,10 @@ func (s *SQLite) SetPrivateFlags(ctx context.Context, agent, name string, flags 
 func (s *SQLite) ChangePrivateFlags(ctx context.Context, agent, name string, uids []uint32, flags []string, add bool) error {
 	return s.change(ctx, "storing flags in "+name, func(tx *sql.Tx) error {
 		id, err := mailboxID(ctx, tx, agent, name)
+		if err != nil {
+			return err
+		}
+		ms, err := nextModSeq(ctx, tx) // sqlite_modseq.go
 		if err != nil {
 			return err
 		}
@@ -364,8 +380,8 @@ func (s *SQLite) ChangePrivateFlags(ctx context.Context, agent, name string, uid
 			if slices.Equal(next, have) {
 				continue
 			}
-			if _, err := tx.ExecContext(ctx, `UPDATE private_messages SET flags = ? WHERE mailbox_id = ? AND uid = ?`,
-				strings.Join(next, " "), id, uid); err != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE private_messages SET flags = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?`,
+				strings.Join(next, " "), ms, id, uid); err != nil {
 				return err
 			}
 		}
@@ -378,6 +394,10 @@ func (s *SQLite) RemovePrivate(ctx context.Context, agent, name string, uids []u
 	return s.change(ctx, "expunging in "+name, func(tx *sql.Tx) error {
 		id, err := mailboxID(ctx, tx, agent, name)
 		if err != nil {
+			return err
+		}
+		// HIGHESTMODSEQ grows at an expunge too (sqlite_modseq.go).
+		if _, err := nextModSeq(ctx, tx); err != nil {
 			return err
 		}
 		for _, uid := range uids {

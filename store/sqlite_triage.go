@@ -47,6 +47,11 @@ func takeTurn(ctx context.Context, tx *sql.Tx, inbox string, agents []string) (s
 
 // addTags adds tags to a conversation in tx.
 func addTags(ctx context.Context, tx *sql.Tx, conv int64, tags []string) error {
+	if len(tags) > 0 {
+		if err := touchConversations(ctx, tx, conv); err != nil { // sqlite_modseq.go
+			return err
+		}
+	}
 	for _, t := range tags {
 		if t == "" {
 			continue

@@ -76,6 +76,12 @@ func syncFolders(ctx context.Context, tx *sql.Tx, conv int64) error {
 	if err := noteRewrite(ctx, tx, []int64{conv}); err != nil { // sqlite_cursor.go
 		return err
 	}
+	// One mod-sequence for the entries it adds; advanced also when it
+	// only removes some, so that HIGHESTMODSEQ grows (sqlite_modseq.go).
+	ms, err := nextModSeq(ctx, tx)
+	if err != nil {
+		return err
+	}
 	want := map[Folder]bool{}
 	for _, f := range wantedFolders(status, assignee) {
 		want[f] = true
@@ -101,7 +107,7 @@ func syncFolders(ctx context.Context, tx *sql.Tx, conv int64) error {
 			return err
 		}
 		for _, id := range ids {
-			if err := addFolderEntry(ctx, tx, f, id, inbox, assignee); err != nil {
+			if err := addFolderEntry(ctx, tx, f, id, inbox, assignee, ms); err != nil {
 				return err
 			}
 		}
@@ -186,19 +192,27 @@ func setKeywords(ctx context.Context, tx *sql.Tx, conv int64, keywords []string,
 	if err := noteRewrite(ctx, tx, []int64{conv}); err != nil {
 		return err
 	}
+	changed := false
 	for _, k := range keywords {
 		if k == "" {
 			continue
 		}
+		var res sql.Result
 		var err error
 		if on {
-			_, err = tx.ExecContext(ctx, `INSERT INTO conversation_keywords (conversation_id, keyword) VALUES (?, ?) ON CONFLICT DO NOTHING`, conv, k)
+			res, err = tx.ExecContext(ctx, `INSERT INTO conversation_keywords (conversation_id, keyword) VALUES (?, ?) ON CONFLICT DO NOTHING`, conv, k)
 		} else {
-			_, err = tx.ExecContext(ctx, `DELETE FROM conversation_keywords WHERE conversation_id = ? AND keyword = ?`, conv, k)
+			res, err = tx.ExecContext(ctx, `DELETE FROM conversation_keywords WHERE conversation_id = ? AND keyword = ?`, conv, k)
 		}
 		if err != nil {
 			return err
 		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			changed = true
+		}
+	}
+	if changed {
+		return touchConversations(ctx, tx, conv) // sqlite_modseq.go
 	}
 	return nil
 }
@@ -260,19 +274,24 @@ func (s *SQLite) SetMarks(ctx context.Context, agent string, folder Folder, uids
 		if err := noteRewrite(ctx, tx, convs); err != nil {
 			return err
 		}
+		var changed []uint32
 		for _, uid := range uids {
+			var res sql.Result
 			var err error
 			if on {
-				_, err = tx.ExecContext(ctx, `INSERT INTO entry_marks (agent, folder, uid, mark) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+				res, err = tx.ExecContext(ctx, `INSERT INTO entry_marks (agent, folder, uid, mark) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,
 					agent, folder, uid, mark)
 			} else {
-				_, err = tx.ExecContext(ctx, `DELETE FROM entry_marks WHERE agent = ? AND folder = ? AND uid = ? AND mark = ?`,
+				res, err = tx.ExecContext(ctx, `DELETE FROM entry_marks WHERE agent = ? AND folder = ? AND uid = ? AND mark = ?`,
 					agent, folder, uid, mark)
 			}
 			if err != nil {
 				return err
 			}
+			if n, _ := res.RowsAffected(); n > 0 {
+				changed = append(changed, uid)
+			}
 		}
-		return nil
+		return touchAgentEntries(ctx, tx, agent, folder, changed) // sqlite_modseq.go
 	})
 }

@@ -248,6 +248,10 @@ type MailboxEntry struct {
 	// (DESIGN.md §6: Reply on an agent's message in a mail client).
 	ReplyTo    string
 	ReplyToCut int64
+	// ModSeq is the entry's mod-sequence for the agent who asked (RFC 7162
+	// 3.1, sqlite_modseq.go): at least 1, larger after every change of
+	// what they see of its flags.
+	ModSeq int64
 }
 
 // MailboxView selects an agent's view of a shared folder.

@@ -55,6 +55,9 @@ type PrivateMailbox struct {
 	Name        string
 	UIDValidity uint32
 	UIDNext     uint32
+	// HighestModSeq (RFC 7162 3.1.2.1) is set by PrivateEntries only: at
+	// least the ModSeq of every entry it returns.
+	HighestModSeq int64
 }
 
 // PrivateMessage is a message to file in a private mailbox: either a copy

@@ -127,10 +127,18 @@ const (
 	fetchBatchBytes = 8 << 20
 )
 
-func (m *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
+func (m *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) (err error) {
 	mbox, err := m.selected()
 	if err != nil {
 		return err
+	}
+	if options.ModSeq { // RFC 7162 3.1.4.1 (CHANGEDSINCE sets it too)
+		announce := m.enableCondStore()
+		defer func() {
+			if err == nil {
+				err = announce()
+			}
+		}()
 	}
 	// Other sessions' changes first, so that FLAGS are current; those of the
 	// fetched messages are reported here, not again by the next poll.
@@ -151,15 +159,50 @@ func (m *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 
 	var items []fetchItem
 	var toSee []store.MailboxEntry
-	mbox.forEach(numSet, func(seq uint32, e *store.MailboxEntry) {
-		items = append(items, fetchItem{seq: seq, entry: *e, recent: mbox.recent.has(e.UID)})
-		if markSeen && !e.Seen {
-			toSee = append(toSee, *e)
-		}
-	})
+	collect := func() {
+		items, toSee = items[:0], nil
+		mbox.forEach(numSet, func(seq uint32, e *store.MailboxEntry) {
+			// RFC 7162 3.1.4.1: CHANGEDSINCE, only what changed after it.
+			if options.ChangedSince != 0 && modSeq(e) <= options.ChangedSince {
+				return
+			}
+			items = append(items, fetchItem{seq: seq, entry: *e, recent: mbox.recent.has(e.UID)})
+			if markSeen && !e.Seen {
+				toSee = append(toSee, *e)
+			}
+		})
+	}
+	collect()
+	seenNow := map[uint32]bool{}
 	if len(toSee) > 0 {
 		if err := m.setSeen(toSee, true); err != nil {
 			return err
+		}
+		for _, e := range toSee {
+			seenNow[e.UID] = true
+		}
+		if m.condStore {
+			// RFC 7162 3.1: the FETCH that sets \Seen reports the new
+			// MODSEQ, which the store gave: read again, quietly for
+			// these messages, whose flags this answer shows.
+			quiet := map[uint32]bool{}
+			for _, it := range items {
+				quiet[it.entry.UID] = true
+			}
+			if err := m.refresh(quiet); err != nil {
+				return err
+			}
+			changedSince := options.ChangedSince
+			options.ChangedSince = 0 // the messages that changed before stay
+			collect()
+			options.ChangedSince = changedSince
+			kept := items[:0]
+			for _, it := range items {
+				if quiet[it.entry.UID] {
+					kept = append(kept, it)
+				}
+			}
+			items = kept
 		}
 	}
 	if m.cork != nil {
@@ -186,11 +229,14 @@ func (m *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 				expunged = true
 				continue
 			}
-			flags := options.Flags
-			if markSeen && !it.entry.Seen {
-				it.entry.Seen, flags = true, true // RFC 9051 6.4.5: report the implicit change
+			flags, withModSeq := options.Flags, options.ModSeq
+			if seenNow[it.entry.UID] {
+				// RFC 9051 6.4.5: report the implicit change, and RFC 7162
+				// 3.1 its MODSEQ once CONDSTORE is enabled.
+				it.entry.Seen, flags = true, true
+				withModSeq = withModSeq || m.condStore
 			}
-			if err := writeFetch(w.CreateMessage(it.seq), it, flags, options); err != nil {
+			if err := writeFetch(w.CreateMessage(it.seq), it, flags, withModSeq, options); err != nil {
 				return err
 			}
 			it.raw = nil // let the batch's bytes go as they are written
@@ -315,7 +361,7 @@ func (m *session) fetchData(batch []fetchItem, needRaw, needMeta bool) error {
 	return nil
 }
 
-func writeFetch(w *imapserver.FetchResponseWriter, it *fetchItem, flags bool, options *imap.FetchOptions) error {
+func writeFetch(w *imapserver.FetchResponseWriter, it *fetchItem, flags, withModSeq bool, options *imap.FetchOptions) error {
 	e := &it.entry
 	w.WriteUID(imap.UID(e.UID))
 	if flags {
@@ -324,6 +370,9 @@ func writeFetch(w *imapserver.FetchResponseWriter, it *fetchItem, flags bool, op
 			fl = append([]imap.Flag{`\Recent`}, fl...)
 		}
 		w.WriteFlags(fl)
+	}
+	if withModSeq {
+		w.WriteModSeq(modSeq(e)) // RFC 7162 3.1.4.1
 	}
 	if options.InternalDate {
 		w.WriteInternalDate(e.Received)
@@ -492,10 +541,19 @@ func envelope(buf []byte) *imap.Envelope {
 	return extractEnvelope(h)
 }
 
-func (m *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria, options *imap.SearchOptions) (*imap.SearchData, error) {
+func (m *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria, options *imap.SearchOptions) (_ *imap.SearchData, err error) {
 	mbox, err := m.selected()
 	if err != nil {
 		return nil, err
+	}
+	withModSeq := usesModSeq(criteria)
+	if withModSeq { // RFC 7162 3.1.5
+		announce := m.enableCondStore()
+		defer func() {
+			if err == nil {
+				err = announce()
+			}
+		}()
 	}
 	if err := m.refresh(nil); err != nil {
 		return nil, err
@@ -505,6 +563,9 @@ func (m *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 	var seqs imap.SeqSet
 	var uids imap.UIDSet
 	var searchErr error
+	// RFC 7162 3.1.5 and RFC 4731 3.2: the highest mod-sequence of the
+	// messages found, or of those MIN and MAX return.
+	var allModSeq, minModSeq, maxModSeq uint64
 	mbox.forEach(imap.SeqSet{{Start: 1, Stop: 0}}, func(seq uint32, e *store.MailboxEntry) {
 		if searchErr != nil {
 			return
@@ -524,16 +585,30 @@ func (m *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 		if kind == imapserver.NumKindUID {
 			num = e.UID
 		}
+		ms := modSeq(e)
+		allModSeq = max(allModSeq, ms)
 		if data.Min == 0 || num < data.Min {
-			data.Min = num
+			data.Min, minModSeq = num, ms
 		}
 		if num > data.Max {
-			data.Max = num
+			data.Max, maxModSeq = num, ms
 		}
 		data.Count++
 	})
 	if searchErr != nil {
 		return nil, m.internal("searching failed", searchErr)
+	}
+	if withModSeq {
+		data.ModSeq = allModSeq
+		if !options.ReturnAll && !options.ReturnCount && (options.ReturnMin || options.ReturnMax) {
+			data.ModSeq = 0
+			if options.ReturnMin {
+				data.ModSeq = minModSeq
+			}
+			if options.ReturnMax {
+				data.ModSeq = max(data.ModSeq, maxModSeq)
+			}
+		}
 	}
 	if kind == imapserver.NumKindUID {
 		data.All = uids
@@ -544,6 +619,24 @@ func (m *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 		mbox.searchRes = uids
 	}
 	return &data, nil
+}
+
+// usesModSeq reports whether a search has the MODSEQ key anywhere.
+func usesModSeq(c *imap.SearchCriteria) bool {
+	if c.ModSeq != nil {
+		return true
+	}
+	for i := range c.Not {
+		if usesModSeq(&c.Not[i]) {
+			return true
+		}
+	}
+	for i := range c.Or {
+		if usesModSeq(&c.Or[i][0]) || usesModSeq(&c.Or[i][1]) {
+			return true
+		}
+	}
+	return false
 }
 
 // staticCriteria resolves "*" and "$" in the sets of a search.
@@ -619,6 +712,11 @@ func (c *searchCandidate) matches(cr *imap.SearchCriteria) (bool, error) {
 	}
 	size := servedSize(e)
 	if cr.Larger != 0 && size <= cr.Larger || cr.Smaller != 0 && size >= cr.Smaller {
+		return false, nil
+	}
+	// RFC 7162 3.1.5: a mod-sequence at least this; one per message here,
+	// whatever the flag an entry name asks about.
+	if cr.ModSeq != nil && modSeq(&e) < cr.ModSeq.ModSeq {
 		return false, nil
 	}
 	if len(cr.Header) > 0 || !cr.SentSince.IsZero() || !cr.SentBefore.IsZero() || len(cr.Body) > 0 || len(cr.Text) > 0 {

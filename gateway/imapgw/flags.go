@@ -1,6 +1,7 @@
 package imapgw
 
 import (
+	"errors"
 	"slices"
 	"strings"
 
@@ -80,8 +81,9 @@ func isOwnFlag(f string) bool {
 	return strings.EqualFold(f, string(imap.FlagAnswered)) || policy.IsClientKeyword(f)
 }
 
-// Store implements STORE (RFC 9051 6.4.6) with the meanings of DESIGN.md §6.
-func (m *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *imap.StoreFlags, options *imap.StoreOptions) error {
+// Store implements STORE (RFC 9051 6.4.6) with the meanings of DESIGN.md §6,
+// and UNCHANGEDSINCE (RFC 7162 3.1.3).
+func (m *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *imap.StoreFlags, options *imap.StoreOptions) (err error) {
 	mbox, err := m.selected()
 	if err != nil {
 		return err
@@ -89,11 +91,38 @@ func (m *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *im
 	if mbox.readOnly {
 		return errReadOnly
 	}
+	conditional := options != nil && options.UnchangedSinceSet
+	if conditional {
+		announce := m.enableCondStore()
+		defer func() {
+			if err == nil || isOK(err) {
+				if aerr := announce(); aerr != nil {
+					err = aerr
+				}
+			}
+		}()
+		// The mod-sequences compared are the store's as they are now.
+		if err := m.refresh(nil); err != nil {
+			return err
+		}
+	}
 	req := parseFlags(flags.Flags)
 	var targets []store.MailboxEntry
-	mbox.forEach(numSet, func(_ uint32, e *store.MailboxEntry) { targets = append(targets, *e) })
+	var modified []uint32 // RFC 7162 3.1.3: changed since UNCHANGEDSINCE, left as they are
+	_, byUID := numSet.(imap.UIDSet)
+	mbox.forEach(numSet, func(seq uint32, e *store.MailboxEntry) {
+		if conditional && modSeq(e) > options.UnchangedSince {
+			if byUID {
+				modified = append(modified, e.UID)
+			} else {
+				modified = append(modified, seq)
+			}
+			return
+		}
+		targets = append(targets, *e)
+	})
 	if len(targets) == 0 {
-		return nil
+		return modifiedError(modified, byUID)
 	}
 	viewOnly := !m.canWrite()
 	if viewOnly && !req.onlyOwn {
@@ -111,16 +140,55 @@ func (m *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *im
 		return err
 	}
 	quiet := map[uint32]bool{}
+	var stored imap.UIDSet
 	for _, e := range targets {
 		quiet[e.UID] = true
+		stored.AddNum(imap.UID(e.UID))
 	}
 	if err := m.refresh(quiet); err != nil {
 		return err
 	}
-	if flags.Silent {
+	// RFC 7162 3.1: once CONDSTORE is enabled, the FETCH responses carry
+	// UID and MODSEQ, and a .SILENT STORE still reports the new MODSEQ
+	// (RFC 7162 3.1.3, its example) without FLAGS.
+	if flags.Silent && !m.condStore {
+		return modifiedError(modified, byUID)
+	}
+	if err := m.Fetch(w, stored, &imap.FetchOptions{Flags: !flags.Silent, UID: m.condStore, ModSeq: m.condStore}); err != nil {
+		return err
+	}
+	return modifiedError(modified, byUID)
+}
+
+// modifiedError is the answer of a conditional STORE (RFC 7162 3.1.3) some
+// of whose messages changed since its UNCHANGEDSINCE: OK [MODIFIED set],
+// their sequence numbers or UIDs; nil when there are none.
+func modifiedError(modified []uint32, byUID bool) error {
+	if len(modified) == 0 {
 		return nil
 	}
-	return m.Fetch(w, numSet, &imap.FetchOptions{Flags: true})
+	var set imap.NumSet
+	if byUID {
+		var s imap.UIDSet
+		for _, n := range modified {
+			s.AddNum(imap.UID(n))
+		}
+		set = s
+	} else {
+		var s imap.SeqSet
+		for _, n := range modified {
+			s.AddNum(n)
+		}
+		set = s
+	}
+	return &imap.Error{Type: imap.StatusResponseTypeOK, Code: imap.ResponseCode("MODIFIED " + set.String()),
+		Text: "Conditional STORE failed for the messages changed since"}
+}
+
+// isOK reports whether err is a tagged OK with a response code.
+func isOK(err error) bool {
+	var ie *imap.Error
+	return errors.As(err, &ie) && ie.Type == imap.StatusResponseTypeOK
 }
 
 func (m *session) storePrivate(targets []store.MailboxEntry, flags *imap.StoreFlags) error {

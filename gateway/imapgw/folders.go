@@ -110,26 +110,47 @@ func (m *session) view(f folder) store.MailboxView {
 // load reads a folder: its UIDVALIDITY, entries in UID order and UIDNEXT.
 // The entries may be a shared snapshot's (views.go): they are not written.
 func (m *session) load(f folder) (uint32, []store.MailboxEntry, uint32, error) {
+	r, err := m.loadFolder(f)
+	return r.validity, r.entries, r.uidNext, err
+}
+
+// loadFolder is load with the folder's HIGHESTMODSEQ.
+func (m *session) loadFolder(f folder) (folderRead, error) {
 	if s := m.srv.views.peek(m.viewKey(f)); s != nil {
-		return s.validity, s.entries, s.uidNext, nil
+		return folderRead{validity: s.validity, entries: s.entries, uidNext: s.uidNext, highestModSeq: s.highestModSeq}, nil
 	}
-	return m.read(f)
+	return m.readFolder(f)
 }
 
 // read reads a folder from the store.
 func (m *session) read(f folder) (uint32, []store.MailboxEntry, uint32, error) {
+	r, err := m.readFolder(f)
+	return r.validity, r.entries, r.uidNext, err
+}
+
+// readFolder reads a folder from the store, with its HIGHESTMODSEQ (RFC
+// 7162 3.1.2.1) read in the same transaction as its entries.
+func (m *session) readFolder(f folder) (folderRead, error) {
 	st := m.srv.opts.Store
 	if f.kind == kindPrivate {
 		mb, entries, err := st.PrivateEntries(m.ctx, m.agent.Email, f.name)
-		return mb.UIDValidity, entries, mb.UIDNext, err
+		return folderRead{validity: mb.UIDValidity, entries: entries, uidNext: mb.UIDNext, highestModSeq: uint64(mb.HighestModSeq)}, err
 	}
 	view := m.view(f)
 	validity, err := st.UIDValidity(m.ctx, view)
 	if err != nil {
-		return 0, nil, 0, err
+		return folderRead{}, err
+	}
+	if inc, ok := st.(store.IncrementalEntries); ok {
+		c, err := inc.EntryChanges(m.ctx, view, store.FolderCursor{})
+		return folderRead{validity: validity, entries: c.Entries, uidNext: c.UIDNext, highestModSeq: uint64(c.HighestModSeq)}, err
 	}
 	entries, next, err := st.Entries(m.ctx, view)
-	return validity, entries, next, err
+	r := folderRead{validity: validity, entries: entries, uidNext: next, highestModSeq: 1}
+	for _, e := range entries {
+		r.highestModSeq = max(r.highestModSeq, uint64(e.ModSeq))
+	}
+	return r, err
 }
 
 // viewKey names the picture of f that the agent's sessions share.
@@ -176,7 +197,11 @@ func (m *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 		NumRecent:   m.mbox.recent.count(entries),
 		UIDNext:     imap.UID(uidNext),
 		UIDValidity: validity,
+		// RFC 7162 3.1.2.1: with every SELECT and EXAMINE.
+		HighestModSeq: max(snap.highestModSeq, 1),
 	}
+	// RFC 7162 3.1.8: SELECT (CONDSTORE) enables it, as ENABLE did.
+	m.condStore = m.condStore || options.CondStore || m.conn != nil && m.conn.EnabledCaps().Has(imap.CapCondStore)
 	if !options.ReadOnly {
 		data.PermanentFlags = []imap.Flag{imap.FlagSeen}
 		if m.canWrite() {
@@ -490,14 +515,23 @@ func (m *session) Status(name string, options *imap.StatusOptions) (*imap.Status
 	if !ok || f.kind == kindNoSelect {
 		return nil, errNoMailbox
 	}
+	if options.HighestModSeq { // RFC 7162 3.1: CONDSTORE-enabling
+		announce := m.enableCondStore()
+		data, err := m.status(f, options)
+		if err == nil {
+			err = announce()
+		}
+		return data, err
+	}
 	return m.status(f, options)
 }
 
 func (m *session) status(f folder, options *imap.StatusOptions) (*imap.StatusData, error) {
-	validity, entries, uidNext, err := m.load(f)
+	r, err := m.loadFolder(f)
 	if err != nil {
 		return nil, m.internal("reading folder status failed", err)
 	}
+	validity, entries, uidNext := r.validity, r.entries, r.uidNext
 	data := &imap.StatusData{Mailbox: f.name}
 	var unseen, deleted uint32
 	var size int64
@@ -536,6 +570,9 @@ func (m *session) status(f folder, options *imap.StatusOptions) (*imap.StatusDat
 	}
 	if options.UIDValidity {
 		data.UIDValidity = validity
+	}
+	if options.HighestModSeq {
+		data.HighestModSeq = max(r.highestModSeq, 1) // RFC 7162 3.1.10
 	}
 	return data, nil
 }

@@ -27,6 +27,9 @@ type selectedMailbox struct {
 	chain   uint64 // that snapshot's chain (views.go)
 	uidNext uint32
 	view    *view // shared with the other sessions of the agent on the folder; nil for tests
+	// highestModSeq is the HIGHESTMODSEQ of the snapshot the entries were
+	// brought up to (RFC 7162 3.1.2.1).
+	highestModSeq uint64
 
 	tracker   *imapserver.MailboxTracker
 	session   *imapserver.SessionTracker
@@ -48,7 +51,7 @@ func newSelectedMailbox(f folder, readOnly bool, v *view, snap *snapshot) *selec
 	t := imapserver.NewMailboxTracker(uint32(len(snap.entries)))
 	mb := &selectedMailbox{
 		folder: f, uidValidity: snap.validity, readOnly: readOnly,
-		entries: snap.entries, snap: snap.id, chain: snap.chain, uidNext: snap.uidNext, view: v,
+		entries: snap.entries, snap: snap.id, chain: snap.chain, uidNext: snap.uidNext, view: v, highestModSeq: snap.highestModSeq,
 		tracker: t, session: t.NewSession(),
 		known: map[string]bool{},
 	}
@@ -57,7 +60,22 @@ func newSelectedMailbox(f folder, readOnly bool, v *view, snap *snapshot) *selec
 		mb.learnEntry(&snap.entries[i])
 	}
 	mb.flagsChanged = false // the SELECT answer carries them
+	mb.session.SetCurrentFlags(mb.currentFlags)
 	return mb
+}
+
+// currentFlags gives the tracker an entry's flags and MODSEQ as they are
+// when its queued FETCH is written (third_party/go-imap condstore.go): a
+// FETCH that waited behind an EXPUNGE never shows older ones than the
+// session showed since (RFC 7162 3.1). Poll, which calls it, runs on the
+// session's goroutine.
+func (mb *selectedMailbox) currentFlags(uid imap.UID) ([]imap.Flag, uint64, bool) {
+	i := sort.Search(len(mb.entries), func(k int) bool { return mb.entries[k].UID >= uint32(uid) })
+	if i == len(mb.entries) || mb.entries[i].UID != uint32(uid) {
+		return nil, 0, false
+	}
+	e := &mb.entries[i]
+	return mb.flags(e), modSeq(e), true
 }
 
 // learnEntry adds the entry's flags to the folder's FLAGS.
@@ -194,7 +212,8 @@ func (mb *selectedMailbox) update(s *snapshot, quiet map[uint32]bool) {
 			continue
 		}
 		if e := &now[c.now]; !quiet[e.UID] {
-			mb.tracker.QueueMessageFlags(c.seq, imap.UID(e.UID), mb.flags(e), nil)
+			// With MODSEQ to a client that enabled CONDSTORE (RFC 7162 3.1).
+			mb.tracker.QueueMessageFlagsModSeq(c.seq, imap.UID(e.UID), mb.flags(e), modSeq(e), nil)
 		}
 	}
 	if d.exact {
@@ -209,6 +228,7 @@ func (mb *selectedMailbox) update(s *snapshot, quiet map[uint32]bool) {
 		mb.entries, mb.owned = out, true
 	}
 	mb.snap, mb.chain = s.id, s.chain
+	mb.highestModSeq = max(mb.highestModSeq, s.highestModSeq)
 	if d.added {
 		mb.tracker.QueueNumMessages(uint32(len(mb.entries)))
 		mb.recent.arrived(mb.entries[len(mb.entries)-1].UID)
@@ -226,6 +246,9 @@ func (mb *selectedMailbox) flags(e *store.MailboxEntry) []imap.Flag {
 	}
 	return entryFlags(e)
 }
+
+// modSeq is an entry's MODSEQ (RFC 7162 3.1): a mod-sequence is never 0.
+func modSeq(e *store.MailboxEntry) uint64 { return uint64(max(e.ModSeq, 1)) }
 
 // entryFlags are the flags a client sees on an entry.
 func entryFlags(e *store.MailboxEntry) []imap.Flag {

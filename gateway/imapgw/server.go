@@ -37,6 +37,16 @@
 // \Recent (gone from IMAP4rev2) is kept for IMAP4rev1 clients in private
 // folders only (recent.go).
 //
+// CONDSTORE (RFC 7162 3.1). Every entry has a mod-sequence as its agent sees
+// it (store/sqlite_modseq.go: one global counter, recorded per conversation,
+// per agent and message, per entry), and a folder's HIGHESTMODSEQ is that
+// counter, read with the entries; the snapshots carry both (views.go).
+// FETCH MODSEQ and CHANGEDSINCE, STORE UNCHANGEDSINCE, SEARCH MODSEQ and
+// STATUS HIGHESTMODSEQ work in every folder; UNCHANGEDSINCE compares with
+// the store's mod-sequences read at the start of the STORE. QRESYNC is not
+// offered: it needs the UIDs expunged since a mod-sequence, which nothing
+// records.
+//
 // Updates. Every session brings its selected folder up to date before it
 // answers a command and whenever the store publishes a change (IDLE), and
 // reports the difference as EXPUNGE, EXISTS and FETCH FLAGS. The sessions
@@ -119,6 +129,7 @@ func capabilities() imap.CapSet {
 		imap.CapNamespace: {}, imap.CapUIDPlus: {}, imap.CapESearch: {}, imap.CapMove: {},
 		imap.CapStatusSize: {}, imap.CapChildren: {}, imap.CapListStatus: {},
 		imap.CapSpecialUse: {}, imap.CapLiteralPlus: {},
+		imap.CapCondStore: {}, // RFC 7162 3.1 (store/sqlite_modseq.go)
 	}
 }
 

@@ -70,9 +70,12 @@ type session struct {
 	inboxes []string // the inboxes the agent may see
 	mbox    *selectedMailbox
 	// updates writes untagged FLAGS in the middle of a command, before
-	// the FETCH responses that show new keywords (flushFlags); only
-	// WriteMailboxFlags is used on it (third_party/go-imap PATCHES.md).
+	// the FETCH responses that show new keywords (flushFlags), and the
+	// untagged OK [HIGHESTMODSEQ] of enableCondStore; only those are
+	// written on it (third_party/go-imap PATCHES.md).
 	updates *imapserver.UpdateWriter
+	// condStore: the client enabled CONDSTORE (RFC 7162 3.1).
+	condStore bool
 }
 
 var (
@@ -183,6 +186,24 @@ func (m *session) checkConversations(convs []int64) error {
 		}
 	}
 	return nil
+}
+
+// enableCondStore records a CONDSTORE-enabling command (RFC 7162 3.1: a
+// FETCH or SEARCH with MODSEQ, a FETCH with CHANGEDSINCE, a STORE with
+// UNCHANGEDSINCE). It returns the function to call once the command is
+// done: the first such command while a folder is selected gets the
+// folder's HIGHESTMODSEQ in an untagged OK, as it is then.
+func (m *session) enableCondStore() func() error {
+	if m.condStore {
+		return func() error { return nil }
+	}
+	m.condStore = true
+	return func() error {
+		if m.mbox == nil || m.updates == nil {
+			return nil
+		}
+		return m.updates.WriteHighestModSeq(m.mbox.highestModSeq)
+	}
 }
 
 func (m *session) selected() (*selectedMailbox, error) {

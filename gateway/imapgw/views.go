@@ -79,6 +79,9 @@ type snapshot struct {
 	validity uint32
 	entries  []store.MailboxEntry // in UID order; read only
 	uidNext  uint32
+	// highestModSeq is the folder's HIGHESTMODSEQ when read (RFC 7162
+	// 3.1.2.1): at least every entry's ModSeq.
+	highestModSeq uint64
 	// prev is the id of the snapshot this one replaced, and delta the
 	// difference from it, when applying it gives exactly these entries.
 	prev  uint64
@@ -119,6 +122,8 @@ type folderRead struct {
 	entries  []store.MailboxEntry
 	uidNext  uint32
 	cursor   store.FolderCursor
+	// highestModSeq: HIGHESTMODSEQ, read with the entries (RFC 7162 3.1.2.1)
+	highestModSeq uint64
 	// appended: entries are only those added since the snapshot given to
 	// the loadFunc, which has the same validity; its entries, those of the
 	// replaced conversations replaced by replacements (store.FolderChanges),
@@ -202,7 +207,8 @@ func (vs *views) current(v *view, changes func() <-chan struct{}, load loadFunc)
 	if err != nil {
 		return nil, err
 	}
-	s := &snapshot{id: vs.nextID(), changed: ch, validity: r.validity, uidNext: r.uidNext, cursor: r.cursor}
+	s := &snapshot{id: vs.nextID(), changed: ch, validity: r.validity, uidNext: r.uidNext, cursor: r.cursor,
+		highestModSeq: r.highestModSeq}
 	if r.appended && old != nil && old.validity == r.validity && len(r.replaced) > 0 {
 		// When none of the entries this view shows changed, only new
 		// entries were added, as below.
@@ -247,14 +253,14 @@ func (m *session) loader(f folder) loadFunc {
 	inc, ok := st.(store.IncrementalEntries)
 	return func(prev *snapshot) (folderRead, error) {
 		if !ok || !f.isShared() {
-			validity, entries, uidNext, err := m.read(f)
+			r, err := m.readFolder(f)
 			if errors.Is(err, store.ErrNotFound) && prev != nil && f.kind == kindPrivate {
 				// The selected folder was deleted (by this session or
 				// another): it is shown empty, its messages expunged,
 				// until the client leaves it.
-				return folderRead{validity: prev.validity, uidNext: prev.uidNext}, nil
+				return folderRead{validity: prev.validity, uidNext: prev.uidNext, highestModSeq: prev.highestModSeq}, nil
 			}
-			return folderRead{validity: validity, entries: entries, uidNext: uidNext}, err
+			return r, err
 		}
 		view := m.view(f)
 		validity, err := st.UIDValidity(m.ctx, view)
@@ -267,7 +273,7 @@ func (m *session) loader(f folder) loadFunc {
 		}
 		c, err := inc.EntryChanges(m.ctx, view, cur)
 		return folderRead{validity: validity, entries: c.Entries, uidNext: c.UIDNext, cursor: c.Cursor, appended: !c.Full,
-			replaced: c.Replaced, replacements: c.Replacements}, err
+			replaced: c.Replaced, replacements: c.Replacements, highestModSeq: uint64(c.HighestModSeq)}, err
 	}
 }
 
@@ -303,7 +309,7 @@ func unchanged(old []store.MailboxEntry, idx []int, repl []store.MailboxEntry) b
 		a, b := &old[i], &repl[k]
 		if a.UID != b.UID || a.Message != b.Message || a.Conversation != b.Conversation || a.Kind != b.Kind ||
 			a.SenderRole != b.SenderRole || a.Size != b.Size || !a.Received.Equal(b.Received) || a.Seen != b.Seen ||
-			!slices.Equal(a.HiddenBCC, b.HiddenBCC) || !slices.Equal(a.Flags, b.Flags) {
+			!slices.Equal(a.HiddenBCC, b.HiddenBCC) || !slices.Equal(a.Flags, b.Flags) || a.ModSeq != b.ModSeq {
 			return false
 		}
 	}

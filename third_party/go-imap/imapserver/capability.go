@@ -89,6 +89,7 @@ func (c *Conn) availableCaps() []imap.Cap {
 		// Capabilities which require backend support and apply to both
 		// IMAP4rev1 and IMAP4rev2
 		addAvailableCaps(&caps, available, []imap.Cap{
+			imap.CapCondStore, // supportgate: RFC 7162, condstore.go
 			imap.CapSpecialUse,
 			imap.CapCreateSpecialUse,
 			imap.CapLiteralPlus,

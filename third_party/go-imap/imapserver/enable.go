@@ -28,6 +28,10 @@ func (c *Conn) handleEnable(dec *imapwire.Decoder) error {
 		switch req {
 		case imap.CapIMAP4rev2, imap.CapUTF8Accept:
 			enabled = append(enabled, req)
+		case imap.CapCondStore: // supportgate: RFC 7162 3.1, where offered
+			if c.condStore() {
+				enabled = append(enabled, req)
+			}
 		}
 	}
 

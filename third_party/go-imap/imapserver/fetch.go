@@ -40,7 +40,7 @@ func (c *Conn) handleFetch(dec *imapwire.Decoder, numKind NumKind) error {
 		case "ALL", "FAST", "FULL":
 			return newClientBugError("FETCH macros are not allowed in a list")
 		}
-		return handleFetchAtt(dec, name, &options, &writerOptions)
+		return handleFetchAtt(dec, name, &options, &writerOptions, c.condStore())
 	})
 	if err != nil {
 		return err
@@ -69,9 +69,30 @@ func (c *Conn) handleFetch(dec *imapwire.Decoder, numKind NumKind) error {
 			options.Envelope = true
 			handleFetchBodyStructure(&options, &writerOptions, false)
 		default:
-			if err := handleFetchAtt(dec, name, &options, &writerOptions); err != nil {
+			if err := handleFetchAtt(dec, name, &options, &writerOptions, c.condStore()); err != nil {
 				return err
 			}
+		}
+	}
+
+	// supportgate: RFC 7162 3.1.4.1, FETCH (CHANGEDSINCE n)
+	if c.condStore() && dec.SP() {
+		if !dec.ExpectSpecial('(') {
+			return dec.Err()
+		}
+		err := readModifiers(dec, func(name string) error {
+			switch name {
+			case "CHANGEDSINCE":
+				if !dec.ExpectSP() || !dec.ExpectModSeq(&options.ChangedSince) {
+					return dec.Err()
+				}
+				options.ModSeq = true // the server MUST send MODSEQ then
+				return nil
+			}
+			return newClientBugError("Unknown FETCH modifier")
+		})
+		if err != nil {
+			return err
 		}
 	}
 
@@ -86,6 +107,9 @@ func (c *Conn) handleFetch(dec *imapwire.Decoder, numKind NumKind) error {
 	if numKind == NumKindUID {
 		options.UID = true
 	}
+	if options.ModSeq {
+		c.enableCondStore() // supportgate: RFC 7162 3.1
+	}
 
 	w := &FetchWriter{conn: c, options: writerOptions}
 	if err := c.session.Fetch(w, numSet, &options); err != nil {
@@ -94,7 +118,8 @@ func (c *Conn) handleFetch(dec *imapwire.Decoder, numKind NumKind) error {
 	return nil
 }
 
-func handleFetchAtt(dec *imapwire.Decoder, attName string, options *imap.FetchOptions, writerOptions *fetchWriterOptions) error {
+// supportgate: condStore, MODSEQ is a data item only with CONDSTORE.
+func handleFetchAtt(dec *imapwire.Decoder, attName string, options *imap.FetchOptions, writerOptions *fetchWriterOptions, condStore bool) error {
 	switch attName {
 	case "BODYSTRUCTURE":
 		handleFetchBodyStructure(options, writerOptions, true)
@@ -108,6 +133,11 @@ func handleFetchAtt(dec *imapwire.Decoder, attName string, options *imap.FetchOp
 		options.RFC822Size = true
 	case "UID":
 		options.UID = true
+	case "MODSEQ": // supportgate: RFC 7162 3.1.4.1
+		if !condStore {
+			return newClientBugError("Unknown FETCH data item")
+		}
+		options.ModSeq = true
 	case "RFC822": // equivalent to BODY[]
 		bs := &imap.FetchItemBodySection{}
 		writerOptions.obsolete[bs] = attName

@@ -18,6 +18,13 @@ func (c *Conn) handleList(dec *imapwire.Decoder) error {
 	if err := c.checkState(imap.ConnStateAuthenticated); err != nil {
 		return err
 	}
+	// supportgate: STATUS HIGHESTMODSEQ only with CONDSTORE (RFC 7162 3.1)
+	if st := options.ReturnStatus; st != nil && st.HighestModSeq {
+		if !c.condStore() {
+			return &imap.Error{Type: imap.StatusResponseTypeBad, Text: "Unknown STATUS data item"}
+		}
+		c.enableCondStore()
+	}
 
 	w := &ListWriter{
 		conn:    c,
@@ -244,7 +251,7 @@ func readReturnOption(dec *imapwire.Decoder, options *imap.ListOptions) error {
 		}
 		options.ReturnStatus = new(imap.StatusOptions)
 		return dec.ExpectList(func() error {
-			return readStatusItem(dec, options.ReturnStatus)
+			return readStatusItem(dec, options.ReturnStatus, true) // supportgate: checked in handleList
 		})
 	default:
 		return newClientBugError("Unknown LIST RETURN options")

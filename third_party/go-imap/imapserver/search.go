@@ -74,6 +74,13 @@ func (c *Conn) handleSearch(tag string, dec *imapwire.Decoder, numKind NumKind) 
 	if err := c.checkState(imap.ConnStateSelected); err != nil {
 		return err
 	}
+	// supportgate: RFC 7162 3.1.5, SEARCH MODSEQ where CONDSTORE is offered
+	if hasSearchModSeq(&criteria) {
+		if !c.condStore() {
+			return &imapwire.DecoderExpectError{Message: `unknown search key "MODSEQ"`}
+		}
+		c.enableCondStore()
+	}
 
 	// If no return option is specified, ALL is assumed
 	if !options.ReturnMin && !options.ReturnMax && !options.ReturnAll && !options.ReturnCount {
@@ -88,7 +95,7 @@ func (c *Conn) handleSearch(tag string, dec *imapwire.Decoder, numKind NumKind) 
 	if c.enabled.Has(imap.CapIMAP4rev2) || extended {
 		return c.writeESearch(tag, data, &options, numKind)
 	} else {
-		return c.writeSearch(data.All)
+		return c.writeSearch(data.All, data.ModSeq)
 	}
 }
 
@@ -117,7 +124,30 @@ func (c *Conn) writeESearch(tag string, data *imap.SearchData, options *imap.Sea
 	if options.ReturnCount {
 		enc.SP().Atom("COUNT").SP().Number(data.Count)
 	}
+	if data.ModSeq != 0 { // supportgate: RFC 7162 3.1.5, RFC 4731 3.2
+		enc.SP().Atom("MODSEQ").SP().ModSeq(data.ModSeq)
+	}
 	return enc.CRLF()
+}
+
+// hasSearchModSeq reports whether the criteria use MODSEQ anywhere.
+//
+// supportgate: added.
+func hasSearchModSeq(c *imap.SearchCriteria) bool {
+	if c.ModSeq != nil {
+		return true
+	}
+	for i := range c.Not {
+		if hasSearchModSeq(&c.Not[i]) {
+			return true
+		}
+	}
+	for i := range c.Or {
+		if hasSearchModSeq(&c.Or[i][0]) || hasSearchModSeq(&c.Or[i][1]) {
+			return true
+		}
+	}
+	return false
 }
 
 func isNumSetEmpty(numSet imap.NumSet) bool {
@@ -131,7 +161,8 @@ func isNumSetEmpty(numSet imap.NumSet) bool {
 	}
 }
 
-func (c *Conn) writeSearch(numSet imap.NumSet) error {
+// supportgate: modSeq, RFC 7162 3.1.5 "(MODSEQ n)" when not 0.
+func (c *Conn) writeSearch(numSet imap.NumSet, modSeq uint64) error {
 	enc := newResponseEncoder(c)
 	defer enc.end()
 
@@ -153,6 +184,9 @@ func (c *Conn) writeSearch(numSet imap.NumSet) error {
 	}
 	if !ok {
 		return fmt.Errorf("imapserver: failed to enumerate message numbers in SEARCH response")
+	}
+	if modSeq != 0 {
+		enc.SP().Special('(').Atom("MODSEQ").SP().ModSeq(modSeq).Special(')')
 	}
 	return enc.CRLF()
 }
@@ -328,6 +362,31 @@ func readSearchKeyWithAtom(criteria *imap.SearchCriteria, dec *imapwire.Decoder,
 		criteria.Or = append(criteria.Or, or)
 	case "$":
 		criteria.UID = append(criteria.UID, imap.SearchRes())
+	case "MODSEQ":
+		// supportgate: RFC 7162 3.1.5, MODSEQ [entry-name entry-type-req]
+		// mod-sequence-valzer; offered with CONDSTORE only (handleSearch).
+		var ms imap.SearchCriteriaModSeq
+		if !dec.ExpectSP() {
+			return dec.Err()
+		}
+		if dec.Quoted(&ms.MetadataName) {
+			var typ string
+			if !dec.ExpectSP() || !dec.ExpectAtom(&typ) || !dec.ExpectSP() {
+				return dec.Err()
+			}
+			ms.MetadataType = imap.SearchCriteriaMetadataType(strings.ToLower(typ))
+			switch ms.MetadataType {
+			case imap.SearchCriteriaMetadataAll, imap.SearchCriteriaMetadataPrivate, imap.SearchCriteriaMetadataShared:
+			default:
+				return newClientBugError("MODSEQ entry type must be priv, shared or all")
+			}
+		}
+		if !dec.ExpectModSeq(&ms.ModSeq) {
+			return dec.Err()
+		}
+		if criteria.ModSeq == nil || ms.ModSeq > criteria.ModSeq.ModSeq {
+			criteria.ModSeq = &ms
+		}
 	default:
 		seqSet, err := imapwire.ParseSeqSet(key)
 		if err != nil {

@@ -9,12 +9,35 @@ import (
 
 func (c *Conn) handleSelect(tag string, dec *imapwire.Decoder, readOnly bool) error {
 	var mailbox string
-	if !dec.ExpectSP() || !dec.ExpectMailbox(&mailbox) || !dec.ExpectCRLF() {
+	if !dec.ExpectSP() || !dec.ExpectMailbox(&mailbox) {
+		return dec.Err()
+	}
+	// supportgate: RFC 7162 3.1.8, SELECT mailbox (CONDSTORE)
+	options := imap.SelectOptions{ReadOnly: readOnly}
+	if c.condStore() && dec.SP() {
+		if !dec.ExpectSpecial('(') {
+			return dec.Err()
+		}
+		err := readModifiers(dec, func(name string) error {
+			if name == "CONDSTORE" {
+				options.CondStore = true
+				return nil
+			}
+			return newClientBugError("Unknown SELECT parameter")
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if !dec.ExpectCRLF() {
 		return dec.Err()
 	}
 
 	if err := c.checkState(imap.ConnStateAuthenticated); err != nil {
 		return err
+	}
+	if options.CondStore {
+		c.enableCondStore()
 	}
 
 	if c.state == imap.ConnStateSelected {
@@ -32,7 +55,6 @@ func (c *Conn) handleSelect(tag string, dec *imapwire.Decoder, readOnly bool) er
 		}
 	}
 
-	options := imap.SelectOptions{ReadOnly: readOnly}
 	data, err := c.session.Select(mailbox, &options)
 	if err != nil {
 		return err
@@ -65,6 +87,12 @@ func (c *Conn) handleSelect(tag string, dec *imapwire.Decoder, readOnly bool) er
 	}
 	if data.List != nil {
 		if err := c.writeList(data.List); err != nil {
+			return err
+		}
+	}
+	// supportgate: RFC 7162 3.1.2.1, with every SELECT and EXAMINE
+	if data.HighestModSeq != 0 && c.condStore() {
+		if err := c.writeHighestModSeq(data.HighestModSeq); err != nil {
 			return err
 		}
 	}

@@ -15,7 +15,7 @@ func (c *Conn) handleStatus(dec *imapwire.Decoder) error {
 
 	var options imap.StatusOptions
 	err := dec.ExpectList(func() error {
-		err := readStatusItem(dec, &options)
+		err := readStatusItem(dec, &options, c.condStore())
 		if err != nil {
 			return err
 		}
@@ -38,6 +38,9 @@ func (c *Conn) handleStatus(dec *imapwire.Decoder) error {
 
 	if err := c.checkState(imap.ConnStateAuthenticated); err != nil {
 		return err
+	}
+	if options.HighestModSeq {
+		c.enableCondStore() // supportgate: RFC 7162 3.1
 	}
 
 	data, err := c.session.Status(mailbox, &options)
@@ -86,12 +89,16 @@ func (c *Conn) writeStatus(data *imap.StatusData, options *imap.StatusOptions) e
 	if options.NumRecent {
 		listEnc.Item().Atom("RECENT").SP().Number(*data.NumRecent)
 	}
+	if options.HighestModSeq { // supportgate: RFC 7162 3.1.10
+		listEnc.Item().Atom("HIGHESTMODSEQ").SP().ModSeq(data.HighestModSeq)
+	}
 	listEnc.End()
 
 	return enc.CRLF()
 }
 
-func readStatusItem(dec *imapwire.Decoder, options *imap.StatusOptions) error {
+// supportgate: condStore, HIGHESTMODSEQ is an item only with CONDSTORE.
+func readStatusItem(dec *imapwire.Decoder, options *imap.StatusOptions, condStore bool) error {
 	var name string
 	if !dec.ExpectAtom(&name) {
 		return dec.Err()
@@ -115,6 +122,14 @@ func readStatusItem(dec *imapwire.Decoder, options *imap.StatusOptions) error {
 		options.DeletedStorage = true
 	case "RECENT":
 		options.NumRecent = true
+	case "HIGHESTMODSEQ": // supportgate: RFC 7162 3.1.10, where offered
+		if !condStore {
+			return &imap.Error{
+				Type: imap.StatusResponseTypeBad,
+				Text: "Unknown STATUS data item",
+			}
+		}
+		options.HighestModSeq = true
 	default:
 		return &imap.Error{
 			Type: imap.StatusResponseTypeBad,

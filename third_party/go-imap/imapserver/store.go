@@ -10,10 +10,35 @@ import (
 
 func (c *Conn) handleStore(dec *imapwire.Decoder, numKind NumKind) error {
 	var (
-		numSet imap.NumSet
-		item   string
+		numSet  imap.NumSet
+		item    string
+		options imap.StoreOptions
 	)
-	if !dec.ExpectSP() || !dec.ExpectNumSet(numKind.wire(), &numSet) || !dec.ExpectSP() || !dec.ExpectAtom(&item) || !dec.ExpectSP() {
+	if !dec.ExpectSP() || !dec.ExpectNumSet(numKind.wire(), &numSet) || !dec.ExpectSP() {
+		return dec.Err()
+	}
+	// supportgate: RFC 7162 3.1.3, STORE (UNCHANGEDSINCE n)
+	unchangedSince := false
+	if c.condStore() && dec.Special('(') {
+		err := readModifiers(dec, func(name string) error {
+			switch name {
+			case "UNCHANGEDSINCE":
+				unchangedSince = true
+				if !dec.ExpectSP() || !dec.ExpectModSeq(&options.UnchangedSince) {
+					return dec.Err()
+				}
+				return nil
+			}
+			return newClientBugError("Unknown STORE modifier")
+		})
+		if err != nil {
+			return err
+		}
+		if !dec.ExpectSP() {
+			return dec.Err()
+		}
+	}
+	if !dec.ExpectAtom(&item) || !dec.ExpectSP() {
 		return dec.Err()
 	}
 	var flags []imap.Flag
@@ -68,8 +93,11 @@ func (c *Conn) handleStore(dec *imapwire.Decoder, numKind NumKind) error {
 		return err
 	}
 
+	if unchangedSince {
+		c.enableCondStore() // supportgate: RFC 7162 3.1
+		options.UnchangedSinceSet = true
+	}
 	w := &FetchWriter{conn: c}
-	options := imap.StoreOptions{}
 	return c.session.Store(w, numSet, &imap.StoreFlags{
 		Op:     op,
 		Silent: silent,

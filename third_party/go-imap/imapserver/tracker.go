@@ -108,6 +108,7 @@ type trackerUpdateFetch struct {
 	seqNum uint32
 	uid    imap.UID
 	flags  []imap.Flag
+	modSeq uint64 // supportgate: CONDSTORE (condstore.go)
 }
 
 // SessionTracker tracks the state of a mailbox for an IMAP client.
@@ -117,6 +118,9 @@ type SessionTracker struct {
 	mutex   sync.Mutex
 	queue   []trackerUpdate
 	updates chan<- struct{}
+	// current, when set, gives a message's flags as they are when a
+	// queued FETCH is written (supportgate: condstore.go).
+	current func(uid imap.UID) (flags []imap.Flag, modSeq uint64, ok bool)
 }
 
 // Close unregisters the session.
@@ -148,6 +152,7 @@ func (t *SessionTracker) queueUpdate(update *trackerUpdate) {
 func (t *SessionTracker) Poll(w *UpdateWriter, allowExpunge bool) error {
 	var updates []trackerUpdate
 	t.mutex.Lock()
+	current := t.current // supportgate: condstore.go
 	if allowExpunge {
 		updates = t.queue
 		t.queue = nil
@@ -178,7 +183,15 @@ func (t *SessionTracker) Poll(w *UpdateWriter, allowExpunge bool) error {
 		case update.mailboxFlags != nil:
 			err = w.WriteMailboxFlags(update.mailboxFlags)
 		case update.fetch != nil:
-			err = w.WriteMessageFlags(update.fetch.seqNum, update.fetch.uid, update.fetch.flags)
+			// supportgate: with its MODSEQ, as it is now (condstore.go)
+			f := *update.fetch
+			if current != nil && f.uid != 0 {
+				var ok bool
+				if f.flags, f.modSeq, ok = current(f.uid); !ok {
+					continue // gone: its EXPUNGE is queued after this
+				}
+			}
+			err = w.WriteMessageFlagsModSeq(f.seqNum, f.uid, f.flags, f.modSeq)
 		default:
 			panic(fmt.Errorf("imapserver: unknown tracker update %#v", update))
 		}
