@@ -206,9 +206,11 @@ func (mb *selectedMailbox) update(s *snapshot, quiet map[uint32]bool) {
 	for k := sort.Search(len(now), func(k int) bool { return now[k].UID > oldLast }); k < len(now); k++ {
 		mb.learnEntry(&now[k])
 	}
+	remaining := len(mb.entries) // the entries the tracker counts after the expunges
 	for _, c := range d.changes {
 		if c.expunge {
 			mb.tracker.QueueExpunge(c.seq)
+			remaining--
 			continue
 		}
 		if e := &now[c.now]; !quiet[e.UID] {
@@ -230,7 +232,14 @@ func (mb *selectedMailbox) update(s *snapshot, quiet map[uint32]bool) {
 	mb.snap, mb.chain = s.id, s.chain
 	mb.highestModSeq = max(mb.highestModSeq, s.highestModSeq)
 	if d.added {
-		mb.tracker.QueueNumMessages(uint32(len(mb.entries)))
+		// One EXISTS per new message: the tracker maps its sequence
+		// numbers to the client's (EncodeSeqNum, for a FETCH before the
+		// next poll) only when the count grows by one at a time; with one
+		// EXISTS for several, a FETCH 1:* showed messages the client was
+		// not told of yet (imaptest stress: "seq too high").
+		for n := remaining + 1; n <= len(mb.entries); n++ {
+			mb.tracker.QueueNumMessages(uint32(n))
+		}
 		mb.recent.arrived(mb.entries[len(mb.entries)-1].UID)
 	}
 	if n := len(mb.entries); n > 0 && mb.entries[n-1].UID >= mb.uidNext {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"slices"
+	"sync"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
@@ -76,6 +77,10 @@ type session struct {
 	updates *imapserver.UpdateWriter
 	// condStore: the client enabled CONDSTORE (RFC 7162 3.1).
 	condStore bool
+	// pollMu serialises Poll: when a client goes away during IDLE, the
+	// library polls after the command while the Idle goroutine may still be
+	// polling (imapserver.handleIdle returns on EOF without waiting for it).
+	pollMu sync.Mutex
 }
 
 var (
@@ -219,6 +224,8 @@ func (m *session) Unselect() error {
 }
 
 func (m *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
+	m.pollMu.Lock()
+	defer m.pollMu.Unlock()
 	if m.mbox == nil {
 		return nil
 	}
