@@ -44,7 +44,9 @@ func TestImaptest(t *testing.T) {
 	}
 	dir := t.TempDir()
 	p := freePorts(t)
-	d := startDaemon(t, dir, p, "-config", testConfig(t, dir, p))
+	cfg := testConfig(t, dir, p)
+	cheapAlice(t, cfg) // imaptest_stress_e2e_test.go
+	d := startDaemon(t, dir, p, "-config", cfg)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()

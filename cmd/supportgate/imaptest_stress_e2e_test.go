@@ -93,15 +93,7 @@ func TestImaptestStressSharedInbox(t *testing.T) {
 	dir := t.TempDir()
 	p := freePorts(t)
 	cfg := testConfig(t, dir, p)
-	// imaptest's clients log in and out all the time; at bcrypt's default
-	// cost, and ten times slower under the race detector, the run would
-	// measure password hashing. alice's hash at the least cost bcrypt has:
-	// the password check is the same, only cheaper.
-	cheap, err := bcrypt.GenerateFromPassword([]byte("demo-alice"), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	patchConfig(t, cfg, alicePasswordHash, string(cheap))
+	cheapAlice(t, cfg)
 	d := startDaemon(t, dir, p, "-config", cfg)
 	mx := d.addr(p.MX)
 
@@ -336,4 +328,17 @@ func (c *customerMail) next(followUp float64) (from, msg string) {
 	}
 	cv.ids = append(cv.ids, id)
 	return cv.from, b.String()
+}
+
+// cheapAlice gives alice a hash of her password at the least cost bcrypt
+// has: imaptest's clients log in and out all the time, and at bcrypt's
+// default cost, ten times slower under the race detector, a run would
+// measure password hashing. The password check is the same, only cheaper.
+func cheapAlice(t *testing.T, cfg string) {
+	t.Helper()
+	cheap, err := bcrypt.GenerateFromPassword([]byte("demo-alice"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	patchConfig(t, cfg, alicePasswordHash, string(cheap))
 }
