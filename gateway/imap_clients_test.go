@@ -299,3 +299,22 @@ func TestKeywordsAnnouncedBeforeUse(t *testing.T) {
 	}
 	_ = store.KindReply
 }
+
+// TestSearchSmallerWithOtherKeys: SMALLER keeps its bound when other keys
+// follow it (go-imap's SearchCriteria.And dropped it; imaptest stress:
+// "SEARCH result has extra seq").
+func TestSearchSmallerWithOtherKeys(t *testing.T) {
+	w := newWorkspace(t, nil)
+	w.customer("small@customer.example", "Sizes")
+	big := "From: Gina <gina@customer.example>\r\nTo: support@example.test\r\nSubject: Sizes\r\nMessage-ID: <big@customer.example>\r\n\r\n" +
+		strings.Repeat("Hello there\r\n", 500)
+	if err := smtpSend(w.mx, nil, "gina@customer.example", []string{"support@example.test"}, big); err != nil {
+		t.Fatal(err)
+	}
+	c := dialLineIMAP(t, w.imap, "alice@example.test", "demo-alice")
+	c.cmd("SELECT INBOX")
+	got := strings.Join(c.cmd(`SEARCH SMALLER 2000 TEXT "hello" SUBJECT "sizes"`), "")
+	if !strings.Contains(got, "* SEARCH 1") || strings.Contains(got, " 2") {
+		t.Errorf("SEARCH SMALLER 2000 TEXT hello SUBJECT sizes: %q, want only message 1", got)
+	}
+}

@@ -81,7 +81,10 @@ func (criteria *SearchCriteria) And(other *SearchCriteria) {
 	if criteria.Larger == 0 || other.Larger > criteria.Larger {
 		criteria.Larger = other.Larger
 	}
-	if criteria.Smaller == 0 || other.Smaller < criteria.Smaller {
+	// supportgate: an unset (0) Smaller of other no longer clears ours: a
+	// SMALLER followed by another key (SEARCH SMALLER 965 TEXT "x") lost
+	// its size bound.
+	if other.Smaller != 0 && (criteria.Smaller == 0 || other.Smaller < criteria.Smaller) {
 		criteria.Smaller = other.Smaller
 	}
 
