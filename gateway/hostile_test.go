@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+
+	"github.com/supportgate/supportgate/internal/hostile"
 )
 
 // rawSend sends data as it is (no client fixes its line ends) in one SMTP
@@ -31,76 +33,6 @@ func rawSend(t *testing.T, addr, from, data string) string {
 	return strings.TrimSpace(reply)
 }
 
-// hostileMail is one message of the hostile corpus (issue 13): either it
-// is stored, and then served over IMAP like any other, or it is refused
-// with a 5xx and a sentence.
-type hostileMail struct {
-	name, data string
-	refused    bool // 554 5.6.0 expected
-}
-
-// hostileCorpus builds the corpus; the big ones are made here rather than
-// kept in testdata/.
-func hostileCorpus() []hostileMail {
-	head := func(id string) string {
-		return "From: Mallory <mallory@evil.example>\r\nTo: support@example.test\r\nSubject: " + id +
-			"\r\nMessage-ID: <" + id + "@evil.example>\r\nMIME-Version: 1.0\r\n"
-	}
-	nested := func(id string, depth int, rfc822 bool) string {
-		var b strings.Builder
-		b.WriteString(head(id))
-		for i := range depth {
-			if rfc822 {
-				b.WriteString("Content-Type: message/rfc822\r\n\r\nSubject: level " + fmt.Sprint(i) + "\r\n")
-			} else {
-				fmt.Fprintf(&b, "Content-Type: multipart/mixed; boundary=\"b%d\"\r\n\r\n--b%d\r\n", i, i)
-			}
-		}
-		b.WriteString("Content-Type: text/plain\r\n\r\nthe bottom\r\n")
-		if !rfc822 {
-			for i := depth - 1; i >= 0; i-- {
-				fmt.Fprintf(&b, "--b%d--\r\n", i)
-			}
-		}
-		return b.String()
-	}
-	var parts strings.Builder
-	parts.WriteString(head("many-parts") + "Content-Type: multipart/mixed; boundary=\"p\"\r\n\r\n")
-	for i := range 100_000 {
-		fmt.Fprintf(&parts, "--p\r\n\r\n%d\r\n", i)
-	}
-	parts.WriteString("--p--\r\n")
-	var bigHeader strings.Builder
-	bigHeader.WriteString(head("big-header"))
-	for bigHeader.Len() < 10<<20 {
-		bigHeader.WriteString("X-Filler: " + strings.Repeat("h", 990) + "\r\n")
-	}
-	bigHeader.WriteString("\r\nbody\r\n")
-	return []hostileMail{
-		{name: "nested multiparts, 10,000 levels", data: nested("deep-multipart", 10_000, false)},
-		{name: "nested message/rfc822, 10,000 levels", data: nested("deep-rfc822", 10_000, true)},
-		{name: "100,000 parts", data: parts.String()},
-		{name: "10 MB header", data: bigHeader.String()},
-		{name: "broken base64", data: head("bad-base64") + "Content-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n!!!not base64***\r\n"},
-		{name: "broken quoted-printable", data: head("bad-qp") + "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n=ZZ=\r\n=\r\n"},
-		{name: "unknown charset", data: head("bad-charset") + "Content-Type: text/plain; charset=x-nonesuch\r\n\r\n\xff\xfe\r\n"},
-		{name: "multipart without boundary", data: head("no-boundary") + "Content-Type: multipart/mixed\r\n\r\n--x\r\n\r\nhello\r\n"},
-		{name: "multipart never closed", data: head("unclosed") + "Content-Type: multipart/mixed; boundary=u\r\n\r\n--u\r\nContent-Type: multipart/alternative; boundary=v\r\n\r\n--v\r\n\r\nx\r\n"},
-		{name: "encoded words gone wrong", data: head("bad-words") + "Content-Type: text/plain\r\nX-Note: =?utf-8?B?!!!?= =?x-none?Q?a?=\r\n\r\nbody\r\n"},
-		{name: "NUL", data: head("nul") + "\r\nbefore\x00after\r\n", refused: true},
-		// smtpsmug's end-of-data variants (the bytes after them would be a
-		// second message on a server that took them for the end).
-		{name: "bare LF", data: head("lf") + "\r\nline\nline\r\n", refused: true},
-		{name: "bare CR", data: head("cr") + "\r\nline\rline\r\n", refused: true},
-		{name: "LF.LF", data: head("lf-dot-lf") + "\r\nline\n.\nMAIL FROM:<x@evil.example>\r\n", refused: true},
-		{name: "CRLF.LF", data: head("crlf-dot-lf") + "\r\nline\r\n.\nMAIL FROM:<x@evil.example>\r\n", refused: true},
-		{name: "LF.CRLF", data: head("lf-dot-crlf") + "\r\nline\n.\r\nMAIL FROM:<x@evil.example>\r\n", refused: true},
-		{name: "CR.CR", data: head("cr-dot-cr") + "\r\nline\r.\rMAIL FROM:<x@evil.example>\r\n", refused: true},
-		{name: "CRLF.CR", data: head("crlf-dot-cr") + "\r\nline\r\n.\rMAIL FROM:<x@evil.example>\r\n", refused: true},
-		{name: "CR.CRLF", data: head("cr-dot-crlf") + "\r\nline\r.\r\nMAIL FROM:<x@evil.example>\r\n", refused: true},
-	}
-}
-
 // TestHostileCorpus: each hostile message is stored or refused with a
 // sentence; every stored one is served, and FETCH and SEARCH of the whole
 // folder answer for every message (DESIGN.md §8).
@@ -109,15 +41,15 @@ func TestHostileCorpus(t *testing.T) {
 	w := &workspace{newLoggingTestServer(t, nil, nil, &logs), t}
 	w.customer("plain-before@customer.example", "An ordinary request")
 	stored := 1
-	for i, m := range hostileCorpus() {
-		reply := rawSend(t, w.mx, fmt.Sprintf("mallory%d@evil.example", i), m.data)
+	for i, m := range hostile.Corpus() {
+		reply := rawSend(t, w.mx, fmt.Sprintf("mallory%d@evil.example", i), m.Data)
 		switch {
-		case m.refused:
+		case m.Refused:
 			if !strings.HasPrefix(reply, "554 5.6.0 ") || len(reply) < 30 {
-				t.Errorf("%s: answered %q, want 554 5.6.0 and a sentence", m.name, reply)
+				t.Errorf("%s: answered %q, want 554 5.6.0 and a sentence", m.Name, reply)
 			}
 		case !strings.HasPrefix(reply, "250 "):
-			t.Errorf("%s: refused: %q", m.name, reply)
+			t.Errorf("%s: refused: %q", m.Name, reply)
 		default:
 			stored++
 		}
