@@ -22,6 +22,7 @@ import (
 
 	"github.com/supportgate/supportgate/config"
 	"github.com/supportgate/supportgate/gateway"
+	"github.com/supportgate/supportgate/internal/metrics"
 	"github.com/supportgate/supportgate/queue"
 	"github.com/supportgate/supportgate/store"
 	"github.com/supportgate/supportgate/threading"
@@ -115,12 +116,12 @@ func serve(args []string, stderr io.Writer) int {
 	if err := fl.Parse(args); err != nil {
 		return 2
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	cfg, err := loadConfig(*configPath)
 	if err != nil {
 		fmt.Fprintln(stderr, "supportgate:", err)
 		return 1
 	}
+	log, _ := newLogger(stderr, cfg.Log) // [log]: logging.go
 	if cfg.Demo {
 		if err := cfg.CheckLoopback(); err != nil {
 			fmt.Fprintln(stderr, "supportgate: the demo configuration runs on loopback only:", err)
@@ -174,9 +175,13 @@ func serve(args []string, stderr io.Writer) int {
 		}
 	}()
 
+	// DESIGN.md §16: one registry for the daemon, read by /metrics.
+	m := metrics.New(metrics.Options{Store: st, Queue: worker, Log: log.With("service", "http")})
+	st.ObserveCommits(m.ObserveCommit)
+
 	// SIGTERM: the listeners close, the queue starts no new attempt and
 	// lets those in flight finish within its grace; the rest stays queued.
-	gw := gateway.New(cfg, st, keys, log)
+	gw := gateway.New(cfg, st, keys, log, gateway.WithMetrics(m))
 	notified := make(chan struct{})
 	go func() {
 		defer close(notified)
@@ -197,6 +202,7 @@ func serve(args []string, stderr io.Writer) int {
 // runner is an outbound worker.
 type runner interface {
 	Run(ctx context.Context) error
+	queue.Metrics // its delivery counts, for /metrics
 }
 
 // outboundWorker builds the worker of the configured outbound mode.
