@@ -123,6 +123,9 @@ func New(cfg *config.Config, st store.Store, keys threading.Keys, log *slog.Logg
 			mo.Store = ms
 		}
 		s.metrics = metrics.New(mo)
+		if o, ok := st.(interface{ ObserveCommits(func(time.Duration)) }); ok {
+			o.ObserveCommits(s.metrics.ObserveCommit)
+		}
 	}
 	return s
 }
