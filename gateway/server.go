@@ -118,7 +118,7 @@ func New(cfg *config.Config, st store.Store, keys threading.Keys, log *slog.Logg
 		o(s)
 	}
 	if s.metrics == nil {
-		mo := metrics.Options{Log: log}
+		mo := metrics.Options{Log: log, DataDir: cfg.Server.DataDir}
 		if ms, ok := st.(metrics.Store); ok {
 			mo.Store = ms
 		}

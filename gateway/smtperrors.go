@@ -176,7 +176,7 @@ func logRefused(log *slog.Logger, msg string, reply error, why string, attrs ...
 	if !errors.As(reply, &e) {
 		return
 	}
-	args := append([]any{"result", replyResult(reply), "code", e.Code}, attrs...)
+	args := append(attrs[:len(attrs):len(attrs)], "result", replyResult(reply), "code", e.Code)
 	if e.EnhancedCode != smtp.NoEnhancedCode && e.EnhancedCode != (smtp.EnhancedCode{}) {
 		args = append(args, "dsn", fmt.Sprintf("%d.%d.%d", e.EnhancedCode[0], e.EnhancedCode[1], e.EnhancedCode[2]))
 	}

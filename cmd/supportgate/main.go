@@ -176,7 +176,7 @@ func serve(args []string, stderr io.Writer) int {
 	}()
 
 	// DESIGN.md §16: one registry for the daemon, read by /metrics.
-	m := metrics.New(metrics.Options{Store: st, Queue: worker, Log: log.With("service", "http")})
+	m := metrics.New(metrics.Options{Store: st, Queue: worker, DataDir: cfg.Server.DataDir, Log: log.With("service", "http")})
 	st.ObserveCommits(m.ObserveCommit)
 
 	// SIGTERM: the listeners close, the queue starts no new attempt and

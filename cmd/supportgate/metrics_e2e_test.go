@@ -195,7 +195,8 @@ func TestMetricsAndLog(t *testing.T) {
 			t.Errorf("at start %s%v is %v (present: %v), want 0", c.name, c.labels, v, ok)
 		}
 	}
-	for _, name := range []string{"supportgate_store_commit_seconds_count", "go_goroutines", "process_resident_memory_bytes"} {
+	for _, name := range []string{"supportgate_store_commit_seconds_count", "supportgate_data_dir_available_bytes",
+		"supportgate_data_dir_size_bytes", "go_goroutines", "process_resident_memory_bytes"} {
 		found := false
 		for _, s := range first {
 			found = found || s.name == name

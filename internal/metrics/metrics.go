@@ -52,6 +52,9 @@ type Options struct {
 	// Queue gives the delivery outcomes counted by the outbound worker
 	// since the start (supportgate_deliveries_total); nil: not served.
 	Queue queue.Metrics
+	// DataDir is server.data_dir, whose file system's free space is
+	// served (supportgate_data_dir_available_bytes); "": not served.
+	DataDir string
 	// Log receives what a scrape could not read; nil: slog.Default().
 	Log *slog.Logger
 }
@@ -112,7 +115,7 @@ func New(o Options) *Metrics {
 	m.reg.MustRegister(m.smtp, m.auth, m.imap, m.commit,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		&storeCollector{store: o.Store, queue: o.Queue, log: log})
+		&storeCollector{store: o.Store, queue: o.Queue, dataDir: o.DataDir, log: log})
 	return m
 }
 
@@ -167,9 +170,10 @@ func (m *Metrics) ObserveCommit(d time.Duration) {
 
 // storeCollector reads the queue and the conversations at scrape time.
 type storeCollector struct {
-	store Store
-	queue queue.Metrics
-	log   *slog.Logger
+	store   Store
+	queue   queue.Metrics
+	dataDir string
+	log     *slog.Logger
 }
 
 var (
@@ -182,6 +186,11 @@ var (
 	deliveriesDesc = prometheus.NewDesc("supportgate_deliveries_total",
 		"Delivery attempts of the outbound queue by outcome since the start: delivered (250, or written to outbound.directory), deferred (to be tried again), failed (5xx, a bounce or give_up_after).",
 		[]string{"result"}, nil)
+	diskAvailDesc = prometheus.NewDesc("supportgate_data_dir_available_bytes",
+		"Bytes available to the daemon on the file system of server.data_dir (the store, the queue, the outbox); at 0 no mail can be accepted.",
+		nil, nil)
+	diskSizeDesc = prometheus.NewDesc("supportgate_data_dir_size_bytes",
+		"Size in bytes of the file system of server.data_dir.", nil, nil)
 )
 
 func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -191,6 +200,10 @@ func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	}
 	if c.queue != nil {
 		ch <- deliveriesDesc
+	}
+	if c.dataDir != "" {
+		ch <- diskAvailDesc
+		ch <- diskSizeDesc
 	}
 }
 
@@ -230,6 +243,14 @@ func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(deliveriesDesc, prometheus.CounterValue, float64(s.Delivered), "delivered")
 			ch <- prometheus.MustNewConstMetric(deliveriesDesc, prometheus.CounterValue, float64(s.Deferred), "deferred")
 			ch <- prometheus.MustNewConstMetric(deliveriesDesc, prometheus.CounterValue, float64(s.Failed), "failed")
+		}
+	}
+	if c.dataDir != "" {
+		if avail, size, err := diskSpace(c.dataDir); err != nil {
+			c.log.Error("metrics: reading the free space of the data directory failed", "data_dir", c.dataDir, "err", err)
+		} else {
+			ch <- prometheus.MustNewConstMetric(diskAvailDesc, prometheus.GaugeValue, float64(avail))
+			ch <- prometheus.MustNewConstMetric(diskSizeDesc, prometheus.GaugeValue, float64(size))
 		}
 	}
 }

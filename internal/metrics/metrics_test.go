@@ -65,7 +65,7 @@ func get(t *testing.T, m *Metrics) string {
 func TestSeries(t *testing.T) {
 	st := &fakeStore{queue: map[store.RecipientState]int64{store.RecipientQueued: 3, store.RecipientFailed: 1},
 		convs: map[store.Status]int64{store.StatusOpen: 7}}
-	m := New(Options{Store: st, Queue: fakeQueue{queue.Stats{Delivered: 5, Deferred: 2, Failed: 1}}})
+	m := New(Options{Store: st, Queue: fakeQueue{queue.Stats{Delivered: 5, Deferred: 2, Failed: 1}}, DataDir: t.TempDir()})
 	m.SMTPMessage(MX, Accepted)
 	m.SMTPMessage(MX, Accepted)
 	m.SMTPMessage(Submission, Refused)
@@ -98,10 +98,15 @@ func TestSeries(t *testing.T) {
 		"# TYPE supportgate_queue_recipients gauge",
 		"go_goroutines ",
 		"process_start_time_seconds ",
+		"# TYPE supportgate_data_dir_available_bytes gauge",
+		"supportgate_data_dir_size_bytes ",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("no %q in\n%s", want, body)
 		}
+	}
+	if strings.Contains(body, "supportgate_data_dir_available_bytes 0\n") || strings.Contains(body, "supportgate_data_dir_size_bytes 0\n") {
+		t.Errorf("the data directory's file system is served as empty:\n%s", body)
 	}
 }
 
