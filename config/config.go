@@ -38,6 +38,7 @@
 //     "round-robin" needs at least one such agent.
 //   - [notifications] (config/notifications.go): max_per_day counts per follower and conversation, 0
 //     turns notifications off; first_after and interval are at most 7d.
+//   - [log] (config/log.go): format and level are case-insensitive.
 package config
 
 import (
@@ -76,6 +77,7 @@ type Config struct {
 	DKIM     DKIM
 	Policy   Policy
 	Limits   Limits // [limits]: config/limits.go
+	Log      Log    // [log]: config/log.go
 	// Notifications is [notifications]: config/notifications.go.
 	Notifications Notifications
 	Inboxes       []Inbox // TOML [[inbox]]

@@ -20,6 +20,7 @@ type fileConfig struct {
 	Policy   filePolicy        `toml:"policy"`
 	Limits   fileLimits        `toml:"limits"`
 	Notices  fileNotifications `toml:"notifications"`
+	Log      fileLog           `toml:"log"`
 	Inboxes  []fileInbox       `toml:"inbox"`
 	Agents   []fileAgent       `toml:"agent"`
 }
@@ -157,6 +158,7 @@ var shapes = map[string]string{
 	"tls":                    "a table, written [tls]",
 	"outbound":               "a table, written [outbound]",
 	"dkim":                   "a table, written [dkim]",
+	"log":                    "a table, written [log]",
 }
 
 func decodeIssue(de *toml.DecodeError, ps *positions) issue {

@@ -51,6 +51,7 @@ func (v *validator) build(fc *fileConfig) *Config {
 			c.Limits.MaxInflightBytes, c.Server.MaxMessageBytes)
 	}
 	v.notifications(&c.Notifications, &fc.Notices)
+	v.log(&c.Log, &fc.Log)
 	c.Policy.BlockedSenders = v.blockedSenders("policy.blocked_senders", "policy.blocked_senders", fc.Policy.BlockedSenders)
 	c.Inboxes = v.inboxes(fc.Inboxes)
 	c.Agents = v.agents(fc.Agents, c.Inboxes)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/emersion/go-message"
 
+	"github.com/supportgate/supportgate/internal/metrics"
 	"github.com/supportgate/supportgate/store"
 )
 
@@ -86,13 +87,15 @@ func (s *Server) receiveBounce(ctx context.Context, log *slog.Logger, from strin
 			continue
 		}
 		if err := s.applyBounce(ctx, log.With("return_path", rcpt, "message", msg), msg, n, report); err != nil {
-			log.Error("recording a bounce failed", "err", err)
+			log.Error("recording a bounce failed; the client was answered 451 4.3.0 and retries",
+				append(inboundAttrs(from, rcpts, messageIDOf(raw)), "result", metrics.Deferred, "err", err)...)
 			return errTemporary
 		}
 	}
 	if len(others) > 0 {
 		return s.storeInbound(ctx, log, from, others, raw, trace)
 	}
+	log.Info("inbound bounce received", append(inboundAttrs(from, rcpts, messageIDOf(raw)), "result", metrics.Accepted)...)
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/supportgate/supportgate/gateway/imapgw"
+	"github.com/supportgate/supportgate/internal/metrics"
 )
 
 // imapAutologout is the shortest wait for an authenticated client's next
@@ -35,11 +36,34 @@ func (s *Server) newIMAP() *imapService {
 			Log:          s.log,
 			Authenticate: s.authenticate,
 			TLS:          s.tlsConfig,
-			Guard:        s.limits,
+			Guard:        meteredGuard{Limiter: s.limits, metrics: s.metrics},
 			Inflight:     s.inflight,
 		}),
 		readTimeout: s.cfg().Limits.ReadTimeout,
 	}
+}
+
+// meteredGuard is the IMAP server's Guard: the Limiter, which also counts
+// the connections it admits in supportgate_imap_sessions and the wrong
+// passwords in supportgate_auth_failures_total{service="imap"}.
+type meteredGuard struct {
+	*Limiter
+	metrics *metrics.Metrics
+}
+
+func (g meteredGuard) Connect(service, ip string) (release func(), ok bool) {
+	free, ok := g.Limiter.Connect(service, ip)
+	if !ok {
+		return nil, false
+	}
+	closed := g.metrics.IMAPSessionOpened()
+	var once sync.Once
+	return func() { once.Do(func() { free(); closed() }) }, true
+}
+
+func (g meteredGuard) AuthFailed(ip string) (delay time.Duration, lockedNow bool) {
+	g.metrics.AuthFailure(metrics.IMAP)
+	return g.Limiter.AuthFailed(ip)
 }
 
 // Serve serves plain IMAP (with STARTTLS) on l.

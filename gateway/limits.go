@@ -14,6 +14,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/supportgate/supportgate/config"
+	"github.com/supportgate/supportgate/internal/metrics"
 )
 
 // Limit replies (DESIGN.md §8). Each says what happened and what to do.
@@ -301,13 +302,16 @@ type smtpServer struct {
 	limits  *Limiter
 	service string
 	log     *slog.Logger
-	guard   sync.Once // wraps the backend in safeBackend once
+	metrics *metrics.Metrics // nil: nothing is counted
+	guard   sync.Once        // wraps the backend in safeBackend once
 }
 
-// guardErrors makes every session's errors safe to send (smtperrors.go)
-// before anything is served.
+// guardErrors makes every session's errors safe to send (smtperrors.go),
+// and every message counted, before anything is served.
 func (s *smtpServer) guardErrors() {
-	s.guard.Do(func() { s.Server.Backend = safeBackend{inner: s.Server.Backend, log: s.log} })
+	s.guard.Do(func() {
+		s.Server.Backend = safeBackend{inner: s.Server.Backend, log: s.log, service: s.service, metrics: s.metrics}
+	})
 }
 
 // Serve serves l with the connection limit. Connections that are TLS

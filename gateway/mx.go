@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,8 +12,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/emersion/go-message/textproto"
 	"github.com/emersion/go-smtp"
 
+	"github.com/supportgate/supportgate/internal/metrics"
 	"github.com/supportgate/supportgate/policy"
 	"github.com/supportgate/supportgate/store"
 	"github.com/supportgate/supportgate/threading"
@@ -33,7 +37,7 @@ func (s *Server) newMX() *smtpServer {
 	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
 		ctx, cancel := context.WithCancel(withMXClient(context.Background(), c)) // gateway/mailauth.go
 		id := s.nextConnID("mx")
-		log := s.log.With("conn", id, "remote", c.Conn().RemoteAddr().String())
+		log := s.log.With("service", "mx", "conn", id, "remote", c.Conn().RemoteAddr().String())
 		log.Debug("connection opened")
 		return &mxSession{srv: s, ctx: ctx, cancel: cancel, log: log, ip: ipOf(c.Conn().RemoteAddr()), conn: c, id: id}, nil
 	}))
@@ -52,7 +56,7 @@ func (s *Server) newMX() *smtpServer {
 	srv.MaxCommandsWithoutMessage = maxCommandsWithoutMessage
 	srv.MaxTimeWithoutMessage = 3 * s.cfg().Limits.ReadTimeout
 	srv.ErrorLog = slogPrinter{s.log.With("service", "mx")}
-	return &smtpServer{Server: srv, limits: s.limits, service: "mx", log: s.log.With("service", "mx")}
+	return &smtpServer{Server: srv, limits: s.limits, service: "mx", log: s.log.With("service", "mx"), metrics: s.metrics}
 }
 
 // mxSession is one inbound SMTP connection. Nothing is persistent before
@@ -87,7 +91,8 @@ func (m *mxSession) Mail(from string, _ *smtp.MailOptions) error {
 	// Only accepted messages count (Data): MAIL FROM and RSET never use
 	// up a sender's quota.
 	if m.srv.limits.SenderOverLimit(m.rateKey(from)) {
-		m.log.Info("message refused: sender over its hourly limit", "from", from)
+		logRefused(m.log, "MAIL refused", errSenderRate, "the sender is at limits.max_messages_per_sender_per_hour",
+			"from", envelopeFrom(from))
 		return errSenderRate
 	}
 	m.from = from
@@ -106,18 +111,27 @@ func (m *mxSession) rateKey(from string) string {
 
 func (m *mxSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 	to = strings.ToLower(to)
-	if handled, err := m.srv.bounceRcpt(to); handled { // a return path: gateway/bounce.go
-		if err == nil {
-			m.rcpts = append(m.rcpts, to)
-		}
+	refused := func(err error, why string) error {
+		logRefused(m.log, "RCPT refused", err, why, "from", envelopeFrom(m.from), "rcpt", to)
 		return err
+	}
+	if handled, err := m.srv.bounceRcpt(to); handled { // a return path: gateway/bounce.go
+		if err != nil {
+			return refused(err, "a return path (bounces+...) whose token this server did not make")
+		}
+		m.rcpts = append(m.rcpts, to)
+		return nil
 	}
 	inbox, ok := policy.InboxOf(m.srv.cfg(), to)
 	if !ok {
-		return errNoSuchInbox
+		_, domain, _ := strings.Cut(to, "@")
+		if !m.srv.isInboxDomain(domain) {
+			return refused(errNoSuchInbox, "relay attempt: the recipient's domain is not a domain of the inboxes")
+		}
+		return refused(errNoSuchInbox, "unknown recipient: no inbox has this address")
 	}
 	if m.srv.cfg().Blocked(inbox, m.from) {
-		return errBlockedSender
+		return refused(errBlockedSender, "blocked sender: policy.blocked_senders or the inbox's blocked_senders lists it")
 	}
 	m.rcpts = append(m.rcpts, to)
 	return nil
@@ -126,6 +140,7 @@ func (m *mxSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 func (m *mxSession) Data(r io.Reader) error {
 	raw, release, err := readData(r, m.srv.inflight)
 	if err != nil {
+		logRefused(m.log, "inbound message refused", err, "", inboundAttrs(m.from, m.rcpts, "")...)
 		return err
 	}
 	defer release()
@@ -142,7 +157,8 @@ func (m *mxSession) Data(r io.Reader) error {
 	// the message is not accepted.
 	give, ok := m.srv.limits.TakeMessage(m.rateKey(m.from))
 	if !ok {
-		m.log.Info("message refused: sender over its hourly limit", "from", m.from)
+		logRefused(m.log, "inbound message refused", errSenderRate, "the sender is at limits.max_messages_per_sender_per_hour",
+			inboundAttrs(m.from, m.rcpts, messageIDOf(raw))...)
 		return errSenderRate
 	}
 	if m.srv.isBounceTransaction(m.rcpts) { // bounces: gateway/bounce.go
@@ -158,20 +174,43 @@ func (m *mxSession) Data(r io.Reader) error {
 
 // storeInbound is deliverInbound with its SMTP answer and its log line:
 // a refusal as itself, any other failure as a safe 451.
+//
+// Its line answers "did the mail from carla@ arrive?": the envelope sender
+// (from=), the recipients (rcpt=), the Message-ID (message_id=) and the
+// result (result=accepted, refused or deferred), with the conversation and
+// message it became, or the reply and why.
 func (s *Server) storeInbound(ctx context.Context, log *slog.Logger, from string, rcpts []string, raw []byte, trace string) error {
 	res, err := s.deliverInbound(ctx, from, rcpts, raw, trace)
+	attrs := inboundAttrs(from, rcpts, res.messageID)
 	var refusal *smtp.SMTPError
 	if errors.As(err, &refusal) {
-		log.Info("inbound message refused", "reason", refusal.Message)
+		logRefused(log, "inbound message refused", refusal, "", attrs...)
 		return refusal
 	}
 	if err != nil {
-		log.Error("storing inbound message failed", "err", err)
+		log.Error("storing inbound message failed; the client was answered 451 4.3.0 and retries",
+			append(attrs, "result", metrics.Deferred, "err", err)...)
 		return errTemporary
 	}
-	log.Info("inbound message stored", "conversation", res.Conversation, "message", res.Message,
-		"duplicate", res.Duplicate, "size", len(raw), "auth_failed", res.authFailed, "quarantined", res.quarantined)
+	log.Info("inbound message stored", append(attrs, "result", metrics.Accepted, "conversation", res.Conversation,
+		"message", res.Message, "duplicate", res.Duplicate, "size", len(raw), "auth_failed", res.authFailed,
+		"quarantined", res.quarantined)...)
 	return nil
+}
+
+// inboundAttrs are the envelope fields of an inbound message's log line.
+func inboundAttrs(from string, rcpts []string, messageID string) []any {
+	return []any{"from", envelopeFrom(from), "rcpt", strings.Join(rcpts, ","), "message_id", messageID}
+}
+
+// messageIDOf reads the Message-ID of a message's header, "" when it has
+// none, for a log line.
+func messageIDOf(raw []byte) string {
+	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(raw)))
+	if err != nil && h.Len() == 0 {
+		return ""
+	}
+	return threading.ParseMessageID(h.Get("Message-Id"))
 }
 
 // storedInbound is what deliverInbound did with a message: where the store
@@ -180,13 +219,15 @@ type storedInbound struct {
 	store.InboundResult
 	authFailed  string // the failing checks ("dmarc", "spf"...), "" when none
 	quarantined bool   // it opened its conversation in Spam (auth_failure = "quarantine")
+	messageID   string // the Message-ID of its header, also when it was refused
 }
 
 // deliverInbound threads and stores one inbound message; it returns only
 // when the message is durable. trace is the Received: field that the
 // stored copy starts with (receivedField).
-func (s *Server) deliverInbound(ctx context.Context, from string, rcpts []string, raw []byte, trace string) (storedInbound, error) {
+func (s *Server) deliverInbound(ctx context.Context, from string, rcpts []string, raw []byte, trace string) (res storedInbound, err error) {
 	info := parseHeaderInfo(raw)
+	defer func() { res.messageID = info.MessageID }() // for the log line, whatever happened
 	inbox, _ := policy.InboxOf(s.cfg(), rcpts[0])
 	sender := info.From
 	if sender == "" {
@@ -293,20 +334,20 @@ func (s *Server) deliverInbound(ctx context.Context, from string, rcpts []string
 		// existing conversation, or for a duplicate, the store ignores it.
 		in.NewStatus = store.StatusSpam
 	}
-	res, err := s.store.AddInbound(ctx, in)
+	added, err := s.store.AddInbound(ctx, in)
 	if err != nil {
 		return storedInbound{}, err
 	}
-	opened := dec.Conv.ID == 0 && !res.Duplicate
+	opened := dec.Conv.ID == 0 && !added.Duplicate
 	quarantined := action == policy.AuthQuarantine && opened // AddInbound created it in Spam
 	// DESIGN.md §7: an automatic acknowledgement of a new request
 	// (gateway/autoack.go); it never refuses the mail. A duplicate may be
 	// the retry of a request whose acknowledgement a crash lost: autoack.go
 	// decides it again, as quarantined when the original would have been.
-	s.autoAcknowledge(ctx, ackCandidate{inbox: rules, conversation: res.Conversation, message: res.Message,
-		newConversation: opened, duplicate: res.Duplicate, mailFrom: from, info: info, authFailed: auth.failing != "",
-		quarantined: quarantined || res.Duplicate && action == policy.AuthQuarantine})
-	return storedInbound{InboundResult: res, authFailed: auth.failing, quarantined: quarantined}, nil
+	s.autoAcknowledge(ctx, ackCandidate{inbox: rules, conversation: added.Conversation, message: added.Message,
+		newConversation: opened, duplicate: added.Duplicate, mailFrom: from, info: info, authFailed: auth.failing != "",
+		quarantined: quarantined || added.Duplicate && action == policy.AuthQuarantine})
+	return storedInbound{InboundResult: added, authFailed: auth.failing, quarantined: quarantined}, nil
 }
 
 // slogPrinter adapts go-smtp's error log to slog.

@@ -37,6 +37,7 @@ func (s *Server) Reload(cfg *config.Config) (needRestart []string, err error) {
 	keep("limits.read_timeout", next.Limits.ReadTimeout != old.Limits.ReadTimeout)
 	keep("limits.max_recipients", next.Limits.MaxRecipients != old.Limits.MaxRecipients)
 	keep("tls", (next.TLS.CertFile == "") != (old.TLS.CertFile == ""))
+	keep("log.format", next.Log.Format != old.Log.Format)
 	// What needs a restart stays as it is until then.
 	next.Server = old.Server
 	next.Limits.ReadTimeout, next.Limits.MaxRecipients = old.Limits.ReadTimeout, old.Limits.MaxRecipients
@@ -45,10 +46,11 @@ func (s *Server) Reload(cfg *config.Config) (needRestart []string, err error) {
 	}
 
 	if next.TLS.CertFile != "" && (next.TLS.CertFile != old.TLS.CertFile || next.TLS.KeyFile != old.TLS.KeyFile) {
-		r, err := newCertReloader(next.TLS.CertFile, next.TLS.KeyFile)
+		r, err := newCertReloader(next.TLS.CertFile, next.TLS.KeyFile, s.log.With("service", "tls"))
 		if err != nil {
 			return nil, fmt.Errorf("the new TLS certificate cannot be used: %w", err)
 		}
+		r.log.Info("TLS certificate loaded", certAttrs(r.cert, r.certFile)...)
 		s.certs.Store(r)
 	}
 	s.limits.SetConfig(next.Limits)

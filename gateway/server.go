@@ -26,6 +26,7 @@ import (
 
 	"github.com/supportgate/supportgate/config"
 	"github.com/supportgate/supportgate/internal/budget"
+	"github.com/supportgate/supportgate/internal/metrics"
 	"github.com/supportgate/supportgate/queue"
 	"github.com/supportgate/supportgate/store"
 	"github.com/supportgate/supportgate/threading"
@@ -94,10 +95,23 @@ type Server struct {
 	// inflight bounds the message data held in memory by all SMTP and IMAP
 	// transfers together ([limits] max_inflight_bytes).
 	inflight *budget.Bytes
+	// metrics counts what the listeners do and is served on /metrics
+	// (DESIGN.md §16).
+	metrics *metrics.Metrics
+}
+
+// Option is an optional argument of New.
+type Option func(*Server)
+
+// WithMetrics makes the server count into m and serve m on /metrics.
+// Without it the server has metrics of its own, with the store's counts
+// when the store has them (metrics.Store) but no delivery counts.
+func WithMetrics(m *metrics.Metrics) Option {
+	return func(s *Server) { s.metrics = m }
 }
 
 // New returns a server; nothing listens until Run.
-func New(cfg *config.Config, st store.Store, keys threading.Keys, log *slog.Logger) *Server {
+func New(cfg *config.Config, st store.Store, keys threading.Keys, log *slog.Logger, opts ...Option) *Server {
 	dummy, _ := bcrypt.GenerateFromPassword([]byte(rand.Text()), bcrypt.DefaultCost)
 	inflight := cfg.Limits.MaxInflightBytes
 	if inflight <= 0 { // a Config not made by config.Parse
@@ -106,6 +120,19 @@ func New(cfg *config.Config, st store.Store, keys threading.Keys, log *slog.Logg
 	s := &Server{store: st, keys: keys, log: log, dummyHash: dummy,
 		limits: NewLimiter(cfg.Limits, time.Now), inflight: budget.New(inflight)}
 	s.conf.Store(cfg)
+	for _, o := range opts {
+		o(s)
+	}
+	if s.metrics == nil {
+		mo := metrics.Options{Log: log, DataDir: cfg.Server.DataDir}
+		if ms, ok := st.(metrics.Store); ok {
+			mo.Store = ms
+		}
+		s.metrics = metrics.New(mo)
+		if o, ok := st.(interface{ ObserveCommits(func(time.Duration)) }); ok {
+			o.ObserveCommits(s.metrics.ObserveCommit)
+		}
+	}
 	return s
 }
 
@@ -214,5 +241,7 @@ func (s *Server) httpHandler() http.Handler {
 		}
 		w.Write([]byte("ok\n"))
 	})
+	// DESIGN.md §16: the Prometheus text format (README, Metrics).
+	mux.Handle("GET /metrics", s.metrics.Handler())
 	return mux
 }

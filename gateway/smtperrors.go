@@ -12,11 +12,15 @@ package gateway
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"github.com/supportgate/supportgate/internal/metrics"
 )
 
 // errAuthExchange: the SASL exchange failed in a way that is not a wrong
@@ -35,8 +39,10 @@ func (m *submissionSession) connLog() *slog.Logger { return m.log }
 
 // safeBackend wraps a backend's sessions in safeSession.
 type safeBackend struct {
-	inner smtp.Backend
-	log   *slog.Logger // the service's
+	inner   smtp.Backend
+	log     *slog.Logger // the service's
+	service string       // "mx" or "submission", for the metrics
+	metrics *metrics.Metrics
 }
 
 func (b safeBackend) NewSession(c *smtp.Conn) (smtp.Session, error) {
@@ -48,7 +54,7 @@ func (b safeBackend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	if cl, ok := sess.(connLogger); ok {
 		log = cl.connLog()
 	}
-	safe := &safeSession{inner: sess, log: log}
+	safe := &safeSession{inner: sess, log: log, service: b.service, metrics: b.metrics}
 	// go-smtp offers AUTH only to sessions that implement it: keep that.
 	if a, ok := sess.(smtp.AuthSession); ok {
 		return &safeAuthSession{safeSession: safe, auth: a}, nil
@@ -70,25 +76,124 @@ func safeError(log *slog.Logger, command string, err error) error {
 	return errTemporary
 }
 
-// safeSession is a session whose errors are safe to send.
+// safeSession is a session whose errors are safe to send. It also counts
+// each transaction once in supportgate_smtp_messages_total, by the reply
+// that decided it: DATA's, MAIL's when MAIL was refused, or the last RCPT's
+// when every RCPT was refused (counted when the transaction ends: RSET, the
+// next MAIL, QUIT or a lost connection).
 type safeSession struct {
-	inner smtp.Session
-	log   *slog.Logger
+	inner   smtp.Session
+	log     *slog.Logger
+	service string
+	metrics *metrics.Metrics
+
+	mu          sync.Mutex // go-smtp may call Logout from another goroutine
+	inTx        bool       // MAIL was accepted, DATA has not come
+	rcptOK      bool       // a RCPT of the transaction was accepted
+	rcptRefused string     // the result of its last refused RCPT, "" if none
 }
 
-func (s *safeSession) Reset()        { s.inner.Reset() }
-func (s *safeSession) Logout() error { return safeError(s.log, "QUIT", s.inner.Logout()) }
+// count counts one message with the result of its deciding reply.
+func (s *safeSession) count(reply error) {
+	s.metrics.SMTPMessage(s.service, replyResult(reply))
+}
+
+// endTx counts a transaction whose every RCPT was refused, and forgets it.
+func (s *safeSession) endTx() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.inTx && !s.rcptOK && s.rcptRefused != "" {
+		s.metrics.SMTPMessage(s.service, s.rcptRefused)
+	}
+	s.inTx, s.rcptOK, s.rcptRefused = false, false, ""
+}
+
+func (s *safeSession) Reset() {
+	s.endTx()
+	s.inner.Reset()
+}
+
+func (s *safeSession) Logout() error {
+	s.endTx()
+	return safeError(s.log, "QUIT", s.inner.Logout())
+}
 
 func (s *safeSession) Mail(from string, opts *smtp.MailOptions) error {
-	return safeError(s.log, "MAIL", s.inner.Mail(from, opts))
+	s.endTx()
+	err := safeError(s.log, "MAIL", s.inner.Mail(from, opts))
+	if err != nil {
+		s.count(err)
+		return err
+	}
+	s.mu.Lock()
+	s.inTx = true
+	s.mu.Unlock()
+	return nil
 }
 
 func (s *safeSession) Rcpt(to string, opts *smtp.RcptOptions) error {
-	return safeError(s.log, "RCPT", s.inner.Rcpt(to, opts))
+	err := safeError(s.log, "RCPT", s.inner.Rcpt(to, opts))
+	s.mu.Lock()
+	if err != nil {
+		s.rcptRefused = replyResult(err)
+	} else {
+		s.rcptOK = true
+	}
+	s.mu.Unlock()
+	return err
 }
 
 func (s *safeSession) Data(r io.Reader) error {
-	return safeError(s.log, "DATA", s.inner.Data(r))
+	err := safeError(s.log, "DATA", s.inner.Data(r))
+	s.mu.Lock()
+	s.inTx = false // counted here, not again at the Reset that follows
+	s.mu.Unlock()
+	s.count(err)
+	return err
+}
+
+// replyResult is the metrics' result of a reply: nil is accepted, a 4xx
+// deferred, anything else refused. Internal errors reach here as
+// errTemporary (safeError), so as deferred.
+func replyResult(reply error) string {
+	if reply == nil {
+		return metrics.Accepted
+	}
+	var e *smtp.SMTPError
+	if errors.As(reply, &e) && e.Code >= 400 && e.Code < 500 {
+		return metrics.Deferred
+	}
+	return metrics.Refused
+}
+
+// logRefused writes the line of a refused command or message: the reply the
+// client read (code, enhanced status code as dsn=, sentence as reason=),
+// whether it retries (result=deferred) or not (result=refused), and why
+// when the sentence does not tell the admin (why=). attrs name the
+// envelope (from=, rcpt=, message_id=).
+func logRefused(log *slog.Logger, msg string, reply error, why string, attrs ...any) {
+	var e *smtp.SMTPError
+	if !errors.As(reply, &e) {
+		return
+	}
+	args := append(attrs[:len(attrs):len(attrs)], "result", replyResult(reply), "code", e.Code)
+	if e.EnhancedCode != smtp.NoEnhancedCode && e.EnhancedCode != (smtp.EnhancedCode{}) {
+		args = append(args, "dsn", fmt.Sprintf("%d.%d.%d", e.EnhancedCode[0], e.EnhancedCode[1], e.EnhancedCode[2]))
+	}
+	args = append(args, "reason", e.Message)
+	if why != "" {
+		args = append(args, "why", why)
+	}
+	log.Info(msg, args...)
+}
+
+// envelopeFrom is the MAIL FROM of the logs: "<>" for the null sender,
+// so that a bounce's line says so.
+func envelopeFrom(from string) string {
+	if from == "" {
+		return "<>"
+	}
+	return from
 }
 
 // safeAuthSession is a safeSession that offers AUTH.

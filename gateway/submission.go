@@ -14,6 +14,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/supportgate/supportgate/config"
+	"github.com/supportgate/supportgate/internal/metrics"
 	"github.com/supportgate/supportgate/policy"
 	"github.com/supportgate/supportgate/store"
 	"github.com/supportgate/supportgate/threading"
@@ -38,7 +39,7 @@ func (s *Server) newSubmission() *smtpServer {
 		ctx, cancel := context.WithCancel(context.Background())
 		id := s.nextConnID("sub")
 		remote := c.Conn().RemoteAddr()
-		log := s.log.With("conn", id, "remote", remote.String())
+		log := s.log.With("service", "submission", "conn", id, "remote", remote.String())
 		_, tls := c.TLSConnectionState()
 		return &submissionSession{srv: s, ctx: ctx, cancel: cancel, log: log, ip: ipOf(remote),
 			authAllowed: tls || isLoopback(remote)}, nil
@@ -58,7 +59,8 @@ func (s *Server) newSubmission() *smtpServer {
 	srv.MaxCommandsWithoutMessage = maxCommandsWithoutMessage
 	srv.MaxTimeWithoutMessage = 3 * s.cfg().Limits.ReadTimeout
 	srv.ErrorLog = slogPrinter{s.log.With("service", "submission")}
-	return &smtpServer{Server: srv, limits: s.limits, service: "submission", log: s.log.With("service", "submission")}
+	return &smtpServer{Server: srv, limits: s.limits, service: "submission", log: s.log.With("service", "submission"),
+		metrics: s.metrics}
 }
 
 // submissionSession is one agent's SMTP connection.
@@ -104,7 +106,8 @@ func (m *submissionSession) Auth(mech string) (sasl.Server, error) {
 		defer m.srv.limits.AuthEnd(m.ip)
 		agent, ok := m.srv.authenticate(username, password)
 		if !ok {
-			m.log.Info("authentication failed")
+			m.log.Info("authentication failed", "user", username)
+			m.srv.metrics.AuthFailure(metrics.Submission)
 			delay, locked := m.srv.limits.AuthFailed(m.ip)
 			if locked {
 				m.log.Warn("too many failed logins: refusing logins from this address for a while", "ip", m.ip)
@@ -139,6 +142,7 @@ func (m *submissionSession) Logout() error {
 
 func (m *submissionSession) Mail(from string, _ *smtp.MailOptions) error {
 	if m.agent == nil {
+		logRefused(m.log, "MAIL refused", errAuthRequired, "not logged in", "from", envelopeFrom(strings.ToLower(from)))
 		return errAuthRequired
 	}
 	m.Reset()
@@ -147,10 +151,11 @@ func (m *submissionSession) Mail(from string, _ *smtp.MailOptions) error {
 }
 
 func (m *submissionSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	to = strings.ToLower(to)
 	if m.agent == nil {
+		logRefused(m.log, "RCPT refused", errAuthRequired, "not logged in", "from", envelopeFrom(m.from), "rcpt", to)
 		return errAuthRequired
 	}
-	to = strings.ToLower(to)
 	if !slices.Contains(m.rcpts, to) {
 		m.rcpts = append(m.rcpts, to)
 	}
@@ -160,27 +165,31 @@ func (m *submissionSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 func (m *submissionSession) Data(r io.Reader) error {
 	raw, release, err := readData(r, m.srv.inflight)
 	if err != nil {
+		logRefused(m.log, "submission refused", err, "", inboundAttrs(m.from, m.rcpts, "")...)
 		return err
 	}
 	defer release()
 	sub := submission{agent: *m.agent, rcpts: m.rcpts, raw: raw}
 	res, err := m.srv.submit(m.ctx, sub)
+	// message_id is the one the agent's client wrote; the rewritten
+	// message has the server's (outbound_message_id).
+	attrs := inboundAttrs(m.from, m.rcpts, res.clientMessageID)
 	if err != nil {
 		var smtpErr *smtp.SMTPError
 		if errors.As(err, &smtpErr) {
-			m.log.Info("submission refused", "reason", smtpErr.Message)
+			logRefused(m.log, "submission refused", smtpErr, "", attrs...)
 			return smtpErr
 		}
-		m.log.Error("recording submission failed", "err", err)
+		m.log.Error("recording submission failed; the client was answered 451 4.3.0", append(attrs, "result", metrics.Deferred, "err", err)...)
 		return errTemporary
 	}
 	if res.duplicate {
-		m.log.Info("submission was recorded before; not recorded or sent again", "conversation", res.conversation,
-			"message", res.message, "kind", res.kind)
+		m.log.Info("submission was recorded before; not recorded or sent again", append(attrs, "result", metrics.Accepted,
+			"conversation", res.conversation, "message", res.message, "kind", res.kind)...)
 		return nil
 	}
-	m.log.Info("submission recorded", "conversation", res.conversation, "message", res.message, "kind", res.kind,
-		"recipients", res.recipients)
+	m.log.Info("submission recorded", append(attrs, "result", metrics.Accepted, "conversation", res.conversation,
+		"message", res.message, "kind", res.kind, "recipients", res.recipients, "outbound_message_id", res.messageID)...)
 	return nil
 }
 
@@ -195,7 +204,9 @@ type submitted struct {
 	conversation, message int64
 	kind                  store.Kind
 	recipients            int
-	duplicate             bool // submitted before: nothing was recorded or sent now
+	duplicate             bool   // submitted before: nothing was recorded or sent now
+	messageID             string // the Message-ID of what was recorded (a new one; "" for a duplicate)
+	clientMessageID       string // the Message-ID the agent's client wrote, also when refused
 }
 
 // refuse builds a permanent refusal with a sentence for the agent.
@@ -207,8 +218,9 @@ func refuse(code int, enh smtp.EnhancedCode, format string, args ...any) error {
 // conversation, check the agent's role, decide note or reply and the
 // recipients, rewrite, then record and queue in one transaction. It returns
 // an *smtp.SMTPError for every refusal the agent should read.
-func (s *Server) submit(ctx context.Context, sub submission) (submitted, error) {
+func (s *Server) submit(ctx context.Context, sub submission) (res submitted, err error) {
 	info := parseHeaderInfo(sub.raw)
+	defer func() { res.clientMessageID = info.MessageID }() // for the log line, whatever happened
 	cfg := s.cfg()
 
 	// DESIGN.md §5 item 9: the same message again (a lost 250, an Outbox
@@ -414,7 +426,7 @@ func (s *Server) submit(ctx context.Context, sub submission) (submitted, error) 
 	if err != nil {
 		return submitted{}, err
 	}
-	return submitted{conversation: conv.ID, message: msgNum, kind: kind, recipients: len(rcpt.Envelope)}, nil
+	return submitted{conversation: conv.ID, message: msgNum, kind: kind, recipients: len(rcpt.Envelope), messageID: msgID}, nil
 }
 
 // parentThreadIndex returns the Thread-Index for a reply to the stored

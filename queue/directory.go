@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/supportgate/supportgate/store"
@@ -38,6 +39,14 @@ type DirectoryWorker struct {
 	Store     store.Store
 	Directory string
 	Log       *slog.Logger
+
+	counters Counters
+}
+
+// Stats implements Metrics: a recipient whose message was written counts
+// as delivered, one whose write failed as deferred.
+func (w *DirectoryWorker) Stats(ctx context.Context) (Stats, error) {
+	return w.counters.stats(ctx, w.Store)
 }
 
 // Run delivers until ctx is cancelled, waking on every store change.
@@ -73,12 +82,15 @@ func (w *DirectoryWorker) Pass(ctx context.Context) error {
 		}
 		for _, d := range batch {
 			if err := w.write(d); err != nil {
+				w.counters.deferred.Add(int64(len(d.Recipients)))
 				return err
 			}
 			if err := w.Store.MarkDelivered(ctx, d.ID); err != nil {
 				return err
 			}
-			w.Log.Info("outbound message written", "queue_id", d.ID, "message", d.Message, "recipients", len(d.Recipients))
+			w.counters.delivered.Add(int64(len(d.Recipients)))
+			w.Log.Info("outbound message written", "queue_id", d.ID, "message", d.Message, "from", d.MailFrom,
+				"rcpt", strings.Join(d.Recipients, ","), "directory", w.Directory)
 		}
 		if len(batch) < batchSize {
 			return nil

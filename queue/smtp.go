@@ -289,7 +289,21 @@ func openSMTP(ctx context.Context, res *net.Resolver, addr, ehlo string, tlsCfg 
 			return fail(fmt.Errorf("AUTH at the relay: %w", err))
 		}
 	}
-	return &smtpConn{c: c, stop: stop}, nil
+	return &smtpConn{c: c, stop: stop, remote: remoteName(addr, raw.RemoteAddr())}, nil
+}
+
+// remoteName names the server of a connection for the log as Postfix does:
+// host[IP]:port.
+func remoteName(addr string, ra net.Addr) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	ip := ra.String()
+	if tcp, ok := ra.(*net.TCPAddr); ok {
+		ip = tcp.IP.String()
+	}
+	return host + "[" + ip + "]:" + port
 }
 
 // replyError turns a textproto reply error into an *smtp.SMTPError, so that
@@ -319,8 +333,29 @@ type greetedConn struct {
 func (g *greetedConn) Read(p []byte) (int, error) { return g.r.Read(p) }
 
 type smtpConn struct {
-	c    *smtp.Client
-	stop func() bool
+	c      *smtp.Client
+	stop   func() bool
+	remote string // host[IP]:port
+	reply  string // the last transaction's answer to its data, "" when it failed
+}
+
+// describedConn is implemented by connections that can tell the log which
+// server they reach and what it answered the last message.
+type describedConn interface {
+	Remote() string
+	LastReply() string
+}
+
+func (s *smtpConn) Remote() string    { return s.remote }
+func (s *smtpConn) LastReply() string { return s.reply }
+
+// describe returns what the log says of a connection after a transaction:
+// the server and its answer to the data when it took the message.
+func describe(c Conn) (remote, reply string) {
+	if d, ok := c.(describedConn); ok {
+		return d.Remote(), d.LastReply()
+	}
+	return "", ""
 }
 
 // ConnLostError is a Send's error after which the connection is no longer
@@ -340,6 +375,7 @@ func (s *smtpConn) Send(ctx context.Context, from, to string, raw []byte) error 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	s.reply = ""
 	err, atMail := s.transaction(from, to, raw)
 	if err == nil {
 		return nil
@@ -373,7 +409,11 @@ func (s *smtpConn) transaction(from, to string, raw []byte) (err error, atMail b
 		w.Close()
 		return err, false
 	}
-	return w.Close(), false
+	resp, err := w.CloseWithResponse()
+	if err == nil {
+		s.reply = "250 " + resp.StatusText // the remote's queue ID, often
+	}
+	return err, false
 }
 
 func (s *smtpConn) Close() error {

@@ -288,6 +288,7 @@ func (w *Worker) deliverBatch(ctx context.Context, route string, batch []store.Q
 			raws[r.Message] = raw
 		}
 		err := openErr
+		remote, reply := "", "" // the server that answered, and its answer to the data
 		for try := 0; try < 2 && openErr == nil; try++ {
 			if conn == nil {
 				conn, openErr = w.Transport.Open(ctx, domainOf(r.Recipient))
@@ -299,6 +300,7 @@ func (w *Worker) deliverBatch(ctx context.Context, route string, batch []store.Q
 				sent = 0
 			}
 			err = conn.Send(ctx, w.returnPath(r), r.Recipient, raw)
+			remote, reply = describe(conn)
 			var lost *ConnLostError
 			var se *smtp.SMTPError
 			if err == nil || errors.As(err, &se) && !errors.As(err, &lost) {
@@ -322,6 +324,16 @@ func (w *Worker) deliverBatch(ctx context.Context, route string, batch []store.Q
 		if ctx.Err() != nil && err != nil {
 			w.interrupted(r, log)
 			continue
+		}
+		// One line per attempt (record): where it went and what the
+		// server answered.
+		if remote != "" {
+			log = log.With("remote", remote)
+		} else {
+			log = log.With("route", route)
+		}
+		if reply != "" {
+			log = log.With("reply", reply)
 		}
 		slots <- struct{}{}
 		records.Add(1)
@@ -377,11 +389,11 @@ func (w *Worker) record(r store.QueuedRecipient, sendErr error, log *slog.Logger
 		log.Info("delivered")
 		w.counters.delivered.Add(1)
 	case store.RecipientFailed:
-		log.Warn("delivery failed for good", "answer", res.LastError)
+		log.Warn("delivery failed for good", "reply", res.LastError)
 		w.counters.failed.Add(1)
 		w.event(ctx, r, "delivery-failed", "Delivery to "+r.Recipient+" failed", res.LastError, log)
 	case store.RecipientQueued:
-		log.Info("delivery deferred", "answer", res.LastError, "next_attempt", r.NextAttempt)
+		log.Info("delivery deferred", "reply", res.LastError, "next_attempt", r.NextAttempt)
 		w.counters.deferred.Add(1)
 		if !r.DelayNotified {
 			w.event(ctx, r, "delivery-delayed", "Delivery to "+r.Recipient+" is delayed; retrying",
@@ -433,7 +445,10 @@ type Metrics interface {
 	Stats(ctx context.Context) (Stats, error)
 }
 
-var _ Metrics = (*Worker)(nil)
+var (
+	_ Metrics = (*Worker)(nil)
+	_ Metrics = (*DirectoryWorker)(nil)
+)
 
 // Counters counts attempt outcomes; safe for concurrent use.
 type Counters struct {

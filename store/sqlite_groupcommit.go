@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Group commit.
@@ -64,6 +65,9 @@ type writer struct {
 	// commits and batched count committed batches and the requests in
 	// them (tests and benchmarks read them to see batching happen).
 	commits, batched atomic.Int64
+	// observe, when set, receives each committed batch's duration
+	// (SQLite.ObserveCommits).
+	observe atomic.Pointer[func(time.Duration)]
 }
 
 func newWriter(db *sql.DB) *writer {
@@ -127,6 +131,7 @@ func (w *writer) runBatch(batch []*writeRequest) {
 	// The transaction's own context is not any caller's: one caller giving
 	// up must not roll back the others.
 	ctx := context.Background()
+	began := time.Now()
 	tx, err := w.db.BeginTx(ctx, nil)
 	if err != nil {
 		for _, r := range batch {
@@ -191,12 +196,16 @@ func (w *writer) runBatch(batch []*writeRequest) {
 		}
 		return
 	}
+	took := time.Since(began)
 	if ran > 0 {
 		w.commits.Add(1)
 		w.batched.Add(int64(ran))
 	}
 	for i, r := range batch {
 		r.done <- results[i]
+	}
+	if f := w.observe.Load(); f != nil && ran > 0 {
+		(*f)(took) // after the answers: the callers do not wait for it
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 
 	"github.com/supportgate/supportgate/config"
 	"github.com/supportgate/supportgate/gateway"
+	"github.com/supportgate/supportgate/internal/metrics"
 	"github.com/supportgate/supportgate/queue"
 	"github.com/supportgate/supportgate/store"
 	"github.com/supportgate/supportgate/threading"
@@ -115,12 +116,12 @@ func serve(args []string, stderr io.Writer) int {
 	if err := fl.Parse(args); err != nil {
 		return 2
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	cfg, err := loadConfig(*configPath)
 	if err != nil {
 		fmt.Fprintln(stderr, "supportgate:", err)
 		return 1
 	}
+	log, level := newLogger(stderr, cfg.Log) // [log]: logging.go
 	if cfg.Demo {
 		if err := cfg.CheckLoopback(); err != nil {
 			fmt.Fprintln(stderr, "supportgate: the demo configuration runs on loopback only:", err)
@@ -169,10 +170,14 @@ func serve(args []string, stderr io.Writer) int {
 		return 1
 	}
 
+	// DESIGN.md §16: one registry for the daemon, read by /metrics.
+	m := metrics.New(metrics.Options{Store: st, Queue: out, DataDir: cfg.Server.DataDir, Log: log.With("service", "http")})
+	st.ObserveCommits(m.ObserveCommit)
+
 	// SIGTERM: the listeners close (IMAP sessions get BYE), the queue
 	// starts no new attempt and lets those in flight finish within its
 	// grace; the rest stays queued. SIGHUP: reload.go.
-	gw := gateway.New(cfg, st, keys, log)
+	gw := gateway.New(cfg, st, keys, log, gateway.WithMetrics(m))
 	notified := make(chan struct{})
 	go func() {
 		defer close(notified)
@@ -182,7 +187,7 @@ func serve(args []string, stderr io.Writer) int {
 	if !cfg.Demo {
 		source = cfg.Source
 	}
-	go reloadOnHUP(ctx, hup, source, gw, out, log)
+	go reloadOnHUP(ctx, hup, source, gw, out, level, log)
 	err = gw.Run(ctx)
 	stop()
 	out.wait()
@@ -198,6 +203,7 @@ func serve(args []string, stderr io.Writer) int {
 // runner is an outbound worker.
 type runner interface {
 	Run(ctx context.Context) error
+	queue.Metrics // its delivery counts, for /metrics
 }
 
 // outboundWorker builds the worker of the configured outbound mode.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/supportgate/supportgate/config"
 	"github.com/supportgate/supportgate/gateway"
+	"github.com/supportgate/supportgate/queue"
 	"github.com/supportgate/supportgate/store"
 	"github.com/supportgate/supportgate/threading"
 )
@@ -25,8 +26,25 @@ type outbound struct {
 
 	mu     sync.Mutex
 	cfg    *config.Config
+	worker runner
 	cancel context.CancelFunc
 	done   chan struct{}
+	// counted is what the workers replaced by reloads delivered, so that
+	// the counters of /metrics never go down.
+	counted queue.Stats
+}
+
+// Stats is queue.Metrics across reloads: the current worker's counts plus
+// those of the workers it replaced.
+func (o *outbound) Stats(ctx context.Context) (queue.Stats, error) {
+	o.mu.Lock()
+	w, counted := o.worker, o.counted
+	o.mu.Unlock()
+	st, err := w.Stats(ctx)
+	st.Delivered += counted.Delivered
+	st.Deferred += counted.Deferred
+	st.Failed += counted.Failed
+	return st, err
 }
 
 func (o *outbound) start(ctx context.Context, cfg *config.Config) error {
@@ -44,7 +62,14 @@ func (o *outbound) start(ctx context.Context, cfg *config.Config) error {
 	}()
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.cfg, o.cancel, o.done = cfg, cancel, done
+	if o.worker != nil { // replaced: keep what it counted
+		if st, err := o.worker.Stats(ctx); err == nil {
+			o.counted.Delivered += st.Delivered
+			o.counted.Deferred += st.Deferred
+			o.counted.Failed += st.Failed
+		}
+	}
+	o.cfg, o.worker, o.cancel, o.done = cfg, w, cancel, done
 	return nil
 }
 
@@ -81,7 +106,7 @@ func notifyHUP() (hup chan os.Signal, stop func()) {
 // ends (DESIGN.md §11). A file that fails to load (config.Load: the checks
 // of check-config) is not applied, and the daemon goes on with the one it
 // has; the log says which, and why.
-func reloadOnHUP(ctx context.Context, hup <-chan os.Signal, source string, gw *gateway.Server, out *outbound, log *slog.Logger) {
+func reloadOnHUP(ctx context.Context, hup <-chan os.Signal, source string, gw *gateway.Server, out *outbound, level *slog.LevelVar, log *slog.Logger) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -105,6 +130,7 @@ func reloadOnHUP(ctx context.Context, hup <-chan os.Signal, source string, gw *g
 		if err := out.reload(ctx, cfg); err != nil {
 			log.Error("SIGHUP: the outbound settings could not be applied; deliveries wait for a restart", "err", err)
 		}
+		level.Set(cfg.Log.Level) // [log] level at once; a new format needs a restart
 		log.Info("configuration reloaded", "file", source, "inboxes", len(cfg.Inboxes), "agents", len(cfg.Agents))
 		if len(restart) > 0 {
 			log.Warn("SIGHUP: these settings changed but take effect only after a restart", "keys", restart)
