@@ -80,6 +80,10 @@ type Config struct {
 	Notifications Notifications
 	Inboxes       []Inbox // TOML [[inbox]]
 	Agents        []Agent // TOML [[agent]]
+
+	// where are the lines of the file's keys, for errors about what a key
+	// names (KeyError); nil for a Config made by hand.
+	where *keyLines
 }
 
 // Server is the [server] table.
