@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/textproto"
 	"os"
+	"strings"
 	"sync"
 
 	"github.com/emersion/go-msgauth/dkim"
@@ -91,8 +92,18 @@ func ParseDKIMKey(name string, data []byte) (crypto.Signer, error) {
 	default:
 		return nil, fmt.Errorf("%s holds a PEM block of type %q, not a private key (\"PRIVATE KEY\" or \"RSA PRIVATE KEY\")", name, block.Type)
 	}
+	if err != nil && strings.Contains(err.Error(), "-bit keys are insecure") {
+		// Go itself refuses RSA keys under 1024 bits (GODEBUG rsa1024min).
+		return nil, fmt.Errorf("%s: the RSA key is too short: fewer than 1024 bits (RFC 8301 3.2 asks for 1024 at least; dkim-keygen makes 2048)", name)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: its %q block cannot be read as a private key (%v)", name, block.Type, err)
+		// The parser's own words only when they are words: an ASN.1
+		// structure error says nothing to an admin.
+		detail := ""
+		if !strings.Contains(err.Error(), "asn1:") {
+			detail = " (" + err.Error() + ")"
+		}
+		return nil, fmt.Errorf("%s: its %q block is damaged: it cannot be read as a private key%s", name, block.Type, detail)
 	}
 	switch k := key.(type) {
 	case *rsa.PrivateKey:

@@ -199,6 +199,9 @@ func backupCommand(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cfg, err := commandConfig(*configPath, stderr)
+	if err == nil {
+		err = admin.RequireStore(cfg)
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "supportgate:", err)
 		return 1

@@ -25,8 +25,10 @@ import (
 	"github.com/supportgate/supportgate/threading"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = ""
+// version and revision are set at build time with -ldflags "-X
+// main.version=... -X main.revision=..." (packaging/build-deb.sh);
+// revision only counts where go build stamps none (admin.Version).
+var version, revision = "", ""
 
 const usage = `usage:
   supportgate serve [-config FILE]   run the daemon
@@ -80,7 +82,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case "backup":
 		return backupCommand(args[1:], stdout, stderr)
 	case "version":
-		fmt.Fprintln(stdout, "supportgate", admin.Version(version))
+		fmt.Fprintln(stdout, "supportgate", admin.Version(version, revision))
 		return 0
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"syscall"
 	"time"
 
 	"github.com/supportgate/supportgate/config"
@@ -209,7 +210,7 @@ func writableDir(dir string) string {
 		f.Close()
 		os.Remove(name)
 		return ""
-	case !errors.Is(err, fs.ErrNotExist):
+	case !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR):
 		return "cannot be examined: " + reason(err)
 	}
 	parent := filepath.Dir(filepath.Clean(dir))

@@ -9,10 +9,14 @@ import (
 // Version describes the binary (DESIGN.md §11): the release (set at build
 // time with -ldflags "-X main.version=...", else the module version, else
 // "dev"), the VCS revision it was built from with "+modified" when the
-// tree had uncommitted changes, the commit time, and the Go version. A
-// binary built outside a repository, or with -buildvcs=false, says
+// tree had uncommitted changes, the commit time, and the Go version.
+//
+// The revision is the one go build stamps (vcs.revision), else revision,
+// set with -ldflags "-X main.revision=..." (packaging/build-deb.sh does):
+// go build stamps nothing in a linked git worktree, whose .git is a file
+// (golang/go#58218), nor with -buildvcs=false. Without either it says
 // "revision unknown".
-func Version(release string) string {
+func Version(release, revision string) string {
 	bi, ok := debug.ReadBuildInfo()
 	if release == "" {
 		release = "dev"
@@ -36,6 +40,9 @@ func Version(release string) string {
 				}
 			}
 		}
+	}
+	if rev == "" {
+		rev = revision
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s", release)
