@@ -303,3 +303,35 @@ func TestBackupWhileDaemonRuns(t *testing.T) {
 	}
 	t.Logf("the backup holds %d conversations, %d of them received during the backup", len(list), len(list)-before)
 }
+
+// TestShippedConfiguration: the package's /etc/supportgate/supportgate.toml
+// is refused until its agent has a password, at that line and for nothing
+// else; with one it passes check-config.
+func TestShippedConfiguration(t *testing.T) {
+	shipped, err := os.ReadFile("../../packaging/supportgate.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	doc := strings.Replace(string(shipped), `data_dir = "/var/lib/supportgate"`, fmt.Sprintf("data_dir = %q", filepath.Join(dir, "data")), 1)
+	path := filepath.Join(dir, "supportgate.toml")
+	os.WriteFile(path, []byte(doc), 0o640)
+	line := 0
+	for i, l := range strings.Split(doc, "\n") {
+		if strings.HasPrefix(l, "password_hash") {
+			line = i + 1
+		}
+	}
+	code, _, errOut := runCLI("", "check-config", path)
+	if code != 1 || strings.TrimSpace(errOut) != fmt.Sprintf("%s:%d: agent \"alice@example.com\" has a password_hash that is not a bcrypt hash ($2a$, $2b$ or $2y$); `supportgate passwd` prints one", path, line) {
+		t.Errorf("check-config of the shipped configuration: exit %d\n%s", code, errOut)
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte("a password"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(path, []byte(strings.Replace(doc, `"SET-ME: run supportgate passwd"`, fmt.Sprintf("%q", hash), 1)), 0o640)
+	if code, out, errOut := runCLI("", "check-config", path); code != 0 || !strings.Contains(out, "OK") {
+		t.Errorf("check-config of the shipped configuration with a password: exit %d\n%s%s", code, out, errOut)
+	}
+}
