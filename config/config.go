@@ -17,7 +17,11 @@
 //     "1.5d", "1d12h"). They must be greater than zero. outbound.retry must list at least one delay.
 //   - data_dir and outbound.directory may be relative; they are relative to the daemon's working directory.
 //     outbound.directory defaults to filepath.Join(data_dir, "outbox"). Files named by [tls] and [dkim] are
-//     not opened here: the packages that use them report missing files when they start.
+//     not opened here: internal/admin.Check opens them for check-config and serve and reports with the line
+//     of their key (Config.Line, Config.KeyError).
+//   - A configuration holding a demo agent's password hash (config/example.toml's, whose passwords are
+//     published) listens on loopback only, as the demo does: CheckDemoPasswords (config/keys.go), called by
+//     internal/admin.Check, not by Parse.
 //   - An outbound.relay may be set whatever the mode; it is only required (and only used) in relay mode.
 //   - Addresses are ASCII dot-atom addr-specs (no quoted local parts, no address literals), at most 254
 //     characters, and are normalised to lowercase. An inbox address has no '+' (its plus forms are
@@ -82,6 +86,10 @@ type Config struct {
 	Notifications Notifications
 	Inboxes       []Inbox // TOML [[inbox]]
 	Agents        []Agent // TOML [[agent]]
+
+	// where are the lines of the file's keys, for errors about what a key
+	// names (KeyError); nil for a Config made by hand.
+	where *keyLines
 }
 
 // Server is the [server] table.

@@ -124,6 +124,7 @@ func parse(name string, data []byte) (*Config, error) {
 		return nil, err
 	}
 	cfg.Source = name
+	cfg.where = &keyLines{name: name, ps: ps}
 	return cfg, nil
 }
 

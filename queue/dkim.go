@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/textproto"
 	"os"
+	"strings"
 	"sync"
 
 	"github.com/emersion/go-msgauth/dkim"
@@ -46,34 +47,74 @@ func LoadDKIM(selector, keyFile string) (*DKIMSigner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dkim: reading the private key: %w", err)
 	}
-	block, _ := pem.Decode(data)
-	if block == nil {
-		return nil, fmt.Errorf("dkim: %s holds no PEM block", keyFile)
-	}
-	var key any
-	switch block.Type {
-	case "RSA PRIVATE KEY":
-		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
-	default:
-		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
-	}
+	key, err := ParseDKIMKey(keyFile, data)
 	if err != nil {
-		return nil, fmt.Errorf("dkim: %s: %w", keyFile, err)
+		return nil, fmt.Errorf("dkim: %w", err)
 	}
 	switch k := key.(type) {
 	case *rsa.PrivateKey:
-		if k.N.BitLen() < 1024 {
-			return nil, fmt.Errorf("dkim: %s: an RSA key of %d bits is too short (RFC 8301 3.2 asks for 1024 at least)", keyFile, k.N.BitLen())
-		}
 		fast, ferr := opensslrsa.NewSigner(k)
 		if ferr != nil {
 			return &DKIMSigner{Selector: selector, Key: k, Engine: "go", EngineNote: ferr.Error()}, nil
 		}
 		return &DKIMSigner{Selector: selector, Key: fast, Engine: "openssl"}, nil
-	case ed25519.PrivateKey:
+	default:
 		return &DKIMSigner{Selector: selector, Key: k, Engine: "ed25519"}, nil
 	}
-	return nil, fmt.Errorf("dkim: %s: the key is neither RSA nor Ed25519", keyFile)
+}
+
+// ParseDKIMKey parses data, the contents of the file name, as a DKIM
+// private key: PEM, PKCS#8 ("PRIVATE KEY") or PKCS#1 ("RSA PRIVATE KEY"),
+// RSA of 1024 bits or more, or Ed25519. It returns an *rsa.PrivateKey or
+// an ed25519.PrivateKey. Its errors are sentences that name the file and
+// say what it holds instead (a certificate, a public key), never the
+// parser's ASN.1 detail alone.
+func ParseDKIMKey(name string, data []byte) (crypto.Signer, error) {
+	block, _ := pem.Decode(data)
+	if block == nil {
+		return nil, fmt.Errorf("%s holds no PEM block; a DKIM private key starts with \"-----BEGIN PRIVATE KEY-----\" (`supportgate dkim-keygen FILE` makes one)", name)
+	}
+	var key any
+	var err error
+	switch block.Type {
+	case "CERTIFICATE", "TRUSTED CERTIFICATE", "X509 CERTIFICATE":
+		return nil, fmt.Errorf("%s holds a certificate, not a private key; DKIM signs with a private key of its own, not the TLS certificate (`supportgate dkim-keygen FILE` makes one)", name)
+	case "PUBLIC KEY", "RSA PUBLIC KEY":
+		return nil, fmt.Errorf("%s holds a public key; DKIM signs with the private key (the public key goes into DNS)", name)
+	case "ENCRYPTED PRIVATE KEY":
+		return nil, fmt.Errorf("%s holds an encrypted private key; supportgate needs it unencrypted (openssl pkcs8 -in FILE -out NEW), readable by supportgate only", name)
+	case "EC PRIVATE KEY":
+		return nil, fmt.Errorf("%s holds an ECDSA key, which DKIM does not define; use RSA or Ed25519", name)
+	case "RSA PRIVATE KEY":
+		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
+	case "PRIVATE KEY":
+		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
+	default:
+		return nil, fmt.Errorf("%s holds a PEM block of type %q, not a private key (\"PRIVATE KEY\" or \"RSA PRIVATE KEY\")", name, block.Type)
+	}
+	if err != nil && strings.Contains(err.Error(), "-bit keys are insecure") {
+		// Go itself refuses RSA keys under 1024 bits (GODEBUG rsa1024min).
+		return nil, fmt.Errorf("%s: the RSA key is too short: fewer than 1024 bits (RFC 8301 3.2 asks for 1024 at least; dkim-keygen makes 2048)", name)
+	}
+	if err != nil {
+		// The parser's own words only when they are words: an ASN.1
+		// structure error says nothing to an admin.
+		detail := ""
+		if !strings.Contains(err.Error(), "asn1:") {
+			detail = " (" + err.Error() + ")"
+		}
+		return nil, fmt.Errorf("%s: its %q block is damaged: it cannot be read as a private key%s", name, block.Type, detail)
+	}
+	switch k := key.(type) {
+	case *rsa.PrivateKey:
+		if k.N.BitLen() < 1024 {
+			return nil, fmt.Errorf("%s: an RSA key of %d bits is too short (RFC 8301 3.2 asks for 1024 at least)", name, k.N.BitLen())
+		}
+		return k, nil
+	case ed25519.PrivateKey:
+		return k, nil
+	}
+	return nil, fmt.Errorf("%s: the key is neither RSA nor Ed25519, the kinds DKIM signs with", name)
 }
 
 // DKIMKeys hands out the signer of a key file and keeps it between

@@ -72,7 +72,7 @@ func conversationsCommand(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	ctx := context.Background()
-	st, err := openStore(ctx, configPath)
+	st, err := openStore(ctx, configPath, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "supportgate:", err)
 		return 1
@@ -184,14 +184,4 @@ func writeJSON(w io.Writer, v any) int {
 		return 1
 	}
 	return 0
-}
-
-// openStore opens the store of a configuration, for the commands that work
-// on it beside a running daemon (SQLite WAL lets them).
-func openStore(ctx context.Context, configPath string) (*store.SQLite, error) {
-	cfg, err := loadConfig(configPath)
-	if err != nil {
-		return nil, err
-	}
-	return store.OpenSQLite(ctx, cfg.Server.DataDir)
 }

@@ -42,7 +42,9 @@ func daemonBinary(t *testing.T) string {
 			return
 		}
 		binary = filepath.Join(dir, "supportgate")
-		args := []string{"build", "-o", binary}
+		// -buildvcs=auto: the binary names its commit (`version`) even
+		// where GOFLAGS turns stamping off; outside a repository it has none.
+		args := []string{"build", "-buildvcs=auto", "-o", binary}
 		if raceEnabled {
 			args = append(args, "-race")
 		}

@@ -4,37 +4,37 @@
 package main
 
 import (
-	"bufio"
 	"cmp"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net"
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"strings"
 	"syscall"
+	"time"
 
 	"github.com/supportgate/supportgate/config"
 	"github.com/supportgate/supportgate/gateway"
+	"github.com/supportgate/supportgate/internal/admin"
 	"github.com/supportgate/supportgate/internal/metrics"
 	"github.com/supportgate/supportgate/queue"
 	"github.com/supportgate/supportgate/store"
 	"github.com/supportgate/supportgate/threading"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = ""
+// version and revision are set at build time with -ldflags "-X
+// main.version=... -X main.revision=..." (packaging/build-deb.sh);
+// revision only counts where go build stamps none (admin.Version).
+var version, revision = "", ""
 
 const usage = `usage:
-  supportgate serve [-config FILE]   run the daemon (default: ./supportgate.toml, else the embedded demo)
-  supportgate check-config FILE      validate a configuration file
-  supportgate passwd                 read a password on standard input, print its hash
+  supportgate serve [-config FILE]   run the daemon
+  supportgate check-config [FILE]    validate a configuration and open what it names
+  supportgate passwd                 read a password (on a terminal: twice, not echoed), print its hash
   supportgate queue list [--all] [--json] [-config FILE]
                                      the outbound queue: recipients not delivered (--all: every one)
   supportgate queue retry ID [-config FILE]
@@ -45,7 +45,15 @@ const usage = `usage:
                                      the conversations, most recent first
   supportgate conversations show ID [--json] [-config FILE]
                                      one conversation with its people and messages
-  supportgate version                print the version
+  supportgate dns [-config FILE] [-ip ADDRESS,...]
+                                     the DNS records to publish, in zone-file syntax
+  supportgate dkim-keygen [-type rsa|ed25519] FILE
+                                     write a new DKIM private key, print its TXT record
+  supportgate backup [-config FILE] DIR
+                                     copy the store and the token key into DIR, beside the daemon
+  supportgate version                print the release and the revision it was built from
+
+Without -config: ./supportgate.toml, else /etc/supportgate/supportgate.toml, else the embedded demo.
 `
 
 func main() {
@@ -68,8 +76,14 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return queueCommand(args[1:], stdout, stderr)
 	case "conversations":
 		return conversationsCommand(args[1:], stdout, stderr)
+	case "dns":
+		return dnsCommand(args[1:], stdout, stderr)
+	case "dkim-keygen":
+		return dkimKeygen(args[1:], stdout, stderr)
+	case "backup":
+		return backupCommand(args[1:], stdout, stderr)
 	case "version":
-		fmt.Fprintln(stdout, "supportgate", versionString())
+		fmt.Fprintln(stdout, "supportgate", admin.Version(version, revision))
 		return 0
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
@@ -77,31 +91,6 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "supportgate: unknown command %q\n%s", args[0], usage)
 	return 2
-}
-
-func versionString() string {
-	if version != "" {
-		return version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "dev"
-}
-
-// loadConfig picks the configuration: -config FILE, else ./supportgate.toml,
-// else the embedded demo (DESIGN.md §11).
-func loadConfig(path string) (*config.Config, error) {
-	if path != "" {
-		return config.Load(path)
-	}
-	const local = "supportgate.toml"
-	if _, err := os.Stat(local); err == nil {
-		return config.Load(local)
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
-	}
-	return config.Demo()
 }
 
 // softMemoryHeadroom is what the Go heap may hold beyond
@@ -112,16 +101,26 @@ const softMemoryHeadroom = 128 << 20
 func serve(args []string, stderr io.Writer) int {
 	fl := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fl.SetOutput(stderr)
-	configPath := fl.String("config", "", "configuration file (default: ./supportgate.toml, else the embedded demo)")
+	configPath := fl.String("config", "", "configuration file (default: ./supportgate.toml, else /etc/supportgate/supportgate.toml, else the embedded demo)")
 	if err := fl.Parse(args); err != nil {
 		return 2
 	}
-	cfg, err := loadConfig(*configPath)
+	cfg, err := admin.LoadConfig(*configPath)
 	if err != nil {
 		fmt.Fprintln(stderr, "supportgate:", err)
 		return 1
 	}
 	log, level := newLogger(stderr, cfg.Log) // [log]: logging.go
+	// What check-config opens, opened now: a missing certificate or a bad
+	// DKIM key stops the daemon with the same file:line: sentence.
+	warnings, err := admin.Check(cfg, time.Now())
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	for _, w := range warnings {
+		log.Warn(w)
+	}
 	if cfg.Demo {
 		if err := cfg.CheckLoopback(); err != nil {
 			fmt.Fprintln(stderr, "supportgate: the demo configuration runs on loopback only:", err)
@@ -241,38 +240,4 @@ func outboundWorker(cfg *config.Config, st store.Store, keys threading.Keys, log
 		log.Info("outbound mail goes to the recipients' MX hosts", "resolver", cmp.Or(cfg.DNS.Resolver, "system"))
 	}
 	return w, nil
-}
-
-func checkConfig(args []string, stdout, stderr io.Writer) int {
-	if len(args) != 1 {
-		fmt.Fprint(stderr, "usage: supportgate check-config FILE\n")
-		return 2
-	}
-	cfg, err := config.Load(args[0])
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
-	}
-	fmt.Fprintf(stdout, "%s: OK (%d inboxes, %d agents)\n", args[0], len(cfg.Inboxes), len(cfg.Agents))
-	return 0
-}
-
-func passwd(stdin io.Reader, stdout, stderr io.Writer) int {
-	line, err := bufio.NewReader(stdin).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		fmt.Fprintln(stderr, "supportgate: reading the password:", err)
-		return 1
-	}
-	pw := strings.TrimRight(line, "\r\n")
-	if pw == "" {
-		fmt.Fprintln(stderr, "supportgate: the password is empty; type it on standard input")
-		return 1
-	}
-	hash, err := config.HashPassword(pw)
-	if err != nil {
-		fmt.Fprintln(stderr, "supportgate:", err)
-		return 1
-	}
-	fmt.Fprintln(stdout, hash)
-	return 0
 }

@@ -81,7 +81,7 @@ func queueCommand(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	ctx := context.Background()
-	st, err := openStore(ctx, configPath)
+	st, err := openStore(ctx, configPath, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "supportgate:", err)
 		return 1

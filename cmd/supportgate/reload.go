@@ -8,9 +8,11 @@ import (
 	"reflect"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/supportgate/supportgate/config"
 	"github.com/supportgate/supportgate/gateway"
+	"github.com/supportgate/supportgate/internal/admin"
 	"github.com/supportgate/supportgate/queue"
 	"github.com/supportgate/supportgate/store"
 	"github.com/supportgate/supportgate/threading"
@@ -103,8 +105,8 @@ func notifyHUP() (hup chan os.Signal, stop func()) {
 }
 
 // reloadOnHUP reads the configuration file again on every SIGHUP until ctx
-// ends (DESIGN.md §11). A file that fails to load (config.Load: the checks
-// of check-config) is not applied, and the daemon goes on with the one it
+// ends (DESIGN.md §11). A file that fails check-config (config.Load and
+// admin.Check) is not applied, and the daemon goes on with the one it
 // has; the log says which, and why.
 func reloadOnHUP(ctx context.Context, hup <-chan os.Signal, source string, gw *gateway.Server, out *outbound, level *slog.LevelVar, log *slog.Logger) {
 	for {
@@ -118,6 +120,15 @@ func reloadOnHUP(ctx context.Context, hup <-chan os.Signal, source string, gw *g
 			continue
 		}
 		cfg, err := config.Load(source)
+		if err == nil {
+			// What check-config opens (certificates, DKIM key, relay files,
+			// data_dir) and the demo-password rule, as at start.
+			var warnings []string
+			warnings, err = admin.Check(cfg, time.Now())
+			for _, w := range warnings {
+				log.Warn(w)
+			}
+		}
 		if err != nil {
 			log.Error("SIGHUP: the configuration was not reloaded; the daemon goes on with the previous one", "file", source, "err", err)
 			continue
