@@ -25,45 +25,47 @@ import (
 	"github.com/supportgate/supportgate/internal/dnstest"
 )
 
-var (
-	buildOnce sync.Once
-	binary    string
-	buildErr  error
-)
+// builtDaemon is cmd/supportgate built once per test process.
+type builtDaemon struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+var raceDaemon, plainDaemon builtDaemon
+
+// build builds the binary, with the race detector when race.
+func (b *builtDaemon) build(t *testing.T, race bool) string {
+	t.Helper()
+	b.once.Do(func() {
+		dir, err := os.MkdirTemp("", "supportgate-bin-")
+		if err != nil {
+			b.err = err
+			return
+		}
+		b.path = filepath.Join(dir, "supportgate")
+		// -buildvcs=auto: the binary names its commit (`version`) even
+		// where GOFLAGS turns stamping off; outside a repository it has none.
+		args := []string{"build", "-buildvcs=auto", "-o", b.path}
+		if race {
+			args = append(args, "-race")
+		}
+		if out, err := exec.Command("go", append(args, ".")...).CombinedOutput(); err != nil {
+			b.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if b.err != nil {
+		t.Fatal(b.err)
+	}
+	return b.path
+}
 
 // daemonBinary builds cmd/supportgate (with -race when the tests run with it)
 // once per test run.
 func daemonBinary(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "supportgate-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binary = filepath.Join(dir, "supportgate")
-		// -buildvcs=auto: the binary names its commit (`version`) even
-		// where GOFLAGS turns stamping off; outside a repository it has none.
-		args := []string{"build", "-buildvcs=auto", "-o", binary}
-		if raceEnabled {
-			args = append(args, "-race")
-		}
-		out, err := exec.Command("go", append(args, ".")...).CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binary
+	return raceDaemon.build(t, raceEnabled)
 }
-
-var (
-	plainOnce   sync.Once
-	plainBinary string
-	plainErr    error
-)
 
 // daemonBinaryPlain builds cmd/supportgate without the race detector, for
 // tests that measure the daemon (its memory) rather than check it for
@@ -73,22 +75,7 @@ func daemonBinaryPlain(t *testing.T) string {
 	if !raceEnabled {
 		return daemonBinary(t)
 	}
-	plainOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "supportgate-plain-")
-		if err != nil {
-			plainErr = err
-			return
-		}
-		plainBinary = filepath.Join(dir, "supportgate")
-		out, err := exec.Command("go", "build", "-o", plainBinary, ".").CombinedOutput()
-		if err != nil {
-			plainErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if plainErr != nil {
-		t.Fatal(plainErr)
-	}
-	return plainBinary
+	return plainDaemon.build(t, false)
 }
 
 // ports are the listen ports of one daemon.
