@@ -10,7 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/supportgate/supportgate/config"
-	"github.com/supportgate/supportgate/store"
+	"github.com/supportgate/supportgate/domain"
 )
 
 // Follower notifications (DESIGN.md §7): when one is due, and its bytes.
@@ -60,7 +60,7 @@ func later(a, b time.Time) time.Time {
 
 // NoticeItem is one update a notification tells of.
 type NoticeItem struct {
-	Kind   store.Kind
+	Kind   domain.Kind
 	Sender string
 	At     time.Time
 	Text   string // what the sender typed (MessageText); cut to maxNoticeText here
@@ -76,7 +76,7 @@ type Notification struct {
 	Conversation            int64
 	Subject                 string // the conversation's
 	SubjectTag              string // "[#12]" when the inbox tags subjects
-	Status                  store.Status
+	Status                  domain.Status
 	Assignee                string
 	Items                   []NoticeItem // oldest first; the newest MaxNoticeItems are shown (the others need no Text)
 	// InReplyTo and References name the newest update, so the
@@ -142,9 +142,9 @@ func (n Notification) text(subject string) string {
 	for _, it := range items {
 		verb := "wrote"
 		switch it.Kind {
-		case store.KindReply:
+		case domain.KindReply:
 			verb = "replied to the customer"
-		case store.KindNote:
+		case domain.KindNote:
 			verb = "wrote a note for the team"
 		}
 		fmt.Fprintf(&b, "\n--- %s %s, %s:\n\n", oneLine(it.Sender), verb, it.At.UTC().Format("Mon, 2 Jan 2006 15:04 MST"))

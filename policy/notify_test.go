@@ -10,7 +10,7 @@ import (
 	"github.com/emersion/go-message/mail"
 
 	"github.com/supportgate/supportgate/config"
-	"github.com/supportgate/supportgate/store"
+	"github.com/supportgate/supportgate/domain"
 )
 
 func TestNoticeDue(t *testing.T) {
@@ -50,10 +50,10 @@ func testNotification() Notification {
 		InboxName: "Example Support", InboxAddress: "support@example.test",
 		ReplyTo: "support+tok3n@example.test", To: "cfo@example.test",
 		MessageID: "n1.abc@mx.example.test", Conversation: 12, Subject: "Re: Refund for order 42", SubjectTag: "[#12]",
-		Status: store.StatusOpen, Assignee: "bob@example.test",
+		Status: domain.StatusOpen, Assignee: "bob@example.test",
 		Items: []NoticeItem{
-			{Kind: store.KindInbound, Sender: "kim@customer.example", At: time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC), Text: "Where is my refund?\r\nThanks, Kim"},
-			{Kind: store.KindNote, Sender: "carol@example.test", At: time.Date(2026, 11, 21, 9, 5, 0, 0, time.UTC), Text: "VIP customer — be quick."},
+			{Kind: domain.KindInbound, Sender: "kim@customer.example", At: time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC), Text: "Where is my refund?\r\nThanks, Kim"},
+			{Kind: domain.KindNote, Sender: "carol@example.test", At: time.Date(2026, 11, 21, 9, 5, 0, 0, time.UTC), Text: "VIP customer — be quick."},
 		},
 		InReplyTo: "kim-2@customer.example", References: []string{"kim-1@customer.example"},
 		Now: time.Date(2026, 11, 21, 9, 10, 0, 0, time.UTC),
@@ -107,7 +107,7 @@ func FuzzNotificationMessage(f *testing.F) {
 	f.Fuzz(func(t *testing.T, subject, text, sender, inReplyTo string) {
 		n := testNotification()
 		n.Subject, n.InReplyTo = subject, inReplyTo
-		n.Items = []NoticeItem{{Kind: store.KindInbound, Sender: sender, Text: text}}
+		n.Items = []NoticeItem{{Kind: domain.KindInbound, Sender: sender, Text: text}}
 		raw := n.Message()
 		head, _, ok := bytes.Cut(raw, []byte("\r\n\r\n"))
 		if !ok {
@@ -136,7 +136,7 @@ func TestNotificationShowsNewest(t *testing.T) {
 	n := testNotification()
 	n.Items = nil
 	for i := range MaxNoticeItems + 2 {
-		n.Items = append(n.Items, NoticeItem{Kind: store.KindInbound, Sender: fmt.Sprintf("p%02d@customer.example", i), Text: "hello"})
+		n.Items = append(n.Items, NoticeItem{Kind: domain.KindInbound, Sender: fmt.Sprintf("p%02d@customer.example", i), Text: "hello"})
 	}
 	raw := string(n.Message())
 	if !strings.Contains(raw, "2 earlier updates are not shown here.") || strings.Contains(raw, "p01@customer.example") ||

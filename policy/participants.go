@@ -5,7 +5,7 @@ import (
 	"strings"
 
 	"github.com/supportgate/supportgate/config"
-	"github.com/supportgate/supportgate/store"
+	"github.com/supportgate/supportgate/domain"
 	"github.com/supportgate/supportgate/threading"
 )
 
@@ -22,10 +22,10 @@ type InboundPeople struct {
 // addresses never join; an agent's address makes that agent a follower.
 // current is the conversation's participants (with any joining sender);
 // maxParticipants does not count the owner.
-func PeopleFromInbound(cfg *config.Config, owner string, current []string, role store.SenderRole, auto bool,
+func PeopleFromInbound(cfg *config.Config, owner string, current []string, role domain.SenderRole, auto bool,
 	to, cc []string, maxParticipants int) InboundPeople {
 	var p InboundPeople
-	if auto || (role != store.SenderOwner && role != store.SenderParticipant) {
+	if auto || (role != domain.SenderOwner && role != domain.SenderParticipant) {
 		return p
 	}
 	seen := map[string]bool{strings.ToLower(owner): true}

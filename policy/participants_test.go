@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/supportgate/supportgate/config"
-	"github.com/supportgate/supportgate/store"
+	"github.com/supportgate/supportgate/domain"
 )
 
 func TestPeopleFromInbound(t *testing.T) {
@@ -15,27 +15,27 @@ func TestPeopleFromInbound(t *testing.T) {
 	tests := []struct {
 		name    string
 		current []string
-		role    store.SenderRole
+		role    domain.SenderRole
 		auto    bool
 		to, cc  []string
 		max     int
 		want    InboundPeople
 	}{
-		{"owner's Cc joins", nil, store.SenderOwner, false, []string{"support@example.test"}, []string{"Ben@Customer.example"}, 2,
+		{"owner's Cc joins", nil, domain.SenderOwner, false, []string{"support@example.test"}, []string{"Ben@Customer.example"}, 2,
 			InboundPeople{Participants: []string{"ben@customer.example"}}},
-		{"participant's Cc joins", []string{"ben@customer.example"}, store.SenderParticipant, false, nil, []string{"cat@customer.example"}, 2,
+		{"participant's Cc joins", []string{"ben@customer.example"}, domain.SenderParticipant, false, nil, []string{"cat@customer.example"}, 2,
 			InboundPeople{Participants: []string{"cat@customer.example"}}},
-		{"over the cap", []string{"ben@customer.example"}, store.SenderOwner, false, nil, []string{"cat@x.example", "dan@x.example"}, 2,
+		{"over the cap", []string{"ben@customer.example"}, domain.SenderOwner, false, nil, []string{"cat@x.example", "dan@x.example"}, 2,
 			InboundPeople{Participants: []string{"cat@x.example"}, OverCap: []string{"dan@x.example"}}},
-		{"support addresses, plus forms and bounces never join", nil, store.SenderOwner, false,
+		{"support addresses, plus forms and bounces never join", nil, domain.SenderOwner, false,
 			[]string{"support@example.test", "billing+42-abc@example.test", "bounces+1-x@example.test"}, nil, 5, InboundPeople{}},
-		{"an agent copied becomes a follower", nil, store.SenderOwner, false, nil, []string{"alice@example.test"}, 5,
+		{"an agent copied becomes a follower", nil, domain.SenderOwner, false, nil, []string{"alice@example.test"}, 5,
 			InboundPeople{Followers: []string{"alice@example.test"}}},
-		{"owner and existing participants are not added again", []string{"ben@customer.example"}, store.SenderOwner, false,
+		{"owner and existing participants are not added again", []string{"ben@customer.example"}, domain.SenderOwner, false,
 			[]string{owner, "BEN@customer.example"}, nil, 5, InboundPeople{}},
-		{"a stranger adds nobody", nil, store.SenderStranger, false, nil, []string{"cat@x.example"}, 5, InboundPeople{}},
-		{"an auto-reply adds nobody", nil, store.SenderOwner, true, nil, []string{"cat@x.example"}, 5, InboundPeople{}},
-		{"cap 0", nil, store.SenderOwner, false, nil, []string{"cat@x.example"}, 0, InboundPeople{OverCap: []string{"cat@x.example"}}},
+		{"a stranger adds nobody", nil, domain.SenderStranger, false, nil, []string{"cat@x.example"}, 5, InboundPeople{}},
+		{"an auto-reply adds nobody", nil, domain.SenderOwner, true, nil, []string{"cat@x.example"}, 5, InboundPeople{}},
+		{"cap 0", nil, domain.SenderOwner, false, nil, []string{"cat@x.example"}, 0, InboundPeople{OverCap: []string{"cat@x.example"}}},
 	}
 	for _, tt := range tests {
 		got := PeopleFromInbound(cfg, owner, tt.current, tt.role, tt.auto, tt.to, tt.cc, tt.max)

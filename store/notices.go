@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"time"
+
+	"github.com/supportgate/supportgate/domain"
 )
 
 // Follower notifications (DESIGN.md §7): a follower of a conversation is
@@ -11,17 +13,13 @@ import (
 // they were told and when; the schedule is policy.NoticeDue's, the mail
 // policy.Notification's, the loop gateway/notify.go's.
 
-// KindNotification is a notification mail to a follower. It is recorded in
-// its conversation so that the queue can deliver it and a failure lands
-// there, but it is in no folder, is no update, and does not make the
-// conversation recently updated.
-const KindNotification Kind = "notification"
+// KindNotification is a notification mail to a follower: domain.KindNotification.
+const KindNotification = domain.KindNotification
 
 // IsUpdate reports whether a message of kind k is an update followers are
-// told of (when a person wrote it: sqlite_notices.go, updateOf).
-func IsUpdate(k Kind) bool {
-	return k == KindInbound || k == KindReply || k == KindNote
-}
+// told of (when a person wrote it: sqlite_notices.go, updateOf); it is
+// domain.IsUpdate.
+func IsUpdate(k Kind) bool { return domain.IsUpdate(k) }
 
 // Notice is a follower's notification state in one conversation.
 type Notice struct {

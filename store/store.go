@@ -7,6 +7,13 @@
 // several nodes is planned, so nothing in the interface is SQLite-specific:
 // numbers are int64, times are time.Time, there are no SQL fragments.
 //
+// The domain types (Conversation, Message, Kind, Status, SenderRole and
+// their constants, ErrNotFound) live in package domain, where threading,
+// policy and the engines can all import them without linking an engine.
+// The store's names for them (store.Conversation, store.KindReply, ...) are
+// type aliases and re-exported constants of the same values, kept for the
+// engines and consumers until they import domain directly.
+//
 // Durability: every write method returns only after the transaction is
 // committed with a full fsync (SQLite WAL with synchronous=FULL), so a caller
 // may answer 250 as soon as it returns nil.
@@ -27,30 +34,38 @@ import (
 	"errors"
 	"sync"
 	"time"
+
+	"github.com/supportgate/supportgate/domain"
 )
 
-// ErrNotFound is returned when the named conversation or message does not exist.
-var ErrNotFound = errors.New("store: not found")
+// The domain types live in package domain, which the decisions (threading,
+// policy) and the engines can all import; these aliases and re-exported
+// constants keep the store's consumers compiling until they import domain
+// directly.
+
+// ErrNotFound is returned when the named conversation or message does not
+// exist; it is domain.ErrNotFound.
+var ErrNotFound = domain.ErrNotFound
 
 // Kind is what a message is within a conversation (DESIGN.md §2).
-type Kind string
+type Kind = domain.Kind
 
 // Message kinds.
 const (
-	KindInbound Kind = "inbound" // from the owner, a participant or a stranger
-	KindReply   Kind = "reply"   // an agent's public message, sent out
-	KindNote    Kind = "note"    // internal, never leaves the team
-	KindEvent   Kind = "event"   // a team-only record
+	KindInbound = domain.KindInbound
+	KindReply   = domain.KindReply
+	KindNote    = domain.KindNote
+	KindEvent   = domain.KindEvent
 )
 
 // Status of a conversation.
-type Status string
+type Status = domain.Status
 
 // Conversation statuses.
 const (
-	StatusOpen   Status = "open"
-	StatusClosed Status = "closed"
-	StatusSpam   Status = "spam"
+	StatusOpen   = domain.StatusOpen
+	StatusClosed = domain.StatusClosed
+	StatusSpam   = domain.StatusSpam
 )
 
 // Folder names the shared folder kinds that have a global entry sequence.
@@ -63,49 +78,22 @@ const (
 
 // SenderRole is what the sender of an inbound message was to its
 // conversation when it arrived (DESIGN.md §4).
-type SenderRole string
+type SenderRole = domain.SenderRole
 
 // Sender roles.
 const (
-	SenderOwner       SenderRole = "owner"
-	SenderParticipant SenderRole = "participant"
-	SenderAgent       SenderRole = "agent"
-	SenderStranger    SenderRole = "stranger" // neither: kept and flagged for the team
-	// SenderFollower: an internal person who follows the conversation
-	// (answering a notification): their mail is kept for the team and
-	// never makes them a participant, whom customers would see.
-	SenderFollower SenderRole = "follower"
+	SenderOwner       = domain.SenderOwner
+	SenderParticipant = domain.SenderParticipant
+	SenderAgent       = domain.SenderAgent
+	SenderStranger    = domain.SenderStranger
+	SenderFollower    = domain.SenderFollower
 )
 
 // Conversation is one customer request.
-type Conversation struct {
-	ID           int64
-	Inbox        string // the support address it belongs to
-	Owner        string // the customer who started it
-	Subject      string
-	Status       Status
-	Created      time.Time
-	Updated      time.Time
-	Participants []string // further addresses, in the order they were added
-	Assignee     string   // agent email, "" for none
-	Tags         []string // sorted; IMAP keywords
-	Flagged      bool     // \Flagged, shared by the team
-	ReadOnly     bool     // participants' mail is refused (DESIGN.md §7)
-	Followers    []string // notified of updates, never visible to customers
-}
+type Conversation = domain.Conversation
 
 // Message is a stored message without its bytes.
-type Message struct {
-	ID              int64
-	Conversation    int64
-	Kind            Kind
-	Sender          string     // the address it came from (agent email for replies)
-	SenderRole      SenderRole // for inbound messages
-	MessageIDHeader string     // the Message-ID without angle brackets, "" if none
-	Received        time.Time
-	Size            int64
-	HiddenBCC       []string // for replies: envelope recipients not in the headers
-}
+type Message = domain.Message
 
 // Inbound is a message accepted by the MX, ready to be stored.
 type Inbound struct {

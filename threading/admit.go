@@ -4,7 +4,7 @@ import (
 	"strings"
 
 	"github.com/supportgate/supportgate/config"
-	"github.com/supportgate/supportgate/store"
+	"github.com/supportgate/supportgate/domain"
 )
 
 // Sender is what Admit needs to know of an inbound mail's sender.
@@ -27,7 +27,7 @@ type InboxRules struct {
 // Admission is what an inbound mail may do to the conversation it threads
 // into (DESIGN.md §4).
 type Admission struct {
-	Role store.SenderRole
+	Role domain.SenderRole
 	// Reopen: a closed conversation opens again. Only a message from the
 	// owner or a participant that is not automatic reopens.
 	Reopen bool
@@ -38,27 +38,27 @@ type Admission struct {
 
 // Admit decides what a mail from sender does to conv; conv.ID 0 is a new
 // conversation, which the sender owns.
-func Admit(conv store.Conversation, sender Sender, rules InboxRules) Admission {
+func Admit(conv domain.Conversation, sender Sender, rules InboxRules) Admission {
 	var a Admission
 	switch {
 	case conv.ID == 0 || strings.EqualFold(conv.Owner, sender.Address):
-		a.Role = store.SenderOwner
+		a.Role = domain.SenderOwner
 	case containsFold(conv.Participants, sender.Address):
-		a.Role = store.SenderParticipant
+		a.Role = domain.SenderParticipant
 	case sender.IsAgent && !sender.DMARCFail:
-		a.Role = store.SenderAgent
+		a.Role = domain.SenderAgent
 	case containsFold(conv.Followers, sender.Address) && !sender.DMARCFail:
 		// DESIGN.md §2: followers are never visible to customers.
-		a.Role = store.SenderFollower
+		a.Role = domain.SenderFollower
 	default:
-		a.Role = store.SenderStranger
+		a.Role = domain.SenderStranger
 		a.Join = !sender.Auto && !sender.DMARCFail && sender.Address != "" && rules.Strangers != config.StrangersHold &&
 			len(conv.Participants) < rules.MaxParticipants
 		if a.Join {
-			a.Role = store.SenderParticipant
+			a.Role = domain.SenderParticipant
 		}
 	}
-	a.Reopen = conv.ID != 0 && conv.Status == store.StatusClosed && !sender.Auto && !sender.DMARCFail &&
-		(a.Role == store.SenderOwner || a.Role == store.SenderParticipant)
+	a.Reopen = conv.ID != 0 && conv.Status == domain.StatusClosed && !sender.Auto && !sender.DMARCFail &&
+		(a.Role == domain.SenderOwner || a.Role == domain.SenderParticipant)
 	return a
 }

@@ -5,13 +5,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/supportgate/supportgate/store"
+	"github.com/supportgate/supportgate/domain"
 )
 
 // richIndex is a fake store with whole conversations and continuity answers.
 type richIndex struct {
 	ids        map[string]int64
-	convs      map[int64]store.Conversation
+	convs      map[int64]domain.Conversation
 	continuity map[string]int64 // inbox|owner|norm -> conversation
 	since      time.Time        // what ContinuityCandidate was asked
 }
@@ -25,10 +25,10 @@ func (x *richIndex) ConversationByMessageID(_ context.Context, ids []string) (in
 	return 0, false, nil
 }
 
-func (x *richIndex) Conversation(_ context.Context, id int64) (store.Conversation, error) {
+func (x *richIndex) Conversation(_ context.Context, id int64) (domain.Conversation, error) {
 	c, ok := x.convs[id]
 	if !ok {
-		return store.Conversation{}, store.ErrNotFound
+		return domain.Conversation{}, domain.ErrNotFound
 	}
 	return c, nil
 }
@@ -44,12 +44,12 @@ func (x *richIndex) ContinuityCandidate(_ context.Context, inbox, owner, norm st
 func TestDecideRules(t *testing.T) {
 	k := testKeys()
 	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
-	conv := func(id int64, inbox, owner string, participants ...string) store.Conversation {
-		return store.Conversation{ID: id, Inbox: inbox, Owner: owner, Participants: participants, Status: store.StatusOpen}
+	conv := func(id int64, inbox, owner string, participants ...string) domain.Conversation {
+		return domain.Conversation{ID: id, Inbox: inbox, Owner: owner, Participants: participants, Status: domain.StatusOpen}
 	}
 	idx := &richIndex{
 		ids: map[string]int64{"known@customer.example": 5, "old@customer.example": 6},
-		convs: map[int64]store.Conversation{
+		convs: map[int64]domain.Conversation{
 			5:  conv(5, "support@example.test", "ann@customer.example"),
 			6:  conv(6, "support@example.test", "ann@customer.example"),
 			12: conv(12, "support@example.test", "ann@customer.example", "ben@customer.example"),
@@ -109,11 +109,11 @@ func TestDecideRules(t *testing.T) {
 }
 
 func TestAdmit(t *testing.T) {
-	open := store.Conversation{ID: 1, Owner: "ann@x", Participants: []string{"ben@x"}, Status: store.StatusOpen}
+	open := domain.Conversation{ID: 1, Owner: "ann@x", Participants: []string{"ben@x"}, Status: domain.StatusOpen}
 	closed := open
-	closed.Status = store.StatusClosed
+	closed.Status = domain.StatusClosed
 	spam := open
-	spam.Status = store.StatusSpam
+	spam.Status = domain.StatusSpam
 	full := closed
 	full.Participants = []string{"ben@x", "cat@x"}
 	followed := closed
@@ -122,30 +122,30 @@ func TestAdmit(t *testing.T) {
 	hold := InboxRules{Strangers: "hold", MaxParticipants: 2}
 	tests := []struct {
 		name   string
-		conv   store.Conversation
+		conv   domain.Conversation
 		sender Sender
 		rules  InboxRules
 		want   Admission
 	}{
-		{"new conversation: the sender owns it", store.Conversation{}, Sender{Address: "new@x"}, join, Admission{Role: store.SenderOwner}},
-		{"owner in an open conversation", open, Sender{Address: "ANN@x"}, join, Admission{Role: store.SenderOwner}},
-		{"owner reopens a closed one", closed, Sender{Address: "ann@x"}, join, Admission{Role: store.SenderOwner, Reopen: true}},
-		{"participant reopens", closed, Sender{Address: "ben@x"}, join, Admission{Role: store.SenderParticipant, Reopen: true}},
-		{"an auto-reply never reopens", closed, Sender{Address: "ann@x", Auto: true}, join, Admission{Role: store.SenderOwner}},
-		{"spam is not reopened", spam, Sender{Address: "ann@x"}, join, Admission{Role: store.SenderOwner}},
-		{"stranger joins when allowed", closed, Sender{Address: "cow@x"}, join, Admission{Role: store.SenderParticipant, Join: true, Reopen: true}},
-		{"stranger held by the inbox", closed, Sender{Address: "cow@x"}, hold, Admission{Role: store.SenderStranger}},
-		{"stranger over the cap", full, Sender{Address: "cow@x"}, join, Admission{Role: store.SenderStranger}},
-		{"automatic stranger never joins", open, Sender{Address: "cow@x", Auto: true}, join, Admission{Role: store.SenderStranger}},
-		{"stranger with no address", open, Sender{}, join, Admission{Role: store.SenderStranger}},
-		{"a follower writes in: kept, never a participant, no reopen", followed, Sender{Address: "CFO@corp.example"}, join, Admission{Role: store.SenderFollower}},
-		{"a DMARC-failing follower is a stranger", followed, Sender{Address: "cfo@corp.example", DMARCFail: true}, join, Admission{Role: store.SenderStranger}},
-		{"agent is neither participant nor stranger", closed, Sender{Address: "alice@example.test", IsAgent: true}, join, Admission{Role: store.SenderAgent}},
-		{"DMARC-failing owner does not reopen", closed, Sender{Address: "ann@x", DMARCFail: true}, join, Admission{Role: store.SenderOwner}},
-		{"DMARC-failing participant does not reopen", closed, Sender{Address: "ben@x", DMARCFail: true}, join, Admission{Role: store.SenderParticipant}},
-		{"DMARC-failing stranger never joins", closed, Sender{Address: "cow@x", DMARCFail: true}, join, Admission{Role: store.SenderStranger}},
-		{"DMARC-failing agent address is a stranger", closed, Sender{Address: "alice@example.test", IsAgent: true, DMARCFail: true}, join, Admission{Role: store.SenderStranger}},
-		{"DMARC-failing sender still owns a new conversation", store.Conversation{}, Sender{Address: "new@x", DMARCFail: true}, join, Admission{Role: store.SenderOwner}},
+		{"new conversation: the sender owns it", domain.Conversation{}, Sender{Address: "new@x"}, join, Admission{Role: domain.SenderOwner}},
+		{"owner in an open conversation", open, Sender{Address: "ANN@x"}, join, Admission{Role: domain.SenderOwner}},
+		{"owner reopens a closed one", closed, Sender{Address: "ann@x"}, join, Admission{Role: domain.SenderOwner, Reopen: true}},
+		{"participant reopens", closed, Sender{Address: "ben@x"}, join, Admission{Role: domain.SenderParticipant, Reopen: true}},
+		{"an auto-reply never reopens", closed, Sender{Address: "ann@x", Auto: true}, join, Admission{Role: domain.SenderOwner}},
+		{"spam is not reopened", spam, Sender{Address: "ann@x"}, join, Admission{Role: domain.SenderOwner}},
+		{"stranger joins when allowed", closed, Sender{Address: "cow@x"}, join, Admission{Role: domain.SenderParticipant, Join: true, Reopen: true}},
+		{"stranger held by the inbox", closed, Sender{Address: "cow@x"}, hold, Admission{Role: domain.SenderStranger}},
+		{"stranger over the cap", full, Sender{Address: "cow@x"}, join, Admission{Role: domain.SenderStranger}},
+		{"automatic stranger never joins", open, Sender{Address: "cow@x", Auto: true}, join, Admission{Role: domain.SenderStranger}},
+		{"stranger with no address", open, Sender{}, join, Admission{Role: domain.SenderStranger}},
+		{"a follower writes in: kept, never a participant, no reopen", followed, Sender{Address: "CFO@corp.example"}, join, Admission{Role: domain.SenderFollower}},
+		{"a DMARC-failing follower is a stranger", followed, Sender{Address: "cfo@corp.example", DMARCFail: true}, join, Admission{Role: domain.SenderStranger}},
+		{"agent is neither participant nor stranger", closed, Sender{Address: "alice@example.test", IsAgent: true}, join, Admission{Role: domain.SenderAgent}},
+		{"DMARC-failing owner does not reopen", closed, Sender{Address: "ann@x", DMARCFail: true}, join, Admission{Role: domain.SenderOwner}},
+		{"DMARC-failing participant does not reopen", closed, Sender{Address: "ben@x", DMARCFail: true}, join, Admission{Role: domain.SenderParticipant}},
+		{"DMARC-failing stranger never joins", closed, Sender{Address: "cow@x", DMARCFail: true}, join, Admission{Role: domain.SenderStranger}},
+		{"DMARC-failing agent address is a stranger", closed, Sender{Address: "alice@example.test", IsAgent: true, DMARCFail: true}, join, Admission{Role: domain.SenderStranger}},
+		{"DMARC-failing sender still owns a new conversation", domain.Conversation{}, Sender{Address: "new@x", DMARCFail: true}, join, Admission{Role: domain.SenderOwner}},
 	}
 	for _, tt := range tests {
 		if got := Admit(tt.conv, tt.sender, tt.rules); got != tt.want {
@@ -164,7 +164,7 @@ func FuzzDecide(f *testing.F) {
 	f.Fuzz(func(t *testing.T, rcpt, inReplyTo, references, subject, sender string) {
 		idx := &richIndex{
 			ids:        map[string]int64{"known@customer.example": 5},
-			convs:      map[int64]store.Conversation{5: {ID: 5, Inbox: "support@example.test", Owner: "ann@customer.example"}, 12: {ID: 12, Inbox: "support@example.test", Owner: "ann@customer.example", Participants: []string{"ben@customer.example"}}},
+			convs:      map[int64]domain.Conversation{5: {ID: 5, Inbox: "support@example.test", Owner: "ann@customer.example"}, 12: {ID: 12, Inbox: "support@example.test", Owner: "ann@customer.example", Participants: []string{"ben@customer.example"}}},
 			continuity: map[string]int64{},
 		}
 		d, err := Decide(context.Background(), k, idx, Input{

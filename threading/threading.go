@@ -1,7 +1,9 @@
 // Package threading decides which conversation a mail belongs to
 // (DESIGN.md §4), and what the mail may do to it. It does no I/O of its
 // own: headers and tokens come in, a decision comes out, and the store is
-// reached through the small Index interface that store.Store satisfies.
+// reached through the small Index interface declared here, which store.Store
+// satisfies. The types it decides about come from package domain, so
+// threading imports no store and links no engine.
 //
 // The rules, in order: (1) a signed reply token in a recipient's plus part;
 // (2) the Message-IDs of In-Reply-To and References, newest first, against
@@ -21,7 +23,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/supportgate/supportgate/store"
+	"github.com/supportgate/supportgate/domain"
 )
 
 // Rule names the rule that threaded a mail.
@@ -41,8 +43,8 @@ type Index interface {
 	// ConversationByMessageID returns the conversation of the first of ids
 	// found in the Message-ID index.
 	ConversationByMessageID(ctx context.Context, ids []string) (conversation int64, found bool, err error)
-	// Conversation returns a conversation, or an error wrapping store.ErrNotFound.
-	Conversation(ctx context.Context, id int64) (store.Conversation, error)
+	// Conversation returns a conversation, or an error wrapping domain.ErrNotFound.
+	Conversation(ctx context.Context, id int64) (domain.Conversation, error)
 	// ContinuityCandidate returns the newest open conversation of an owner
 	// in an inbox with that normalized subject, updated at or after since.
 	ContinuityCandidate(ctx context.Context, inbox, owner, normSubject string, since time.Time) (conversation int64, found bool, err error)
@@ -68,7 +70,7 @@ type Input struct {
 // Decision is where a mail goes: an existing conversation (Conv), or a new
 // one when Conv.ID is 0.
 type Decision struct {
-	Conv store.Conversation
+	Conv domain.Conversation
 	Rule Rule
 }
 
@@ -77,7 +79,7 @@ func Decide(ctx context.Context, keys Keys, idx Index, in Input) (Decision, erro
 	// found loads a candidate; a conversation that does not exist is no match.
 	found := func(id int64, rule Rule) (Decision, bool, error) {
 		c, err := idx.Conversation(ctx, id)
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, domain.ErrNotFound) {
 			return Decision{}, false, nil
 		}
 		if err != nil {

@@ -6,16 +6,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/supportgate/supportgate/store"
+	"github.com/supportgate/supportgate/domain"
 )
 
 // benchIndex holds 10,000 conversations, each with one indexed Message-ID,
 // so that Decide's cost is the rules', not a fake's.
 func benchIndex() *richIndex {
-	x := &richIndex{ids: map[string]int64{}, convs: map[int64]store.Conversation{}, continuity: map[string]int64{}}
+	x := &richIndex{ids: map[string]int64{}, convs: map[int64]domain.Conversation{}, continuity: map[string]int64{}}
 	for i := int64(1); i <= 10_000; i++ {
 		x.ids[fmt.Sprintf("m%d@customer.example", i)] = i
-		x.convs[i] = store.Conversation{ID: i, Inbox: "support@example.test", Owner: fmt.Sprintf("c%d@customer.example", i), Status: store.StatusOpen}
+		x.convs[i] = domain.Conversation{ID: i, Inbox: "support@example.test", Owner: fmt.Sprintf("c%d@customer.example", i), Status: domain.StatusOpen}
 	}
 	return x
 }

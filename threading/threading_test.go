@@ -15,7 +15,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/supportgate/supportgate/store"
+	"github.com/supportgate/supportgate/domain"
 )
 
 // corpusDir holds the .eml corpus shared with the policy tests.
@@ -307,14 +307,14 @@ func (x *mapIndex) ConversationByMessageID(_ context.Context, ids []string) (int
 // unless listed in missing.
 var missing = map[int64]bool{404: true}
 
-func fakeConversation(id int64) (store.Conversation, error) {
+func fakeConversation(id int64) (domain.Conversation, error) {
 	if missing[id] {
-		return store.Conversation{}, store.ErrNotFound
+		return domain.Conversation{}, domain.ErrNotFound
 	}
-	return store.Conversation{ID: id, Inbox: "support@example.test", Owner: "owner@customer.example", Status: store.StatusOpen}, nil
+	return domain.Conversation{ID: id, Inbox: "support@example.test", Owner: "owner@customer.example", Status: domain.StatusOpen}, nil
 }
 
-func (x *mapIndex) Conversation(_ context.Context, id int64) (store.Conversation, error) {
+func (x *mapIndex) Conversation(_ context.Context, id int64) (domain.Conversation, error) {
 	return fakeConversation(id)
 }
 
@@ -325,7 +325,7 @@ func (x *mapIndex) ContinuityCandidate(context.Context, string, string, string, 
 // noIndex fails the test when its Message-ID index is consulted.
 type noIndex struct{ t *testing.T }
 
-func (x noIndex) Conversation(_ context.Context, id int64) (store.Conversation, error) {
+func (x noIndex) Conversation(_ context.Context, id int64) (domain.Conversation, error) {
 	return fakeConversation(id)
 }
 
