@@ -169,7 +169,9 @@ func TestMetricsAndLog(t *testing.T) {
 	d := startDaemon(t, dir, p, "-config", cfg)
 	web := d.addr(p.HTTP)
 
-	// Every series exists before anything happened.
+	// Every series exists before anything happened. startDaemon's probe of
+	// the IMAP port was a connection: wait until the daemon saw it close.
+	waitSample(t, web, 0, "supportgate_imap_sessions")
 	first := parseScrape(t, scrape(t, web))
 	for _, c := range []struct {
 		name   string
