@@ -91,11 +91,13 @@ func freePorts(t *testing.T) ports {
 func testConfig(t *testing.T, dir string, p ports) string {
 	t.Helper()
 	s := string(config.ExampleTOML())
+	// The quoted forms: a port put in by one replacement (11439) must not
+	// hold another one's pattern (1143): the map's order is random.
 	for from, to := range map[string]string{
-		"127.0.0.1:2525":       fmt.Sprintf("127.0.0.1:%d", p.MX),
-		"127.0.0.1:2587":       fmt.Sprintf("127.0.0.1:%d", p.Submission),
-		"127.0.0.1:1143":       fmt.Sprintf("127.0.0.1:%d", p.IMAP),
-		"127.0.0.1:9325":       fmt.Sprintf("127.0.0.1:%d", p.HTTP),
+		`"127.0.0.1:2525"`:     fmt.Sprintf(`"127.0.0.1:%d"`, p.MX),
+		`"127.0.0.1:2587"`:     fmt.Sprintf(`"127.0.0.1:%d"`, p.Submission),
+		`"127.0.0.1:1143"`:     fmt.Sprintf(`"127.0.0.1:%d"`, p.IMAP),
+		`"127.0.0.1:9325"`:     fmt.Sprintf(`"127.0.0.1:%d"`, p.HTTP),
 		`"./supportgate-data"`: fmt.Sprintf("%q", filepath.Join(dir, "data")),
 		// Hermetic: DKIM, DMARC and SPF lookups go to a DNS server on
 		// loopback that knows no name, never to the machine's resolver.

@@ -43,6 +43,12 @@ user_pref("mailnews.default_view_flags", 0);
 user_pref("mail.warn_on_collapsed_thread_operation", false);
 // Return on the selected message opens it in a tab (the default, relied upon).
 user_pref("mail.openMessageBehavior", 2);
+// An IMAP connection that waits on a read this long is given up and made
+// again, its queued commands replayed (default 100 s). Once in three CI runs
+// Thunderbird's INBOX connection sat in a read after "OK UID STORE" with no
+// command outstanding (its trace sends nothing for 100 s, then times out and
+// replays the queued STORE), longer than a subtest waits.
+user_pref("mail.server.default.timeout", 10);
 `
 
 // The window title of Thunderbird's main window while it shows INBOX (and
