@@ -209,17 +209,27 @@ func (l *Limiter) AuthBegin(ip string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
+	f := l.failures(ip, now)
+	if now.Before(f.lockedUntil) || f.count+f.inFlight >= l.cfg.MaxAuthFailuresPerIP {
+		return false
+	}
+	f.inFlight++
+	return true
+}
+
+// failures returns ip's record, made when it has none, with failures older
+// than auth_lockout forgotten (for AuthBegin's count too). l.mu is held.
+func (l *Limiter) failures(ip string, now time.Time) *authFailures {
 	l.sweep(now)
 	f := l.fails[ip]
 	if f == nil {
 		f = &authFailures{}
 		l.fails[ip] = f
 	}
-	if now.Before(f.lockedUntil) || f.count+f.inFlight >= l.cfg.MaxAuthFailuresPerIP {
-		return false
+	if now.Sub(f.last) >= l.cfg.AuthLockout && !now.Before(f.lockedUntil) {
+		f.count = 0 // forgotten: nothing failed for auth_lockout
 	}
-	f.inFlight++
-	return true
+	return f
 }
 
 // AuthEnd ends a guess that AuthBegin reserved.
@@ -238,15 +248,7 @@ func (l *Limiter) AuthFailed(ip string) (delay time.Duration, lockedNow bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
-	l.sweep(now)
-	f := l.fails[ip]
-	if f == nil {
-		f = &authFailures{}
-		l.fails[ip] = f
-	}
-	if now.Sub(f.last) >= l.cfg.AuthLockout && !now.Before(f.lockedUntil) {
-		f.count = 0 // forgotten: nothing failed for auth_lockout
-	}
+	f := l.failures(ip, now)
 	f.count++
 	f.last = now
 	if f.count >= l.cfg.MaxAuthFailuresPerIP && !now.Before(f.lockedUntil) {
