@@ -11,7 +11,7 @@ import (
 
 	"github.com/supportgate/supportgate/config"
 	"github.com/supportgate/supportgate/internal/dnstest"
-	"github.com/supportgate/supportgate/store"
+	"github.com/supportgate/supportgate/store/sqlite"
 )
 
 // seedEML adds the messages of testdata/eml and testdata/threading.
@@ -57,7 +57,7 @@ func FuzzMXData(f *testing.F) {
 	// server, never to the machine's resolver (where, on a closed network,
 	// each would wait for its timeout).
 	cfg.DNS.Resolver = dnstest.New(f).Addr
-	st, err := store.OpenSQLite(context.Background(), cfg.Server.DataDir)
+	st, err := sqlite.Open(context.Background(), cfg.Server.DataDir)
 	if err != nil {
 		f.Fatal(err)
 	}

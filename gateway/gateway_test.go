@@ -19,6 +19,7 @@ import (
 
 	"github.com/supportgate/supportgate/config"
 	"github.com/supportgate/supportgate/store"
+	"github.com/supportgate/supportgate/store/sqlite"
 )
 
 // testServer runs the MX, submission and IMAP servers in process on
@@ -48,7 +49,7 @@ func newLoggingTestServer(t *testing.T, wrap func(store.Store) store.Store, muta
 	if mutate != nil {
 		mutate(cfg)
 	}
-	sq, err := store.OpenSQLite(context.Background(), cfg.Server.DataDir)
+	sq, err := sqlite.Open(context.Background(), cfg.Server.DataDir)
 	if err != nil {
 		t.Fatal(err)
 	}

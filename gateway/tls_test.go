@@ -23,7 +23,7 @@ import (
 	"github.com/emersion/go-sasl"
 
 	"github.com/supportgate/supportgate/config"
-	"github.com/supportgate/supportgate/store"
+	"github.com/supportgate/supportgate/store/sqlite"
 )
 
 // writeCert writes a self-signed certificate for name into dir.
@@ -138,7 +138,7 @@ func tlsTestServer(t *testing.T, dir, name string) (s *Server, certFile string) 
 	cfg.Server.DataDir = dir
 	cfg.TLS = config.TLS{CertFile: certFile, KeyFile: keyFile}
 	cfg.DNS.Resolver = newTestDNS(t).Addr
-	st, err := store.OpenSQLite(context.Background(), dir)
+	st, err := sqlite.Open(context.Background(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}

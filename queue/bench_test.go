@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/supportgate/supportgate/store"
+	"github.com/supportgate/supportgate/store/sqlite"
 )
 
 // BenchmarkRelayDrain measures the outbound rate of the worker alone: 500
@@ -16,7 +17,7 @@ import (
 func BenchmarkRelayDrain(b *testing.B) {
 	for range b.N {
 		b.StopTimer()
-		s, err := store.OpenSQLite(context.Background(), filepath.Join(b.TempDir(), "data"))
+		s, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "data"))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/supportgate/supportgate/store"
+	"github.com/supportgate/supportgate/store/sqlite"
 )
 
 // hookStore wraps a real store to observe the worker and to make
@@ -45,9 +46,9 @@ func (h *hookStore) MarkDelivered(ctx context.Context, id int64) error {
 	return h.Store.MarkDelivered(ctx, id)
 }
 
-func openStore(t *testing.T) *store.SQLite {
+func openStore(t *testing.T) *sqlite.Store {
 	t.Helper()
-	s, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "data"))
+	s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "data"))
 	if err != nil {
 		t.Fatal(err)
 	}

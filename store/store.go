@@ -376,3 +376,19 @@ func (h *Hub) Publish() {
 	h.ch = make(chan struct{})
 	h.mu.Unlock()
 }
+
+// RoundRobin names the agents a new conversation is handed to in turn.
+type RoundRobin struct {
+	Agents []string // in the configuration's order
+	// QuietEvent records the assignment in the events log only, not as a
+	// message in the conversation (an inbox without show_events).
+	QuietEvent bool
+}
+
+// MetaFunc computes a message's FETCH metadata from its stored bytes.
+type MetaFunc func(raw []byte) []byte
+
+// ErrDuplicateSubmission is returned by AddOutbound when the agent's client
+// submitted a message with the same Message-ID before: it was recorded
+// (and sent) then, and nothing is written now.
+var ErrDuplicateSubmission = errors.New("store: this message was submitted before")

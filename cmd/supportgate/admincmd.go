@@ -14,7 +14,7 @@ import (
 
 	"github.com/supportgate/supportgate/config"
 	"github.com/supportgate/supportgate/internal/admin"
-	"github.com/supportgate/supportgate/store"
+	"github.com/supportgate/supportgate/store/sqlite"
 )
 
 // parseInterspersed parses fl's flags wherever they stand among args
@@ -51,7 +51,7 @@ func commandConfig(path string, stderr io.Writer) (*config.Config, error) {
 // openStore opens the store of a configuration, for the commands that work
 // beside the daemon. A data directory without a database is an error: the
 // command would otherwise create an empty store somewhere unexpected.
-func openStore(ctx context.Context, configPath string, stderr io.Writer) (*store.SQLite, error) {
+func openStore(ctx context.Context, configPath string, stderr io.Writer) (*sqlite.Store, error) {
 	cfg, err := commandConfig(configPath, stderr)
 	if err != nil {
 		return nil, err
@@ -59,7 +59,7 @@ func openStore(ctx context.Context, configPath string, stderr io.Writer) (*store
 	if err := admin.RequireStore(cfg); err != nil {
 		return nil, err
 	}
-	return store.OpenSQLite(ctx, cfg.Server.DataDir)
+	return sqlite.Open(ctx, cfg.Server.DataDir)
 }
 
 // checkConfig is `supportgate check-config [FILE | -config FILE]`: the file

@@ -23,6 +23,7 @@ import (
 	"github.com/supportgate/supportgate/internal/metrics"
 	"github.com/supportgate/supportgate/queue"
 	"github.com/supportgate/supportgate/store"
+	"github.com/supportgate/supportgate/store/sqlite"
 	"github.com/supportgate/supportgate/threading"
 )
 
@@ -142,7 +143,7 @@ func serve(args []string, stderr io.Writer) int {
 	hup, stopHUP := notifyHUP()
 	defer stopHUP()
 
-	st, err := store.OpenSQLite(ctx, cfg.Server.DataDir)
+	st, err := sqlite.Open(ctx, cfg.Server.DataDir)
 	if err != nil {
 		fmt.Fprintln(stderr, "supportgate:", err)
 		return 1

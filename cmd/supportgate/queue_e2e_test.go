@@ -23,6 +23,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/supportgate/supportgate/store"
+	"github.com/supportgate/supportgate/store/sqlite"
 )
 
 // relayMsg is one transaction the test relay accepted (or, in tried,
@@ -230,7 +231,7 @@ type storedEvent struct {
 // with the daemon stopped or running: SQLite's WAL allows readers).
 func storedEvents(t *testing.T, dataDir string) []storedEvent {
 	t.Helper()
-	st, err := store.OpenSQLite(context.Background(), dataDir)
+	st, err := sqlite.Open(context.Background(), dataDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -371,7 +372,7 @@ func TestQueueDSNToVERPAddress(t *testing.T) {
 		t.Fatalf("events %q, want one delivery-failed naming old@customer.example and 5.1.1", evs)
 	}
 	// The DSN made no conversation: only the reply's and its event exist.
-	st, err := store.OpenSQLite(context.Background(), filepath.Join(dir, "data"))
+	st, err := sqlite.Open(context.Background(), filepath.Join(dir, "data"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/supportgate/supportgate/store"
+	"github.com/supportgate/supportgate/store/sqlite"
 )
 
 // TestIdleMemory opens sessions in IDLE on one folder and reports what
@@ -19,7 +19,7 @@ func TestIdleMemory(t *testing.T) {
 	if testing.Short() {
 		n = 50
 	}
-	st, err := store.OpenSQLite(context.Background(), t.TempDir())
+	st, err := sqlite.Open(context.Background(), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -66,7 +66,7 @@ const servedPrefix = "X-Supportgate-Conversation: 0\r\n"
 
 // MessageMeta computes the cached FETCH metadata of a conversation's message
 // from its stored bytes. The store calls it when it stores a message
-// (store.SQLite.SetMetaFunc), so that FETCH never parses the message.
+// (sqlite.Store.SetMetaFunc), so that FETCH never parses the message.
 func MessageMeta(raw []byte) []byte {
 	buf := make([]byte, 0, len(servedPrefix)+len(raw))
 	return metaOf(append(append(buf, servedPrefix...), raw...))

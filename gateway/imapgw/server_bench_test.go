@@ -16,6 +16,7 @@ import (
 
 	"github.com/supportgate/supportgate/config"
 	"github.com/supportgate/supportgate/store"
+	"github.com/supportgate/supportgate/store/sqlite"
 )
 
 const (
@@ -82,7 +83,7 @@ func benchRaw(i int) []byte {
 }
 
 // fillStore stores n messages in INBOX, two per conversation.
-func fillStore(tb testing.TB, st *store.SQLite, n int) {
+func fillStore(tb testing.TB, st *sqlite.Store, n int) {
 	tb.Helper()
 	ctx := context.Background()
 	var conv int64
@@ -172,7 +173,7 @@ func (t *testClient) must(tb testing.TB, line string) string {
 
 // benchServer is a served store of n messages and a selected session.
 func benchServer(b *testing.B, n int) *testClient {
-	st, err := store.OpenSQLite(context.Background(), b.TempDir())
+	st, err := sqlite.Open(context.Background(), b.TempDir())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/supportgate/supportgate/store"
+	"github.com/supportgate/supportgate/store/sqlite"
 )
 
 // Regressions found by imaptest's stress run on the shared INBOX
@@ -102,7 +103,7 @@ func addCustomerMail(t *testing.T, st store.Store, n int) {
 // 1"); imaptest saw "seq too high (276 > 275, state=UIDFETCH)".
 func TestFetchOnlyAnnouncedMessages(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.OpenSQLite(ctx, t.TempDir())
+	st, err := sqlite.Open(ctx, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +140,7 @@ func TestFetchOnlyAnnouncedMessages(t *testing.T) {
 // shows it (RFC 9051 7.3.5; imaptest: "Keyword used without being in FLAGS").
 func TestKeywordsAnnouncedBeforeUse(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.OpenSQLite(ctx, t.TempDir())
+	st, err := sqlite.Open(ctx, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +196,7 @@ func TestKeywordsAnnouncedBeforeUse(t *testing.T) {
 // FETCH or STORE). imaptest: "STORE didn't update keyword".
 func TestStoreNewKeywordWithExpungePending(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.OpenSQLite(ctx, t.TempDir())
+	st, err := sqlite.Open(ctx, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

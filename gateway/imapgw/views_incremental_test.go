@@ -15,6 +15,7 @@ import (
 
 	"github.com/supportgate/supportgate/config"
 	"github.com/supportgate/supportgate/store"
+	"github.com/supportgate/supportgate/store/sqlite"
 )
 
 // TestIncrementalMatchesFull runs random sequences of every kind of write
@@ -36,7 +37,7 @@ func TestIncrementalMatchesFull(t *testing.T) {
 
 func incrementalVsFull(t *testing.T, seed uint64) {
 	ctx := context.Background()
-	st, err := store.OpenSQLite(ctx, t.TempDir())
+	st, err := sqlite.Open(ctx, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/supportgate/supportgate/store"
+	"github.com/supportgate/supportgate/store/sqlite"
 )
 
 func uidList(uids ...uint32) []store.MailboxEntry {
@@ -59,7 +60,7 @@ func wantLine(t *testing.T, what, out, re string) {
 // store's once, in order, and its own flag changes only in its own answer.
 func TestSharedViews(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.OpenSQLite(ctx, t.TempDir())
+	st, err := sqlite.Open(ctx, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +108,7 @@ func TestSharedViews(t *testing.T) {
 // was stored.
 func TestFetchMetaPaths(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.OpenSQLite(ctx, t.TempDir())
+	st, err := sqlite.Open(ctx, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

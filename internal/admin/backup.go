@@ -10,7 +10,7 @@ import (
 
 	"github.com/supportgate/supportgate/config"
 	"github.com/supportgate/supportgate/gateway"
-	"github.com/supportgate/supportgate/store"
+	"github.com/supportgate/supportgate/store/sqlite"
 )
 
 // Backup writes a consistent copy of the store and the token key of cfg's
@@ -24,7 +24,7 @@ func Backup(ctx context.Context, cfg *config.Config, dir string) ([]string, erro
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating %s: %s", dir, reason(err))
 	}
-	db := filepath.Join(dir, store.DatabaseFile)
+	db := filepath.Join(dir, sqlite.DatabaseFile)
 	key := filepath.Join(dir, gateway.SecretFile)
 	for _, p := range []string{db, key} {
 		if _, err := os.Lstat(p); err == nil {
@@ -37,7 +37,7 @@ func Backup(ctx context.Context, cfg *config.Config, dir string) ([]string, erro
 	if err != nil {
 		return nil, fmt.Errorf("reading the token key: %w", err)
 	}
-	if err := store.BackupSQLite(ctx, cfg.Server.DataDir, db); err != nil {
+	if err := sqlite.Backup(ctx, cfg.Server.DataDir, db); err != nil {
 		return nil, err
 	}
 	f, err := os.OpenFile(key, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)

@@ -13,7 +13,7 @@ import (
 	"path/filepath"
 
 	"github.com/supportgate/supportgate/config"
-	"github.com/supportgate/supportgate/store"
+	"github.com/supportgate/supportgate/store/sqlite"
 )
 
 // The configuration files looked for when a command is given no -config,
@@ -66,7 +66,7 @@ func DemoNotice(cfg *config.Config) string {
 // database, so that a command beside the daemon never creates an empty
 // store where the daemon does not look (a demo fallback, a wrong -config).
 func RequireStore(cfg *config.Config) error {
-	p := filepath.Join(cfg.Server.DataDir, store.DatabaseFile)
+	p := filepath.Join(cfg.Server.DataDir, sqlite.DatabaseFile)
 	if _, err := os.Stat(p); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("there is no store in %s (server.data_dir of %s): the daemon has not run with this configuration; give its configuration with -config FILE",

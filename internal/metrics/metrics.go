@@ -38,7 +38,7 @@ const (
 )
 
 // Store is what the scrape reads from the store: the queue by state and the
-// conversations by status. store.SQLite implements it.
+// conversations by status. sqlite.Store implements it.
 type Store interface {
 	QueueCounts(ctx context.Context) (map[store.RecipientState]int64, error)
 	ConversationCounts(ctx context.Context) (map[store.Status]int64, error)
@@ -160,7 +160,7 @@ func (m *Metrics) IMAPSessionOpened() (closed func()) {
 }
 
 // ObserveCommit records the duration of one group commit; it is the store's
-// commit observer (store.SQLite.ObserveCommits).
+// commit observer (sqlite.Store.ObserveCommits).
 func (m *Metrics) ObserveCommit(d time.Duration) {
 	if m == nil {
 		return

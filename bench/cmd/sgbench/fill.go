@@ -13,6 +13,7 @@ import (
 	"github.com/supportgate/supportgate/gateway"
 	"github.com/supportgate/supportgate/gateway/imapgw"
 	"github.com/supportgate/supportgate/store"
+	"github.com/supportgate/supportgate/store/sqlite"
 )
 
 // benchMessage is message i: 4 KiB, from one of 1,000 customers; odd ones
@@ -65,7 +66,7 @@ func fill(ctx context.Context, data string, n int, maildir string, budget time.D
 		fmt.Printf("filled=%d\n", n)
 		return nil
 	}
-	st, err := store.OpenSQLite(ctx, data)
+	st, err := sqlite.Open(ctx, data)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,262 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"mime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/supportgate/supportgate/store"
+)
+
+// conversationSchema is migration 5: participants, followers, events and
+// policies (issue 4).
+const conversationSchema = `CREATE TABLE events (
+		id INTEGER PRIMARY KEY,
+		conversation_id INTEGER NOT NULL REFERENCES conversations(id),
+		type TEXT NOT NULL,
+		text TEXT NOT NULL,
+		detail TEXT NOT NULL,
+		at INTEGER NOT NULL,
+		message_id INTEGER REFERENCES messages(id)
+	);
+	CREATE INDEX events_conversation ON events(conversation_id, id);
+	CREATE TABLE followers (
+		conversation_id INTEGER NOT NULL REFERENCES conversations(id),
+		address TEXT NOT NULL,
+		PRIMARY KEY (conversation_id, address)
+	);
+	ALTER TABLE conversations ADD COLUMN read_only INTEGER NOT NULL DEFAULT 0`
+
+// AddEvent implements ConversationStore.
+func (s *Store) AddEvent(ctx context.Context, ev store.Event) (int64, error) {
+	var msg int64
+	err := s.inTx(ctx, func(tx *sql.Tx) (err error) {
+		msg, err = s.addEvent(ctx, tx, ev)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: recording event in conversation %d: %w", ev.Conversation, err)
+	}
+	s.hub.Publish()
+	return msg, nil
+}
+
+// addEvent records ev in the events log and, unless it is quiet, as a
+// message of kind event.
+func (s *Store) addEvent(ctx context.Context, tx *sql.Tx, ev store.Event) (int64, error) {
+	var inbox string
+	if err := tx.QueryRowContext(ctx, `SELECT inbox FROM conversations WHERE id = ?`, ev.Conversation).Scan(&inbox); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return 0, store.ErrNotFound
+		}
+		return 0, err
+	}
+	var msg sql.NullInt64
+	if !ev.Quiet {
+		id, err := nextval(ctx, tx, "message")
+		if err != nil {
+			return 0, err
+		}
+		msg = sql.NullInt64{Int64: id, Valid: true}
+		if err := s.insertMessage(ctx, tx, messageRow{
+			id: id, conv: ev.Conversation, kind: store.KindEvent, sender: inbox,
+			received: millis(ev.At), raw: eventMessage(inbox, id, ev),
+		}); err != nil {
+			return 0, err
+		}
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO events (conversation_id, type, text, detail, at, message_id) VALUES (?, ?, ?, ?, ?, ?)`,
+		ev.Conversation, ev.Type, ev.Text, ev.Detail, millis(ev.At), msg)
+	return msg.Int64, err
+}
+
+// Events implements ConversationStore.
+func (s *Store) Events(ctx context.Context, conv int64) ([]store.Event, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT type, text, detail, at, message_id IS NULL FROM events WHERE conversation_id = ? ORDER BY id`, conv)
+	if err != nil {
+		return nil, fmt.Errorf("store: reading events: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Event
+	for rows.Next() {
+		ev := store.Event{Conversation: conv}
+		var at int64
+		if err := rows.Scan(&ev.Type, &ev.Text, &ev.Detail, &at, &ev.Quiet); err != nil {
+			return nil, fmt.Errorf("store: reading events: %w", err)
+		}
+		ev.At = fromMillis(at)
+		out = append(out, ev)
+	}
+	return out, rows.Err()
+}
+
+// UpdateConversation implements ConversationStore.
+func (s *Store) UpdateConversation(ctx context.Context, u store.ConversationUpdate) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error { return s.updateConversation(ctx, tx, u) })
+	if err != nil {
+		return fmt.Errorf("store: updating conversation %d: %w", u.Conversation, err)
+	}
+	s.hub.Publish()
+	return nil
+}
+
+func (s *Store) updateConversation(ctx context.Context, tx *sql.Tx, u store.ConversationUpdate) error {
+	var exists int
+	if err := tx.QueryRowContext(ctx, `SELECT 1 FROM conversations WHERE id = ?`, u.Conversation).Scan(&exists); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return store.ErrNotFound
+		}
+		return err
+	}
+	if err := addParticipants(ctx, tx, u.Conversation, u.AddParticipants); err != nil {
+		return err
+	}
+	for _, a := range u.RemoveParticipants {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM participants WHERE conversation_id = ? AND address = ?`, u.Conversation, a); err != nil {
+			return err
+		}
+	}
+	if err := addFollowers(ctx, tx, u.Conversation, u.AddFollowers); err != nil {
+		return err
+	}
+	for _, a := range u.RemoveFollowers {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM followers WHERE conversation_id = ? AND address = ?`, u.Conversation, a); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM follower_notices WHERE conversation_id = ? AND address = ?`, u.Conversation, a); err != nil {
+			return err
+		}
+	}
+	if u.ReadOnly != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE conversations SET read_only = ? WHERE id = ?`, *u.ReadOnly, u.Conversation); err != nil {
+			return err
+		}
+	}
+	if len(u.AddTags) > 0 {
+		if err := setKeywords(ctx, tx, u.Conversation, u.AddTags, true); err != nil {
+			return err
+		}
+	}
+	if len(u.RemoveTags) > 0 {
+		if err := setKeywords(ctx, tx, u.Conversation, u.RemoveTags, false); err != nil {
+			return err
+		}
+	}
+	if u.Assignee != nil {
+		if err := setAssignee(ctx, tx, u.Conversation, *u.Assignee); err != nil {
+			return err
+		}
+	}
+	if u.Status != nil {
+		if err := setStatus(ctx, tx, u.Conversation, *u.Status); err != nil {
+			return err
+		}
+	}
+	for _, ev := range u.Events {
+		ev.Conversation = u.Conversation
+		if _, err := s.addEvent(ctx, tx, ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func addFollowers(ctx context.Context, tx *sql.Tx, conv int64, addrs []string) error {
+	for _, a := range addrs {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO followers (conversation_id, address) VALUES (?, ?) ON CONFLICT DO NOTHING`, conv, a); err != nil {
+			return err
+		}
+		if err := startNotice(ctx, tx, conv, a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ListConversations implements ConversationStore.
+func (s *Store) ListConversations(ctx context.Context, status store.Status, limit int) ([]store.Conversation, error) {
+	ids, err := int64s(ctx, s.read, `SELECT id FROM conversations WHERE ? = '' OR status = ? ORDER BY updated DESC, id DESC LIMIT ?`,
+		status, status, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: listing conversations: %w", err)
+	}
+	out := make([]store.Conversation, 0, len(ids))
+	for _, id := range ids {
+		c, err := s.Conversation(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// ConversationMessages implements ConversationStore.
+func (s *Store) ConversationMessages(ctx context.Context, conv int64) ([]store.Message, error) {
+	ids, err := int64s(ctx, s.read, `SELECT id FROM messages WHERE conversation_id = ? ORDER BY id`, conv)
+	if err != nil {
+		return nil, fmt.Errorf("store: listing messages: %w", err)
+	}
+	out := make([]store.Message, 0, len(ids))
+	for _, id := range ids {
+		m, err := s.Message(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// conversationExtras fills what this part of the store keeps of a
+// conversation: read-only and followers.
+func (s *Store) conversationExtras(ctx context.Context, c *store.Conversation) error {
+	if err := s.read.QueryRowContext(ctx, `SELECT read_only FROM conversations WHERE id = ?`, c.ID).Scan(&c.ReadOnly); err != nil {
+		return err
+	}
+	rows, err := s.read.QueryContext(ctx, `SELECT address FROM followers WHERE conversation_id = ? ORDER BY address`, c.ID)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var a string
+		if err := rows.Scan(&a); err != nil {
+			return err
+		}
+		c.Followers = append(c.Followers, a)
+	}
+	return rows.Err()
+}
+
+// eventMessage renders an event as a short message the agents' mail
+// clients show like any other; it is Auto-Submitted so that nothing answers
+// it (RFC 3834).
+func eventMessage(inbox string, msg int64, ev store.Event) []byte {
+	oneLine := func(s string) string {
+		return strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }), " ")
+	}
+	subject := oneLine(ev.Text)
+	if subject == "" {
+		subject = oneLine(ev.Type)
+	}
+	var b strings.Builder
+	b.WriteString("From: \"supportgate\" <" + inbox + ">\r\n")
+	b.WriteString("To: <" + inbox + ">\r\n")
+	b.WriteString("Subject: " + mime.QEncoding.Encode("utf-8", "[event] "+subject+" [#"+strconv.FormatInt(ev.Conversation, 10)+"]") + "\r\n")
+	b.WriteString("Date: " + ev.At.Format(time.RFC1123Z) + "\r\n")
+	b.WriteString("Message-ID: <event." + strconv.FormatInt(ev.Conversation, 10) + "." + strconv.FormatInt(msg, 10) + "@supportgate.invalid>\r\n")
+	b.WriteString("Auto-Submitted: auto-generated\r\n")
+	b.WriteString("X-Supportgate-Event: " + oneLine(ev.Type) + "\r\n")
+	b.WriteString("MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n")
+	b.WriteString(subject + "\r\n")
+	if ev.Detail != "" {
+		b.WriteString("\r\n" + strings.ReplaceAll(strings.ReplaceAll(ev.Detail, "\r\n", "\n"), "\n", "\r\n") + "\r\n")
+	}
+	return []byte(b.String())
+}
