@@ -19,6 +19,7 @@ import (
 
 	"github.com/supportgate/supportgate/config"
 	"github.com/supportgate/supportgate/gateway"
+	"github.com/supportgate/supportgate/gateway/imapgw"
 	"github.com/supportgate/supportgate/internal/admin"
 	"github.com/supportgate/supportgate/internal/metrics"
 	"github.com/supportgate/supportgate/queue"
@@ -149,6 +150,9 @@ func serve(args []string, stderr io.Writer) int {
 		return 1
 	}
 	defer st.Close()
+	// Messages stored from now on get their FETCH metadata when they are
+	// stored, not at their first FETCH (gateway/imapgw/meta.go).
+	st.SetMetaFunc(imapgw.MessageMeta)
 	keys, err := gateway.LoadKeys(cfg.Server.DataDir)
 	if err != nil {
 		fmt.Fprintln(stderr, "supportgate:", err)
