@@ -26,8 +26,8 @@ import (
 
 	"github.com/supportgate/supportgate/config"
 	"github.com/supportgate/supportgate/internal/budget"
+	"github.com/supportgate/supportgate/internal/dkimsign"
 	"github.com/supportgate/supportgate/internal/metrics"
-	"github.com/supportgate/supportgate/queue"
 	"github.com/supportgate/supportgate/store"
 	"github.com/supportgate/supportgate/threading"
 )
@@ -89,7 +89,7 @@ type Server struct {
 	// limits counts connections, messages and failed logins ([limits]).
 	limits *Limiter
 	// dkim keeps the [dkim] signer, read again when the key file changes.
-	dkim queue.DKIMKeys
+	dkim dkimsign.Keys
 	// certs serves the [tls] certificate (tls.go); nil without [tls].
 	certs atomic.Pointer[certReloader]
 	// inflight bounds the message data held in memory by all SMTP and IMAP
