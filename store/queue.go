@@ -137,4 +137,8 @@ type AttemptResult struct {
 	LastError     string
 	DelayNotified bool // set the flag (it is never cleared)
 	At            time.Time
+	// Events are the team's events about this outcome (a delivery failed
+	// or is delayed), recorded in the same transaction as the outcome, and
+	// only when it is recorded: a crash leaves both or neither.
+	Events []Event
 }

@@ -142,10 +142,29 @@ func (s *Store) FinishAttempt(ctx context.Context, r store.RecipientKey, res sto
 	if !res.NextAttempt.IsZero() {
 		next = millis(res.NextAttempt)
 	}
-	return s.updateRecipient(ctx, "recording an attempt on", `UPDATE outbound_recipients
-		SET state = ?, last_error = ?, delay_notified = MAX(delay_notified, ?), next_attempt = COALESCE(?, next_attempt), updated = ?
-		WHERE outbound_id = ? AND recipient = ? AND state = 'queued'`,
-		res.State, res.LastError, notified, next, millis(res.At), r.QueueID, r.Recipient)
+	var n int64
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		out, err := tx.ExecContext(ctx, `UPDATE outbound_recipients
+			SET state = ?, last_error = ?, delay_notified = MAX(delay_notified, ?), next_attempt = COALESCE(?, next_attempt), updated = ?
+			WHERE outbound_id = ? AND recipient = ? AND state = 'queued'`,
+			res.State, res.LastError, notified, next, millis(res.At), r.QueueID, r.Recipient)
+		if err != nil {
+			return err
+		}
+		if n, err = out.RowsAffected(); err != nil || n == 0 {
+			return err
+		}
+		for _, ev := range res.Events {
+			if _, err := s.addEvent(ctx, tx, ev); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("store: recording an attempt on a queued recipient: %w", err)
+	}
+	return n > 0, nil
 }
 
 // MarkBounced implements QueueStore.

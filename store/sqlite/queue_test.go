@@ -161,3 +161,38 @@ func TestQueuePage(t *testing.T) {
 		t.Errorf("every state: %d rows, %v", len(every), err)
 	}
 }
+
+// TestFinishAttemptRecordsItsEventsWithTheOutcome: the team's events of an
+// outcome commit with it, and an outcome that is not recorded (the row left
+// the queue during the attempt) records none.
+func TestFinishAttemptRecordsItsEventsWithTheOutcome(t *testing.T) {
+	s := openTest(t, t.TempDir())
+	ctx := t.Context()
+	rs := queuedReply(t, s, "a@customer.example")
+	now := time.Now().Truncate(time.Millisecond)
+	if ok, err := s.BeginAttempt(ctx, rs[0].Key(), now, now.Add(time.Hour)); !ok || err != nil {
+		t.Fatalf("BeginAttempt = %v, %v", ok, err)
+	}
+	ev := store.Event{Conversation: rs[0].Conversation, Type: "delivery-failed", Text: "Delivery to a@customer.example failed", At: now}
+	res := store.AttemptResult{State: store.RecipientFailed, LastError: "550 5.1.1 No such user", At: now, Events: []store.Event{ev}}
+	if ok, err := s.FinishAttempt(ctx, rs[0].Key(), res); !ok || err != nil {
+		t.Fatalf("FinishAttempt = %v, %v", ok, err)
+	}
+	// Again: the row is no longer queued, so nothing is recorded.
+	if ok, err := s.FinishAttempt(ctx, rs[0].Key(), res); ok || err != nil {
+		t.Fatalf("second FinishAttempt = %v, %v; want false, nil", ok, err)
+	}
+	evs, err := s.Events(ctx, rs[0].Conversation)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var failed int
+	for _, e := range evs {
+		if e.Type == "delivery-failed" {
+			failed++
+		}
+	}
+	if failed != 1 {
+		t.Errorf("delivery-failed events = %d, want 1 (recorded with the first outcome only): %+v", failed, evs)
+	}
+}
