@@ -148,7 +148,7 @@ func (s *Store) FinishAttempt(ctx context.Context, r store.RecipientKey, res sto
 // the team never heard of the failure.
 func (s *Store) MarkBounced(ctx context.Context, r store.RecipientKey, lastError string, now time.Time, ev store.Event) (bool, error) {
 	var changed bool
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.commit(ctx, func(tx *sql.Tx, ch *changes) error {
 		res, err := tx.ExecContext(ctx, `UPDATE outbound_recipients SET state = 'failed', last_error = ?, updated = ?
 			WHERE outbound_id = ? AND recipient = ? AND state <> 'dropped' AND NOT (state = 'failed' AND last_error = ?)`,
 			lastError, millis(now), r.QueueID, r.Recipient, lastError)
@@ -160,14 +160,14 @@ func (s *Store) MarkBounced(ctx context.Context, r store.RecipientKey, lastError
 			return err
 		}
 		changed = true
-		_, err = s.addEvent(ctx, tx, ev)
-		return err
+		if _, err = s.addEvent(ctx, tx, ev); err != nil {
+			return err
+		}
+		ch.event(ev) // no queue change: nothing more to deliver
+		return nil
 	})
 	if err != nil {
 		return false, fmt.Errorf("store: recording a bounce for a queued recipient: %w", err)
-	}
-	if changed {
-		s.hub.Publish()
 	}
 	return changed, nil
 }
@@ -213,7 +213,8 @@ func (s *Store) MessageRecipients(ctx context.Context, message int64) ([]store.Q
 // RetryNow implements QueueStore.
 func (s *Store) RetryNow(ctx context.Context, queueID int64, now time.Time) (int, error) {
 	var n int64
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.commit(ctx, func(tx *sql.Tx, ch *changes) error {
+		ch.add(store.Change{Queue: true}) // due now: the worker wakes
 		res, err := tx.ExecContext(ctx, `UPDATE outbound_recipients
 			SET state = 'queued', next_attempt = ?, since = CASE WHEN state = 'queued' THEN since ELSE ? END,
 				delay_notified = CASE WHEN state = 'queued' THEN delay_notified ELSE 0 END, updated = ?
@@ -227,7 +228,6 @@ func (s *Store) RetryNow(ctx context.Context, queueID int64, now time.Time) (int
 	if err != nil {
 		return 0, fmt.Errorf("store: retrying queue entry %d: %w", queueID, err)
 	}
-	s.hub.Publish()
 	return int(n), nil
 }
 
