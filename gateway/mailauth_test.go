@@ -340,7 +340,7 @@ func TestDMARCFailureNeverAdmits(t *testing.T) {
 		return m
 	}
 	first := send("gina@customer.example", "gina@customer.example", "d1@test", "")
-	if err := w.store.SetStatus(ctx, first.Conversation, store.StatusClosed); err != nil {
+	if err := w.store.UpdateConversation(ctx, store.StatusUpdate(first.Conversation, store.StatusClosed)); err != nil {
 		t.Fatal(err)
 	}
 	conv := func() store.Conversation {

@@ -177,7 +177,7 @@ func TestFollowerNotifications(t *testing.T) {
 	// Marked spam: its updates are news to nobody.
 	tick(t0.Add(29 * 24 * time.Hour)) // everything due before is sent
 	before := notifications()
-	if err := ts.store.SetStatus(ctx, conv, store.StatusSpam); err != nil {
+	if err := ts.store.UpdateConversation(ctx, store.StatusUpdate(conv, store.StatusSpam)); err != nil {
 		t.Fatal(err)
 	}
 	send("kim@customer.example", "k6@customer.example", "In-Reply-To: <k5@customer.example>\r\n", "Buy now")

@@ -100,7 +100,7 @@ func header(raw []byte, name string) string {
 
 func mustSetStatus(t *testing.T, st store.Store, conv int64, s store.Status) {
 	t.Helper()
-	if err := st.SetStatus(context.Background(), conv, s); err != nil {
+	if err := st.UpdateConversation(context.Background(), store.StatusUpdate(conv, s)); err != nil {
 		t.Fatal(err)
 	}
 }

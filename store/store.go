@@ -269,9 +269,6 @@ type Store interface {
 	// of an owner in an inbox with that normalized subject, updated at or
 	// after since (DESIGN.md §4 rule 4).
 	ContinuityCandidate(ctx context.Context, inbox, owner, normSubject string, since time.Time) (conv int64, found bool, err error)
-	// SetStatus opens, closes or marks a conversation spam; its messages
-	// leave INBOX, or enter it again with new UIDs.
-	SetStatus(ctx context.Context, conv int64, status Status) error
 	// Message returns a message's metadata, or ErrNotFound.
 	Message(ctx context.Context, id int64) (Message, error)
 	// MessageByHeaderID returns the stored message with that Message-ID

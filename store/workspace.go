@@ -71,23 +71,12 @@ type PrivateMessage struct {
 }
 
 // WorkspaceStore is the agents' IMAP workspace part of the store
-// (DESIGN.md §6): shared folders, private mailboxes, flags and keywords.
-//
-// The conversation methods (SetAssignee, AddTags, RemoveTags, SetFlagged)
-// are also the quick actions of DESIGN.md §5 item 4; their signatures are
-// stable. Each commits durably, keeps the shared folders in step and
-// publishes the change (Feed) to the IMAP sessions that show it.
+// (DESIGN.md §6): an agent's own state of shared folders (\Seen, keywords,
+// marks), private mailboxes and subscriptions. A change of a conversation
+// itself (status, assignee, tags, \Flagged) is UpdateConversation, made by
+// package desk. Each write commits durably and publishes the change (Feed)
+// to the IMAP sessions that show it.
 type WorkspaceStore interface {
-	// SetAssignee assigns a conversation to an agent (their email); ""
-	// removes the assignee. Its messages move between Mine and Unassigned.
-	SetAssignee(ctx context.Context, conv int64, agent string) error
-	// AddTags adds tags (IMAP keywords, case-insensitive) to a conversation.
-	AddTags(ctx context.Context, conv int64, tags []string) error
-	// RemoveTags removes tags from a conversation; unknown ones are ignored.
-	RemoveTags(ctx context.Context, conv int64, tags []string) error
-	// SetFlagged sets or clears the conversation's shared \Flagged.
-	SetFlagged(ctx context.Context, conv int64, flagged bool) error
-
 	// SetAgentKeywords adds and removes an agent's own keywords on
 	// conversations' messages (DESIGN.md §6: a client's bookkeeping, and
 	// the \Answered it stores), like \Seen: no other agent sees them.

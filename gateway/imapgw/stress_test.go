@@ -123,7 +123,7 @@ func TestFetchOnlyAnnouncedMessages(t *testing.T) {
 
 	// A conversation closed (its EXPUNGEs wait: a FETCH may not send
 	// them) and new mail.
-	if err := st.SetStatus(ctx, 2, store.StatusClosed); err != nil { // UIDs 3 and 4
+	if err := st.UpdateConversation(ctx, store.StatusUpdate(2, store.StatusClosed)); err != nil { // UIDs 3 and 4
 		t.Fatal(err)
 	}
 	addCustomerMail(t, st, 2)
@@ -146,7 +146,7 @@ func TestKeywordsAnnouncedBeforeUse(t *testing.T) {
 	}
 	t.Cleanup(func() { st.Close() })
 	fillStore(t, st, 6)
-	if err := st.AddTags(ctx, 1, []string{"$Label1"}); err != nil {
+	if err := st.UpdateConversation(ctx, store.KeywordsUpdate(1, []string{"$Label1"}, nil)); err != nil {
 		t.Fatal(err)
 	}
 	addr := testServer(t, st)
@@ -172,7 +172,7 @@ func TestKeywordsAnnouncedBeforeUse(t *testing.T) {
 	vb.read(t, "b's STORE.SILENT", b.must(t, "STORE 5 +FLAGS.SILENT (Billing)"))
 	vb.read(t, "b's NOOP", b.must(t, "NOOP"))
 	va.read(t, "a's STORE", a.must(t, "UID STORE 1 +FLAGS (urgent)"))
-	if err := st.AddTags(ctx, 3, []string{"vip"}); err != nil {
+	if err := st.UpdateConversation(ctx, store.KeywordsUpdate(3, []string{"vip"}, nil)); err != nil {
 		t.Fatal(err)
 	}
 	va.read(t, "a's NOOP", a.must(t, "NOOP"))
@@ -205,7 +205,7 @@ func TestStoreNewKeywordWithExpungePending(t *testing.T) {
 	c := dialTest(t, testServer(t, st))
 	var v clientView
 	v.read(t, "SELECT", c.must(t, "SELECT INBOX"))
-	if err := st.SetStatus(ctx, 3, store.StatusClosed); err != nil { // UIDs 5 and 6 leave
+	if err := st.UpdateConversation(ctx, store.StatusUpdate(3, store.StatusClosed)); err != nil { // UIDs 5 and 6 leave
 		t.Fatal(err)
 	}
 	out := c.must(t, "FETCH 1:4 (FLAGS)") // takes in the change; its EXPUNGEs wait

@@ -131,12 +131,12 @@ func incrementalVsFull(t *testing.T, seed uint64) {
 		func() error { return inbound(conv(), rnd.IntN(2) == 0) },
 		func() error { return inbound(conv(), true) },
 		func() error {
-			return st.SetStatus(ctx, conv(), []store.Status{store.StatusOpen, store.StatusClosed, store.StatusSpam}[rnd.IntN(3)])
+			return st.UpdateConversation(ctx, store.StatusUpdate(conv(), []store.Status{store.StatusOpen, store.StatusClosed, store.StatusSpam}[rnd.IntN(3)]))
 		},
-		func() error { return st.SetAssignee(ctx, conv(), []string{"", agents[0], agents[1]}[rnd.IntN(3)]) },
-		func() error { return st.AddTags(ctx, conv(), []string{"billing"}) },
-		func() error { return st.RemoveTags(ctx, conv(), []string{"billing"}) },
-		func() error { return st.SetFlagged(ctx, conv(), rnd.IntN(2) == 0) },
+		func() error { return st.UpdateConversation(ctx, store.AssigneeUpdate(conv(), []string{"", agents[0], agents[1]}[rnd.IntN(3)])) },
+		func() error { return st.UpdateConversation(ctx, store.KeywordsUpdate(conv(), []string{"billing"}, nil)) },
+		func() error { return st.UpdateConversation(ctx, store.KeywordsUpdate(conv(), nil, []string{"billing"})) },
+		func() error { return st.UpdateConversation(ctx, flagged(conv(), rnd.IntN(2) == 0)) },
 		func() error {
 			return st.SetSeen(ctx, agents[rnd.IntN(2)], []int64{msgs[rnd.IntN(len(msgs))]}, rnd.IntN(3) != 0)
 		},
@@ -322,4 +322,12 @@ func TestForEachSets(t *testing.T) {
 			}
 		}
 	}
+}
+
+// flagged is the update that sets or clears conv's shared \Flagged.
+func flagged(conv int64, on bool) store.ConversationUpdate {
+	if on {
+		return store.KeywordsUpdate(conv, []string{store.KeywordFlagged}, nil)
+	}
+	return store.KeywordsUpdate(conv, nil, []string{store.KeywordFlagged})
 }

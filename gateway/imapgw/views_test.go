@@ -89,7 +89,7 @@ func TestSharedViews(t *testing.T) {
 	if _, err := st.AddInbound(ctx, in); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.SetStatus(ctx, 2, store.StatusClosed); err != nil { // UIDs 3 and 4
+	if err := st.UpdateConversation(ctx, store.StatusUpdate(2, store.StatusClosed)); err != nil { // UIDs 3 and 4
 		t.Fatal(err)
 	}
 	for _, c := range []*testClient{a, b} {

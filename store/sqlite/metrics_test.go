@@ -39,7 +39,7 @@ func TestObserveCommits(t *testing.T) {
 	}
 	n := len(observed())
 	// A write that fails stores nothing and is no commit.
-	if err := s.SetStatus(context.Background(), 999, store.StatusClosed); err == nil {
+	if err := s.UpdateConversation(context.Background(), store.StatusUpdate(999, store.StatusClosed)); err == nil {
 		t.Fatal("SetStatus of a missing conversation succeeded")
 	}
 	// A later commit is observed, so the failed one would have been by now.

@@ -57,7 +57,9 @@ func TestEntryChangesReadsOnlyTouched(t *testing.T) {
 		name string
 		do   func() error
 	}{
-		{"flagged", func() error { return s.SetFlagged(ctx, conv, true) }},
+		{"flagged", func() error {
+			return s.UpdateConversation(ctx, store.KeywordsUpdate(conv, []string{store.KeywordFlagged}, nil))
+		}},
 		{"tag", func() error {
 			return s.UpdateConversation(ctx, store.ConversationUpdate{Conversation: conv, AddTags: tag})
 		}},

@@ -26,25 +26,6 @@ func (s *Store) ContinuityCandidate(ctx context.Context, inbox, owner, normSubje
 	return conv, true, nil
 }
 
-// SetStatus implements Store.
-func (s *Store) SetStatus(ctx context.Context, conv int64, status store.Status) error {
-	err := s.commit(ctx, func(tx *sql.Tx, ch *changes) error {
-		before, err := foldersOf(ctx, tx, conv)
-		if err != nil {
-			return err
-		}
-		if err := setStatus(ctx, tx, conv, status); err != nil {
-			return err
-		}
-		ch.conversation(conv, false, before)
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("store: setting conversation %d %s: %w", conv, status, err)
-	}
-	return nil
-}
-
 // setStatus changes a conversation's status and keeps the shared folders in
 // step (syncFolders): a conversation that stops being open leaves INBOX and
 // enters Closed or Spam; one that opens again enters INBOX with new UIDs, as

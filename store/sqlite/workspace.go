@@ -144,21 +144,6 @@ func (s *Store) change(ctx context.Context, what string, f func(tx *sql.Tx, ch *
 	return nil
 }
 
-// SetAssignee implements WorkspaceStore.
-func (s *Store) SetAssignee(ctx context.Context, conv int64, agent string) error {
-	return s.change(ctx, fmt.Sprintf("assigning conversation %d", conv), func(tx *sql.Tx, ch *changes) error {
-		before, err := foldersOf(ctx, tx, conv)
-		if err != nil {
-			return err
-		}
-		if err := setAssignee(ctx, tx, conv, agent); err != nil {
-			return err
-		}
-		ch.conversation(conv, false, before)
-		return nil
-	})
-}
-
 func setAssignee(ctx context.Context, tx *sql.Tx, conv int64, agent string) error {
 	res, err := tx.ExecContext(ctx, `UPDATE conversations SET assignee = ? WHERE id = ?`, agent, conv)
 	if err != nil {
@@ -168,31 +153,6 @@ func setAssignee(ctx context.Context, tx *sql.Tx, conv int64, agent string) erro
 		return store.ErrNotFound
 	}
 	return syncFolders(ctx, tx, conv)
-}
-
-// AddTags implements WorkspaceStore.
-func (s *Store) AddTags(ctx context.Context, conv int64, tags []string) error {
-	return s.setKeywords(ctx, conv, tags, true)
-}
-
-// RemoveTags implements WorkspaceStore.
-func (s *Store) RemoveTags(ctx context.Context, conv int64, tags []string) error {
-	return s.setKeywords(ctx, conv, tags, false)
-}
-
-// SetFlagged implements WorkspaceStore.
-func (s *Store) SetFlagged(ctx context.Context, conv int64, flagged bool) error {
-	return s.setKeywords(ctx, conv, []string{store.KeywordFlagged}, flagged)
-}
-
-func (s *Store) setKeywords(ctx context.Context, conv int64, keywords []string, on bool) error {
-	return s.change(ctx, fmt.Sprintf("keywords of conversation %d", conv), func(tx *sql.Tx, ch *changes) error {
-		if err := setKeywords(ctx, tx, conv, keywords, on); err != nil {
-			return err
-		}
-		ch.conversation(conv, true, nil)
-		return nil
-	})
 }
 
 func setKeywords(ctx context.Context, tx *sql.Tx, conv int64, keywords []string, on bool) error {
