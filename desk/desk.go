@@ -33,10 +33,7 @@ import (
 // Store is what the desk needs of the store: to read a conversation (its
 // inbox says whether events are shown) and to change it in one transaction
 // with its events. Every engine's store implements it.
-type Store interface {
-	Conversation(ctx context.Context, id int64) (store.Conversation, error)
-	UpdateConversation(ctx context.Context, u store.ConversationUpdate) error
-}
+type Store = store.Desk
 
 // Desk carries out the helpdesk's changes of conversations.
 type Desk struct {

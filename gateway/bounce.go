@@ -128,7 +128,7 @@ func (s *Server) applyBounce(ctx context.Context, log *slog.Logger, message int6
 	// The queue owns what a bounce does to it, each in one transaction
 	// with the team's event (queue.Lifecycle); this file only reads the
 	// report.
-	lc := queue.Lifecycle{Store: s.store}
+	lc := s.lifecycle
 	now := time.Now()
 	switch f.action {
 	case "delayed":

@@ -32,7 +32,7 @@ func (s *Server) newIMAP() *imapService {
 		Server: imapgw.New(imapgw.Options{
 			Config:       s.cfg(),
 			Current:      s.cfg,
-			Store:        s.store,
+			Store:        s.workspace,
 			Desk:         s.desk,
 			Log:          s.log,
 			Authenticate: s.authenticate,

@@ -29,6 +29,7 @@ import (
 	"github.com/supportgate/supportgate/internal/budget"
 	"github.com/supportgate/supportgate/internal/dkimsign"
 	"github.com/supportgate/supportgate/internal/metrics"
+	"github.com/supportgate/supportgate/queue"
 	"github.com/supportgate/supportgate/store"
 	"github.com/supportgate/supportgate/threading"
 )
@@ -75,8 +76,13 @@ type Server struct {
 	// conf is the configuration in force; SIGHUP replaces it (Reload).
 	// Each use reads it once (cfg()), so one message or session step sees
 	// one configuration.
-	conf  atomic.Pointer[config.Config]
-	store store.Store
+	conf atomic.Pointer[config.Config]
+	// Each service takes its own part of the store (store/consumers.go):
+	// store is the MX's and submission's, workspace the IMAP sessions',
+	// lifecycle the queue's changes a bounce makes.
+	store     store.Mail
+	workspace store.Workspace
+	lifecycle queue.Lifecycle
 	// desk carries out the helpdesk's actions (quick actions, IMAP folder
 	// moves and keywords) on store, each one transaction with its event.
 	desk *desk.Desk
@@ -114,14 +120,15 @@ func WithMetrics(m *metrics.Metrics) Option {
 	return func(s *Server) { s.metrics = m }
 }
 
-// New returns a server; nothing listens until Run.
+// New returns a server; nothing listens until Run. It hands each service
+// its part of st.
 func New(cfg *config.Config, st store.Store, keys threading.Keys, log *slog.Logger, opts ...Option) *Server {
 	dummy, _ := bcrypt.GenerateFromPassword([]byte(rand.Text()), bcrypt.DefaultCost)
 	inflight := cfg.Limits.MaxInflightBytes
 	if inflight <= 0 { // a Config not made by config.Parse
 		inflight = config.DefaultLimits().MaxInflightBytes
 	}
-	s := &Server{store: st, keys: keys, log: log, dummyHash: dummy,
+	s := &Server{store: st, workspace: st, lifecycle: queue.Lifecycle{Store: st}, keys: keys, log: log, dummyHash: dummy,
 		limits: NewLimiter(cfg.Limits, time.Now), inflight: budget.New(inflight)}
 	s.conf.Store(cfg)
 	// The helpdesk's actions read the configuration in force, which Reload

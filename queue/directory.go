@@ -36,7 +36,7 @@ type Envelope struct {
 
 // DirectoryWorker writes queued messages into a directory.
 type DirectoryWorker struct {
-	Store     store.Store
+	Store     store.Deliveries
 	Directory string
 	Log       *slog.Logger
 

@@ -9,16 +9,6 @@ import (
 	"github.com/supportgate/supportgate/store"
 )
 
-// LifecycleStore is what Lifecycle needs of the store: the queue's writes
-// that carry the team's events, and AddEvent for a notice that changes no
-// row.
-type LifecycleStore interface {
-	MarkBounced(ctx context.Context, r store.RecipientKey, lastError string, now time.Time, ev store.Event) (bool, error)
-	RetryNow(ctx context.Context, queueID int64, now time.Time) (int, error)
-	Drop(ctx context.Context, queueID int64, reason string, now time.Time, event func(store.QueuedRecipient) store.Event) ([]store.QueuedRecipient, error)
-	AddEvent(ctx context.Context, ev store.Event) (int64, error)
-}
-
 // Lifecycle changes queued recipients from outside the worker: a bounce or
 // a delay notice the MX received (gateway/bounce.go parses it), an admin's
 // retry and drop (the CLI). Each method is one store write, the state and
@@ -26,7 +16,7 @@ type LifecycleStore interface {
 // failure), so that no failure between two writes can leave a failed or
 // dropped recipient the team never heard of.
 type Lifecycle struct {
-	Store LifecycleStore
+	Store store.QueueAdmin
 }
 
 // Report is what a remote report (a DSN, RFC 3464, or a plain bounce) says

@@ -14,7 +14,7 @@ import (
 
 var errSecondWrite = errors.New("injected: a second write")
 
-// writeCounter is a LifecycleStore that passes the first write to the real
+// writeCounter is a store.QueueAdmin that passes the first write to the real
 // store and fails every later one, as a store that breaks between two
 // writes would. A lifecycle change made of two writes would be left half
 // done; one made of one write is whole.

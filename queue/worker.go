@@ -36,7 +36,7 @@ const (
 // Worker delivers queued replies over SMTP, to the recipients' MX hosts or
 // to a relay (DESIGN.md §9). See the package documentation for the design.
 type Worker struct {
-	Store     store.Store
+	Store     store.Deliveries
 	Transport Transport
 	Keys      threading.Keys // for the per-recipient VERP return path
 	// Retry is the delay after each failed attempt (the last one repeats);
@@ -460,7 +460,7 @@ type Counters struct {
 	delivered, deferred, failed atomic.Int64
 }
 
-func (c *Counters) stats(ctx context.Context, st store.QueueStore) (Stats, error) {
+func (c *Counters) stats(ctx context.Context, st store.Deliveries) (Stats, error) {
 	counts, err := st.QueueCounts(ctx)
 	if err != nil {
 		return Stats{}, err

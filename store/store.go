@@ -252,13 +252,22 @@ type MailboxView struct {
 }
 
 // Store is the durable model. All methods are safe for concurrent use.
+//
+// It is what an engine implements (store/sqlite, store/postgres) and what
+// store/storetest checks; consumers take their own part of it
+// (consumers.go: Mail, Workspace, Desk, Deliveries, QueueAdmin, Reports,
+// Counts), and only the daemon's wiring holds the whole.
 type Store interface {
 	QueueStore
 	WorkspaceStore
 	ConversationStore
 	NoticeStore
+	IncrementalEntries
+	Wiring
 
-	Close() error
+	// ConversationCounts counts the conversations by status (the
+	// supportgate_conversations gauge).
+	ConversationCounts(ctx context.Context) (map[Status]int64, error)
 
 	// ConversationByMessageID returns the conversation of the first of ids
 	// (each without angle brackets) found in the Message-ID index.

@@ -141,16 +141,8 @@ func (m *session) readFolder(f folder) (folderRead, error) {
 	if err != nil {
 		return folderRead{}, err
 	}
-	if inc, ok := st.(store.IncrementalEntries); ok {
-		c, err := inc.EntryChanges(m.ctx, view, store.FolderCursor{})
-		return folderRead{validity: validity, entries: c.Entries, uidNext: c.UIDNext, highestModSeq: uint64(c.HighestModSeq)}, err
-	}
-	entries, next, err := st.Entries(m.ctx, view)
-	r := folderRead{validity: validity, entries: entries, uidNext: next, highestModSeq: 1}
-	for _, e := range entries {
-		r.highestModSeq = max(r.highestModSeq, uint64(e.ModSeq))
-	}
-	return r, err
+	c, err := st.EntryChanges(m.ctx, view, store.FolderCursor{}) // the zero cursor: everything
+	return folderRead{validity: validity, entries: c.Entries, uidNext: c.UIDNext, highestModSeq: uint64(c.HighestModSeq)}, err
 }
 
 // viewKey names the picture of f that the agent's sessions share.

@@ -88,10 +88,10 @@ type Options struct {
 	// each time, so that a reload (SIGHUP) takes effect for new logins.
 	Config  *config.Config
 	Current func() *config.Config
-	Store   store.Store
+	Store   store.Workspace
 	// Desk carries out the helpdesk's actions (folder moves, EXPUNGE in a
-	// shared folder, conversation keywords); nil: one on Store with the
-	// configuration in force.
+	// shared folder, conversation keywords): every change of a
+	// conversation goes through it, none through Store.
 	Desk *desk.Desk
 	Log  *slog.Logger
 	// Authenticate returns the agent whose email and password these are.
@@ -144,9 +144,6 @@ func capabilities() imap.CapSet {
 func New(o Options) *Server {
 	s := &Server{opts: o, closed: make(chan struct{}), local: newConnListener(), tls: newConnListener(), views: newViews(o.Store),
 		recent: newRecentMarks()}
-	if s.opts.Desk == nil {
-		s.opts.Desk = desk.New(o.Store, s.config)
-	}
 	mk := func(insecureAuth bool) *imapserver.Server {
 		return imapserver.New(&imapserver.Options{
 			NewSession:   s.newSession,

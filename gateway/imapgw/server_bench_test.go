@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/supportgate/supportgate/config"
+	"github.com/supportgate/supportgate/desk"
 	"github.com/supportgate/supportgate/store"
 	"github.com/supportgate/supportgate/store/sqlite"
 )
@@ -39,7 +40,7 @@ func testServer(tb testing.TB, st store.Store) string {
 	tb.Helper()
 	cfg := testConfig()
 	srv := New(Options{
-		Config: cfg, Store: st,
+		Config: cfg, Store: st, Desk: desk.New(st, func() *config.Config { return cfg }),
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Authenticate: func(email, password string) (config.Agent, bool) {
 			if email == testAgent && password == testPass {

@@ -23,7 +23,7 @@ import (
 // at the whole folder. A session copies the entries only while it knows
 // something the snapshot does not yet (its own \Seen, flags.go).
 //
-// A snapshot is not read in full at every change: when the store can tell
+// A snapshot is not read in full at every change: when the store tells
 // that only new entries were committed since the previous snapshot was read
 // (store.IncrementalEntries, the common case under inbound load), the new
 // snapshot is the previous one's entries followed by the entries added
@@ -274,14 +274,13 @@ func (vs *views) current(v *view, load loadFunc) (*snapshot, error) {
 	return s, nil
 }
 
-// loader returns the loadFunc of the session's folder f: from a store that
-// can read only new entries (store.IncrementalEntries), a shared folder is
-// read in full only when something else changed.
+// loader returns the loadFunc of the session's folder f: a shared folder is
+// read incrementally (store.IncrementalEntries), in full only when the
+// store says it must.
 func (m *session) loader(f folder) loadFunc {
 	st := m.srv.opts.Store
-	inc, ok := st.(store.IncrementalEntries)
 	return func(prev *snapshot) (folderRead, error) {
-		if !ok || !f.isShared() {
+		if !f.isShared() {
 			r, err := m.readFolder(f)
 			if errors.Is(err, store.ErrNotFound) && prev != nil && f.kind == kindPrivate {
 				// The selected folder was deleted (by this session or
@@ -300,7 +299,7 @@ func (m *session) loader(f folder) loadFunc {
 		if prev != nil && prev.validity == validity {
 			cur = prev.cursor
 		}
-		c, err := inc.EntryChanges(m.ctx, view, cur)
+		c, err := st.EntryChanges(m.ctx, view, cur)
 		return folderRead{validity: validity, entries: c.Entries, uidNext: c.UIDNext, cursor: c.Cursor, appended: !c.Full,
 			replaced: c.Replaced, replacements: c.Replacements, highestModSeq: uint64(c.HighestModSeq)}, err
 	}

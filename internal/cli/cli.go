@@ -29,7 +29,6 @@ import (
 
 	"github.com/supportgate/supportgate/config"
 	"github.com/supportgate/supportgate/internal/admin"
-	"github.com/supportgate/supportgate/queue"
 	"github.com/supportgate/supportgate/store"
 )
 
@@ -67,11 +66,8 @@ const defaultPage = 1000
 
 // Store is what the commands need of the store.
 type Store interface {
-	ListConversations(ctx context.Context, status store.Status, before int64, limit int) ([]store.Conversation, int64, error)
-	Conversation(ctx context.Context, id int64) (store.Conversation, error)
-	ConversationMessages(ctx context.Context, conv int64) ([]store.Message, error)
-	QueuePage(ctx context.Context, q store.QueuePageQuery) ([]store.QueuedRecipient, error)
-	queue.LifecycleStore
+	store.Reports
+	store.QueueAdmin
 	Close() error
 }
 

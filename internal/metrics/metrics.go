@@ -39,10 +39,7 @@ const (
 
 // Store is what the scrape reads from the store: the queue by state and the
 // conversations by status. sqlite.Store implements it.
-type Store interface {
-	QueueCounts(ctx context.Context) (map[store.RecipientState]int64, error)
-	ConversationCounts(ctx context.Context) (map[store.Status]int64, error)
-}
+type Store = store.Counts
 
 // Options are what New needs; every field may be left out.
 type Options struct {
