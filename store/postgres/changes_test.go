@@ -217,7 +217,7 @@ func benchmarkInbound(i int) store.Inbound {
 // BenchmarkAddInbound stores 4 KiB messages one after another: the cost of
 // one durable commit (an fsync) per message.
 func BenchmarkAddInbound(b *testing.B) {
-	s := openTest(b, b.TempDir())
+	s := openTest(b, pg.DSN(b))
 	ctx := context.Background()
 	b.SetBytes(4096)
 	i := 0
@@ -232,7 +232,7 @@ func BenchmarkAddInbound(b *testing.B) {
 // BenchmarkAddInboundParallel stores 4 KiB messages from many goroutines, the
 // case group commit (DESIGN.md §13) would speed up.
 func BenchmarkAddInboundParallel(b *testing.B) {
-	s := openTest(b, b.TempDir())
+	s := openTest(b, pg.DSN(b))
 	ctx := context.Background()
 	b.SetBytes(4096)
 	var mu sync.Mutex
