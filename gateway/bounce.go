@@ -14,6 +14,7 @@ import (
 	"github.com/emersion/go-message"
 
 	"github.com/supportgate/supportgate/internal/metrics"
+	"github.com/supportgate/supportgate/queue"
 	"github.com/supportgate/supportgate/store"
 )
 
@@ -121,27 +122,23 @@ func (s *Server) applyBounce(ctx context.Context, log *slog.Logger, message int6
 	}
 	log = log.With("queue_id", target.QueueID, "conversation", target.Conversation, "recipient", target.Recipient)
 	f := rep.fieldsFor(target.Recipient)
-	answer := strings.TrimSpace(strings.Join(nonEmpty(f.status, f.diagnostic), " "))
-	if answer == "" {
-		answer = "a bounce without a status"
-	}
-	detail := "Recipient: " + target.Recipient + "\nAction: " + f.action + "\nStatus: " + f.status +
-		"\nRemote answer: " + f.diagnostic + "\nReported by: " + rep.reporter + "\n\n" + rep.text
+	report := queue.Report{Answer: strings.TrimSpace(strings.Join(nonEmpty(f.status, f.diagnostic), " ")),
+		Detail: "Recipient: " + target.Recipient + "\nAction: " + f.action + "\nStatus: " + f.status +
+			"\nRemote answer: " + f.diagnostic + "\nReported by: " + rep.reporter + "\n\n" + rep.text}
+	// The queue owns what a bounce does to it, each in one transaction
+	// with the team's event (queue.Lifecycle); this file only reads the
+	// report.
+	lc := queue.Lifecycle{Store: s.store}
 	now := time.Now()
 	switch f.action {
 	case "delayed":
 		log.Info("a delay notice arrived", "status", f.status)
-		_, err := s.store.AddEvent(ctx, store.Event{Conversation: target.Conversation, Type: "delivery-delayed",
-			Text: "Delivery to " + target.Recipient + " is delayed (" + answer + ")", Detail: detail, At: now})
-		return err
+		return lc.Delayed(ctx, *target, report, now)
 	case "delivered", "relayed", "expanded":
 		log.Info("a success notice arrived", "action", f.action)
 		return nil
 	}
-	// One transaction: the mark and the team's event (issue 13).
-	changed, err := s.store.MarkBounced(ctx, target.Key(), "bounced: "+answer, now, store.Event{
-		Conversation: target.Conversation, Type: "delivery-failed",
-		Text: "Delivery to " + target.Recipient + " failed (" + answer + ")", Detail: detail, At: now})
+	changed, err := lc.Bounced(ctx, *target, report, now)
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,8 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/supportgate/supportgate/config"
+	"github.com/supportgate/supportgate/gateway/imapgw"
+	"github.com/supportgate/supportgate/internal/metrics"
 	"github.com/supportgate/supportgate/store"
 	"github.com/supportgate/supportgate/store/sqlite"
 )
@@ -62,7 +64,12 @@ func newLoggingTestServer(t *testing.T, wrap func(store.Store) store.Store, muta
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := New(cfg, st, keys, slog.New(slog.NewTextHandler(w, nil)))
+	// Wired as cmd/supportgate wires the daemon: FETCH metadata computed
+	// at store time, and the store's counts and commit times on /metrics.
+	sq.SetMetaFunc(imapgw.MessageMeta)
+	m := metrics.New(metrics.Options{Store: sq, DataDir: cfg.Server.DataDir, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	sq.ObserveCommits(m.ObserveCommit)
+	s := New(cfg, st, keys, slog.New(slog.NewTextHandler(w, nil)), WithMetrics(m))
 	ts := &testServer{srv: s, store: st}
 	listen := func() net.Listener {
 		l, err := net.Listen("tcp", "127.0.0.1:0")

@@ -26,8 +26,8 @@ import (
 
 	"github.com/supportgate/supportgate/config"
 	"github.com/supportgate/supportgate/internal/budget"
+	"github.com/supportgate/supportgate/internal/dkimsign"
 	"github.com/supportgate/supportgate/internal/metrics"
-	"github.com/supportgate/supportgate/queue"
 	"github.com/supportgate/supportgate/store"
 	"github.com/supportgate/supportgate/threading"
 )
@@ -89,7 +89,7 @@ type Server struct {
 	// limits counts connections, messages and failed logins ([limits]).
 	limits *Limiter
 	// dkim keeps the [dkim] signer, read again when the key file changes.
-	dkim queue.DKIMKeys
+	dkim dkimsign.Keys
 	// certs serves the [tls] certificate (tls.go); nil without [tls].
 	certs atomic.Pointer[certReloader]
 	// inflight bounds the message data held in memory by all SMTP and IMAP
@@ -104,8 +104,8 @@ type Server struct {
 type Option func(*Server)
 
 // WithMetrics makes the server count into m and serve m on /metrics.
-// Without it the server has metrics of its own, with the store's counts
-// when the store has them (metrics.Store) but no delivery counts.
+// Without it the server has metrics of its own, without the store's
+// counts or delivery counts: the caller wires those (cmd/supportgate).
 func WithMetrics(m *metrics.Metrics) Option {
 	return func(s *Server) { s.metrics = m }
 }
@@ -124,14 +124,7 @@ func New(cfg *config.Config, st store.Store, keys threading.Keys, log *slog.Logg
 		o(s)
 	}
 	if s.metrics == nil {
-		mo := metrics.Options{Log: log, DataDir: cfg.Server.DataDir}
-		if ms, ok := st.(metrics.Store); ok {
-			mo.Store = ms
-		}
-		s.metrics = metrics.New(mo)
-		if o, ok := st.(interface{ ObserveCommits(func(time.Duration)) }); ok {
-			o.ObserveCommits(s.metrics.ObserveCommit)
-		}
+		s.metrics = metrics.New(metrics.Options{Log: log, DataDir: cfg.Server.DataDir})
 	}
 	return s
 }

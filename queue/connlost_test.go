@@ -128,7 +128,7 @@ func TestConnectionClosedBetweenTransactionsIsReopened(t *testing.T) {
 					t.Errorf("%s: %d attempts, want 1", r.Recipient, r.Attempts)
 				}
 			}
-			if ev := es.eventsOf("delivery-delayed"); len(ev) != 0 {
+			if ev := es.eventsOf(t, "delivery-delayed"); len(ev) != 0 {
 				t.Errorf("delay events %+v, want none", ev)
 			}
 			srv.mu.Lock()

@@ -54,12 +54,16 @@
 //     the relay offers) with the credentials in outbound.relay_credentials_file
 //     ("username:password", read at each connection), only over TLS or to a
 //     relay on loopback.
-//   - DKIM (DKIMSigner): the submission signs the rewritten reply before it
-//     is recorded and queued, relaxed/relaxed, d= the inbox's domain, over the
-//     headers of RFC 6376 5.4.1 that are present and From once more; the
-//     stored bytes are what every attempt sends.
-//   - Bounces arrive at the MX (gateway/bounce.go) and mark the recipient
-//     failed (store.QueueStore.MarkBounced) with a "delivery-failed" event.
+//   - DKIM is not the queue's: the submission signs the rewritten reply
+//     (internal/dkimsign) before it is recorded and queued, so the stored
+//     bytes are what every attempt sends.
+//   - The queue owns the outbound lifecycle (Lifecycle): a bounce the MX
+//     parsed (gateway/bounce.go) marks the recipient failed with a
+//     "delivery-failed" event, a delay notice records a "delivery-delayed"
+//     event, and an admin's retry and drop (the CLI) change the queue; each
+//     is one store transaction with its events, so that no failure between
+//     two writes leaves a state without its event or an event without its
+//     state.
 //   - Shutdown: when Run's context ends no attempt starts; those in flight
 //     have ShutdownGrace (10s) to finish, then their connections are cut and
 //     they are due again at once.

@@ -367,8 +367,10 @@ func (w *Worker) interrupted(r store.QueuedRecipient, log *slog.Logger) {
 
 // record writes an attempt's outcome: 250 delivered; a 5xx final (RFC 5321
 // 4.2.1); anything else deferred until give_up_after ends the period. The
-// team's event comes first, so that a crash can repeat it but never lose
-// it.
+// team's event is written with the outcome, in one transaction
+// (AttemptResult.Events): a crash loses neither alone, and an outcome that
+// is not recorded (the recipient was bounced or dropped meanwhile) records
+// no event either.
 func (w *Worker) record(r store.QueuedRecipient, sendErr error, log *slog.Logger) {
 	ctx := context.Background() // an outcome is recorded even during shutdown
 	now := w.now()
@@ -391,13 +393,13 @@ func (w *Worker) record(r store.QueuedRecipient, sendErr error, log *slog.Logger
 	case store.RecipientFailed:
 		log.Warn("delivery failed for good", "reply", res.LastError)
 		w.counters.failed.Add(1)
-		w.event(ctx, r, "delivery-failed", "Delivery to "+r.Recipient+" failed", res.LastError, log)
+		res.Events = append(res.Events, w.event(r, "delivery-failed", "Delivery to "+r.Recipient+" failed", res.LastError))
 	case store.RecipientQueued:
 		log.Info("delivery deferred", "reply", res.LastError, "next_attempt", r.NextAttempt)
 		w.counters.deferred.Add(1)
 		if !r.DelayNotified {
-			w.event(ctx, r, "delivery-delayed", "Delivery to "+r.Recipient+" is delayed; retrying",
-				res.LastError+"\n\nsupportgate keeps trying until "+r.Since.Add(w.GiveUpAfter).Format(time.RFC1123Z)+".", log)
+			res.Events = append(res.Events, w.event(r, "delivery-delayed", "Delivery to "+r.Recipient+" is delayed; retrying",
+				res.LastError+"\n\nsupportgate keeps trying until "+r.Since.Add(w.GiveUpAfter).Format(time.RFC1123Z)+"."))
 			res.DelayNotified = true
 		}
 	}
@@ -408,11 +410,10 @@ func (w *Worker) record(r store.QueuedRecipient, sendErr error, log *slog.Logger
 	}
 }
 
-func (w *Worker) event(ctx context.Context, r store.QueuedRecipient, typ, text, detail string, log *slog.Logger) {
-	if _, err := w.Store.AddEvent(ctx, store.Event{Conversation: r.Conversation, Type: typ, Text: text,
-		Detail: "Recipient: " + r.Recipient + "\nRemote answer: " + detail, At: w.now()}); err != nil {
-		log.Error("recording the team's event failed", "type", typ, "err", err)
-	}
+// event is the team's event about an outcome for r.
+func (w *Worker) event(r store.QueuedRecipient, typ, text, detail string) store.Event {
+	return store.Event{Conversation: r.Conversation, Type: typ, Text: text,
+		Detail: "Recipient: " + r.Recipient + "\nRemote answer: " + detail, At: w.now()}
 }
 
 // remoteAnswer is what the team reads: the remote server's reply, or what

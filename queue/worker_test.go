@@ -19,30 +19,37 @@ import (
 	"github.com/supportgate/supportgate/threading"
 )
 
-// eventStore records the team's events as well as storing them.
+// eventStore is the store under test; eventsOf reads the team's events
+// it committed (the worker writes them with the attempt's outcome).
 type eventStore struct {
 	store.Store
-	mu     sync.Mutex
-	events []store.Event
 }
 
-func (e *eventStore) AddEvent(ctx context.Context, ev store.Event) (int64, error) {
-	e.mu.Lock()
-	e.events = append(e.events, ev)
-	e.mu.Unlock()
-	return e.Store.AddEvent(ctx, ev)
-}
-
-func (e *eventStore) eventsOf(typ string) []store.Event {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+func (e *eventStore) eventsOf(t testing.TB, typ string) []store.Event {
+	t.Helper()
 	var out []store.Event
-	for _, ev := range e.events {
-		if ev.Type == typ {
-			out = append(out, ev)
+	ctx := context.Background()
+	for before := int64(0); ; {
+		convs, next, err := e.ListConversations(ctx, "", before, 100)
+		if err != nil {
+			t.Fatal(err)
 		}
+		for _, c := range convs {
+			evs, err := e.Events(ctx, c.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, ev := range evs {
+				if ev.Type == typ {
+					out = append(out, ev)
+				}
+			}
+		}
+		if next == 0 {
+			return out
+		}
+		before = next
 	}
-	return out
 }
 
 var testKeys = threading.NewKeys([]byte(strings.Repeat("s", 32)))
@@ -109,7 +116,7 @@ func TestRelay451IsRetriedAndDeliveredOnce(t *testing.T) {
 	if domain != "support.example.com" || !ok || msg != out.Message || n != 1 {
 		t.Errorf("MAIL FROM %q, want bounces+<token of message %d, recipient 1>@support.example.com", got[0].From, out.Message)
 	}
-	delayed := es.eventsOf("delivery-delayed")
+	delayed := es.eventsOf(t, "delivery-delayed")
 	if len(delayed) != 1 || !strings.Contains(delayed[0].Text, "customer@example.com") || !strings.Contains(delayed[0].Detail, "451 4.3.0 Try again later") {
 		t.Errorf("delay events %+v, want one naming the recipient and the answer", delayed)
 	}
@@ -143,7 +150,7 @@ func TestRelay550FailsThatRecipientAndTellsTheTeam(t *testing.T) {
 	if len(froms) != 2 {
 		t.Errorf("return paths %v: want one per recipient", froms)
 	}
-	failed := es.eventsOf("delivery-failed")
+	failed := es.eventsOf(t, "delivery-failed")
 	if len(failed) != 1 || failed[0].Conversation != out.Conversation || !strings.Contains(failed[0].Text, "gone@example.com") ||
 		!strings.Contains(failed[0].Detail, "550 5.1.1 No such user here") {
 		t.Fatalf("failure events %+v, want one naming gone@example.com and the answer", failed)
@@ -153,7 +160,7 @@ func TestRelay550FailsThatRecipientAndTellsTheTeam(t *testing.T) {
 			t.Errorf("last error %q", r.LastError)
 		}
 	}
-	if d := es.eventsOf("delivery-delayed"); len(d) != 0 {
+	if d := es.eventsOf(t, "delivery-delayed"); len(d) != 0 {
 		t.Errorf("delay events %+v for a final refusal", d)
 	}
 }
@@ -168,7 +175,7 @@ func TestGiveUpAfterEndsTheRetries(t *testing.T) {
 	if rs[0].Attempts < 2 || !strings.Contains(rs[0].LastError, "gave up") {
 		t.Errorf("recipient %+v, want several attempts and a give-up", rs[0])
 	}
-	if d, fl := es.eventsOf("delivery-delayed"), es.eventsOf("delivery-failed"); len(d) != 1 || len(fl) != 1 {
+	if d, fl := es.eventsOf(t, "delivery-delayed"), es.eventsOf(t, "delivery-failed"); len(d) != 1 || len(fl) != 1 {
 		t.Errorf("events: %d delayed, %d failed; want 1 and 1", len(d), len(fl))
 	}
 }
@@ -212,7 +219,7 @@ func TestMXTriesEachHostInOrder(t *testing.T) {
 	if got := f.received(); len(got) != 1 || got[0].To != "a@customer.example" {
 		t.Errorf("received %+v", got)
 	}
-	if fl := es.eventsOf("delivery-failed"); len(fl) != 1 || !strings.Contains(fl[0].Detail, "null MX") {
+	if fl := es.eventsOf(t, "delivery-failed"); len(fl) != 1 || !strings.Contains(fl[0].Detail, "null MX") {
 		t.Errorf("failure events %+v, want the null MX named", fl)
 	}
 }

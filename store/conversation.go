@@ -20,9 +20,18 @@ type ConversationStore interface {
 	Events(ctx context.Context, conv int64) ([]Event, error)
 	// UpdateConversation applies u in one transaction.
 	UpdateConversation(ctx context.Context, u ConversationUpdate) error
-	// ListConversations returns conversations, most recently updated first;
-	// status "" lists every status.
-	ListConversations(ctx context.Context, status Status, limit int) ([]Conversation, error)
+	// ListConversations returns a page of up to limit conversations
+	// numbered below before (0: from the newest), highest number (the
+	// newest) first; status "" lists every status. next is the before of
+	// the following page, 0 when this page is the last.
+	//
+	// The order is by number, not by the last update: a conversation's
+	// number never changes, so paging is stable under concurrent writes.
+	// Every conversation that exists when the first page is read and has
+	// the status when its page is read is listed, each once; ordered by
+	// update, one updated meanwhile would jump ahead of the pages read and
+	// be missed.
+	ListConversations(ctx context.Context, status Status, before int64, limit int) (list []Conversation, next int64, err error)
 	// ConversationMessages returns a conversation's messages, oldest first.
 	ConversationMessages(ctx context.Context, conv int64) ([]Message, error)
 }

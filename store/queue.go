@@ -37,6 +37,14 @@ type QueueStore interface {
 	// 0) or of all entries (0), by queue id then address; with activeOnly,
 	// only those still queued.
 	QueueRecipients(ctx context.Context, queueID int64, activeOnly bool) ([]QueuedRecipient, error)
+	// QueuePage returns up to q.Limit recipients after q.After in the
+	// order (queue id, address), with a state among q.States (every state
+	// when empty). The next page starts after the last one returned; a
+	// page shorter than q.Limit is the last. A row's key never changes, so
+	// paging is stable under concurrent writes: each row is returned at
+	// most once, and every row that exists when the first page is read and
+	// is in q.States when its page is read is returned.
+	QueuePage(ctx context.Context, q QueuePageQuery) ([]QueuedRecipient, error)
 	// MessageRecipients returns the queued recipients of a message, by
 	// their Number.
 	MessageRecipients(ctx context.Context, message int64) ([]QueuedRecipient, error)
@@ -46,8 +54,11 @@ type QueueStore interface {
 	RetryNow(ctx context.Context, queueID int64, now time.Time) (int, error)
 	// Drop ends the queued recipients of a queue entry as dropped with
 	// reason and returns them, with the last error they had before (the
-	// last remote answer).
-	Drop(ctx context.Context, queueID int64, reason string, now time.Time) ([]QueuedRecipient, error)
+	// last remote answer). event, when not nil, gives the team's event of
+	// each dropped recipient (given as it was before the drop), recorded
+	// in the same transaction: the drop and its events commit together or
+	// not at all.
+	Drop(ctx context.Context, queueID int64, reason string, now time.Time, event func(QueuedRecipient) Event) ([]QueuedRecipient, error)
 	// MarkBounced marks a recipient failed because of a bounce, whatever
 	// its state but dropped, and records ev (the team's event) in the same
 	// transaction; it returns false when nothing changed, and then records
@@ -102,6 +113,13 @@ func (q QueuedRecipient) Key() RecipientKey {
 	return RecipientKey{QueueID: q.QueueID, Recipient: q.Recipient}
 }
 
+// QueuePageQuery selects a page of the queue for QueuePage.
+type QueuePageQuery struct {
+	After  RecipientKey // the zero key starts at the first row
+	States []RecipientState
+	Limit  int
+}
+
 // Claim is one recipient to claim for an attempt, and its retry time
 // should the attempt not end.
 type Claim struct {
@@ -119,4 +137,8 @@ type AttemptResult struct {
 	LastError     string
 	DelayNotified bool // set the flag (it is never cleared)
 	At            time.Time
+	// Events are the team's events about this outcome (a delivery failed
+	// or is delayed), recorded in the same transaction as the outcome, and
+	// only when it is recorded: a crash leaves both or neither.
+	Events []Event
 }

@@ -19,7 +19,10 @@ import (
 
 	"github.com/supportgate/supportgate/config"
 	"github.com/supportgate/supportgate/gateway"
+	"github.com/supportgate/supportgate/gateway/imapgw"
 	"github.com/supportgate/supportgate/internal/admin"
+	"github.com/supportgate/supportgate/internal/cli"
+	"github.com/supportgate/supportgate/internal/dkimsign"
 	"github.com/supportgate/supportgate/internal/metrics"
 	"github.com/supportgate/supportgate/queue"
 	"github.com/supportgate/supportgate/store"
@@ -32,66 +35,30 @@ import (
 // revision only counts where go build stamps none (admin.Version).
 var version, revision = "", ""
 
-const usage = `usage:
-  supportgate serve [-config FILE]   run the daemon
-  supportgate check-config [FILE]    validate a configuration and open what it names
-  supportgate passwd                 read a password (on a terminal: twice, not echoed), print its hash
-  supportgate queue list [--all] [--json] [-config FILE]
-                                     the outbound queue: recipients not delivered (--all: every one)
-  supportgate queue retry ID [-config FILE]
-                                     make queue entry ID due now, failed recipients included
-  supportgate queue drop ID [-config FILE]
-                                     stop delivering queue entry ID; the team gets an event
-  supportgate conversations list [--status open|closed|spam] [--json] [-config FILE]
-                                     the conversations, most recent first
-  supportgate conversations show ID [--json] [-config FILE]
-                                     one conversation with its people and messages
-  supportgate dns [-config FILE] [-ip ADDRESS,...]
-                                     the DNS records to publish, in zone-file syntax
-  supportgate dkim-keygen [-type rsa|ed25519] FILE
-                                     write a new DKIM private key, print its TXT record
-  supportgate backup [-config FILE] DIR
-                                     copy the store and the token key into DIR, beside the daemon
-  supportgate version                print the release and the revision it was built from
-
-Without -config: ./supportgate.toml, else /etc/supportgate/supportgate.toml, else the embedded demo.
-`
-
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
+// run runs the command of args: serve here, the others in internal/cli.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return 2
-	}
-	switch args[0] {
-	case "serve":
+	if len(args) > 0 && args[0] == "serve" {
 		return serve(args[1:], stderr)
-	case "check-config":
-		return checkConfig(args[1:], stdout, stderr)
-	case "passwd":
-		return passwd(stdin, stdout, stderr)
-	case "queue":
-		return queueCommand(args[1:], stdout, stderr)
-	case "conversations":
-		return conversationsCommand(args[1:], stdout, stderr)
-	case "dns":
-		return dnsCommand(args[1:], stdout, stderr)
-	case "dkim-keygen":
-		return dkimKeygen(args[1:], stdout, stderr)
-	case "backup":
-		return backupCommand(args[1:], stdout, stderr)
-	case "version":
-		fmt.Fprintln(stdout, "supportgate", admin.Version(version, revision))
-		return 0
-	case "help", "-h", "-help", "--help":
-		fmt.Fprint(stdout, usage)
-		return 0
 	}
-	fmt.Fprintf(stderr, "supportgate: unknown command %q\n%s", args[0], usage)
-	return 2
+	c := &cli.CLI{Stdin: stdin, Stdout: stdout, Stderr: stderr, Version: admin.Version(version, revision), OpenStore: openStore}
+	return c.Run(args)
+}
+
+// openStore opens the store of a configuration for the commands beside the
+// daemon: the SQLite engine, in a data directory that has a database.
+func openStore(ctx context.Context, cfg *config.Config) (cli.Store, error) {
+	if err := admin.RequireStore(cfg); err != nil {
+		return nil, err
+	}
+	st, err := sqlite.Open(ctx, cfg.Server.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
 }
 
 // softMemoryHeadroom is what the Go heap may hold beyond
@@ -149,6 +116,9 @@ func serve(args []string, stderr io.Writer) int {
 		return 1
 	}
 	defer st.Close()
+	// Messages stored from now on get their FETCH metadata when they are
+	// stored, not at their first FETCH (gateway/imapgw/meta.go).
+	st.SetMetaFunc(imapgw.MessageMeta)
 	keys, err := gateway.LoadKeys(cfg.Server.DataDir)
 	if err != nil {
 		fmt.Fprintln(stderr, "supportgate:", err)
@@ -157,7 +127,7 @@ func serve(args []string, stderr io.Writer) int {
 
 	if cfg.DKIM.Selector != "" {
 		// Fail now rather than at the first reply.
-		signer, err := queue.LoadDKIM(cfg.DKIM.Selector, cfg.DKIM.PrivateKeyFile)
+		signer, err := dkimsign.Load(cfg.DKIM.Selector, cfg.DKIM.PrivateKeyFile)
 		if err != nil {
 			fmt.Fprintln(stderr, "supportgate:", err)
 			return 1

@@ -146,11 +146,6 @@ func New(o Options) *Server {
 			Logger:       slogPrinter{o.Log.With("service", "imap")},
 		})
 	}
-	// Messages stored from now on get their FETCH metadata when they are
-	// stored, not at their first FETCH (meta.go).
-	if ms, ok := o.Store.(interface{ SetMetaFunc(store.MetaFunc) }); ok {
-		ms.SetMetaFunc(MessageMeta)
-	}
 	s.loopback, s.remote = mk(true), mk(false)
 	for _, x := range []struct {
 		srv *imapserver.Server

@@ -115,6 +115,7 @@ func TestFetchMetaPaths(t *testing.T) {
 	t.Cleanup(func() { st.Close() })
 	fillStore(t, st, 3) // no MetaFunc yet: the lazy path
 	addr := testServer(t, st)
+	st.SetMetaFunc(MessageMeta) // as cmd/supportgate wires the daemon
 	in := store.Inbound{Inbox: testInbox, Owner: "c@customer.example", Subject: "x", Sender: "c@customer.example",
 		SenderRole: store.SenderOwner, MessageIDHeader: "again@customer.example", Raw: benchRaw(0), Received: time.Unix(1_700_000_000, 0)}
 	if _, err := st.AddInbound(ctx, in); err != nil { // UID 4, the same bytes as UID 1, at insert

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/supportgate/supportgate/config"
+	"github.com/supportgate/supportgate/internal/dkimsign"
 	"github.com/supportgate/supportgate/queue"
 )
 
@@ -63,7 +64,7 @@ func Check(cfg *config.Config, now time.Time) (warnings []string, err error) {
 		data, rerr := os.ReadFile(d.PrivateKeyFile)
 		if rerr != nil {
 			fail("dkim.private_key_file", "dkim.private_key_file %q cannot be read: %s", d.PrivateKeyFile, reason(rerr))
-		} else if _, perr := queue.ParseDKIMKey(d.PrivateKeyFile, data); perr != nil {
+		} else if _, perr := dkimsign.ParseKey(d.PrivateKeyFile, data); perr != nil {
 			fail("dkim.private_key_file", "dkim.private_key_file: %s", perr.Error())
 		}
 	} else if cfg.Outbound.Mode != "directory" {

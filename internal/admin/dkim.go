@@ -13,7 +13,7 @@ import (
 	"io/fs"
 	"os"
 
-	"github.com/supportgate/supportgate/queue"
+	"github.com/supportgate/supportgate/internal/dkimsign"
 )
 
 // dkimRSABits is the size of the RSA keys dkim-keygen makes: 2048 bits,
@@ -88,7 +88,7 @@ func DKIMRecordOfFile(file string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%s cannot be read: %s", file, reason(err))
 	}
-	key, err := queue.ParseDKIMKey(file, data)
+	key, err := dkimsign.ParseKey(file, data)
 	if err != nil {
 		return "", err
 	}

@@ -13,7 +13,7 @@ import (
 	"github.com/emersion/go-msgauth/dkim"
 	"github.com/miekg/dns"
 
-	"github.com/supportgate/supportgate/queue"
+	"github.com/supportgate/supportgate/internal/dkimsign"
 )
 
 // verifyRecord signs a message with the key in keyFile and verifies the
@@ -21,7 +21,7 @@ import (
 // go-msgauth's verifier.
 func verifyRecord(t *testing.T, keyFile, domain, record string) {
 	t.Helper()
-	signer, err := queue.LoadDKIM("sg1", keyFile)
+	signer, err := dkimsign.Load("sg1", keyFile)
 	if err != nil {
 		t.Fatal(err)
 	}

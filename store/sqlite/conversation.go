@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"mime"
 	"strconv"
 	"strings"
@@ -179,21 +180,34 @@ func addFollowers(ctx context.Context, tx *sql.Tx, conv int64, addrs []string) e
 }
 
 // ListConversations implements ConversationStore.
-func (s *Store) ListConversations(ctx context.Context, status store.Status, limit int) ([]store.Conversation, error) {
-	ids, err := int64s(ctx, s.read, `SELECT id FROM conversations WHERE ? = '' OR status = ? ORDER BY updated DESC, id DESC LIMIT ?`,
-		status, status, limit)
+//
+// Keyset paging on the primary key (store/conversation.go says why by
+// number): each page is one index range, whatever the page's depth.
+func (s *Store) ListConversations(ctx context.Context, status store.Status, before int64, limit int) ([]store.Conversation, int64, error) {
+	if limit <= 0 {
+		return nil, 0, fmt.Errorf("store: listing conversations: a page of %d", limit)
+	}
+	if before <= 0 {
+		before = math.MaxInt64
+	}
+	ids, err := int64s(ctx, s.read, `SELECT id FROM conversations WHERE id < ? AND (? = '' OR status = ?) ORDER BY id DESC LIMIT ?`,
+		before, status, status, limit)
 	if err != nil {
-		return nil, fmt.Errorf("store: listing conversations: %w", err)
+		return nil, 0, fmt.Errorf("store: listing conversations: %w", err)
 	}
 	out := make([]store.Conversation, 0, len(ids))
 	for _, id := range ids {
 		c, err := s.Conversation(ctx, id)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		out = append(out, c)
 	}
-	return out, nil
+	var next int64
+	if len(ids) == limit {
+		next = ids[len(ids)-1]
+	}
+	return out, next, nil
 }
 
 // ConversationMessages implements ConversationStore.

@@ -47,23 +47,30 @@ func scanRecipient(row rowScanner) (store.QueuedRecipient, error) {
 }
 
 func (s *Store) queryRecipients(ctx context.Context, what, query string, args ...any) ([]store.QueuedRecipient, error) {
-	rows, err := s.read.QueryContext(ctx, recipientColumns+query, args...)
+	out, err := scanRecipients(ctx, s.read, recipientColumns+query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: reading %s: %w", what, err)
+	}
+	return out, nil
+}
+
+// scanRecipients reads the QueuedRecipients a query of recipientColumns
+// selects, on the read pool or in a write transaction.
+func scanRecipients(ctx context.Context, db querier, query string, args ...any) ([]store.QueuedRecipient, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	var out []store.QueuedRecipient
 	for rows.Next() {
 		q, err := scanRecipient(rows)
 		if err != nil {
-			return nil, fmt.Errorf("store: reading %s: %w", what, err)
+			return nil, err
 		}
 		out = append(out, q)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: reading %s: %w", what, err)
-	}
-	return out, nil
+	return out, rows.Err()
 }
 
 // DueRecipients implements QueueStore.
@@ -135,10 +142,29 @@ func (s *Store) FinishAttempt(ctx context.Context, r store.RecipientKey, res sto
 	if !res.NextAttempt.IsZero() {
 		next = millis(res.NextAttempt)
 	}
-	return s.updateRecipient(ctx, "recording an attempt on", `UPDATE outbound_recipients
-		SET state = ?, last_error = ?, delay_notified = MAX(delay_notified, ?), next_attempt = COALESCE(?, next_attempt), updated = ?
-		WHERE outbound_id = ? AND recipient = ? AND state = 'queued'`,
-		res.State, res.LastError, notified, next, millis(res.At), r.QueueID, r.Recipient)
+	var n int64
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		out, err := tx.ExecContext(ctx, `UPDATE outbound_recipients
+			SET state = ?, last_error = ?, delay_notified = MAX(delay_notified, ?), next_attempt = COALESCE(?, next_attempt), updated = ?
+			WHERE outbound_id = ? AND recipient = ? AND state = 'queued'`,
+			res.State, res.LastError, notified, next, millis(res.At), r.QueueID, r.Recipient)
+		if err != nil {
+			return err
+		}
+		if n, err = out.RowsAffected(); err != nil || n == 0 {
+			return err
+		}
+		for _, ev := range res.Events {
+			if _, err := s.addEvent(ctx, tx, ev); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("store: recording an attempt on a queued recipient: %w", err)
+	}
+	return n > 0, nil
 }
 
 // MarkBounced implements QueueStore.
@@ -205,6 +231,23 @@ func (s *Store) QueueRecipients(ctx context.Context, queueID int64, activeOnly b
 	return s.queryRecipients(ctx, "the queue", q, args...)
 }
 
+// QueuePage implements QueueStore: keyset paging on the primary key
+// (outbound_id, recipient), one index range per page.
+func (s *Store) QueuePage(ctx context.Context, q store.QueuePageQuery) ([]store.QueuedRecipient, error) {
+	if q.Limit <= 0 {
+		return nil, fmt.Errorf("store: reading the queue: a page of %d", q.Limit)
+	}
+	where := "WHERE (r.outbound_id > ? OR r.outbound_id = ? AND r.recipient > ?)"
+	args := []any{q.After.QueueID, q.After.QueueID, q.After.Recipient}
+	if len(q.States) > 0 {
+		where += " AND r.state IN (?" + strings.Repeat(", ?", len(q.States)-1) + ")"
+		for _, st := range q.States {
+			args = append(args, string(st))
+		}
+	}
+	return s.queryRecipients(ctx, "the queue", where+" ORDER BY r.outbound_id, r.recipient LIMIT ?", append(args, q.Limit)...)
+}
+
 // MessageRecipients implements QueueStore.
 func (s *Store) MessageRecipients(ctx context.Context, message int64) ([]store.QueuedRecipient, error) {
 	return s.queryRecipients(ctx, "the queue", `WHERE o.message_id = ? ORDER BY o.id, r.recipient`, message)
@@ -232,24 +275,47 @@ func (s *Store) RetryNow(ctx context.Context, queueID int64, now time.Time) (int
 }
 
 // Drop implements QueueStore.
-func (s *Store) Drop(ctx context.Context, queueID int64, reason string, now time.Time) ([]store.QueuedRecipient, error) {
-	queued, err := s.QueueRecipients(ctx, queueID, true)
-	if err != nil {
-		return nil, err
-	}
+//
+// Issue 15: the drop and the team's events are one transaction. They were
+// a write per recipient and then an event each: a failure between them left
+// dropped recipients that the team never heard of.
+func (s *Store) Drop(ctx context.Context, queueID int64, reason string, now time.Time, event func(store.QueuedRecipient) store.Event) ([]store.QueuedRecipient, error) {
 	var dropped []store.QueuedRecipient
-	for _, q := range queued {
-		ok, err := s.updateRecipient(ctx, "dropping", `UPDATE outbound_recipients SET state = 'dropped', last_error = ?, updated = ?
-			WHERE outbound_id = ? AND recipient = ? AND state = 'queued'`, reason, millis(now), q.QueueID, q.Recipient)
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		dropped = nil
+		queued, err := scanRecipients(ctx, tx, recipientColumns+`WHERE o.id = ? AND r.state = 'queued' ORDER BY o.id, r.recipient`, queueID)
 		if err != nil {
-			return dropped, err
+			return err
 		}
-		if ok {
-			// LastError stays the last answer before the drop: the
-			// team's event names it.
+		for _, q := range queued {
+			res, err := tx.ExecContext(ctx, `UPDATE outbound_recipients SET state = 'dropped', last_error = ?, updated = ?
+				WHERE outbound_id = ? AND recipient = ? AND state = 'queued'`, reason, millis(now), q.QueueID, q.Recipient)
+			if err != nil {
+				return err
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return err
+			} else if n == 0 {
+				continue // it left the queued state since the read (another writer)
+			}
+			if event != nil {
+				// The event sees the row as it was: its last remote answer.
+				if _, err := s.addEvent(ctx, tx, event(q)); err != nil {
+					return err
+				}
+			}
+			// LastError stays the last answer before the drop: the team's
+			// event names it.
 			q.State = store.RecipientDropped
 			dropped = append(dropped, q)
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: dropping queue entry %d: %w", queueID, err)
+	}
+	if len(dropped) > 0 {
+		s.hub.Publish()
 	}
 	return dropped, nil
 }

@@ -1,4 +1,4 @@
-package queue
+package dkimsign
 
 import (
 	"bytes"
@@ -48,7 +48,7 @@ func TestDKIMSignaturesVerify(t *testing.T) {
 			if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: tc.pemType, Bytes: tc.der}), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			signer, err := LoadDKIM("sg1", file)
+			signer, err := Load("sg1", file)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -107,12 +107,12 @@ func TestLoadDKIMRefusesBadKeys(t *testing.T) {
 	} {
 		p := filepath.Join(dir, name)
 		os.WriteFile(p, data, 0o600)
-		if _, err := LoadDKIM("sg1", p); err == nil {
-			t.Errorf("LoadDKIM(%s) succeeded", name)
+		if _, err := Load("sg1", p); err == nil {
+			t.Errorf("Load(%s) succeeded", name)
 		}
 	}
-	if _, err := LoadDKIM("sg1", filepath.Join(dir, "missing.pem")); err == nil {
-		t.Error("LoadDKIM of a missing file succeeded")
+	if _, err := Load("sg1", filepath.Join(dir, "missing.pem")); err == nil {
+		t.Error("Load of a missing file succeeded")
 	}
 }
 

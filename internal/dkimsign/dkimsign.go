@@ -1,4 +1,11 @@
-package queue
+// Package dkimsign signs the mail supportgate sends with DKIM (RFC 6376):
+// submission signs an agent's reply before it is recorded and queued, so
+// every attempt sends the same bytes, and the admin commands check and
+// describe the key. It owns the key files' parsing and their reload on
+// rotation; it imports no other supportgate package but opensslrsa
+// (DESIGN.md §12: gateway and the admin commands use it, the queue never
+// signs).
+package dkimsign
 
 import (
 	"bufio"
@@ -28,8 +35,8 @@ var signedHeaders = []string{
 	"Thread-Index", "Thread-Topic", "Auto-Submitted",
 }
 
-// DKIMSigner signs outgoing mail with one selector and key (RFC 6376).
-type DKIMSigner struct {
+// Signer signs outgoing mail with one selector and key (RFC 6376).
+type Signer struct {
 	Selector string
 	// Key is an *opensslrsa.Signer for RSA when the system's OpenSSL 3 is
 	// there (3.7x faster than Go's crypto/rsa, same signatures), else the
@@ -40,14 +47,14 @@ type DKIMSigner struct {
 	Engine, EngineNote string
 }
 
-// LoadDKIM reads a PEM private key (PKCS#8, PKCS#1 RSA, or an Ed25519 seed
+// Load reads a PEM private key (PKCS#8, PKCS#1 RSA, or an Ed25519 seed
 // in PKCS#8) for selector.
-func LoadDKIM(selector, keyFile string) (*DKIMSigner, error) {
+func Load(selector, keyFile string) (*Signer, error) {
 	data, err := os.ReadFile(keyFile)
 	if err != nil {
 		return nil, fmt.Errorf("dkim: reading the private key: %w", err)
 	}
-	key, err := ParseDKIMKey(keyFile, data)
+	key, err := ParseKey(keyFile, data)
 	if err != nil {
 		return nil, fmt.Errorf("dkim: %w", err)
 	}
@@ -55,21 +62,21 @@ func LoadDKIM(selector, keyFile string) (*DKIMSigner, error) {
 	case *rsa.PrivateKey:
 		fast, ferr := opensslrsa.NewSigner(k)
 		if ferr != nil {
-			return &DKIMSigner{Selector: selector, Key: k, Engine: "go", EngineNote: ferr.Error()}, nil
+			return &Signer{Selector: selector, Key: k, Engine: "go", EngineNote: ferr.Error()}, nil
 		}
-		return &DKIMSigner{Selector: selector, Key: fast, Engine: "openssl"}, nil
+		return &Signer{Selector: selector, Key: fast, Engine: "openssl"}, nil
 	default:
-		return &DKIMSigner{Selector: selector, Key: k, Engine: "ed25519"}, nil
+		return &Signer{Selector: selector, Key: k, Engine: "ed25519"}, nil
 	}
 }
 
-// ParseDKIMKey parses data, the contents of the file name, as a DKIM
+// ParseKey parses data, the contents of the file name, as a DKIM
 // private key: PEM, PKCS#8 ("PRIVATE KEY") or PKCS#1 ("RSA PRIVATE KEY"),
 // RSA of 1024 bits or more, or Ed25519. It returns an *rsa.PrivateKey or
 // an ed25519.PrivateKey. Its errors are sentences that name the file and
 // say what it holds instead (a certificate, a public key), never the
 // parser's ASN.1 detail alone.
-func ParseDKIMKey(name string, data []byte) (crypto.Signer, error) {
+func ParseKey(name string, data []byte) (crypto.Signer, error) {
 	block, _ := pem.Decode(data)
 	if block == nil {
 		return nil, fmt.Errorf("%s holds no PEM block; a DKIM private key starts with \"-----BEGIN PRIVATE KEY-----\" (`supportgate dkim-keygen FILE` makes one)", name)
@@ -117,27 +124,27 @@ func ParseDKIMKey(name string, data []byte) (crypto.Signer, error) {
 	return nil, fmt.Errorf("%s: the key is neither RSA nor Ed25519, the kinds DKIM signs with", name)
 }
 
-// DKIMKeys hands out the signer of a key file and keeps it between
+// Keys hands out the signer of a key file and keeps it between
 // messages: the file is read and parsed again only when it changed (its
 // size, modification time or identity, so that a rotation by rename is
 // seen), so that a rotated key is used from the next message on without a
 // restart, and an unchanged one costs a stat per message instead of a read
 // and a parse (2.3% of the daemon's CPU in the outbound benchmark, issue 8).
-// A key file that cannot be read or parsed is an error, as for LoadDKIM:
+// A key file that cannot be read or parsed is an error, as for Load:
 // the last good key is not used in its place, since its DNS record may be
 // what the rotation removed. The zero value is ready for use; it is safe
 // for concurrent use.
-type DKIMKeys struct {
+type Keys struct {
 	mu       sync.Mutex
 	selector string
 	file     string
 	info     os.FileInfo // of file when signer was read
-	signer   *DKIMSigner
+	signer   *Signer
 }
 
 // Signer returns the signer of keyFile for selector, reading the file only
 // when it is not the one read last time.
-func (k *DKIMKeys) Signer(selector, keyFile string) (*DKIMSigner, error) {
+func (k *Keys) Signer(selector, keyFile string) (*Signer, error) {
 	st, err := os.Stat(keyFile)
 	if err != nil {
 		return nil, fmt.Errorf("dkim: reading the private key: %w", err)
@@ -147,7 +154,7 @@ func (k *DKIMKeys) Signer(selector, keyFile string) (*DKIMSigner, error) {
 	if k.signer != nil && k.selector == selector && k.file == keyFile && sameFile(k.info, st) {
 		return k.signer, nil
 	}
-	signer, err := LoadDKIM(selector, keyFile)
+	signer, err := Load(selector, keyFile)
 	if err != nil {
 		k.signer = nil
 		return nil, err
@@ -168,7 +175,7 @@ func sameFile(a, b os.FileInfo) bool {
 // sends the same bytes. Canonicalization is relaxed/relaxed (RFC 6376 3.4),
 // which survives the whitespace changes relays make; From is signed twice
 // so that no second From can be added (RFC 6376 8.15).
-func (s *DKIMSigner) Sign(raw []byte, domain string) ([]byte, error) {
+func (s *Signer) Sign(raw []byte, domain string) ([]byte, error) {
 	keys, err := presentHeaders(raw)
 	if err != nil {
 		return nil, err

@@ -1,4 +1,4 @@
-package queue
+package dkimsign
 
 import (
 	"bytes"
@@ -59,8 +59,8 @@ func verifiesWith(t *testing.T, signed []byte, record string) bool {
 func TestDKIMKeysReadOnceAndReloadRotated(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "dkim.pem")
 	recA := writeEd25519Key(t, file, false)
-	var keys DKIMKeys
-	sign := func() ([]byte, *DKIMSigner) {
+	var keys Keys
+	sign := func() ([]byte, *Signer) {
 		t.Helper()
 		s, err := keys.Signer("sg1", file)
 		if err != nil {
