@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"mime"
 	"strconv"
 	"strings"
@@ -153,14 +154,26 @@ func addFollowers(ctx context.Context, tx pgx.Tx, conv int64, addrs []string) er
 	return nil
 }
 
-// ListConversations implements ConversationStore.
-func (s *Store) ListConversations(ctx context.Context, status store.Status, limit int) ([]store.Conversation, error) {
+// ListConversations implements ConversationStore: keyset paging on the
+// primary key (store/conversation.go says why by number), one index range
+// per page whatever its depth.
+func (s *Store) ListConversations(ctx context.Context, status store.Status, before int64, limit int) ([]store.Conversation, int64, error) {
+	if limit <= 0 {
+		return nil, 0, fmt.Errorf("store: listing conversations: a page of %d", limit)
+	}
+	if before <= 0 {
+		before = math.MaxInt64
+	}
 	var out []store.Conversation
+	var next int64
 	err := s.readTx(ctx, func(tx pgx.Tx) error {
-		ids, err := int64s(ctx, tx, `SELECT id FROM conversations WHERE $1 = '' OR status = $1 ORDER BY updated DESC, id DESC LIMIT $2`,
-			string(status), limit)
+		ids, err := int64s(ctx, tx, `SELECT id FROM conversations WHERE id < $1 AND ($2 = '' OR status = $2) ORDER BY id DESC LIMIT $3`,
+			before, string(status), limit)
 		if err != nil {
 			return err
+		}
+		if len(ids) == limit {
+			next = ids[len(ids)-1]
 		}
 		out = make([]store.Conversation, 0, len(ids))
 		for _, id := range ids {
@@ -173,9 +186,9 @@ func (s *Store) ListConversations(ctx context.Context, status store.Status, limi
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("store: listing conversations: %w", err)
+		return nil, 0, fmt.Errorf("store: listing conversations: %w", err)
 	}
-	return out, nil
+	return out, next, nil
 }
 
 // ConversationMessages implements ConversationStore.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"mime"
 	"net/mail"
 	"strings"
@@ -109,16 +110,62 @@ func TestListConversations(t *testing.T) {
 	if err := s.SetStatus(ctx, b.Conversation, store.StatusClosed); err != nil {
 		t.Fatal(err)
 	}
-	all, err := s.ListConversations(ctx, "", 10)
-	if err != nil || len(all) != 2 || all[0].ID != a.Conversation {
-		t.Fatalf("all: %+v %v", all, err)
+	all, next, err := s.ListConversations(ctx, "", 0, 10)
+	if err != nil || len(all) != 2 || all[0].ID != b.Conversation || next != 0 {
+		t.Fatalf("all: %+v next %d %v; want the newest first, one page", all, next, err)
 	}
-	closed, _ := s.ListConversations(ctx, store.StatusClosed, 10)
+	closed, _, _ := s.ListConversations(ctx, store.StatusClosed, 0, 10)
 	if len(closed) != 1 || closed[0].ID != b.Conversation {
 		t.Errorf("closed: %+v", closed)
 	}
 	msgs, err := s.ConversationMessages(ctx, a.Conversation)
 	if err != nil || len(msgs) != 2 || msgs[1].MessageIDHeader != "a2@x" {
 		t.Errorf("messages: %+v %v", msgs, err)
+	}
+}
+
+// TestListConversationsPagesStably: pages follow one another by number, and
+// conversations updated while the pages are read (which would jump ahead
+// in an order by update) are neither missed nor listed twice.
+func TestListConversationsPagesStably(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, pg.DSN(t))
+	var convs []int64
+	for i := range 7 {
+		r := mustInbound(t, s, newInbound("support@example.test", fmt.Sprintf("p%d@x", i), i+1))
+		convs = append(convs, r.Conversation)
+	}
+	seen := map[int64]int{}
+	var before int64
+	for page := 0; ; page++ {
+		list, next, err := s.ListConversations(ctx, "", before, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range list {
+			seen[c.ID]++
+		}
+		// Between pages, the oldest conversation, not listed yet, gets a
+		// message: it becomes the most recently updated.
+		if page == 0 {
+			in := newInbound("support@example.test", "late@x", 100)
+			in.Conversation = convs[0]
+			mustInbound(t, s, in)
+		}
+		if next == 0 {
+			break
+		}
+		if next >= before && before != 0 {
+			t.Fatalf("page %d: next %d does not descend from %d", page, next, before)
+		}
+		before = next
+	}
+	for _, id := range convs {
+		if seen[id] != 1 {
+			t.Errorf("conversation %d listed %d times, want once (%v)", id, seen[id], seen)
+		}
+	}
+	if _, _, err := s.ListConversations(ctx, "", 0, 0); err == nil {
+		t.Error("a page of 0 was accepted")
 	}
 }

@@ -123,10 +123,33 @@ func (s *Store) FinishAttempt(ctx context.Context, r store.RecipientKey, res sto
 		n := millis(res.NextAttempt)
 		next = &n
 	}
-	return s.updateRecipient(ctx, "recording an attempt on", `UPDATE outbound_recipients
-		SET state = $1, last_error = $2, delay_notified = delay_notified OR $3, next_attempt = COALESCE($4, next_attempt), updated = $5
-		WHERE outbound_id = $6 AND recipient = $7 AND state = 'queued'`,
-		string(res.State), res.LastError, res.DelayNotified, next, millis(res.At), r.QueueID, r.Recipient)
+	var n int64
+	err := s.inTx(ctx, func(tx pgx.Tx) (err error) {
+		n, err = execCount(ctx, tx, `UPDATE outbound_recipients
+			SET state = $1, last_error = $2, delay_notified = delay_notified OR $3, next_attempt = COALESCE($4, next_attempt), updated = $5
+			WHERE outbound_id = $6 AND recipient = $7 AND state = 'queued'`,
+			string(res.State), res.LastError, res.DelayNotified, next, millis(res.At), r.QueueID, r.Recipient)
+		if err != nil || n == 0 {
+			return err
+		}
+		// The outcome's events commit with it, or neither does.
+		for _, ev := range res.Events {
+			if _, err := s.addEvent(ctx, tx, ev); err != nil {
+				return err
+			}
+		}
+		if len(res.Events) > 0 {
+			return s.notify(ctx, tx)
+		}
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("store: recording an attempt on a queued recipient: %w", err)
+	}
+	if n > 0 && len(res.Events) > 0 {
+		s.hub.Publish()
+	}
+	return n > 0, nil
 }
 
 // MarkBounced implements QueueStore: the mark and the event are one
@@ -155,18 +178,6 @@ func (s *Store) MarkBounced(ctx context.Context, r store.RecipientKey, lastError
 	return changed, nil
 }
 
-func (s *Store) updateRecipient(ctx context.Context, what, query string, args ...any) (bool, error) {
-	var n int64
-	err := s.inTx(ctx, func(tx pgx.Tx) (err error) {
-		n, err = execCount(ctx, tx, query, args...)
-		return err
-	})
-	if err != nil {
-		return false, fmt.Errorf("store: %s a queued recipient: %w", what, err)
-	}
-	return n > 0, nil
-}
-
 // QueueRecipients implements QueueStore.
 func (s *Store) QueueRecipients(ctx context.Context, queueID int64, activeOnly bool) ([]store.QueuedRecipient, error) {
 	var where []string
@@ -182,6 +193,25 @@ func (s *Store) QueueRecipients(ctx context.Context, queueID int64, activeOnly b
 		q = "WHERE " + strings.Join(where, " AND ") + " " + q
 	}
 	return queryRecipients(ctx, s.pool, "the queue", q, args...)
+}
+
+// QueuePage implements QueueStore: keyset paging on the primary key
+// (outbound_id, recipient), one index range per page.
+func (s *Store) QueuePage(ctx context.Context, q store.QueuePageQuery) ([]store.QueuedRecipient, error) {
+	if q.Limit <= 0 {
+		return nil, fmt.Errorf("store: reading the queue: a page of %d", q.Limit)
+	}
+	where := "WHERE (r.outbound_id, r.recipient) > ($1, $2)"
+	args := []any{q.After.QueueID, q.After.Recipient, q.Limit}
+	if len(q.States) > 0 {
+		states := make([]string, len(q.States))
+		for i, st := range q.States {
+			states[i] = string(st)
+		}
+		where += " AND r.state = ANY($4)"
+		args = append(args, states)
+	}
+	return queryRecipients(ctx, s.pool, "the queue", where+" ORDER BY r.outbound_id, r.recipient LIMIT $3", args...)
 }
 
 // MessageRecipients implements QueueStore.
@@ -206,9 +236,10 @@ func (s *Store) RetryNow(ctx context.Context, queueID int64, now time.Time) (int
 }
 
 // Drop implements QueueStore: the recipients still queued are dropped in
-// one transaction, each only if it is still queued under its row's lock
-// (an attempt finishing at once on another node wins or loses whole).
-func (s *Store) Drop(ctx context.Context, queueID int64, reason string, now time.Time) ([]store.QueuedRecipient, error) {
+// one transaction with the team's events (issue 15), each only if it is
+// still queued under its row's lock (an attempt finishing at once on
+// another node wins or loses whole).
+func (s *Store) Drop(ctx context.Context, queueID int64, reason string, now time.Time, event func(store.QueuedRecipient) store.Event) ([]store.QueuedRecipient, error) {
 	var dropped []store.QueuedRecipient
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		dropped = nil
@@ -222,17 +253,30 @@ func (s *Store) Drop(ctx context.Context, queueID int64, reason string, now time
 			if err != nil {
 				return err
 			}
-			if n > 0 {
-				// LastError stays the last answer before the drop: the
-				// team's event names it.
-				q.State = store.RecipientDropped
-				dropped = append(dropped, q)
+			if n == 0 {
+				continue // it left the queued state since the read (another writer)
 			}
+			if event != nil {
+				// The event sees the row as it was: its last remote answer.
+				if _, err := s.addEvent(ctx, tx, event(q)); err != nil {
+					return err
+				}
+			}
+			// LastError stays the last answer before the drop: the team's
+			// event names it.
+			q.State = store.RecipientDropped
+			dropped = append(dropped, q)
+		}
+		if len(dropped) > 0 {
+			return s.notify(ctx, tx)
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: dropping queue entry %d: %w", queueID, err)
+	}
+	if len(dropped) > 0 {
+		s.hub.Publish()
 	}
 	return dropped, nil
 }
