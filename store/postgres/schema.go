@@ -266,3 +266,30 @@ func (s *Store) migrate(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Check connects to the database dsn names and reports why a node could
+// not use it (supportgate check-config): no connection, or a schema newer
+// than this program's. It changes nothing: the migrations run at Open.
+func Check(ctx context.Context, dsn string) error {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return fmt.Errorf("cannot connect to PostgreSQL: %w", err)
+	}
+	defer conn.Close(context.Background())
+	// A statement naming a missing table fails, even in a branch not
+	// taken: the table is looked up first (a new database has none).
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT to_regclass('schema_migrations') IS NOT NULL`).Scan(&exists); err != nil {
+		return fmt.Errorf("cannot query PostgreSQL: %w", err)
+	}
+	var have int
+	if exists {
+		if err := conn.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&have); err != nil {
+			return fmt.Errorf("cannot read the schema version: %w", err)
+		}
+	}
+	if have > len(migrations) {
+		return fmt.Errorf("the database has schema version %d, newer than this program's %d; run a newer supportgate", have, len(migrations))
+	}
+	return nil
+}
