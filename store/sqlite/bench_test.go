@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/supportgate/supportgate/store"
 )
 
 // benchRaw is a 4 KiB inbound message.
@@ -76,4 +79,48 @@ func BenchmarkStoreInsertIntoLongConversation(b *testing.B) {
 			}
 		})
 	}
+}
+
+func benchmarkInbound(i int) store.Inbound {
+	raw := bytes.Repeat([]byte("0123456789abcdef"), 4096/16)
+	copy(raw, fmt.Sprintf("Message-ID: <%d@example.com>\r\n", i))
+	return store.Inbound{Inbox: inboxA, Owner: "customer@example.com", Subject: "bench", Sender: "customer@example.com",
+		MessageIDHeader: fmt.Sprintf("%d@example.com", i), Raw: raw, Received: at(i)}
+}
+
+// BenchmarkAddInbound stores 4 KiB messages one after another: the cost of
+// one durable commit (an fsync) per message.
+func BenchmarkAddInbound(b *testing.B) {
+	s := openTest(b, b.TempDir())
+	ctx := context.Background()
+	b.SetBytes(4096)
+	i := 0
+	for b.Loop() {
+		if _, err := s.AddInbound(ctx, benchmarkInbound(i)); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
+// BenchmarkAddInboundParallel stores 4 KiB messages from many goroutines, the
+// case group commit (DESIGN.md §13) would speed up.
+func BenchmarkAddInboundParallel(b *testing.B) {
+	s := openTest(b, b.TempDir())
+	ctx := context.Background()
+	b.SetBytes(4096)
+	var mu sync.Mutex
+	next := 0
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			mu.Lock()
+			i := next
+			next++
+			mu.Unlock()
+			if _, err := s.AddInbound(ctx, benchmarkInbound(i)); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }

@@ -201,10 +201,13 @@ func (w *writer) runBatch(batch []*writeRequest) {
 		w.commits.Add(1)
 		w.batched.Add(int64(ran))
 	}
+	// The observer is read before the answers, so that a commit a caller
+	// saw end before ObserveCommits is never reported to the new observer.
+	f := w.observe.Load()
 	for i, r := range batch {
 		r.done <- results[i]
 	}
-	if f := w.observe.Load(); f != nil && ran > 0 {
+	if f != nil && ran > 0 {
 		(*f)(took) // after the answers: the callers do not wait for it
 	}
 }

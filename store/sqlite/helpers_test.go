@@ -2,12 +2,16 @@ package sqlite
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/supportgate/supportgate/store"
+)
+
+const (
+	inboxA = "support@example.com"
+	agent  = "alice@support.example.com"
 )
 
 // openTest opens a store in dir and closes it when the test ends (closing
@@ -170,12 +174,5 @@ func isClosed(ch <-chan struct{}) bool {
 		return true
 	default:
 		return false
-	}
-}
-
-func wantNotFound(t testing.TB, what string, err error) {
-	t.Helper()
-	if !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("%s: err = %v, want one wrapping ErrNotFound", what, err)
 	}
 }

@@ -288,3 +288,56 @@ func TestOpenSQLiteOddDirectoryNames(t *testing.T) {
 		}
 	}
 }
+
+// TestRestartKeepsTurnsLimitsAndValidity: what the conformance suite
+// checks within one run of the engine holds across a restart: the
+// round-robin turn goes on where it was, the acknowledgements counted
+// against the daily limit and recorded for their conversations stay, and
+// UIDVALIDITY stays as it was last set, a change of inboxes included.
+func TestRestartKeepsTurnsLimitsAndValidity(t *testing.T) {
+	dir := t.TempDir()
+	ctx := t.Context()
+	s := openTest(t, dir)
+	rr := &store.RoundRobin{Agents: []string{"ann@support.example.com", "ben@support.example.com", "cy@support.example.com"}}
+	turn := func(s *Store, id string) string {
+		t.Helper()
+		in := newInbound(inboxA, id, 1)
+		in.AssignInTurn = rr
+		return mustInbound(t, s, in).Assignee
+	}
+	if a, b := turn(s, "t1@example.com"), turn(s, "t2@example.com"); a != rr.Agents[0] || b != rr.Agents[1] {
+		t.Fatalf("turns %q, %q", a, b)
+	}
+	acked := newConversation(t, s, "acked@customer.example")
+	if got, err := s.QueueAutoAck(ctx, newAck(t, s, acked, "support@x.test", "gina@customer.example", at(2), 1)); err != nil || got != store.AutoAckQueued {
+		t.Fatalf("QueueAutoAck = %v, %v", got, err)
+	}
+	viewA := store.MailboxView{Agent: agent, Folder: store.FolderInbox, Inboxes: []string{inboxA}}
+	viewAB := store.MailboxView{Agent: agent, Folder: store.FolderInbox, Inboxes: []string{inboxA, "billing@example.com"}}
+	v1 := mustUIDValidity(t, s, viewA)
+	v2 := mustUIDValidity(t, s, viewAB)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = openTest(t, dir)
+	if c := turn(s, "t3@example.com"); c != rr.Agents[2] {
+		t.Errorf("after a restart the turn is %q, want %q", c, rr.Agents[2])
+	}
+	if n, err := s.AutoAcksSent(ctx, "support@x.test", "gina@customer.example", at(3)); err != nil || n != 1 {
+		t.Errorf("AutoAcksSent after a restart = %d, %v; want 1", n, err)
+	}
+	other := newConversation(t, s, "other@customer.example")
+	if got, err := s.QueueAutoAck(ctx, newAck(t, s, other, "support@x.test", "gina@customer.example", at(3), 1)); err != nil || got != store.AutoAckLimitReached {
+		t.Errorf("QueueAutoAck over the limit after a restart = %v, %v", got, err)
+	}
+	if _, found, err := s.AutoAckOf(ctx, acked); !found || err != nil {
+		t.Errorf("AutoAckOf after a restart: %v, %v", found, err)
+	}
+	if v := mustUIDValidity(t, s, viewAB); v != v2 {
+		t.Errorf("UIDVALIDITY after a restart = %d, want %d", v, v2)
+	}
+	if v := mustUIDValidity(t, s, viewA); v <= v2 || v <= v1 {
+		t.Errorf("UIDVALIDITY back on the first inboxes after a restart = %d, want above %d", v, v2)
+	}
+}

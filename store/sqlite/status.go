@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/supportgate/supportgate/store"
@@ -40,6 +41,10 @@ func (s *Store) SetStatus(ctx context.Context, conv int64, status store.Status) 
 // if its messages had just arrived (DESIGN.md §13), so clients that cached
 // the old UIDs never see them reused.
 func setStatus(ctx context.Context, tx *sql.Tx, conv int64, status store.Status) error {
+	// A status that is none would leave the conversation in no folder.
+	if !slices.Contains([]store.Status{store.StatusOpen, store.StatusClosed, store.StatusSpam}, status) {
+		return fmt.Errorf("a conversation cannot be %q", status)
+	}
 	var old string
 	err := tx.QueryRowContext(ctx, `SELECT status FROM conversations WHERE id = ?`, conv).Scan(&old)
 	if errors.Is(err, sql.ErrNoRows) {
