@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -283,6 +284,10 @@ func (s *Store) SetStatus(ctx context.Context, conv int64, status store.Status) 
 // step (syncFolders): one that opens again enters INBOX with new UIDs, as
 // if its messages had just arrived (DESIGN.md §13).
 func setStatus(ctx context.Context, tx pgx.Tx, conv int64, status store.Status) error {
+	// A status that is none would leave the conversation in no folder.
+	if !slices.Contains([]store.Status{store.StatusOpen, store.StatusClosed, store.StatusSpam}, status) {
+		return fmt.Errorf("a conversation cannot be %q", status)
+	}
 	var old string
 	err := tx.QueryRow(ctx, `SELECT status FROM conversations WHERE id = $1 FOR NO KEY UPDATE`, conv).Scan(&old)
 	if errors.Is(err, pgx.ErrNoRows) {
