@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"testing"
@@ -9,38 +8,6 @@ import (
 
 // fakeMeta stands for the IMAP side's computation.
 func fakeMeta(raw []byte) []byte { return append([]byte("meta:"), raw[:8]...) }
-
-// TestMetaAtInsert checks that a MetaFunc's result is stored with inbound
-// and outbound messages, and read back in batches beside their bytes.
-func TestMetaAtInsert(t *testing.T) {
-	ctx := context.Background()
-	s := openTest(t, pg.DSN(t))
-	s.SetMetaFunc(fakeMeta)
-	in := mustInbound(t, s, newInbound("support@example.com", "a@x", 1))
-	out := reply(mustReserve(t, s), in.Conversation, "alice@example.com")
-	mustOutbound(t, s, out)
-	ids := []int64{in.Message, out.Message, 999}
-	meta, err := s.MessagesMeta(ctx, ids)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raws, err := s.MessagesRaw(ctx, ids)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(meta) != 2 || len(raws) != 2 {
-		t.Fatalf("got %d metadata and %d messages for 2 stored and one missing", len(meta), len(raws))
-	}
-	for _, id := range ids[:2] {
-		if !bytes.Equal(meta[id], fakeMeta(raws[id])) {
-			t.Errorf("message %d: metadata %q for bytes %q", id, meta[id], raws[id][:8])
-		}
-		want, err := s.MessageRaw(ctx, id)
-		if err != nil || !bytes.Equal(raws[id], want) {
-			t.Errorf("message %d: batch read %q, single read %q (%v)", id, raws[id], want, err)
-		}
-	}
-}
 
 // TestMetaBatchesBeyondChunk reads more messages than one statement holds.
 func TestMetaBatchesBeyondChunk(t *testing.T) {

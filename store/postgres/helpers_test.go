@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"testing"
@@ -10,6 +9,11 @@ import (
 
 	"github.com/supportgate/supportgate/internal/pgtest"
 	"github.com/supportgate/supportgate/store"
+)
+
+const (
+	inboxA = "support@example.com"
+	agent  = "alice@support.example.com"
 )
 
 // pg is the PostgreSQL server of this package's tests (internal/pgtest).
@@ -120,15 +124,6 @@ func mustUIDValidity(t testing.TB, s store.Store, view store.MailboxView) uint32
 	return v
 }
 
-func mustPending(t testing.TB, s store.Store, limit int) []store.Delivery {
-	t.Helper()
-	d, err := s.PendingDeliveries(context.Background(), limit)
-	if err != nil {
-		t.Fatalf("PendingDeliveries(%d): %v", limit, err)
-	}
-	return d
-}
-
 // count returns the number of rows of a table, read through the write
 // connection so nothing can be stale.
 func count(t testing.TB, s *Store, table string) int {
@@ -169,14 +164,6 @@ func uids(t testing.TB, entries []store.MailboxEntry) []uint32 {
 	return l
 }
 
-func messagesOf(entries []store.MailboxEntry) []int64 {
-	var l []int64
-	for _, e := range entries {
-		l = append(l, e.Message)
-	}
-	return l
-}
-
 func isClosed(ch <-chan struct{}) bool {
 	select {
 	case <-ch:
@@ -186,9 +173,54 @@ func isClosed(ch <-chan struct{}) bool {
 	}
 }
 
-func wantNotFound(t testing.TB, what string, err error) {
+// newAck is an automatic acknowledgement of conv from inbox to recipient at
+// when, under limit, with a message number reserved from s.
+func newAck(t testing.TB, s store.Store, conv int64, inbox, recipient string, when time.Time, limit int) store.AutoAck {
 	t.Helper()
-	if !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("%s: err = %v, want one wrapping ErrNotFound", what, err)
+	msg := mustReserve(t, s)
+	return store.AutoAck{Inbox: inbox, Recipient: recipient, Limit: limit, Outbound: store.Outbound{
+		Message:         msg,
+		Conversation:    conv,
+		Kind:            store.KindReply,
+		MessageIDHeader: fmt.Sprintf("ack%d@support.example.com", msg),
+		Raw:             rawMessage(fmt.Sprintf("ack %d", msg)),
+		Received:        when,
+		MailFrom:        "", // RFC 3834 3.3
+		Recipients:      []string{recipient},
+	}}
+}
+
+// newConversation stores a customer's first message and returns its
+// conversation.
+func newConversation(t testing.TB, s store.Store, messageID string) int64 {
+	t.Helper()
+	return mustInbound(t, s, newInbound("support@x.test", messageID, 1)).Conversation
+}
+
+// queuedReply records a reply to rcpts in a new conversation and returns its
+// queue rows.
+func queuedReply(t *testing.T, s *Store, rcpts ...string) []store.QueuedRecipient {
+	t.Helper()
+	ctx := t.Context()
+	conv, err := s.NextConversationNumber(ctx)
+	if err != nil {
+		t.Fatal(err)
 	}
+	out := reply(mustReserve(t, s), conv, "alice@support.example.com", rcpts...)
+	out.NewConversation = &store.NewConversation{Inbox: "support@example.com", Owner: rcpts[0], Subject: "Hello"}
+	mustOutbound(t, s, out)
+	rs, err := s.MessageRecipients(ctx, out.Message)
+	if err != nil || len(rs) != len(rcpts) {
+		t.Fatalf("MessageRecipients = %+v, %v", rs, err)
+	}
+	return rs
+}
+
+func mustPending(t testing.TB, s store.Store, limit int) []store.Delivery {
+	t.Helper()
+	d, err := s.PendingDeliveries(context.Background(), limit)
+	if err != nil {
+		t.Fatalf("PendingDeliveries(%d): %v", limit, err)
+	}
+	return d
 }
