@@ -1,0 +1,71 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/supportgate/supportgate/gateway"
+	"github.com/supportgate/supportgate/internal/pgtest"
+)
+
+// pg is the PostgreSQL server of the tests that run daemons on the
+// postgres engine (internal/pgtest): started at the first that needs it.
+var pg = pgtest.New()
+
+func TestMain(m *testing.M) { os.Exit(pg.Main(m)) }
+
+// TestPostgresTwoNodes runs two daemons on one PostgreSQL database
+// (DESIGN.md §15): mail to either lands in the same INBOX, seen with the
+// same UIDs and UIDVALIDITY on both, and a message delivered to both is
+// stored once. The nodes share the reply-token key by its file, which
+// the operator copies (it is not in the database yet).
+func TestPostgresTwoNodes(t *testing.T) {
+	dsn := pg.DSN(t)
+	key := bytes.Repeat([]byte{7}, 32)
+	var nodes [2]*daemon
+	var addrs [2]ports
+	for i := range nodes {
+		dir := t.TempDir()
+		p := freePorts(t)
+		cfg := testConfig(t, dir, p)
+		doc, err := os.ReadFile(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc = append(doc, fmt.Sprintf("\n[store]\nengine = \"postgres\"\ndsn = %q\n", dsn)...)
+		if err := os.WriteFile(cfg, doc, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Join(dir, "data"), 0o750); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "data", gateway.SecretFile), key, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		nodes[i], addrs[i] = startDaemon(t, dir, p, "-config", cfg), p
+	}
+	a, b := nodes[0], nodes[1]
+	sendCustomerMail(t, a.addr(addrs[0].MX), 1)
+	sendCustomerMail(t, b.addr(addrs[1].MX), 2)
+	// The same message to both nodes (a sender's retry at another MX).
+	sendCustomerMail(t, b.addr(addrs[1].MX), 1)
+
+	onA := fetchInbox(t, a.addr(addrs[0].IMAP), "alice@example.test", "demo-alice")
+	onB := fetchInbox(t, b.addr(addrs[1].IMAP), "carol@example.test", "demo-carol")
+	if len(onA) != 2 || len(onB) != 2 {
+		t.Fatalf("INBOX on node A has %d messages, on node B %d; want 2 on both", len(onA), len(onB))
+	}
+	for i := range onA {
+		if onA[i].uid != onB[i].uid || !bytes.Equal(onA[i].body, onB[i].body) {
+			t.Errorf("message %d: UID %d on node A, %d on node B, or other bytes", i, onA[i].uid, onB[i].uid)
+		}
+	}
+	va := selectValidity(t, a.addr(addrs[0].IMAP), "bob@example.test", "demo-bob")
+	vb := selectValidity(t, b.addr(addrs[1].IMAP), "bob@example.test", "demo-bob")
+	if va != vb {
+		t.Errorf("UIDVALIDITY %d on node A, %d on node B", va, vb)
+	}
+}
