@@ -190,11 +190,25 @@ func (s *Server) start() (err error) {
 	if out, err := initdb.CombinedOutput(); err != nil {
 		return fmt.Errorf("pgtest: initdb: %v\n%s", err, out)
 	}
+	s.logFile = filepath.Join(s.dir, "server.log")
+	// A port found free may be taken before the server binds it (by
+	// another listener, or a client socket given it by the kernel): then
+	// the server exits at once, and another port is tried.
+	for attempt := 1; ; attempt++ {
+		if err = s.run(bin, data, cred); err == nil || attempt == 3 {
+			return err
+		}
+	}
+}
+
+// run starts the server on a free port and waits until it accepts
+// connections.
+func (s *Server) run(bin, data string, cred *syscall.Credential) error {
+	var err error
 	if s.port, err = freePort(); err != nil {
 		return fmt.Errorf("pgtest: %w", err)
 	}
-	s.logFile = filepath.Join(s.dir, "server.log")
-	logf, err := os.Create(s.logFile)
+	logf, err := os.OpenFile(s.logFile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("pgtest: %w", err)
 	}
