@@ -70,6 +70,9 @@ type Store struct {
 	meta atomic.Pointer[store.MetaFunc]
 	// observe receives each write transaction's duration (ObserveCommits).
 	observe atomic.Pointer[func(time.Duration)]
+	// retried counts the transactions run again after a deadlock or a
+	// serialization failure (tests read it).
+	retried atomic.Int64
 
 	stopListen context.CancelFunc
 	listening  chan struct{} // closed when the listener ended
@@ -240,6 +243,7 @@ func (s *Store) inTx(ctx context.Context, f func(tx pgx.Tx) error) error {
 		if !retryable(err) || ctx.Err() != nil {
 			return err
 		}
+		s.retried.Add(1)
 	}
 	return err
 }

@@ -50,6 +50,11 @@ func ensureDefaults(ctx context.Context, tx pgx.Tx, agent string) error {
 	if err != nil || len(have) == len(defaultMailboxes()) {
 		return err
 	}
+	// The counters in their order (the package comment): the mod-sequence
+	// before the private UIDVALIDITY, as a reply filed in Sent takes them.
+	if _, err := nextModSeq(ctx, tx); err != nil {
+		return err
+	}
 	for _, name := range defaultMailboxes() {
 		if !slices.Contains(have, name) {
 			if _, err := createMailbox(ctx, tx, agent, name); err != nil {
@@ -282,11 +287,6 @@ func (s *Store) AddPrivate(ctx context.Context, agent, name string, msgs []store
 	var mb store.PrivateMailbox
 	var uids []uint32
 	err := s.change(ctx, "filing in "+name, func(tx pgx.Tx) error {
-		// The counters in their order: modseq before the mailbox rows
-		// (addPrivate takes it again, a no-op wait).
-		if _, err := nextModSeq(ctx, tx); err != nil {
-			return err
-		}
 		if err := ensureDefaults(ctx, tx, agent); err != nil {
 			return err
 		}
