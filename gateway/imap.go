@@ -33,6 +33,7 @@ func (s *Server) newIMAP() *imapService {
 			Config:       s.cfg(),
 			Current:      s.cfg,
 			Store:        s.store,
+			Desk:         s.desk,
 			Log:          s.log,
 			Authenticate: s.authenticate,
 			TLS:          s.tlsConfig,

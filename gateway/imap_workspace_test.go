@@ -313,6 +313,10 @@ func TestIMAPFlagsAndRoles(t *testing.T) {
 	if c, _ := w.store.Conversation(context.Background(), 1); c.Status != store.StatusClosed {
 		t.Errorf("EXPUNGE in INBOX left the conversation %s", c.Status)
 	}
+	evs, _ := w.store.Events(context.Background(), 1)
+	if len(evs) == 0 || evs[len(evs)-1].Type != "folder-action" || evs[len(evs)-1].Text != "bob@example.test expunged it from INBOX: closed" {
+		t.Errorf("EXPUNGE in INBOX left no event: %+v", evs)
+	}
 	if n := count(t, alice, "Closed"); n != 1 {
 		t.Errorf("Closed has %d", n)
 	}
@@ -324,6 +328,9 @@ func TestIMAPFlagsAndRoles(t *testing.T) {
 	}
 	if count(t, bob, "Closed") != 0 || count(t, alice, "Closed") != 1 {
 		t.Errorf("EXPUNGE in Closed: bob %d, alice %d; want 0 and 1", count(t, bob, "Closed"), count(t, alice, "Closed"))
+	}
+	if after, _ := w.store.Events(context.Background(), 1); len(after) != len(evs) {
+		t.Errorf("EXPUNGE in Closed, bob's own hide mark, recorded an event: %+v", after[len(evs):])
 	}
 }
 

@@ -25,6 +25,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/supportgate/supportgate/config"
+	"github.com/supportgate/supportgate/desk"
 	"github.com/supportgate/supportgate/internal/budget"
 	"github.com/supportgate/supportgate/internal/dkimsign"
 	"github.com/supportgate/supportgate/internal/metrics"
@@ -76,8 +77,11 @@ type Server struct {
 	// one configuration.
 	conf  atomic.Pointer[config.Config]
 	store store.Store
-	keys  threading.Keys
-	log   *slog.Logger
+	// desk carries out the helpdesk's actions (quick actions, IMAP folder
+	// moves and keywords) on store, each one transaction with its event.
+	desk *desk.Desk
+	keys threading.Keys
+	log  *slog.Logger
 
 	connSeq atomic.Uint64 // connection IDs for logs
 	// tlsConfig serves [tls] for STARTTLS and implicit TLS on SMTP and IMAP, reloading
@@ -120,6 +124,9 @@ func New(cfg *config.Config, st store.Store, keys threading.Keys, log *slog.Logg
 	s := &Server{store: st, keys: keys, log: log, dummyHash: dummy,
 		limits: NewLimiter(cfg.Limits, time.Now), inflight: budget.New(inflight)}
 	s.conf.Store(cfg)
+	// The helpdesk's actions read the configuration in force, which Reload
+	// replaces: the desk is the server's.
+	s.desk = desk.New(st, s.cfg)
 	for _, o := range opts {
 		o(s)
 	}

@@ -295,7 +295,7 @@ func (s *Server) submit(ctx context.Context, sub submission) (res submitted, err
 		if conv.ID == 0 {
 			return submitted{}, errNoCustomer
 		}
-		if err := s.applyActions(ctx, conv.ID, inbox, sub.agent, qa.actions); err != nil {
+		if err := s.desk.QuickActions(ctx, sub.agent, conv.ID, qa.actions); err != nil {
 			return submitted{}, err
 		}
 		return submitted{conversation: conv.ID, kind: "action"}, nil
@@ -387,7 +387,7 @@ func (s *Server) submit(ctx context.Context, sub submission) (res submitted, err
 	// DESIGN.md §5 item 4: the quick actions commit with the message.
 	var update *store.ConversationUpdate
 	if len(qa.actions) > 0 {
-		u := actionsUpdate(inbox, sub.agent, qa.actions)
+		u := s.desk.QuickActionsUpdate(inbox, sub.agent, qa.actions)
 		update = &u
 	}
 	err = s.store.AddOutbound(ctx, store.Outbound{

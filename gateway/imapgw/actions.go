@@ -10,6 +10,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 
+	"github.com/supportgate/supportgate/desk"
 	"github.com/supportgate/supportgate/internal/budget"
 	"github.com/supportgate/supportgate/store"
 )
@@ -25,35 +26,17 @@ func conversationsOf(entries []store.MailboxEntry) []int64 {
 	return out
 }
 
-// act applies what moving a message into a shared folder means to whole
-// conversations (DESIGN.md §6); Trash closes.
+// act applies what moving a message into a shared folder, or Trash, means
+// to whole conversations (DESIGN.md §6): one desk change each, with its
+// event.
 func (m *session) act(dest folder, convs []int64) error {
-	st := m.srv.opts.Store
+	target := dest.shared
+	if dest.kind == kindPrivate {
+		target = desk.Trash
+	}
 	for _, c := range convs {
-		var err error
-		switch {
-		case dest.kind == kindPrivate: // Trash
-			err = st.SetStatus(m.ctx, c, store.StatusClosed)
-		case dest.shared == store.FolderMine:
-			if err = st.SetAssignee(m.ctx, c, m.agent.Email); err == nil {
-				err = st.SetStatus(m.ctx, c, store.StatusOpen)
-			}
-		case dest.shared == store.FolderUnassigned:
-			if err = st.SetAssignee(m.ctx, c, ""); err == nil {
-				err = st.SetStatus(m.ctx, c, store.StatusOpen)
-			}
-		case dest.shared == store.FolderClosed:
-			err = st.SetStatus(m.ctx, c, store.StatusClosed)
-		case dest.shared == store.FolderSpam:
-			err = st.SetStatus(m.ctx, c, store.StatusSpam)
-		default: // INBOX, Inboxes/...
-			err = st.SetStatus(m.ctx, c, store.StatusOpen)
-		}
-		if err != nil {
+		if err := m.srv.opts.Desk.Move(m.ctx, *m.agent, c, target); err != nil {
 			return m.internal("applying a folder action failed", err)
-		}
-		if err := m.recordEvent(c, "folder-action", actionText(dest)); err != nil {
-			return err
 		}
 	}
 	return nil
@@ -229,13 +212,8 @@ func (m *session) Expunge(_ *imapserver.ExpungeWriter, uids *imap.UIDSet) error 
 		return err
 	}
 	switch mbox.folder.shared {
-	case store.FolderMine:
-		for _, c := range convs {
-			if err := st.SetAssignee(m.ctx, c, ""); err != nil {
-				return m.internal("unassigning failed", err)
-			}
-		}
 	case store.FolderClosed, store.FolderSpam:
+		// The agent's own mark, not a change of the conversation.
 		var hide []uint32
 		for _, e := range mbox.entries {
 			if slices.Contains(convs, e.Conversation) {
@@ -245,10 +223,10 @@ func (m *session) Expunge(_ *imapserver.ExpungeWriter, uids *imap.UIDSet) error 
 		if err := st.SetMarks(m.ctx, m.agent.Email, mbox.folder.shared, hide, store.MarkHidden, true); err != nil {
 			return m.internal("expunging failed", err)
 		}
-	default: // INBOX, Inboxes/..., Unassigned
+	default: // Mine unassigns; INBOX, Inboxes/..., Unassigned close
 		for _, c := range convs {
-			if err := st.SetStatus(m.ctx, c, store.StatusClosed); err != nil {
-				return m.internal("closing failed", err)
+			if err := m.srv.opts.Desk.Expunge(m.ctx, *m.agent, c, mbox.folder.shared); err != nil {
+				return m.internal("expunging failed", err)
 			}
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 
+	"github.com/supportgate/supportgate/desk"
 	"github.com/supportgate/supportgate/policy"
 	"github.com/supportgate/supportgate/store"
 )
@@ -321,16 +322,20 @@ func (m *session) storeOwn(targets []store.MailboxEntry, op imap.StoreFlagsOp, r
 	return nil
 }
 
+// storeConversation changes a conversation's shared keywords as a STORE
+// says: one desk change, with its event.
 func (m *session) storeConversation(conv int64, targets []store.MailboxEntry, op imap.StoreFlagsOp, req flagRequest) error {
-	st := m.srv.opts.Store
-	var err error
+	var dop desk.KeywordOp
+	var drop []string
 	switch op {
 	case imap.StoreFlagsAdd:
-		err = st.AddTags(m.ctx, conv, req.keywords)
+		dop = desk.AddKeywords
 	case imap.StoreFlagsDel:
-		err = st.RemoveTags(m.ctx, conv, req.keywords)
+		dop = desk.RemoveKeywords
 	case imap.StoreFlagsSet:
-		var remove []string
+		dop = desk.SetKeywords
+		// What the session saw of the conversation's keywords, less those
+		// the set keeps and the flags that are not the conversation's.
 		for _, e := range targets {
 			if e.Conversation != conv {
 				continue
@@ -339,20 +344,14 @@ func (m *session) storeConversation(conv int64, targets []store.MailboxEntry, op
 				keep := isOwnFlag(f) || strings.EqualFold(f, string(imap.FlagDeleted)) ||
 					slices.ContainsFunc(req.keywords, func(k string) bool { return strings.EqualFold(k, f) })
 				if !keep {
-					remove = append(remove, f)
+					drop = append(drop, f)
 				}
 			}
 			break
 		}
-		if err = st.RemoveTags(m.ctx, conv, remove); err == nil {
-			err = st.AddTags(m.ctx, conv, req.keywords)
-		}
 	}
-	if err != nil {
+	if err := m.srv.opts.Desk.Keywords(m.ctx, *m.agent, conv, dop, req.keywords, drop); err != nil {
 		return m.internal("storing keywords failed", err)
-	}
-	if len(req.keywords) > 0 {
-		return m.recordEvent(conv, "tags-changed", flagText(op, req.keywords))
 	}
 	return nil
 }

@@ -22,6 +22,8 @@
 // agent: EXPUNGE of \Deleted messages in INBOX, Inboxes/... or Unassigned
 // closes their conversations, in Mine removes the assignee, and in Closed or
 // Spam hides the conversation from that agent's view of the folder only.
+// Each change of a conversation is package desk's (Options.Desk): one
+// transaction with the event that tells the team.
 //
 // Flags. \Seen is per agent; \Deleted per agent and entry; \Flagged,
 // \Answered and keywords belong to the conversation and are shared (a
@@ -75,6 +77,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver"
 
 	"github.com/supportgate/supportgate/config"
+	"github.com/supportgate/supportgate/desk"
 	"github.com/supportgate/supportgate/internal/budget"
 	"github.com/supportgate/supportgate/store"
 )
@@ -86,7 +89,11 @@ type Options struct {
 	Config  *config.Config
 	Current func() *config.Config
 	Store   store.Store
-	Log     *slog.Logger
+	// Desk carries out the helpdesk's actions (folder moves, EXPUNGE in a
+	// shared folder, conversation keywords); nil: one on Store with the
+	// configuration in force.
+	Desk *desk.Desk
+	Log  *slog.Logger
 	// Authenticate returns the agent whose email and password these are.
 	Authenticate func(email, password string) (config.Agent, bool)
 	// TLS, when set, offers STARTTLS and serves ServeTLS; nil: no TLS.
@@ -137,6 +144,9 @@ func capabilities() imap.CapSet {
 func New(o Options) *Server {
 	s := &Server{opts: o, closed: make(chan struct{}), local: newConnListener(), tls: newConnListener(), views: newViews(),
 		recent: newRecentMarks()}
+	if s.opts.Desk == nil {
+		s.opts.Desk = desk.New(o.Store, s.config)
+	}
 	mk := func(insecureAuth bool) *imapserver.Server {
 		return imapserver.New(&imapserver.Options{
 			NewSession:   s.newSession,
