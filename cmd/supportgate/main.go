@@ -121,7 +121,7 @@ func serve(args []string, stderr io.Writer) int {
 	// Messages stored from now on get their FETCH metadata when they are
 	// stored, not at their first FETCH (gateway/imapgw/meta.go).
 	st.SetMetaFunc(imapgw.MessageMeta)
-	keys, err := gateway.LoadKeys(cfg.Server.DataDir)
+	keys, err := tokenKeys(ctx, cfg, st) // engine.go
 	if err != nil {
 		fmt.Fprintln(stderr, "supportgate:", err)
 		return 1

@@ -9,6 +9,7 @@ import (
 
 	"github.com/supportgate/supportgate/gateway"
 	"github.com/supportgate/supportgate/internal/pgtest"
+	"github.com/supportgate/supportgate/store/postgres"
 )
 
 // pg is the PostgreSQL server of the tests that run daemons on the
@@ -20,13 +21,13 @@ func TestMain(m *testing.M) { os.Exit(pg.Main(m)) }
 // TestPostgresTwoNodes runs two daemons on one PostgreSQL database
 // (DESIGN.md §15): mail to either lands in the same INBOX, seen with the
 // same UIDs and UIDVALIDITY on both, and a message delivered to both is
-// stored once. The nodes share the reply-token key by its file, which
-// the operator copies (it is not in the database yet).
+// stored once. The nodes share the reply-token key through the database:
+// the first node's.
 func TestPostgresTwoNodes(t *testing.T) {
 	dsn := pg.DSN(t)
-	key := bytes.Repeat([]byte{7}, 32)
 	var nodes [2]*daemon
 	var addrs [2]ports
+	var dirs [2]string
 	for i := range nodes {
 		dir := t.TempDir()
 		p := freePorts(t)
@@ -39,13 +40,7 @@ func TestPostgresTwoNodes(t *testing.T) {
 		if err := os.WriteFile(cfg, doc, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.MkdirAll(filepath.Join(dir, "data"), 0o750); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, "data", gateway.SecretFile), key, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		nodes[i], addrs[i] = startDaemon(t, dir, p, "-config", cfg), p
+		nodes[i], addrs[i], dirs[i] = startDaemon(t, dir, p, "-config", cfg), p, dir
 	}
 	a, b := nodes[0], nodes[1]
 	sendCustomerMail(t, a.addr(addrs[0].MX), 1)
@@ -67,5 +62,19 @@ func TestPostgresTwoNodes(t *testing.T) {
 	vb := selectValidity(t, b.addr(addrs[1].IMAP), "bob@example.test", "demo-bob")
 	if va != vb {
 		t.Errorf("UIDVALIDITY %d on node A, %d on node B", va, vb)
+	}
+	// Each node made a key in its data directory; both use node A's,
+	// which it put in the database.
+	keyA, err := os.ReadFile(filepath.Join(dirs[0], "data", gateway.SecretFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := postgres.Open(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if shared, err := st.SharedSecret(t.Context(), tokenSecret, []byte("unused")); err != nil || !bytes.Equal(shared, keyA) {
+		t.Errorf("the database's token key is not node A's: %v", err)
 	}
 }

@@ -23,9 +23,8 @@ import (
 func Backup(ctx context.Context, cfg *config.Config, dir string) ([]string, error) {
 	if cfg.Store.Engine == config.StorePostgres {
 		// DESIGN.md §15: the database is the operator's, backed up with
-		// PostgreSQL's own tools; only the token key is in data_dir.
-		return nil, fmt.Errorf("the store is in PostgreSQL ([store] engine = \"postgres\"): back it up with pg_dump or the database's own backups, and %s with it",
-			filepath.Join(cfg.Server.DataDir, gateway.SecretFile))
+		// PostgreSQL's own tools; it holds the token key too.
+		return nil, errors.New(`the store is in PostgreSQL ([store] engine = "postgres"), the token key with it: back it up with pg_dump or the database's own backups`)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating %s: %s", dir, reason(err))

@@ -502,3 +502,16 @@ func TestNodesMixedWritesDoNotDeadlock(t *testing.T) {
 	}
 	uids(t, full.Entries)
 }
+
+// TestNodesShareSecret: the first node's secret is every node's.
+func TestNodesShareSecret(t *testing.T) {
+	a, b := twoNodes(t)
+	first, err := a.SharedSecret(t.Context(), "token", []byte("first node's key"))
+	if err != nil || string(first) != "first node's key" {
+		t.Fatalf("the first node's secret: %q, %v", first, err)
+	}
+	got, err := b.SharedSecret(t.Context(), "token", []byte("second node's key"))
+	if err != nil || string(got) != "first node's key" {
+		t.Fatalf("the second node got %q, %v; want the first node's", got, err)
+	}
+}

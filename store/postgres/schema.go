@@ -21,6 +21,8 @@ import (
 var migrations = []string{
 	// 1: the schema of store/sqlite's migrations 1 to 14.
 	strings.ReplaceAll(schema1, "ctext", `text COLLATE "C"`),
+	// 2: secrets every node must share (secrets.go).
+	`CREATE TABLE IF NOT EXISTS secrets (name text COLLATE "C" PRIMARY KEY, value bytea NOT NULL)`,
 }
 
 const schema1 = `
