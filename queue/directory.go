@@ -49,13 +49,16 @@ func (w *DirectoryWorker) Stats(ctx context.Context) (Stats, error) {
 	return w.counters.stats(ctx, w.Store)
 }
 
-// Run delivers until ctx is cancelled, waking on every store change.
+// Run delivers until ctx is cancelled, waking when messages are queued
+// (the Queue changes of the store's feed, DESIGN.md §13).
 func (w *DirectoryWorker) Run(ctx context.Context) error {
 	if err := os.MkdirAll(w.Directory, 0o750); err != nil {
 		return fmt.Errorf("queue: creating outbox directory: %w", err)
 	}
+	queued := w.Store.Subscribe(store.Filter{Queue: true})
+	defer queued.Close()
 	for {
-		changed := w.Store.Changes()
+		changed := queued.Changed()
 		wait := changed
 		if err := w.Pass(ctx); err != nil {
 			if ctx.Err() != nil {

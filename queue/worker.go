@@ -88,16 +88,20 @@ func (w *Worker) Run(ctx context.Context) error {
 	defer cut()
 	var wg sync.WaitGroup
 	finished := make(chan struct{}, 1)
+	// Only the queue's changes wake it (DESIGN.md §13): recipients queued
+	// or made due again; not every message stored or flag set.
+	queued := w.Store.Subscribe(store.Filter{Queue: true})
+	defer queued.Close()
 	for {
-		changed := w.Store.Changes()
+		changed := queued.Changed()
 		wait, blocked := w.dispatch(ctx, attemptCtx, &wg, finished)
 		if blocked {
 			// Due recipients wait for a connection slot: only a finished
 			// connection frees one, and their next attempt, being past,
-			// would have the queue read again every 10 ms. A store change
-			// (an enqueue, or anything else the hub announces) may bring a
-			// recipient of another route with a free slot, so the queue is
-			// still read every blockedRecheck, but not at every change:
+			// would have the queue read again every 10 ms. An enqueue (a
+			// Queue change of the store's feed) may bring a recipient of
+			// another route with a free slot, so the queue is still read
+			// every blockedRecheck, but not at every enqueue:
 			// reading the due queue at each enqueue and every 10 ms while
 			// the relay's connections were all busy was a fifth of the
 			// daemon's CPU in the outbound benchmark (issue 8).

@@ -32,7 +32,6 @@ package store
 import (
 	"context"
 	"errors"
-	"sync"
 	"time"
 
 	"github.com/supportgate/supportgate/domain"
@@ -302,8 +301,9 @@ type Store interface {
 	// SetSeen adds or removes the agent's \Seen flag on messages.
 	SetSeen(ctx context.Context, agent string, messages []int64, seen bool) error
 
-	// Changes returns a channel that is closed at the next committed change.
-	Changes() <-chan struct{}
+	// Feed: the committed changes, to subscribe to what one shows
+	// (feed.go, DESIGN.md §13).
+	Feed
 
 	// QueueAutoAck records and queues an automatic acknowledgement (as
 	// AddOutbound), counts it against the daily limit of its inbox and
@@ -351,31 +351,6 @@ const (
 	AutoAckLimitReached                           // nothing written: the daily limit is reached
 	AutoAckAlreadySent                            // nothing written: the conversation has one
 )
-
-// Hub broadcasts "something changed" to every waiter (DESIGN.md §13, change
-// fan-out). A waiter takes Changes() before reading state, then waits on it.
-type Hub struct {
-	mu sync.Mutex
-	ch chan struct{}
-}
-
-// NewHub returns a hub ready for use.
-func NewHub() *Hub { return &Hub{ch: make(chan struct{})} }
-
-// Changes returns a channel closed at the next Publish.
-func (h *Hub) Changes() <-chan struct{} {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.ch
-}
-
-// Publish wakes every waiter.
-func (h *Hub) Publish() {
-	h.mu.Lock()
-	close(h.ch)
-	h.ch = make(chan struct{})
-	h.mu.Unlock()
-}
 
 // RoundRobin names the agents a new conversation is handed to in turn.
 type RoundRobin struct {

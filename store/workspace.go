@@ -76,7 +76,7 @@ type PrivateMessage struct {
 // The conversation methods (SetAssignee, AddTags, RemoveTags, SetFlagged)
 // are also the quick actions of DESIGN.md §5 item 4; their signatures are
 // stable. Each commits durably, keeps the shared folders in step and
-// publishes the change to every IMAP session.
+// publishes the change (Feed) to the IMAP sessions that show it.
 type WorkspaceStore interface {
 	// SetAssignee assigns a conversation to an agent (their email); ""
 	// removes the assignee. Its messages move between Mine and Unassigned.

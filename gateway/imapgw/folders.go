@@ -162,9 +162,26 @@ func (m *session) viewKey(f folder) viewKey {
 	return viewKey{agent: m.agent.Email, folder: "shared/" + f.name + "/" + string(v.Folder), scope: strings.Join(v.Inboxes, ",")}
 }
 
+// filter selects the changes of what the agent's view of f shows
+// (DESIGN.md §13): the folder kind in the inboxes of the view and the
+// agent's own changes of them, or a private mailbox.
+func (m *session) filter(f folder) store.Filter {
+	if f.kind == kindPrivate {
+		return store.MailboxFilter(m.agent.Email, f.name)
+	}
+	v := m.view(f)
+	return store.FolderFilter(m.agent.Email, v.Folder, v.Inboxes)
+}
+
+// acquireView returns the shared picture of f for a session that selects
+// it (views.acquire).
+func (m *session) acquireView(f folder) *view {
+	return m.srv.views.acquire(m.viewKey(f), m.filter(f))
+}
+
 // snapshot returns the current picture of the view v of folder f.
 func (m *session) snapshot(v *view, f folder) (*snapshot, error) {
-	return m.srv.views.current(v, m.srv.opts.Store.Changes, m.loader(f))
+	return m.srv.views.current(v, m.loader(f))
 }
 
 func (m *session) Select(name string, options *imap.SelectOptions) (*imap.SelectData, error) {
@@ -177,7 +194,7 @@ func (m *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 	}
 	// The new view is taken before the old one is left, so that selecting
 	// the same folder again keeps its picture.
-	v := m.srv.views.acquire(m.viewKey(f))
+	v := m.acquireView(f)
 	m.closeMailbox()
 	snap, err := m.snapshot(v, f)
 	if errors.Is(err, store.ErrNotFound) && f.kind == kindPrivate {

@@ -50,10 +50,10 @@
 // records.
 //
 // Updates. Every session brings its selected folder up to date before it
-// answers a command and whenever the store publishes a change (IDLE), and
-// reports the difference as EXPUNGE, EXISTS and FETCH FLAGS. The sessions
-// that show one folder to one agent share one picture of it, read from the
-// store once per change (views.go).
+// answers a command and whenever the store publishes a change of what it
+// shows (IDLE; store.Filter), and reports the difference as EXPUNGE, EXISTS
+// and FETCH FLAGS. The sessions that show one folder to one agent share one
+// picture of it, read from the store once per change of it (views.go).
 //
 // FETCH. ENVELOPE and BODYSTRUCTURE are computed once per message and kept
 // by the store (meta.go); messages and their metadata are read a few hundred
@@ -142,7 +142,7 @@ func capabilities() imap.CapSet {
 
 // New returns a server; nothing is accepted until Serve or ServeTLS.
 func New(o Options) *Server {
-	s := &Server{opts: o, closed: make(chan struct{}), local: newConnListener(), tls: newConnListener(), views: newViews(),
+	s := &Server{opts: o, closed: make(chan struct{}), local: newConnListener(), tls: newConnListener(), views: newViews(o.Store),
 		recent: newRecentMarks()}
 	if s.opts.Desk == nil {
 		s.opts.Desk = desk.New(o.Store, s.config)

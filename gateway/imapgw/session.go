@@ -239,10 +239,11 @@ func (m *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 }
 
 // Idle sends updates as the store changes (DESIGN.md §6: promptly under
-// IDLE): the store publishes every committed change.
+// IDLE): it wakes at each committed change of what the selected folder
+// shows (views.go), and for nothing else.
 func (m *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
 	for {
-		changed := m.srv.opts.Store.Changes()
+		changed := m.changes()
 		if err := m.Poll(w, true); err != nil {
 			return err
 		}
@@ -254,6 +255,16 @@ func (m *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
 		case <-changed:
 		}
 	}
+}
+
+// changes returns a channel closed at the next change of what the selected
+// folder shows; with none selected, one never closed: there is nothing to
+// tell.
+func (m *session) changes() <-chan struct{} {
+	if m.mbox == nil || m.mbox.view == nil {
+		return nil
+	}
+	return m.mbox.view.changed()
 }
 
 // refresh brings the selected mailbox up to date with the store and queues

@@ -41,6 +41,13 @@ import (
 // changed (another agent's \Seen, a conversation in another folder), the
 // new snapshot extends the chain as above. Otherwise, and for private
 // mailboxes, the folder is read again in full.
+//
+// A view subscribes to the changes of what it shows (store.Filter, DESIGN.md
+// §13): its folder kind in the inboxes its agent may see and that agent's
+// own changes, or its private mailbox. Its snapshot stays current until one
+// of those is published, and only then do its sessions, IDLE included,
+// wake: a message in another inbox or another agent's \Seen costs them
+// nothing.
 
 // viewKey names what a snapshot shows: an agent's folder, as its scope of
 // inboxes.
@@ -50,6 +57,7 @@ type viewKey struct {
 
 // views holds the snapshots of the folders that sessions have selected.
 type views struct {
+	feed   store.Feed // nil: no view is ever current (tests of the cache)
 	mu     sync.Mutex
 	m      map[viewKey]*view
 	lastID uint64 // the last snapshot id given, under mu
@@ -65,14 +73,27 @@ const keepUnused = 64
 // view is one folder picture and the sessions using it.
 type view struct {
 	key   viewKey
-	users int        // sessions that selected it, under views.mu
-	mu    sync.Mutex // one reload at a time; the others wait for it
+	sub   *store.Subscription // the changes of what it shows; nil without a feed
+	users int                 // sessions that selected it, under views.mu
+	mu    sync.Mutex          // one reload at a time; the others wait for it
 	snap  *snapshot
 }
 
-// snapshot is a folder as the store had it when the changes channel was
-// taken; it is current until that channel is closed. Nothing in it is
-// written after it is made: sessions share it.
+// changed returns a channel closed at the next change of what the view
+// shows (store.Subscription.Changed); without a feed, a closed one: the
+// view is never current.
+func (v *view) changed() <-chan struct{} {
+	if v.sub == nil {
+		ch := make(chan struct{})
+		close(ch)
+		return ch
+	}
+	return v.sub.Changed()
+}
+
+// snapshot is a folder as the store had it when its view's changes
+// channel was taken; it is current until that channel is closed. Nothing
+// in it is written after it is made: sessions share it.
 type snapshot struct {
 	id       uint64
 	changed  <-chan struct{}
@@ -137,16 +158,20 @@ type folderRead struct {
 // (prev is nil for a first read).
 type loadFunc func(prev *snapshot) (folderRead, error)
 
-func newViews() *views { return &views{m: map[viewKey]*view{}} }
+func newViews(feed store.Feed) *views { return &views{feed: feed, m: map[viewKey]*view{}} }
 
 // acquire returns the view of key for a session that selects it; release
-// gives it back.
-func (vs *views) acquire(key viewKey) *view {
+// gives it back. f selects the changes of what key shows; a view keeps
+// the subscription of its first acquire until it is dropped.
+func (vs *views) acquire(key viewKey, f store.Filter) *view {
 	vs.mu.Lock()
 	defer vs.mu.Unlock()
 	v := vs.m[key]
 	if v == nil {
 		v = &view{key: key}
+		if vs.feed != nil {
+			v.sub = vs.feed.Subscribe(f)
+		}
 		vs.m[key] = v
 	}
 	v.users++
@@ -165,6 +190,9 @@ func (vs *views) release(v *view) {
 		vs.unused = vs.unused[1:]
 		if old.users == 0 && vs.m[old.key] == old && !slices.Contains(vs.unused, old) {
 			delete(vs.m, old.key)
+			if old.sub != nil {
+				old.sub.Close()
+			}
 		}
 	}
 }
@@ -193,15 +221,16 @@ func (vs *views) nextID() uint64 {
 	return vs.lastID
 }
 
-// current returns a snapshot no older than the last change published
-// before the call, reading the folder when the one held is stale.
-func (vs *views) current(v *view, changes func() <-chan struct{}, load loadFunc) (*snapshot, error) {
+// current returns a snapshot no older than the last change of what v
+// shows published before the call, reading the folder when the one held
+// is stale.
+func (vs *views) current(v *view, load loadFunc) (*snapshot, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.snap != nil && v.snap.fresh() {
 		return v.snap, nil
 	}
-	ch := changes() // before reading: a change during the read makes it stale
+	ch := v.changed() // before reading: a change during the read makes it stale
 	old := v.snap
 	r, err := load(old)
 	if err != nil {

@@ -2,12 +2,16 @@ package imapgw
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"log/slog"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/supportgate/supportgate/config"
 	"github.com/supportgate/supportgate/store"
 	"github.com/supportgate/supportgate/store/sqlite"
 )
@@ -153,24 +157,99 @@ func TestFetchMetaPaths(t *testing.T) {
 // TestViewsKeepsFewUnused checks that pictures no session holds are kept
 // for a new SELECT, at most keepUnused of them.
 func TestViewsKeepsFewUnused(t *testing.T) {
-	vs := newViews()
-	first := vs.acquire(viewKey{agent: "a", folder: "INBOX"})
+	vs := newViews(nil)
+	first := vs.acquire(viewKey{agent: "a", folder: "INBOX"}, store.Filter{})
 	vs.release(first)
-	if again := vs.acquire(viewKey{agent: "a", folder: "INBOX"}); again != first {
+	if again := vs.acquire(viewKey{agent: "a", folder: "INBOX"}, store.Filter{}); again != first {
 		t.Fatal("a folder selected again lost its picture")
 	}
 	vs.release(first)
 	for i := range 2 * keepUnused {
-		vs.release(vs.acquire(viewKey{agent: "a", folder: string(rune('A' + i))}))
+		vs.release(vs.acquire(viewKey{agent: "a", folder: string(rune('A' + i))}, store.Filter{}))
 	}
-	held := vs.acquire(viewKey{agent: "held"})
+	held := vs.acquire(viewKey{agent: "held"}, store.Filter{})
 	for i := range 2 * keepUnused {
-		vs.release(vs.acquire(viewKey{agent: "b", folder: string(rune('A' + i))}))
+		vs.release(vs.acquire(viewKey{agent: "b", folder: string(rune('A' + i))}, store.Filter{}))
 	}
 	if n := len(vs.m); n > keepUnused+1 {
 		t.Fatalf("%d views kept, want at most %d unused and the held one", n, keepUnused)
 	}
 	if vs.m[viewKey{agent: "held"}] != held {
 		t.Fatal("a view in use was dropped")
+	}
+}
+
+// TestViewWakesForWhatItShows: an agent's picture of INBOX is not read
+// again, and its sessions are not woken, for a message in an inbox the
+// agent does not see or another agent's \Seen; it is for a message in
+// its inbox and for the agent's own \Seen (DESIGN.md §13). Each write
+// returns after it is published: no waiting.
+func TestViewWakesForWhatItShows(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	fillStore(t, st, 2)
+	srv := &Server{opts: Options{Store: st, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}, views: newViews(st)}
+	m := &session{srv: srv, ctx: ctx, log: srv.opts.Log, agent: &config.Agent{Email: testAgent}, inboxes: []string{testInbox}}
+	f := folder{name: "INBOX", kind: kindShared, shared: store.FolderInbox}
+	v := m.acquireView(f)
+	defer srv.views.release(v)
+	snap, err := m.snapshot(v, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 100
+	inbound := func(inbox string) func() error {
+		return func() error {
+			n++
+			_, err := st.AddInbound(ctx, store.Inbound{Inbox: inbox, Owner: "c@customer.example", Subject: "s", Sender: "c@customer.example",
+				MessageIDHeader: fmt.Sprintf("w%d@customer.example", n), Raw: benchRaw(n), Received: time.Unix(1_700_000_000+int64(n), 0)})
+			return err
+		}
+	}
+	seen := func(agent string) func() error {
+		return func() error { return st.SetSeen(ctx, agent, []int64{1}, true) }
+	}
+	steps := []struct {
+		name  string
+		do    func() error
+		wakes bool
+	}{
+		{"a message in another inbox", inbound("sales@example.test"), false},
+		{"bob's \\Seen", seen("bob@example.test"), false},
+		{"a message in its inbox", inbound(testInbox), true},
+		{"its agent's \\Seen", seen(testAgent), true},
+	}
+	for _, step := range steps {
+		ch := v.changed() // as an IDLE session takes it
+		if err := step.do(); err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		if woken := isClosed(ch); woken != step.wakes {
+			t.Errorf("%s: the view's sessions woken = %v, want %v", step.name, woken, step.wakes)
+		}
+		next, err := m.snapshot(v, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if read := next != snap; read != step.wakes {
+			t.Errorf("%s: the picture read again = %v, want %v", step.name, read, step.wakes)
+		}
+		snap = next
+	}
+	if len(snap.entries) != 3 || !snap.entries[0].Seen {
+		t.Fatalf("the picture: %v, want 3 entries, the first seen", uids(snap.entries))
+	}
+}
+
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
 	}
 }

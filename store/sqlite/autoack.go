@@ -47,7 +47,7 @@ const autoAckWindow = 24 * time.Hour
 func (s *Store) QueueAutoAck(ctx context.Context, ack store.AutoAck) (store.AutoAckOutcome, error) {
 	meta := s.computeMeta(ack.Outbound.Raw) // outside the transaction, as in AddOutbound
 	var outcome store.AutoAckOutcome
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.commit(ctx, func(tx *sql.Tx, ch *changes) error {
 		var one int
 		err := tx.QueryRowContext(ctx, `SELECT 1 FROM auto_ack_conversations WHERE conversation_id = ?`,
 			ack.Outbound.Conversation).Scan(&one)
@@ -66,7 +66,7 @@ func (s *Store) QueueAutoAck(ctx context.Context, ack store.AutoAck) (store.Auto
 			outcome = store.AutoAckLimitReached
 			return nil
 		}
-		if err := s.addOutbound(ctx, tx, ack.Outbound, meta); err != nil {
+		if err := s.addOutbound(ctx, tx, ch, ack.Outbound, meta); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO auto_ack_conversations (conversation_id, message_id) VALUES (?, ?)`,
@@ -78,9 +78,6 @@ func (s *Store) QueueAutoAck(ctx context.Context, ack store.AutoAck) (store.Auto
 	})
 	if err != nil {
 		return 0, fmt.Errorf("store: queueing an automatic acknowledgement: %w", err)
-	}
-	if outcome == store.AutoAckQueued {
-		s.hub.Publish()
 	}
 	return outcome, nil
 }

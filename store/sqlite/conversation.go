@@ -36,14 +36,16 @@ const conversationSchema = `CREATE TABLE events (
 // AddEvent implements ConversationStore.
 func (s *Store) AddEvent(ctx context.Context, ev store.Event) (int64, error) {
 	var msg int64
-	err := s.inTx(ctx, func(tx *sql.Tx) (err error) {
-		msg, err = s.addEvent(ctx, tx, ev)
-		return err
+	err := s.commit(ctx, func(tx *sql.Tx, ch *changes) (err error) {
+		if msg, err = s.addEvent(ctx, tx, ev); err != nil {
+			return err
+		}
+		ch.event(ev)
+		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("store: recording event in conversation %d: %w", ev.Conversation, err)
 	}
-	s.hub.Publish()
 	return msg, nil
 }
 
@@ -98,11 +100,23 @@ func (s *Store) Events(ctx context.Context, conv int64) ([]store.Event, error) {
 
 // UpdateConversation implements ConversationStore.
 func (s *Store) UpdateConversation(ctx context.Context, u store.ConversationUpdate) error {
-	err := s.inTx(ctx, func(tx *sql.Tx) error { return s.updateConversation(ctx, tx, u) })
+	err := s.commit(ctx, func(tx *sql.Tx, ch *changes) error {
+		var before []store.Folder
+		if u.Status != nil || u.Assignee != nil {
+			var err error
+			if before, err = foldersOf(ctx, tx, u.Conversation); err != nil {
+				return err
+			}
+		}
+		if err := s.updateConversation(ctx, tx, u); err != nil {
+			return err
+		}
+		ch.conversation(u.Conversation, len(u.AddTags)+len(u.RemoveTags) > 0, before)
+		return nil
+	})
 	if err != nil {
 		return fmt.Errorf("store: updating conversation %d: %w", u.Conversation, err)
 	}
-	s.hub.Publish()
 	return nil
 }
 

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/supportgate/supportgate/store"
 )
 
 // Group commit.
@@ -35,6 +37,12 @@ import (
 // store error) rather than run again: a request's function may accumulate
 // results outside the transaction (Drop does), so running it twice would be
 // wrong.
+//
+// Changes (feed.go): the writer publishes what the batch's committed
+// requests recorded, once, after the COMMIT and before it answers them, so
+// that a caller that returns has woken the sessions its write concerns and
+// a woken session reads the write. A request rolled back publishes
+// nothing.
 
 // maxBatch bounds how many requests share a commit, so that one batch's
 // latency stays bounded under a flood.
@@ -47,9 +55,10 @@ var (
 
 // writeRequest is one inTx call waiting for the writer.
 type writeRequest struct {
-	ctx  context.Context
-	f    func(tx *sql.Tx) error
-	done chan error // buffered: the writer never blocks on an answer
+	ctx     context.Context
+	f       func(tx *sql.Tx, ch *changes) error
+	changes changes    // what f recorded
+	done    chan error // buffered: the writer never blocks on an answer
 	// panicked carries a panic of f back to the caller's goroutine, where
 	// it would have happened without group commit.
 	panicked any
@@ -58,6 +67,7 @@ type writeRequest struct {
 // writer owns the write connection's transactions.
 type writer struct {
 	db       *sql.DB
+	publish  func([]store.Change) // the committed batch's changes
 	requests chan *writeRequest
 	quit     chan struct{}
 	stopped  chan struct{}
@@ -70,8 +80,8 @@ type writer struct {
 	observe atomic.Pointer[func(time.Duration)]
 }
 
-func newWriter(db *sql.DB) *writer {
-	w := &writer{db: db, requests: make(chan *writeRequest), quit: make(chan struct{}), stopped: make(chan struct{})}
+func newWriter(db *sql.DB, publish func([]store.Change)) *writer {
+	w := &writer{db: db, publish: publish, requests: make(chan *writeRequest), quit: make(chan struct{}), stopped: make(chan struct{})}
 	go w.run()
 	return w
 }
@@ -83,7 +93,7 @@ func (w *writer) close() {
 }
 
 // do hands f to the writer and waits for the outcome.
-func (w *writer) do(ctx context.Context, f func(tx *sql.Tx) error) error {
+func (w *writer) do(ctx context.Context, f func(tx *sql.Tx, ch *changes) error) error {
 	r := &writeRequest{ctx: ctx, f: f, done: make(chan error, 1)}
 	select {
 	case w.requests <- r:
@@ -189,6 +199,15 @@ func (w *writer) runBatch(batch []*writeRequest) {
 		}
 		return
 	}
+	// What the requests that stay recorded, completed in the
+	// transaction after the last of them (feed.go).
+	var recorded []*changes
+	for i, r := range batch {
+		if results[i] == nil {
+			recorded = append(recorded, &r.changes)
+		}
+	}
+	published := resolve(ctx, tx, recorded)
 	if err := tx.Commit(); err != nil {
 		// Nothing of the batch is durable: everyone gets the error.
 		for _, r := range batch {
@@ -200,6 +219,9 @@ func (w *writer) runBatch(batch []*writeRequest) {
 	if ran > 0 {
 		w.commits.Add(1)
 		w.batched.Add(int64(ran))
+	}
+	if len(published) > 0 {
+		w.publish(store.Coalesce(published))
 	}
 	// The observer is read before the answers, so that a commit a caller
 	// saw end before ObserveCommits is never reported to the new observer.
@@ -221,5 +243,5 @@ func (w *writer) call(r *writeRequest, tx *sql.Tx) (err error) {
 			err = fmt.Errorf("store: panic in a write: %v", p)
 		}
 	}()
-	return r.f(tx)
+	return r.f(tx, &r.changes)
 }

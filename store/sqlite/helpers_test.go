@@ -11,6 +11,7 @@ import (
 
 const (
 	inboxA = "support@example.com"
+	inboxB = "billing@example.com"
 	agent  = "alice@support.example.com"
 )
 

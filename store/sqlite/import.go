@@ -24,7 +24,7 @@ func (s *Store) ImportInbound(ctx context.Context, ins []store.Inbound) ([]store
 		metas[i] = s.computeMeta(ins[i].Raw) // outside the transaction, as in AddInbound
 	}
 	out := make([]store.InboundResult, len(ins))
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.commit(ctx, func(tx *sql.Tx, ch *changes) error {
 		for i, in := range ins {
 			if in.Conversation < 0 {
 				k := i + int(in.Conversation)
@@ -33,7 +33,7 @@ func (s *Store) ImportInbound(ctx context.Context, ins []store.Inbound) ([]store
 				}
 				in.Conversation = out[k].Conversation
 			}
-			res, err := s.addInbound(ctx, tx, in, metas[i])
+			res, err := s.addInbound(ctx, tx, ch, in, metas[i])
 			if err != nil {
 				return fmt.Errorf("message %d: %w", i, err)
 			}
@@ -44,6 +44,5 @@ func (s *Store) ImportInbound(ctx context.Context, ins []store.Inbound) ([]store
 	if err != nil {
 		return nil, fmt.Errorf("store: importing inbound messages: %w", err)
 	}
-	s.hub.Publish()
 	return out, nil
 }

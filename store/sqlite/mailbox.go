@@ -265,7 +265,8 @@ func readEntries(ctx context.Context, tx *sql.Tx, view store.MailboxView, after,
 
 // SetSeen implements Store.
 func (s *Store) SetSeen(ctx context.Context, agent string, messages []int64, seen bool) error {
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.commit(ctx, func(tx *sql.Tx, ch *changes) error {
+		ch.agent(agent, "") // \Seen is the agent's own (DESIGN.md §13)
 		convs, err := messageConversations(ctx, tx, messages)
 		if err != nil {
 			return err
@@ -294,6 +295,5 @@ func (s *Store) SetSeen(ctx context.Context, agent string, messages []int64, see
 	if err != nil {
 		return fmt.Errorf("store: setting \\Seen: %w", err)
 	}
-	s.hub.Publish()
 	return nil
 }

@@ -137,23 +137,22 @@ func (s *Store) reserve(ctx context.Context, sequence string) (int64, error) {
 func (s *Store) AddInbound(ctx context.Context, in store.Inbound) (store.InboundResult, error) {
 	var res store.InboundResult
 	meta := s.computeMeta(in.Raw) // outside the transaction: parsing is not the writer's work
-	err := s.inTx(ctx, func(tx *sql.Tx) (err error) {
-		res, err = s.addInbound(ctx, tx, in, meta)
+	err := s.commit(ctx, func(tx *sql.Tx, ch *changes) (err error) {
+		res, err = s.addInbound(ctx, tx, ch, in, meta)
 		return err
 	})
 	if err != nil {
 		return store.InboundResult{}, fmt.Errorf("store: storing inbound message: %w", err)
 	}
-	if !res.Duplicate {
-		s.hub.Publish()
-	}
 	return res, nil
 }
 
-// addInbound stores one inbound message in tx (AddInbound, ImportInbound);
-// meta is its FETCH metadata, computed outside the transaction.
-func (s *Store) addInbound(ctx context.Context, tx *sql.Tx, in store.Inbound, meta []byte) (store.InboundResult, error) {
+// addInbound stores one inbound message in tx (AddInbound, ImportInbound)
+// and records the change in ch, none for a duplicate; meta is its FETCH
+// metadata, computed outside the transaction.
+func (s *Store) addInbound(ctx context.Context, tx *sql.Tx, ch *changes, in store.Inbound, meta []byte) (store.InboundResult, error) {
 	var res store.InboundResult
+	var before []store.Folder // where a conversation it may reopen was
 	err := func() error {
 		if in.MessageIDHeader != "" {
 			// The conversation is the stored message's: an index row first
@@ -205,6 +204,10 @@ func (s *Store) addInbound(ctx context.Context, tx *sql.Tx, in store.Inbound, me
 			res.Assignee = nc.Assignee
 			in.Events = append(turn, in.Events...)
 		} else if in.Reopen {
+			var err error
+			if before, err = foldersOf(ctx, tx, conv); err != nil {
+				return err
+			}
 			if err := setStatus(ctx, tx, conv, store.StatusOpen); err != nil {
 				return err
 			}
@@ -233,7 +236,11 @@ func (s *Store) addInbound(ctx context.Context, tx *sql.Tx, in store.Inbound, me
 		}); err != nil {
 			return err
 		}
-		return s.updateConversation(ctx, tx, store.ConversationUpdate{Conversation: conv, AddFollowers: in.NewFollowers, Events: in.Events})
+		if err := s.updateConversation(ctx, tx, store.ConversationUpdate{Conversation: conv, AddFollowers: in.NewFollowers, Events: in.Events}); err != nil {
+			return err
+		}
+		ch.conversation(conv, false, before)
+		return nil
 	}()
 	return res, err
 }
@@ -241,20 +248,29 @@ func (s *Store) addInbound(ctx context.Context, tx *sql.Tx, in store.Inbound, me
 // AddOutbound implements Store.
 func (s *Store) AddOutbound(ctx context.Context, out store.Outbound) error {
 	meta := s.computeMeta(out.Raw)
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		return s.addOutbound(ctx, tx, out, meta)
+	err := s.commit(ctx, func(tx *sql.Tx, ch *changes) error {
+		return s.addOutbound(ctx, tx, ch, out, meta)
 	})
 	if err != nil {
 		return fmt.Errorf("store: recording outbound message: %w", err)
 	}
-	s.hub.Publish()
 	return nil
 }
 
 // addOutbound records and queues one outbound message in tx (AddOutbound,
-// QueueAutoAck); meta is its FETCH metadata, computed outside the
-// transaction.
-func (s *Store) addOutbound(ctx context.Context, tx *sql.Tx, out store.Outbound, meta []byte) error {
+// QueueAutoAck, QueueNotification) and records what it changed in ch;
+// meta is its FETCH metadata, computed outside the transaction.
+func (s *Store) addOutbound(ctx context.Context, tx *sql.Tx, ch *changes, out store.Outbound, meta []byte) error {
+	if out.NewConversation == nil && out.Update != nil {
+		// Where the conversation was, should its quick actions move it.
+		before, err := foldersOf(ctx, tx, out.Conversation)
+		if err != nil {
+			return err
+		}
+		ch.outbound(out, before)
+	} else {
+		ch.outbound(out, nil)
+	}
 	now := millis(out.Received)
 	if nc := out.NewConversation; nc != nil {
 		if err := insertConversation(ctx, tx, out.Conversation, *nc, store.StatusOpen, now); err != nil {

@@ -101,7 +101,13 @@ func (s *Store) PrivateMailboxes(ctx context.Context, agent string) ([]store.Pri
 	if have == len(defaultMailboxes()) {
 		return out, nil
 	}
-	if err := s.change(ctx, "creating default mailboxes", func(tx *sql.Tx) error { return ensureDefaults(ctx, tx, agent) }); err != nil {
+	err = s.change(ctx, "creating default mailboxes", func(tx *sql.Tx, ch *changes) error {
+		for _, name := range defaultMailboxes() {
+			ch.agent(agent, name)
+		}
+		return ensureDefaults(ctx, tx, agent)
+	})
+	if err != nil {
 		return nil, err
 	}
 	if out, err = list(); err != nil {
@@ -121,7 +127,7 @@ func mailboxID(ctx context.Context, tx *sql.Tx, agent, name string) (int64, erro
 
 // CreateMailbox implements WorkspaceStore.
 func (s *Store) CreateMailbox(ctx context.Context, agent, name string) error {
-	return s.change(ctx, "creating mailbox", func(tx *sql.Tx) error {
+	return s.change(ctx, "creating mailbox", func(tx *sql.Tx, ch *changes) error {
 		if err := ensureDefaults(ctx, tx, agent); err != nil {
 			return err
 		}
@@ -137,6 +143,7 @@ func (s *Store) CreateMailbox(ctx context.Context, agent, name string) error {
 				if err := createMailbox(ctx, tx, agent, n); err != nil {
 					return err
 				}
+				ch.agent(agent, n)
 			} else if err != nil {
 				return err
 			}
@@ -147,7 +154,8 @@ func (s *Store) CreateMailbox(ctx context.Context, agent, name string) error {
 
 // DeleteMailbox implements WorkspaceStore.
 func (s *Store) DeleteMailbox(ctx context.Context, agent, name string) error {
-	return s.change(ctx, "deleting mailbox", func(tx *sql.Tx) error {
+	return s.change(ctx, "deleting mailbox", func(tx *sql.Tx, ch *changes) error {
+		ch.agent(agent, name)
 		id, err := mailboxID(ctx, tx, agent, name)
 		if err != nil {
 			return err
@@ -167,7 +175,10 @@ func (s *Store) DeleteMailbox(ctx context.Context, agent, name string) error {
 
 // RenameMailbox implements WorkspaceStore.
 func (s *Store) RenameMailbox(ctx context.Context, agent, from, to string) error {
-	return s.change(ctx, "renaming mailbox", func(tx *sql.Tx) error {
+	return s.change(ctx, "renaming mailbox", func(tx *sql.Tx, ch *changes) error {
+		// The mailboxes below from move with it (store.Change.Mailbox).
+		ch.agent(agent, from)
+		ch.agent(agent, to)
 		if _, err := mailboxID(ctx, tx, agent, from); err != nil {
 			return err
 		}
@@ -273,7 +284,8 @@ func (s *Store) PrivateRaw(ctx context.Context, agent, name string, uid uint32) 
 func (s *Store) AddPrivate(ctx context.Context, agent, name string, msgs []store.PrivateMessage) (store.PrivateMailbox, []uint32, error) {
 	var mb store.PrivateMailbox
 	var uids []uint32
-	err := s.change(ctx, "filing in "+name, func(tx *sql.Tx) error {
+	err := s.change(ctx, "filing in "+name, func(tx *sql.Tx, ch *changes) error {
+		ch.agent(agent, name)
 		if err := ensureDefaults(ctx, tx, agent); err != nil {
 			return err
 		}
@@ -329,7 +341,8 @@ func addPrivate(ctx context.Context, tx *sql.Tx, agent, name string, m store.Pri
 
 // SetPrivateFlags implements WorkspaceStore.
 func (s *Store) SetPrivateFlags(ctx context.Context, agent, name string, flags map[uint32][]string) error {
-	return s.change(ctx, "storing flags in "+name, func(tx *sql.Tx) error {
+	return s.change(ctx, "storing flags in "+name, func(tx *sql.Tx, ch *changes) error {
+		ch.agent(agent, name)
 		id, err := mailboxID(ctx, tx, agent, name)
 		if err != nil {
 			return err
@@ -352,7 +365,8 @@ func (s *Store) SetPrivateFlags(ctx context.Context, agent, name string, flags m
 // read and written in the one write transaction, so that two sessions
 // changing different flags of a message both keep their change.
 func (s *Store) ChangePrivateFlags(ctx context.Context, agent, name string, uids []uint32, flags []string, add bool) error {
-	return s.change(ctx, "storing flags in "+name, func(tx *sql.Tx) error {
+	return s.change(ctx, "storing flags in "+name, func(tx *sql.Tx, ch *changes) error {
+		ch.agent(agent, name)
 		id, err := mailboxID(ctx, tx, agent, name)
 		if err != nil {
 			return err
@@ -395,7 +409,8 @@ func (s *Store) ChangePrivateFlags(ctx context.Context, agent, name string, uids
 
 // RemovePrivate implements WorkspaceStore.
 func (s *Store) RemovePrivate(ctx context.Context, agent, name string, uids []uint32) error {
-	return s.change(ctx, "expunging in "+name, func(tx *sql.Tx) error {
+	return s.change(ctx, "expunging in "+name, func(tx *sql.Tx, ch *changes) error {
+		ch.agent(agent, name)
 		id, err := mailboxID(ctx, tx, agent, name)
 		if err != nil {
 			return err

@@ -143,7 +143,7 @@ func (s *Store) FinishAttempt(ctx context.Context, r store.RecipientKey, res sto
 		next = millis(res.NextAttempt)
 	}
 	var n int64
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.commit(ctx, func(tx *sql.Tx, ch *changes) error {
 		out, err := tx.ExecContext(ctx, `UPDATE outbound_recipients
 			SET state = ?, last_error = ?, delay_notified = MAX(delay_notified, ?), next_attempt = COALESCE(?, next_attempt), updated = ?
 			WHERE outbound_id = ? AND recipient = ? AND state = 'queued'`,
@@ -158,6 +158,7 @@ func (s *Store) FinishAttempt(ctx context.Context, r store.RecipientKey, res sto
 			if _, err := s.addEvent(ctx, tx, ev); err != nil {
 				return err
 			}
+			ch.event(ev) // the team sees it; the queue has nothing more to do
 		}
 		return nil
 	})
@@ -174,7 +175,7 @@ func (s *Store) FinishAttempt(ctx context.Context, r store.RecipientKey, res sto
 // the team never heard of the failure.
 func (s *Store) MarkBounced(ctx context.Context, r store.RecipientKey, lastError string, now time.Time, ev store.Event) (bool, error) {
 	var changed bool
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.commit(ctx, func(tx *sql.Tx, ch *changes) error {
 		res, err := tx.ExecContext(ctx, `UPDATE outbound_recipients SET state = 'failed', last_error = ?, updated = ?
 			WHERE outbound_id = ? AND recipient = ? AND state <> 'dropped' AND NOT (state = 'failed' AND last_error = ?)`,
 			lastError, millis(now), r.QueueID, r.Recipient, lastError)
@@ -186,14 +187,14 @@ func (s *Store) MarkBounced(ctx context.Context, r store.RecipientKey, lastError
 			return err
 		}
 		changed = true
-		_, err = s.addEvent(ctx, tx, ev)
-		return err
+		if _, err = s.addEvent(ctx, tx, ev); err != nil {
+			return err
+		}
+		ch.event(ev) // no queue change: nothing more to deliver
+		return nil
 	})
 	if err != nil {
 		return false, fmt.Errorf("store: recording a bounce for a queued recipient: %w", err)
-	}
-	if changed {
-		s.hub.Publish()
 	}
 	return changed, nil
 }
@@ -256,7 +257,8 @@ func (s *Store) MessageRecipients(ctx context.Context, message int64) ([]store.Q
 // RetryNow implements QueueStore.
 func (s *Store) RetryNow(ctx context.Context, queueID int64, now time.Time) (int, error) {
 	var n int64
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.commit(ctx, func(tx *sql.Tx, ch *changes) error {
+		ch.add(store.Change{Queue: true}) // due now: the worker wakes
 		res, err := tx.ExecContext(ctx, `UPDATE outbound_recipients
 			SET state = 'queued', next_attempt = ?, since = CASE WHEN state = 'queued' THEN since ELSE ? END,
 				delay_notified = CASE WHEN state = 'queued' THEN delay_notified ELSE 0 END, updated = ?
@@ -270,7 +272,6 @@ func (s *Store) RetryNow(ctx context.Context, queueID int64, now time.Time) (int
 	if err != nil {
 		return 0, fmt.Errorf("store: retrying queue entry %d: %w", queueID, err)
 	}
-	s.hub.Publish()
 	return int(n), nil
 }
 
@@ -281,7 +282,7 @@ func (s *Store) RetryNow(ctx context.Context, queueID int64, now time.Time) (int
 // dropped recipients that the team never heard of.
 func (s *Store) Drop(ctx context.Context, queueID int64, reason string, now time.Time, event func(store.QueuedRecipient) store.Event) ([]store.QueuedRecipient, error) {
 	var dropped []store.QueuedRecipient
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.commit(ctx, func(tx *sql.Tx, ch *changes) error {
 		dropped = nil
 		queued, err := scanRecipients(ctx, tx, recipientColumns+`WHERE o.id = ? AND r.state = 'queued' ORDER BY o.id, r.recipient`, queueID)
 		if err != nil {
@@ -300,22 +301,22 @@ func (s *Store) Drop(ctx context.Context, queueID int64, reason string, now time
 			}
 			if event != nil {
 				// The event sees the row as it was: its last remote answer.
-				if _, err := s.addEvent(ctx, tx, event(q)); err != nil {
+				ev := event(q)
+				if _, err := s.addEvent(ctx, tx, ev); err != nil {
 					return err
 				}
+				ch.event(ev)
 			}
 			// LastError stays the last answer before the drop: the team's
 			// event names it.
 			q.State = store.RecipientDropped
 			dropped = append(dropped, q)
+			ch.add(store.Change{Queue: true})
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: dropping queue entry %d: %w", queueID, err)
-	}
-	if len(dropped) > 0 {
-		s.hub.Publish()
 	}
 	return dropped, nil
 }

@@ -71,7 +71,8 @@ func Open(ctx context.Context, dataDir string) (*Store, error) {
 		return nil, fmt.Errorf("store: opening %s: %w", path, err)
 	}
 	read.SetMaxOpenConns(8)
-	s := &Store{write: write, read: read, hub: store.NewHub(), w: newWriter(write)}
+	hub := store.NewHub()
+	s := &Store{write: write, read: read, hub: hub, w: newWriter(write, hub.Publish)}
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -84,9 +85,6 @@ func (s *Store) Close() error {
 	s.w.close()
 	return errors.Join(s.read.Close(), s.write.Close())
 }
-
-// Changes implements Store.
-func (s *Store) Changes() <-chan struct{} { return s.hub.Changes() }
 
 // migrations are applied in order, each once, each in its own transaction.
 // Never edit one that has shipped: add a new one.
@@ -242,8 +240,11 @@ func (s *Store) migrate(ctx context.Context) error {
 // savepoint, and commits them together: one fsync for the batch (group
 // commit). A request whose f fails is rolled back to its savepoint only and
 // does not affect its neighbours. f runs at most once and must not call inTx.
+//
+// It publishes nothing: a write that changes what an IMAP session or the
+// queue shows runs through commit (feed.go) and says what it changed.
 func (s *Store) inTx(ctx context.Context, f func(tx *sql.Tx) error) error {
-	return s.w.do(ctx, f)
+	return s.w.do(ctx, func(tx *sql.Tx, _ *changes) error { return f(tx) })
 }
 
 // nextval advances a named sequence and returns the new value.

@@ -28,10 +28,20 @@ func (s *Store) ContinuityCandidate(ctx context.Context, inbox, owner, normSubje
 
 // SetStatus implements Store.
 func (s *Store) SetStatus(ctx context.Context, conv int64, status store.Status) error {
-	if err := s.inTx(ctx, func(tx *sql.Tx) error { return setStatus(ctx, tx, conv, status) }); err != nil {
+	err := s.commit(ctx, func(tx *sql.Tx, ch *changes) error {
+		before, err := foldersOf(ctx, tx, conv)
+		if err != nil {
+			return err
+		}
+		if err := setStatus(ctx, tx, conv, status); err != nil {
+			return err
+		}
+		ch.conversation(conv, false, before)
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("store: setting conversation %d %s: %w", conv, status, err)
 	}
-	s.hub.Publish()
 	return nil
 }
 

@@ -135,19 +135,27 @@ func int64s(ctx context.Context, tx querier, q string, args ...any) ([]int64, er
 	return out, rows.Err()
 }
 
-// change runs f in a write transaction and tells every session about it.
-func (s *Store) change(ctx context.Context, what string, f func(tx *sql.Tx) error) error {
-	if err := s.inTx(ctx, f); err != nil {
+// change runs f in a write transaction (commit), which tells the sessions
+// it concerns what f recorded.
+func (s *Store) change(ctx context.Context, what string, f func(tx *sql.Tx, ch *changes) error) error {
+	if err := s.commit(ctx, f); err != nil {
 		return fmt.Errorf("store: %s: %w", what, err)
 	}
-	s.hub.Publish()
 	return nil
 }
 
 // SetAssignee implements WorkspaceStore.
 func (s *Store) SetAssignee(ctx context.Context, conv int64, agent string) error {
-	return s.change(ctx, fmt.Sprintf("assigning conversation %d", conv), func(tx *sql.Tx) error {
-		return setAssignee(ctx, tx, conv, agent)
+	return s.change(ctx, fmt.Sprintf("assigning conversation %d", conv), func(tx *sql.Tx, ch *changes) error {
+		before, err := foldersOf(ctx, tx, conv)
+		if err != nil {
+			return err
+		}
+		if err := setAssignee(ctx, tx, conv, agent); err != nil {
+			return err
+		}
+		ch.conversation(conv, false, before)
+		return nil
 	})
 }
 
@@ -178,8 +186,12 @@ func (s *Store) SetFlagged(ctx context.Context, conv int64, flagged bool) error 
 }
 
 func (s *Store) setKeywords(ctx context.Context, conv int64, keywords []string, on bool) error {
-	return s.change(ctx, fmt.Sprintf("keywords of conversation %d", conv), func(tx *sql.Tx) error {
-		return setKeywords(ctx, tx, conv, keywords, on)
+	return s.change(ctx, fmt.Sprintf("keywords of conversation %d", conv), func(tx *sql.Tx, ch *changes) error {
+		if err := setKeywords(ctx, tx, conv, keywords, on); err != nil {
+			return err
+		}
+		ch.conversation(conv, true, nil)
+		return nil
 	})
 }
 
@@ -268,7 +280,11 @@ func keywords(ctx context.Context, q querier, convs []int64) (map[int64][]string
 
 // SetMarks implements WorkspaceStore.
 func (s *Store) SetMarks(ctx context.Context, agent string, folder store.Folder, uids []uint32, mark store.Mark, on bool) error {
-	return s.change(ctx, "marking entries", func(tx *sql.Tx) error {
+	return s.change(ctx, "marking entries", func(tx *sql.Tx, ch *changes) error {
+		// Marks are the agent's own. They are on one folder kind's
+		// entries, but the mod-sequence they advance is the message's in
+		// every folder (touchAgentEntries): no Folders.
+		ch.agent(agent, "")
 		convs, err := markedConversations(ctx, tx, folder, uids)
 		if err != nil {
 			return err

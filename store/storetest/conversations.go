@@ -264,7 +264,7 @@ func testConversationCounts(t *testing.T, s store.Store) {
 // waiter is woken.
 func testChangesAfterCommit(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	ch := s.Changes()
+	ch := changesOf(t, s)
 	if isClosed(ch) {
 		t.Fatal("a fresh Changes channel is closed")
 	}
@@ -307,7 +307,7 @@ func testChangesAfterCommit(t *testing.T, s store.Store) {
 		}},
 	}
 	for _, step := range steps {
-		ch := s.Changes()
+		ch := changesOf(t, s)
 		if isClosed(ch) {
 			t.Fatalf("before %s: a fresh Changes channel is already closed", step.name)
 		}
@@ -317,13 +317,13 @@ func testChangesAfterCommit(t *testing.T, s store.Store) {
 		if !isClosed(ch) {
 			t.Errorf("%s committed without closing the Changes channel", step.name)
 		}
-		if isClosed(s.Changes()) {
+		if isClosed(changesOf(t, s)) {
 			t.Errorf("after %s: the next Changes channel is already closed", step.name)
 		}
 	}
 
 	// Every waiter is woken, not just one.
-	ch = s.Changes()
+	ch = changesOf(t, s)
 	var wg sync.WaitGroup
 	woken := make(chan struct{}, 5)
 	for range 5 {

@@ -256,3 +256,11 @@ func applyChanges(prev []store.MailboxEntry, c store.FolderChanges) []store.Mail
 	slices.SortFunc(out, func(a, b store.MailboxEntry) int { return cmp.Compare(a.UID, b.UID) })
 	return append(out, c.Entries...)
 }
+
+// changesOf returns a channel closed at the next change s commits after the
+// call: a subscription to every change, closed when the test ends.
+func changesOf(t T, s store.Store) <-chan struct{} {
+	sub := s.Subscribe(store.Filter{All: true})
+	t.Cleanup(sub.Close)
+	return sub.Changed()
+}

@@ -164,7 +164,7 @@ func testAddInboundDuplicate(t *testing.T, s store.Store) {
 		t.Fatal(err)
 	}
 
-	changes := s.Changes()
+	changes := changesOf(t, s)
 	// The same Message-ID again, even as a "new conversation" with other bytes.
 	again := newInbound(inboxA, "dup@example.com", 2)
 	again.Raw = []byte("different bytes")
@@ -242,7 +242,7 @@ func testAddInboundUnknownConversation(t *testing.T, s store.Store) {
 	mustInbound(t, s, newInbound(inboxA, "first@example.com", 1))
 	convs := conversationCount(t, s)
 	entries, _ := mustEntries(t, s, inboxView(agent, inboxA))
-	changes := s.Changes()
+	changes := changesOf(t, s)
 
 	in := store.Inbound{Inbox: inboxA, Conversation: 4242, Sender: "x@example.com", MessageIDHeader: "lost@example.com",
 		SeenMessageIDs: []string{"ref@example.com"}, Raw: []byte("x"), Received: at(2)}

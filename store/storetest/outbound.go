@@ -73,7 +73,7 @@ func testAddOutboundIsOneTransaction(t *testing.T, s store.Store) {
 	out := reply(first.Message, conv, agent, "customer@example.com")
 	out.NewConversation = &store.NewConversation{Inbox: inboxA, Owner: "customer@example.com", Subject: "x"}
 	out.NewParticipants = []string{"cc@example.com"}
-	changes := s.Changes()
+	changes := changesOf(t, s)
 	if err := s.AddOutbound(ctx, out); err == nil {
 		t.Fatal("AddOutbound with a taken message number succeeded")
 	}

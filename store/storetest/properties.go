@@ -85,8 +85,10 @@ func (r *incReader) read(t T, ctx context.Context) bool {
 
 // follow reads at every change until stop is closed, then once more.
 func (r *incReader) follow(t T, ctx context.Context, s store.Store, stop <-chan struct{}) {
+	sub := s.Subscribe(store.Filter{All: true})
+	defer sub.Close()
 	for {
-		ch := s.Changes()
+		ch := sub.Changed()
 		if !r.read(t, ctx) {
 			return
 		}
