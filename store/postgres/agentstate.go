@@ -52,7 +52,8 @@ func (s *Store) SetAgentKeywords(ctx context.Context, agent string, messages []i
 	if len(messages) == 0 || len(add) == 0 && len(remove) == 0 {
 		return nil
 	}
-	return s.change(ctx, "storing an agent's keywords", func(tx pgx.Tx) error {
+	return s.change(ctx, "storing an agent's keywords", func(tx pgx.Tx, ch *changes) error {
+		ch.agent(agent, "") // like \Seen: only theirs
 		convs, err := messageConversations(ctx, tx, messages)
 		if err != nil {
 			return err

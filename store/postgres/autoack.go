@@ -27,7 +27,7 @@ const autoAckWindow = 24 * time.Hour
 func (s *Store) QueueAutoAck(ctx context.Context, ack store.AutoAck) (store.AutoAckOutcome, error) {
 	meta := s.computeMeta(ack.Outbound.Raw) // outside the transaction, as in AddOutbound
 	var outcome store.AutoAckOutcome
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+	err := s.commit(ctx, func(tx pgx.Tx, ch *changes) error {
 		outcome = 0
 		if err := lockConversation(ctx, tx, ack.Outbound.Conversation); err != nil {
 			return err
@@ -49,7 +49,7 @@ func (s *Store) QueueAutoAck(ctx context.Context, ack store.AutoAck) (store.Auto
 			outcome = store.AutoAckLimitReached
 			return nil
 		}
-		if err := s.addOutbound(ctx, tx, ack.Outbound, meta); err != nil {
+		if err := s.addOutbound(ctx, tx, ch, ack.Outbound, meta); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO auto_ack_conversations (conversation_id, message_id) VALUES ($1, $2)`,
@@ -57,13 +57,10 @@ func (s *Store) QueueAutoAck(ctx context.Context, ack store.AutoAck) (store.Auto
 			return err
 		}
 		outcome = store.AutoAckQueued
-		return s.notify(ctx, tx)
+		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("store: queueing an automatic acknowledgement: %w", err)
-	}
-	if outcome == store.AutoAckQueued {
-		s.hub.Publish()
 	}
 	return outcome, nil
 }

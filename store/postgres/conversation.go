@@ -17,9 +17,12 @@ import (
 // AddEvent implements ConversationStore.
 func (s *Store) AddEvent(ctx context.Context, ev store.Event) (int64, error) {
 	var msg int64
-	err := s.change(ctx, fmt.Sprintf("recording event in conversation %d", ev.Conversation), func(tx pgx.Tx) (err error) {
-		msg, err = s.addEvent(ctx, tx, ev)
-		return err
+	err := s.change(ctx, fmt.Sprintf("recording event in conversation %d", ev.Conversation), func(tx pgx.Tx, ch *changes) (err error) {
+		if msg, err = s.addEvent(ctx, tx, ev); err != nil {
+			return err
+		}
+		ch.event(ev)
+		return nil
 	})
 	return msg, err
 }
@@ -80,8 +83,22 @@ func (s *Store) Events(ctx context.Context, conv int64) ([]store.Event, error) {
 
 // UpdateConversation implements ConversationStore.
 func (s *Store) UpdateConversation(ctx context.Context, u store.ConversationUpdate) error {
-	return s.change(ctx, fmt.Sprintf("updating conversation %d", u.Conversation), func(tx pgx.Tx) error {
-		return s.updateConversation(ctx, tx, u)
+	return s.change(ctx, fmt.Sprintf("updating conversation %d", u.Conversation), func(tx pgx.Tx, ch *changes) error {
+		var before []store.Folder
+		if u.Status != nil || u.Assignee != nil {
+			if err := lockConversation(ctx, tx, u.Conversation); err != nil {
+				return err
+			}
+			var err error
+			if before, err = foldersOf(ctx, tx, u.Conversation); err != nil {
+				return err
+			}
+		}
+		if err := s.updateConversation(ctx, tx, u); err != nil {
+			return err
+		}
+		ch.conversation(u.Conversation, len(u.AddTags)+len(u.RemoveTags) > 0, before)
+		return nil
 	})
 }
 

@@ -19,7 +19,7 @@ func (s *Store) ImportInbound(ctx context.Context, ins []store.Inbound) ([]store
 		metas[i] = s.computeMeta(ins[i].Raw)
 	}
 	out := make([]store.InboundResult, len(ins))
-	err := s.change(ctx, "importing inbound messages", func(tx pgx.Tx) error {
+	err := s.change(ctx, "importing inbound messages", func(tx pgx.Tx, ch *changes) error {
 		for i, in := range ins {
 			if in.Conversation < 0 {
 				k := i + int(in.Conversation)
@@ -28,7 +28,7 @@ func (s *Store) ImportInbound(ctx context.Context, ins []store.Inbound) ([]store
 				}
 				in.Conversation = out[k].Conversation
 			}
-			res, err := s.addInbound(ctx, tx, in, metas[i])
+			res, err := s.addInbound(ctx, tx, ch, in, metas[i])
 			if err != nil {
 				return fmt.Errorf("message %d: %w", i, err)
 			}

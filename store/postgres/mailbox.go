@@ -248,7 +248,8 @@ func readEntries(ctx context.Context, tx pgx.Tx, view store.MailboxView, after, 
 
 // SetSeen implements Store.
 func (s *Store) SetSeen(ctx context.Context, agent string, messages []int64, seen bool) error {
-	return s.change(ctx, `setting \Seen`, func(tx pgx.Tx) error {
+	return s.change(ctx, `setting \Seen`, func(tx pgx.Tx, ch *changes) error {
+		ch.agent(agent, "") // \Seen is the agent's own (DESIGN.md §13)
 		convs, err := messageConversations(ctx, tx, messages)
 		if err != nil {
 			return err

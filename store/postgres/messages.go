@@ -166,17 +166,12 @@ func (s *Store) NextConversationNumber(ctx context.Context) (int64, error) {
 func (s *Store) AddInbound(ctx context.Context, in store.Inbound) (store.InboundResult, error) {
 	var res store.InboundResult
 	meta := s.computeMeta(in.Raw) // outside the transaction
-	err := s.inTx(ctx, func(tx pgx.Tx) (err error) {
-		if res, err = s.addInbound(ctx, tx, in, meta); err != nil || res.Duplicate {
-			return err
-		}
-		return s.notify(ctx, tx)
+	err := s.commit(ctx, func(tx pgx.Tx, ch *changes) (err error) {
+		res, err = s.addInbound(ctx, tx, ch, in, meta)
+		return err
 	})
 	if err != nil {
 		return store.InboundResult{}, fmt.Errorf("store: storing inbound message: %w", err)
-	}
-	if !res.Duplicate {
-		s.hub.Publish()
 	}
 	return res, nil
 }
@@ -187,9 +182,11 @@ const (
 	lockAutoAck   = 2 // an inbox and recipient's acknowledgement count
 )
 
-// addInbound stores one inbound message in tx (AddInbound, ImportInbound).
-func (s *Store) addInbound(ctx context.Context, tx pgx.Tx, in store.Inbound, meta []byte) (store.InboundResult, error) {
+// addInbound stores one inbound message in tx (AddInbound, ImportInbound)
+// and records the change in ch, none for a duplicate.
+func (s *Store) addInbound(ctx context.Context, tx pgx.Tx, ch *changes, in store.Inbound, meta []byte) (store.InboundResult, error) {
 	var res store.InboundResult
+	var before []store.Folder // where a conversation it reopens was
 	if in.MessageIDHeader != "" {
 		// Two nodes receiving the same message at once: the second waits
 		// here until the first commits, then finds it (DESIGN.md §3 item 5).
@@ -245,6 +242,10 @@ func (s *Store) addInbound(ctx context.Context, tx pgx.Tx, in store.Inbound, met
 			return res, err
 		}
 		if in.Reopen {
+			var err error
+			if before, err = foldersOf(ctx, tx, conv); err != nil {
+				return res, err
+			}
 			if err := setStatus(ctx, tx, conv, store.StatusOpen); err != nil {
 				return res, err
 			}
@@ -274,29 +275,38 @@ func (s *Store) addInbound(ctx context.Context, tx pgx.Tx, in store.Inbound, met
 	}); err != nil {
 		return res, err
 	}
-	err = s.updateConversation(ctx, tx, store.ConversationUpdate{Conversation: conv, AddFollowers: in.NewFollowers, Events: in.Events})
-	return res, err
+	if err := s.updateConversation(ctx, tx, store.ConversationUpdate{Conversation: conv, AddFollowers: in.NewFollowers, Events: in.Events}); err != nil {
+		return res, err
+	}
+	ch.conversation(conv, false, before)
+	return res, nil
 }
 
 // AddOutbound implements Store.
 func (s *Store) AddOutbound(ctx context.Context, out store.Outbound) error {
 	meta := s.computeMeta(out.Raw)
-	return s.change(ctx, "recording outbound message", func(tx pgx.Tx) error {
-		return s.addOutbound(ctx, tx, out, meta)
+	return s.change(ctx, "recording outbound message", func(tx pgx.Tx, ch *changes) error {
+		return s.addOutbound(ctx, tx, ch, out, meta)
 	})
 }
 
 // addOutbound records and queues one outbound message in tx (AddOutbound,
-// QueueAutoAck, QueueNotification).
-func (s *Store) addOutbound(ctx context.Context, tx pgx.Tx, out store.Outbound, meta []byte) error {
+// QueueAutoAck, QueueNotification) and records what it changed in ch.
+func (s *Store) addOutbound(ctx context.Context, tx pgx.Tx, ch *changes, out store.Outbound, meta []byte) error {
 	now := millis(out.Received)
+	var before []store.Folder // where the conversation was, should its quick actions move it
 	if nc := out.NewConversation; nc != nil {
 		if err := insertConversation(ctx, tx, out.Conversation, *nc, store.StatusOpen, now); err != nil {
 			return err
 		}
 	} else if err := lockConversation(ctx, tx, out.Conversation); err != nil {
 		return err
+	} else if out.Update != nil {
+		if before, err = foldersOf(ctx, tx, out.Conversation); err != nil {
+			return err
+		}
 	}
+	ch.outbound(out, before)
 	if out.Update != nil {
 		// The update rewrites entries after the message took its UIDs:
 		// the rewrites counter is taken first, in the order every other

@@ -166,21 +166,15 @@ func (s *Store) QueueNotification(ctx context.Context, n store.Notification) err
 		return fmt.Errorf("store: a notification must be of kind %q, not %q", store.KindNotification, n.Outbound.Kind)
 	}
 	meta := s.computeMeta(n.Outbound.Raw)
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+	err := s.commit(ctx, func(tx pgx.Tx, ch *changes) error {
 		// Settled first: ErrNotFound (they stopped following) writes nothing.
 		if err := settle(ctx, tx, n.Conversation, strings.ToLower(n.Follower), n.Through, millis(n.Outbound.Received), true); err != nil {
 			return err
 		}
-		if err := s.addOutbound(ctx, tx, n.Outbound, meta); err != nil {
-			return err
-		}
-		return s.notify(ctx, tx) // the queue wakes on store changes
+		return s.addOutbound(ctx, tx, ch, n.Outbound, meta) // the queue wakes
 	})
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("store: queueing a notification to %s: %w", n.Follower, err)
-	}
-	if err == nil {
-		s.hub.Publish()
 	}
 	return err
 }

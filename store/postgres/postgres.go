@@ -35,10 +35,12 @@
 // identities (messages, conversations, queue entries) come from sequences.
 // UIDVALIDITY and everything else is in the database, so every node agrees.
 //
-// Changes (DESIGN.md §13, "Change fan-out"): a write that changes what a
-// session shows sends NOTIFY supportgate_changes in its transaction (it is
-// delivered at COMMIT) and publishes to this node's Hub after COMMIT; a
-// LISTEN connection publishes the other nodes' notifications to the Hub.
+// Changes (DESIGN.md §13, "Change fan-out"; feed.go): a write that
+// changes what a session or the queue shows sends what it changed
+// (store.Change, store.EncodeChanges) by NOTIFY supportgate_changes in its
+// transaction, delivered at COMMIT, and publishes it to this node's Hub
+// after COMMIT; a LISTEN connection publishes the other nodes' changes to
+// the Hub, and everything (an All change) when it had to connect again.
 package postgres
 
 import (
@@ -133,9 +135,6 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// Changes implements Store.
-func (s *Store) Changes() <-chan struct{} { return s.hub.Changes() }
-
 // ObserveCommits makes f receive the duration of every write transaction
 // that committed, from BEGIN to the end of COMMIT; nil stops it.
 func (s *Store) ObserveCommits(f func(time.Duration)) {
@@ -184,7 +183,7 @@ func (s *Store) listen(ctx context.Context, conn *pgx.Conn) {
 				}
 				continue
 			}
-			s.hub.Publish()
+			s.hub.PublishAll() // changes may have been missed meanwhile
 		}
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
@@ -195,17 +194,8 @@ func (s *Store) listen(ctx context.Context, conn *pgx.Conn) {
 			conn = nil
 			continue
 		}
-		if !strings.HasPrefix(n.Payload, s.node) {
-			s.hub.Publish()
-		}
+		s.received(n.Payload) // feed.go
 	}
-}
-
-// notify sends the change notification in tx, delivered to the other
-// nodes at COMMIT; the caller publishes to its own Hub after COMMIT.
-func (s *Store) notify(ctx context.Context, tx pgx.Tx) error {
-	_, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, changesChannel, s.node)
-	return err
 }
 
 // maxAttempts bounds how often a transaction aborted by a deadlock or a
@@ -246,22 +236,6 @@ func (s *Store) inTx(ctx context.Context, f func(tx pgx.Tx) error) error {
 		s.retried.Add(1)
 	}
 	return err
-}
-
-// change runs f in a write transaction that notifies the other nodes, and
-// tells this node's sessions after the commit.
-func (s *Store) change(ctx context.Context, what string, f func(tx pgx.Tx) error) error {
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		if err := f(tx); err != nil {
-			return err
-		}
-		return s.notify(ctx, tx)
-	})
-	if err != nil {
-		return fmt.Errorf("store: %s: %w", what, err)
-	}
-	s.hub.Publish()
-	return nil
 }
 
 // readTx runs f in one REPEATABLE READ READ ONLY transaction: every query

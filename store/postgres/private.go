@@ -103,7 +103,13 @@ func (s *Store) PrivateMailboxes(ctx context.Context, agent string) ([]store.Pri
 	if have == len(defaultMailboxes()) {
 		return out, nil
 	}
-	if err := s.change(ctx, "creating default mailboxes", func(tx pgx.Tx) error { return ensureDefaults(ctx, tx, agent) }); err != nil {
+	err = s.change(ctx, "creating default mailboxes", func(tx pgx.Tx, ch *changes) error {
+		for _, name := range defaultMailboxes() {
+			ch.agent(agent, name)
+		}
+		return ensureDefaults(ctx, tx, agent)
+	})
+	if err != nil {
 		return nil, err
 	}
 	if out, err = listMailboxes(ctx, s.pool, agent); err != nil {
@@ -129,15 +135,19 @@ func mailboxID(ctx context.Context, tx pgx.Tx, agent, name string, lock bool) (i
 
 // CreateMailbox implements WorkspaceStore.
 func (s *Store) CreateMailbox(ctx context.Context, agent, name string) error {
-	return s.change(ctx, "creating mailbox", func(tx pgx.Tx) error {
+	return s.change(ctx, "creating mailbox", func(tx pgx.Tx, ch *changes) error {
 		if err := ensureDefaults(ctx, tx, agent); err != nil {
 			return err
 		}
 		parts := strings.Split(name, "/")
 		for i := 1; i <= len(parts); i++ {
-			created, err := createMailbox(ctx, tx, agent, strings.Join(parts[:i], "/"))
+			n := strings.Join(parts[:i], "/")
+			created, err := createMailbox(ctx, tx, agent, n)
 			if err != nil {
 				return err
+			}
+			if created {
+				ch.agent(agent, n)
 			}
 			if i == len(parts) && !created {
 				return store.ErrExists
@@ -149,7 +159,8 @@ func (s *Store) CreateMailbox(ctx context.Context, agent, name string) error {
 
 // DeleteMailbox implements WorkspaceStore.
 func (s *Store) DeleteMailbox(ctx context.Context, agent, name string) error {
-	return s.change(ctx, "deleting mailbox", func(tx pgx.Tx) error {
+	return s.change(ctx, "deleting mailbox", func(tx pgx.Tx, ch *changes) error {
+		ch.agent(agent, name)
 		id, err := mailboxID(ctx, tx, agent, name, true)
 		if err != nil {
 			return err
@@ -169,7 +180,10 @@ func (s *Store) DeleteMailbox(ctx context.Context, agent, name string) error {
 
 // RenameMailbox implements WorkspaceStore.
 func (s *Store) RenameMailbox(ctx context.Context, agent, from, to string) error {
-	return s.change(ctx, "renaming mailbox", func(tx pgx.Tx) error {
+	return s.change(ctx, "renaming mailbox", func(tx pgx.Tx, ch *changes) error {
+		// The mailboxes below from move with it (store.Change.Mailbox).
+		ch.agent(agent, from)
+		ch.agent(agent, to)
 		if _, err := mailboxID(ctx, tx, agent, from, true); err != nil {
 			return err
 		}
@@ -286,7 +300,8 @@ func (s *Store) PrivateRaw(ctx context.Context, agent, name string, uid uint32) 
 func (s *Store) AddPrivate(ctx context.Context, agent, name string, msgs []store.PrivateMessage) (store.PrivateMailbox, []uint32, error) {
 	var mb store.PrivateMailbox
 	var uids []uint32
-	err := s.change(ctx, "filing in "+name, func(tx pgx.Tx) error {
+	err := s.change(ctx, "filing in "+name, func(tx pgx.Tx, ch *changes) error {
+		ch.agent(agent, name)
 		if err := ensureDefaults(ctx, tx, agent); err != nil {
 			return err
 		}
@@ -351,7 +366,8 @@ func addPrivate(ctx context.Context, tx pgx.Tx, agent, name string, m store.Priv
 
 // SetPrivateFlags implements WorkspaceStore.
 func (s *Store) SetPrivateFlags(ctx context.Context, agent, name string, flags map[uint32][]string) error {
-	return s.change(ctx, "storing flags in "+name, func(tx pgx.Tx) error {
+	return s.change(ctx, "storing flags in "+name, func(tx pgx.Tx, ch *changes) error {
+		ch.agent(agent, name)
 		ms, err := nextModSeq(ctx, tx) // modseq.go
 		if err != nil {
 			return err
@@ -375,7 +391,8 @@ func (s *Store) SetPrivateFlags(ctx context.Context, agent, name string, flags m
 // two sessions changing different flags of a message both keep their
 // change.
 func (s *Store) ChangePrivateFlags(ctx context.Context, agent, name string, uids []uint32, flags []string, add bool) error {
-	return s.change(ctx, "storing flags in "+name, func(tx pgx.Tx) error {
+	return s.change(ctx, "storing flags in "+name, func(tx pgx.Tx, ch *changes) error {
+		ch.agent(agent, name)
 		ms, err := nextModSeq(ctx, tx) // modseq.go
 		if err != nil {
 			return err
@@ -418,7 +435,8 @@ func (s *Store) ChangePrivateFlags(ctx context.Context, agent, name string, uids
 
 // RemovePrivate implements WorkspaceStore.
 func (s *Store) RemovePrivate(ctx context.Context, agent, name string, uids []uint32) error {
-	return s.change(ctx, "expunging in "+name, func(tx pgx.Tx) error {
+	return s.change(ctx, "expunging in "+name, func(tx pgx.Tx, ch *changes) error {
+		ch.agent(agent, name)
 		// HIGHESTMODSEQ grows at an expunge too (modseq.go).
 		if _, err := nextModSeq(ctx, tx); err != nil {
 			return err

@@ -124,7 +124,7 @@ func (s *Store) FinishAttempt(ctx context.Context, r store.RecipientKey, res sto
 		next = &n
 	}
 	var n int64
-	err := s.inTx(ctx, func(tx pgx.Tx) (err error) {
+	err := s.commit(ctx, func(tx pgx.Tx, ch *changes) (err error) {
 		n, err = execCount(ctx, tx, `UPDATE outbound_recipients
 			SET state = $1, last_error = $2, delay_notified = delay_notified OR $3, next_attempt = COALESCE($4, next_attempt), updated = $5
 			WHERE outbound_id = $6 AND recipient = $7 AND state = 'queued'`,
@@ -137,17 +137,12 @@ func (s *Store) FinishAttempt(ctx context.Context, r store.RecipientKey, res sto
 			if _, err := s.addEvent(ctx, tx, ev); err != nil {
 				return err
 			}
-		}
-		if len(res.Events) > 0 {
-			return s.notify(ctx, tx)
+			ch.event(ev)
 		}
 		return nil
 	})
 	if err != nil {
 		return false, fmt.Errorf("store: recording an attempt on a queued recipient: %w", err)
-	}
-	if n > 0 && len(res.Events) > 0 {
-		s.hub.Publish()
 	}
 	return n > 0, nil
 }
@@ -156,7 +151,7 @@ func (s *Store) FinishAttempt(ctx context.Context, r store.RecipientKey, res sto
 // transaction (issue 13).
 func (s *Store) MarkBounced(ctx context.Context, r store.RecipientKey, lastError string, now time.Time, ev store.Event) (bool, error) {
 	var changed bool
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+	err := s.commit(ctx, func(tx pgx.Tx, ch *changes) error {
 		n, err := execCount(ctx, tx, `UPDATE outbound_recipients SET state = 'failed', last_error = $1, updated = $2
 			WHERE outbound_id = $3 AND recipient = $4 AND state <> 'dropped' AND NOT (state = 'failed' AND last_error = $1)`,
 			lastError, millis(now), r.QueueID, r.Recipient)
@@ -167,13 +162,11 @@ func (s *Store) MarkBounced(ctx context.Context, r store.RecipientKey, lastError
 		if _, err = s.addEvent(ctx, tx, ev); err != nil {
 			return err
 		}
-		return s.notify(ctx, tx)
+		ch.event(ev) // no queue change: nothing more to deliver
+		return nil
 	})
 	if err != nil {
 		return false, fmt.Errorf("store: recording a bounce for a queued recipient: %w", err)
-	}
-	if changed {
-		s.hub.Publish()
 	}
 	return changed, nil
 }
@@ -222,7 +215,8 @@ func (s *Store) MessageRecipients(ctx context.Context, message int64) ([]store.Q
 // RetryNow implements QueueStore.
 func (s *Store) RetryNow(ctx context.Context, queueID int64, now time.Time) (int, error) {
 	var n int64
-	err := s.change(ctx, fmt.Sprintf("retrying queue entry %d", queueID), func(tx pgx.Tx) (err error) {
+	err := s.change(ctx, fmt.Sprintf("retrying queue entry %d", queueID), func(tx pgx.Tx, ch *changes) (err error) {
+		ch.add(store.Change{Queue: true}) // due now: the worker wakes
 		n, err = execCount(ctx, tx, `UPDATE outbound_recipients
 			SET state = 'queued', next_attempt = $1, since = CASE WHEN state = 'queued' THEN since ELSE $1 END,
 				delay_notified = CASE WHEN state = 'queued' THEN delay_notified ELSE false END, updated = $1
@@ -241,7 +235,7 @@ func (s *Store) RetryNow(ctx context.Context, queueID int64, now time.Time) (int
 // another node wins or loses whole).
 func (s *Store) Drop(ctx context.Context, queueID int64, reason string, now time.Time, event func(store.QueuedRecipient) store.Event) ([]store.QueuedRecipient, error) {
 	var dropped []store.QueuedRecipient
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+	err := s.commit(ctx, func(tx pgx.Tx, ch *changes) error {
 		dropped = nil
 		queued, err := queryRecipients(ctx, tx, "the queue", `WHERE o.id = $1 AND r.state = 'queued' ORDER BY o.id, r.recipient`, queueID)
 		if err != nil {
@@ -258,25 +252,21 @@ func (s *Store) Drop(ctx context.Context, queueID int64, reason string, now time
 			}
 			if event != nil {
 				// The event sees the row as it was: its last remote answer.
-				if _, err := s.addEvent(ctx, tx, event(q)); err != nil {
+				ev := event(q)
+				if _, err := s.addEvent(ctx, tx, ev); err != nil {
 					return err
 				}
+				ch.event(ev)
 			}
 			// LastError stays the last answer before the drop: the team's
 			// event names it.
 			q.State = store.RecipientDropped
 			dropped = append(dropped, q)
 		}
-		if len(dropped) > 0 {
-			return s.notify(ctx, tx)
-		}
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: dropping queue entry %d: %w", queueID, err)
-	}
-	if len(dropped) > 0 {
-		s.hub.Publish()
 	}
 	return dropped, nil
 }

@@ -128,8 +128,19 @@ func syncFolders(ctx context.Context, tx pgx.Tx, conv int64) error {
 
 // SetAssignee implements WorkspaceStore.
 func (s *Store) SetAssignee(ctx context.Context, conv int64, agent string) error {
-	return s.change(ctx, fmt.Sprintf("assigning conversation %d", conv), func(tx pgx.Tx) error {
-		return setAssignee(ctx, tx, conv, agent)
+	return s.change(ctx, fmt.Sprintf("assigning conversation %d", conv), func(tx pgx.Tx, ch *changes) error {
+		if err := lockConversation(ctx, tx, conv); err != nil {
+			return err
+		}
+		before, err := foldersOf(ctx, tx, conv)
+		if err != nil {
+			return err
+		}
+		if err := setAssignee(ctx, tx, conv, agent); err != nil {
+			return err
+		}
+		ch.conversation(conv, false, before)
+		return nil
 	})
 }
 
@@ -159,8 +170,12 @@ func (s *Store) SetFlagged(ctx context.Context, conv int64, flagged bool) error 
 }
 
 func (s *Store) setKeywords(ctx context.Context, conv int64, keywords []string, on bool) error {
-	return s.change(ctx, fmt.Sprintf("keywords of conversation %d", conv), func(tx pgx.Tx) error {
-		return setKeywords(ctx, tx, conv, keywords, on)
+	return s.change(ctx, fmt.Sprintf("keywords of conversation %d", conv), func(tx pgx.Tx, ch *changes) error {
+		if err := setKeywords(ctx, tx, conv, keywords, on); err != nil {
+			return err
+		}
+		ch.conversation(conv, true, nil)
+		return nil
 	})
 }
 
@@ -231,7 +246,11 @@ func keywords(ctx context.Context, q querier, convs []int64) (map[int64][]string
 
 // SetMarks implements WorkspaceStore.
 func (s *Store) SetMarks(ctx context.Context, agent string, folder store.Folder, uids []uint32, mark store.Mark, on bool) error {
-	return s.change(ctx, "marking entries", func(tx pgx.Tx) error {
+	return s.change(ctx, "marking entries", func(tx pgx.Tx, ch *changes) error {
+		// Marks are the agent's own. They are on one folder kind's
+		// entries, but the mod-sequence they advance is the message's in
+		// every folder (touchAgentEntries): no Folders.
+		ch.agent(agent, "")
 		convs, err := markedConversations(ctx, tx, folder, uids)
 		if err != nil {
 			return err
@@ -275,8 +294,19 @@ func (s *Store) ContinuityCandidate(ctx context.Context, inbox, owner, normSubje
 
 // SetStatus implements Store.
 func (s *Store) SetStatus(ctx context.Context, conv int64, status store.Status) error {
-	return s.change(ctx, fmt.Sprintf("setting conversation %d %s", conv, status), func(tx pgx.Tx) error {
-		return setStatus(ctx, tx, conv, status)
+	return s.change(ctx, fmt.Sprintf("setting conversation %d %s", conv, status), func(tx pgx.Tx, ch *changes) error {
+		if err := lockConversation(ctx, tx, conv); err != nil {
+			return err
+		}
+		before, err := foldersOf(ctx, tx, conv)
+		if err != nil {
+			return err
+		}
+		if err := setStatus(ctx, tx, conv, status); err != nil {
+			return err
+		}
+		ch.conversation(conv, false, before)
+		return nil
 	})
 }
 
