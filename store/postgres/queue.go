@@ -262,6 +262,7 @@ func (s *Store) Drop(ctx context.Context, queueID int64, reason string, now time
 			// event names it.
 			q.State = store.RecipientDropped
 			dropped = append(dropped, q)
+			ch.add(store.Change{Queue: true})
 		}
 		return nil
 	})
