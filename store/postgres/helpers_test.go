@@ -13,6 +13,7 @@ import (
 
 const (
 	inboxA = "support@example.com"
+	inboxB = "billing@example.com"
 	agent  = "alice@support.example.com"
 )
 
