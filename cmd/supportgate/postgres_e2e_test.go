@@ -6,7 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/supportgate/supportgate/gateway"
 	"github.com/supportgate/supportgate/internal/pgtest"
 	"github.com/supportgate/supportgate/store/postgres"
@@ -63,6 +65,45 @@ func TestPostgresTwoNodes(t *testing.T) {
 	if va != vb {
 		t.Errorf("UIDVALIDITY %d on node A, %d on node B", va, vb)
 	}
+	// An agent's IDLE on node B sees node A's new mail (LISTEN/NOTIFY,
+	// DESIGN.md §15) as fast as on one node.
+	exists := make(chan uint32, 10)
+	c, err := imapclient.DialInsecure(b.addr(addrs[1].IMAP), &imapclient.Options{
+		UnilateralDataHandler: &imapclient.UnilateralDataHandler{Mailbox: func(d *imapclient.UnilateralDataMailbox) {
+			if d.NumMessages != nil {
+				exists <- *d.NumMessages
+			}
+		}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Login("alice@example.test", "demo-alice").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	idle, err := c.Idle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := time.Now()
+	sendCustomerMail(t, a.addr(addrs[0].MX), 3)
+	select {
+	case n := <-exists:
+		if n != 3 {
+			t.Errorf("EXISTS %d under IDLE on node B, want 3", n)
+		}
+		t.Logf("node B's IDLE saw node A's mail %v after its 250", time.Since(sent))
+	case <-time.After(10 * time.Second):
+		t.Fatal("no EXISTS under IDLE on node B within 10s of mail to node A")
+	}
+	if err := idle.Close(); err != nil {
+		t.Fatal(err)
+	}
+
 	// Each node made a key in its data directory; both use node A's,
 	// which it put in the database.
 	keyA, err := os.ReadFile(filepath.Join(dirs[0], "data", gateway.SecretFile))
