@@ -82,6 +82,7 @@ type Config struct {
 	Policy   Policy
 	Limits   Limits // [limits]: config/limits.go
 	Log      Log    // [log]: config/log.go
+	Store    Store  // [store]: config/store.go
 	// Notifications is [notifications]: config/notifications.go.
 	Notifications Notifications
 	Inboxes       []Inbox // TOML [[inbox]]

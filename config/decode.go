@@ -21,6 +21,7 @@ type fileConfig struct {
 	Limits   fileLimits        `toml:"limits"`
 	Notices  fileNotifications `toml:"notifications"`
 	Log      fileLog           `toml:"log"`
+	Store    fileStore         `toml:"store"`
 	Inboxes  []fileInbox       `toml:"inbox"`
 	Agents   []fileAgent       `toml:"agent"`
 }
@@ -160,6 +161,7 @@ var shapes = map[string]string{
 	"outbound":               "a table, written [outbound]",
 	"dkim":                   "a table, written [dkim]",
 	"log":                    "a table, written [log]",
+	"store":                  "a table, written [store]",
 }
 
 func decodeIssue(de *toml.DecodeError, ps *positions) issue {

@@ -52,6 +52,7 @@ func (v *validator) build(fc *fileConfig) *Config {
 	}
 	v.notifications(&c.Notifications, &fc.Notices)
 	v.log(&c.Log, &fc.Log)
+	v.store(&c.Store, &fc.Store)
 	c.Policy.BlockedSenders = v.blockedSenders("policy.blocked_senders", "policy.blocked_senders", fc.Policy.BlockedSenders)
 	c.Inboxes = v.inboxes(fc.Inboxes)
 	c.Agents = v.agents(fc.Agents, c.Inboxes)

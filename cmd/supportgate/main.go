@@ -26,7 +26,6 @@ import (
 	"github.com/supportgate/supportgate/internal/metrics"
 	"github.com/supportgate/supportgate/queue"
 	"github.com/supportgate/supportgate/store"
-	"github.com/supportgate/supportgate/store/sqlite"
 	"github.com/supportgate/supportgate/threading"
 )
 
@@ -49,12 +48,15 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 }
 
 // openStore opens the store of a configuration for the commands beside the
-// daemon: the SQLite engine, in a data directory that has a database.
+// daemon: the SQLite engine in a data directory that has a database, or
+// the PostgreSQL database of [store].
 func openStore(ctx context.Context, cfg *config.Config) (cli.Store, error) {
-	if err := admin.RequireStore(cfg); err != nil {
-		return nil, err
+	if cfg.Store.Engine != config.StorePostgres {
+		if err := admin.RequireStore(cfg); err != nil {
+			return nil, err
+		}
 	}
-	st, err := sqlite.Open(ctx, cfg.Server.DataDir)
+	st, err := openEngine(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -110,7 +112,7 @@ func serve(args []string, stderr io.Writer) int {
 	hup, stopHUP := notifyHUP()
 	defer stopHUP()
 
-	st, err := sqlite.Open(ctx, cfg.Server.DataDir)
+	st, err := openEngine(ctx, cfg) // engine.go
 	if err != nil {
 		fmt.Fprintln(stderr, "supportgate:", err)
 		return 1
@@ -119,7 +121,7 @@ func serve(args []string, stderr io.Writer) int {
 	// Messages stored from now on get their FETCH metadata when they are
 	// stored, not at their first FETCH (gateway/imapgw/meta.go).
 	st.SetMetaFunc(imapgw.MessageMeta)
-	keys, err := gateway.LoadKeys(cfg.Server.DataDir)
+	keys, err := tokenKeys(ctx, cfg, st) // engine.go
 	if err != nil {
 		fmt.Fprintln(stderr, "supportgate:", err)
 		return 1

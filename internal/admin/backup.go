@@ -21,6 +21,11 @@ import (
 // token. Both files are mode 0600; existing ones are never overwritten.
 // It returns the paths written.
 func Backup(ctx context.Context, cfg *config.Config, dir string) ([]string, error) {
+	if cfg.Store.Engine == config.StorePostgres {
+		// DESIGN.md §15: the database is the operator's, backed up with
+		// PostgreSQL's own tools; it holds the token key too.
+		return nil, errors.New(`the store is in PostgreSQL ([store] engine = "postgres"), the token key with it: back it up with pg_dump or the database's own backups`)
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating %s: %s", dir, reason(err))
 	}

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"cmp"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -18,6 +19,7 @@ import (
 	"github.com/supportgate/supportgate/config"
 	"github.com/supportgate/supportgate/internal/dkimsign"
 	"github.com/supportgate/supportgate/queue"
+	"github.com/supportgate/supportgate/store/postgres"
 )
 
 // certExpirySoon is how long before a certificate's end check-config warns.
@@ -91,6 +93,15 @@ func Check(cfg *config.Config, now time.Time) (warnings []string, err error) {
 		}
 	}
 
+	if s := cfg.Store; s.Engine == config.StorePostgres {
+		// DESIGN.md §15: a node that cannot reach the database cannot
+		// accept mail; say so before it listens.
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		if perr := postgres.Check(ctx, s.DSN); perr != nil {
+			fail("store.dsn", "store.dsn: %s", perr)
+		}
+		cancel()
+	}
 	if why := writableDir(cfg.Server.DataDir); why != "" {
 		fail("server.data_dir", "server.data_dir %q %s", cfg.Server.DataDir, why)
 	}

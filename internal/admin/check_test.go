@@ -330,3 +330,16 @@ func TestCheckWarnings(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckStoreDSN: with [store] engine = "postgres", check-config
+// connects to the DSN and names its line when it cannot.
+func TestCheckStoreDSN(t *testing.T) {
+	f := newTestFiles(t)
+	// Port 1 on loopback: nothing listens there, the connection is refused.
+	doc := "[store]\nengine = \"postgres\"\ndsn = \"postgres://supportgate@127.0.0.1:1/supportgate?connect_timeout=5\"\n" + fullConfig(f, true)
+	cfg, _ := loadDoc(t, f.dir, doc)
+	_, err := Check(cfg, time.Now())
+	if err == nil || !strings.Contains(err.Error(), ":3: store.dsn: cannot connect to PostgreSQL") {
+		t.Fatalf("Check with an unreachable DSN: %v", err)
+	}
+}

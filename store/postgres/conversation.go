@@ -1,0 +1,249 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"mime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/supportgate/supportgate/store"
+)
+
+// AddEvent implements ConversationStore.
+func (s *Store) AddEvent(ctx context.Context, ev store.Event) (int64, error) {
+	var msg int64
+	err := s.change(ctx, fmt.Sprintf("recording event in conversation %d", ev.Conversation), func(tx pgx.Tx, ch *changes) (err error) {
+		if msg, err = s.addEvent(ctx, tx, ev); err != nil {
+			return err
+		}
+		ch.event(ev)
+		return nil
+	})
+	return msg, err
+}
+
+// addEvent records ev in the events log and, unless it is quiet, as a
+// message of kind event.
+func (s *Store) addEvent(ctx context.Context, tx pgx.Tx, ev store.Event) (int64, error) {
+	var inbox string
+	if err := tx.QueryRow(ctx, `SELECT inbox FROM conversations WHERE id = $1 FOR NO KEY UPDATE`, ev.Conversation).Scan(&inbox); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return 0, store.ErrNotFound
+		}
+		return 0, err
+	}
+	var msg *int64
+	if !ev.Quiet {
+		id, err := nextval(ctx, tx, "message_numbers")
+		if err != nil {
+			return 0, err
+		}
+		msg = &id
+		if err := s.insertMessage(ctx, tx, messageRow{
+			id: id, conv: ev.Conversation, kind: store.KindEvent, sender: inbox,
+			received: millis(ev.At), raw: eventMessage(inbox, id, ev),
+		}); err != nil {
+			return 0, err
+		}
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO events (conversation_id, type, text, detail, at, message_id) VALUES ($1, $2, $3, $4, $5, $6)`,
+		ev.Conversation, ev.Type, ev.Text, ev.Detail, millis(ev.At), msg)
+	if msg == nil {
+		return 0, err
+	}
+	return *msg, err
+}
+
+// Events implements ConversationStore.
+func (s *Store) Events(ctx context.Context, conv int64) ([]store.Event, error) {
+	rows, err := s.pool.Query(ctx, `SELECT type, text, detail, at, message_id IS NULL FROM events WHERE conversation_id = $1 ORDER BY id`, conv)
+	if err != nil {
+		return nil, fmt.Errorf("store: reading events: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.Event, error) {
+		ev := store.Event{Conversation: conv}
+		var at int64
+		err := row.Scan(&ev.Type, &ev.Text, &ev.Detail, &at, &ev.Quiet)
+		ev.At = fromMillis(at)
+		return ev, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: reading events: %w", err)
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, nil
+}
+
+// UpdateConversation implements ConversationStore.
+func (s *Store) UpdateConversation(ctx context.Context, u store.ConversationUpdate) error {
+	return s.change(ctx, fmt.Sprintf("updating conversation %d", u.Conversation), func(tx pgx.Tx, ch *changes) error {
+		var before []store.Folder
+		if u.Status != nil || u.Assignee != nil {
+			if err := lockConversation(ctx, tx, u.Conversation); err != nil {
+				return err
+			}
+			var err error
+			if before, err = foldersOf(ctx, tx, u.Conversation); err != nil {
+				return err
+			}
+		}
+		if err := s.updateConversation(ctx, tx, u); err != nil {
+			return err
+		}
+		ch.conversation(u.Conversation, len(u.AddTags)+len(u.RemoveTags) > 0, before)
+		return nil
+	})
+}
+
+func (s *Store) updateConversation(ctx context.Context, tx pgx.Tx, u store.ConversationUpdate) error {
+	if err := lockConversation(ctx, tx, u.Conversation); err != nil {
+		return err
+	}
+	if err := addParticipants(ctx, tx, u.Conversation, u.AddParticipants); err != nil {
+		return err
+	}
+	if len(u.RemoveParticipants) > 0 {
+		if _, err := tx.Exec(ctx, `DELETE FROM participants WHERE conversation_id = $1 AND address = ANY($2)`, u.Conversation, u.RemoveParticipants); err != nil {
+			return err
+		}
+	}
+	if err := addFollowers(ctx, tx, u.Conversation, u.AddFollowers); err != nil {
+		return err
+	}
+	if len(u.RemoveFollowers) > 0 {
+		if _, err := tx.Exec(ctx, `DELETE FROM followers WHERE conversation_id = $1 AND address = ANY($2)`, u.Conversation, u.RemoveFollowers); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM follower_notices WHERE conversation_id = $1 AND address = ANY($2)`, u.Conversation, u.RemoveFollowers); err != nil {
+			return err
+		}
+	}
+	if u.ReadOnly != nil {
+		if _, err := tx.Exec(ctx, `UPDATE conversations SET read_only = $1 WHERE id = $2`, *u.ReadOnly, u.Conversation); err != nil {
+			return err
+		}
+	}
+	if len(u.AddTags) > 0 {
+		if err := setKeywords(ctx, tx, u.Conversation, u.AddTags, true); err != nil {
+			return err
+		}
+	}
+	if len(u.RemoveTags) > 0 {
+		if err := setKeywords(ctx, tx, u.Conversation, u.RemoveTags, false); err != nil {
+			return err
+		}
+	}
+	if u.Assignee != nil {
+		if err := setAssignee(ctx, tx, u.Conversation, *u.Assignee); err != nil {
+			return err
+		}
+	}
+	if u.Status != nil {
+		if err := setStatus(ctx, tx, u.Conversation, *u.Status); err != nil {
+			return err
+		}
+	}
+	for _, ev := range u.Events {
+		ev.Conversation = u.Conversation
+		if _, err := s.addEvent(ctx, tx, ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func addFollowers(ctx context.Context, tx pgx.Tx, conv int64, addrs []string) error {
+	for _, a := range addrs {
+		if _, err := tx.Exec(ctx, `INSERT INTO followers (conversation_id, address) VALUES ($1, $2) ON CONFLICT DO NOTHING`, conv, a); err != nil {
+			return err
+		}
+		if err := startNotice(ctx, tx, conv, a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ListConversations implements ConversationStore: keyset paging on the
+// primary key (store/conversation.go says why by number), one index range
+// per page whatever its depth.
+func (s *Store) ListConversations(ctx context.Context, status store.Status, before int64, limit int) ([]store.Conversation, int64, error) {
+	if limit <= 0 {
+		return nil, 0, fmt.Errorf("store: listing conversations: a page of %d", limit)
+	}
+	if before <= 0 {
+		before = math.MaxInt64
+	}
+	var out []store.Conversation
+	var next int64
+	err := s.readTx(ctx, func(tx pgx.Tx) error {
+		ids, err := int64s(ctx, tx, `SELECT id FROM conversations WHERE id < $1 AND ($2 = '' OR status = $2) ORDER BY id DESC LIMIT $3`,
+			before, string(status), limit)
+		if err != nil {
+			return err
+		}
+		if len(ids) == limit {
+			next = ids[len(ids)-1]
+		}
+		out = make([]store.Conversation, 0, len(ids))
+		for _, id := range ids {
+			c, err := readConversation(ctx, tx, id)
+			if err != nil {
+				return err
+			}
+			out = append(out, c)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("store: listing conversations: %w", err)
+	}
+	return out, next, nil
+}
+
+// ConversationMessages implements ConversationStore.
+func (s *Store) ConversationMessages(ctx context.Context, conv int64) ([]store.Message, error) {
+	rows, err := s.pool.Query(ctx, messageColumns+`WHERE conversation_id = $1 ORDER BY id`, conv)
+	if err != nil {
+		return nil, fmt.Errorf("store: listing messages: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.Message, error) { return scanMessage(row) })
+	if err != nil {
+		return nil, fmt.Errorf("store: listing messages: %w", err)
+	}
+	return out, nil
+}
+
+// eventMessage renders an event as a short message the agents' mail
+// clients show like any other; it is Auto-Submitted so that nothing answers
+// it (RFC 3834).
+func eventMessage(inbox string, msg int64, ev store.Event) []byte {
+	oneLine := func(s string) string {
+		return strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }), " ")
+	}
+	subject := oneLine(ev.Text)
+	if subject == "" {
+		subject = oneLine(ev.Type)
+	}
+	var b strings.Builder
+	b.WriteString("From: \"supportgate\" <" + inbox + ">\r\n")
+	b.WriteString("To: <" + inbox + ">\r\n")
+	b.WriteString("Subject: " + mime.QEncoding.Encode("utf-8", "[event] "+subject+" [#"+strconv.FormatInt(ev.Conversation, 10)+"]") + "\r\n")
+	b.WriteString("Date: " + ev.At.Format(time.RFC1123Z) + "\r\n")
+	b.WriteString("Message-ID: <event." + strconv.FormatInt(ev.Conversation, 10) + "." + strconv.FormatInt(msg, 10) + "@supportgate.invalid>\r\n")
+	b.WriteString("Auto-Submitted: auto-generated\r\n")
+	b.WriteString("X-Supportgate-Event: " + oneLine(ev.Type) + "\r\n")
+	b.WriteString("MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n")
+	b.WriteString(subject + "\r\n")
+	if ev.Detail != "" {
+		b.WriteString("\r\n" + strings.ReplaceAll(strings.ReplaceAll(ev.Detail, "\r\n", "\n"), "\n", "\r\n") + "\r\n")
+	}
+	return []byte(b.String())
+}

@@ -1,0 +1,211 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/supportgate/supportgate/store"
+)
+
+// What each write publishes (DESIGN.md §13, store/feed.go), as store/sqlite
+// records it: a write that changes what a consumer shows runs through
+// commit and records what it changed. The changes are completed in the
+// transaction (resolve: the conversations' inbox and folder kinds),
+// sent to the other nodes by NOTIFY in the transaction (delivered at
+// COMMIT), and published to this node's Hub after the COMMIT, before the
+// write returns: a caller that returns has woken the sessions its write
+// concerns, and a woken session reads the write. A transaction run again
+// records afresh; one rolled back publishes nothing.
+
+// changes collects what one write transaction changed.
+type changes struct {
+	list  []store.Change
+	convs []convChange // completed by resolve
+}
+
+// convChange is a change of a conversation's shared entries.
+type convChange struct {
+	conv   int64
+	flags  bool           // their flags changed (keywords, \Answered)
+	before []store.Folder // the kinds they were in before a move
+}
+
+func (c *changes) add(cs ...store.Change) { c.list = append(c.list, cs...) }
+
+// agent records a change only agent sees: of their state of shared
+// entries (mailbox ""), or of a private mailbox.
+func (c *changes) agent(agent, mailbox string) {
+	c.add(store.Change{Agent: agent, Mailbox: mailbox})
+}
+
+// conversation records that conv's shared entries changed: some were
+// added, or they moved out of the folder kinds before (foldersOf, read
+// before the write; nil when they did not move), and, with flags, what
+// they show of the conversation's keywords or \Answered.
+func (c *changes) conversation(conv int64, flags bool, before []store.Folder) {
+	c.convs = append(c.convs, convChange{conv: conv, flags: flags, before: before})
+}
+
+// event records an event's message in its conversation; a quiet event
+// shows nowhere.
+func (c *changes) event(ev store.Event) {
+	if !ev.Quiet {
+		c.conversation(ev.Conversation, false, nil)
+	}
+}
+
+// outbound records what addOutbound wrote: the message's entries (and
+// \Answered on the earlier ones for a reply, keywords and folders of its
+// quick actions), the author's Sent, and the queue.
+func (c *changes) outbound(out store.Outbound, before []store.Folder) {
+	if out.Kind != store.KindNotification {
+		flags := out.Kind == store.KindReply || out.Update != nil && len(out.Update.AddTags)+len(out.Update.RemoveTags) > 0
+		c.conversation(out.Conversation, flags, before)
+	}
+	if (out.Kind == store.KindReply || out.Kind == store.KindNote) && out.Agent != "" {
+		c.agent(out.Agent, store.MailboxSent) // fileSent
+	}
+	if (out.Kind == store.KindReply || out.Kind == store.KindNotification) && len(out.Recipients) > 0 {
+		c.add(store.Change{Queue: true})
+	}
+}
+
+// foldersOf returns the shared folder kinds conv's entries are in
+// (syncFolders keeps them where wantedFolders says); none for a
+// conversation that does not exist.
+func foldersOf(ctx context.Context, tx pgx.Tx, conv int64) ([]store.Folder, error) {
+	status, _, assignee, err := folderState(ctx, tx, conv)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	return wantedFolders(status, assignee), err
+}
+
+// resolve returns the changes ch recorded, the conversations' completed
+// with their inbox and the folder kinds they are in now, read in tx after
+// the writes.
+func resolve(ctx context.Context, tx pgx.Tx, ch *changes) ([]store.Change, error) {
+	out := slices.Clone(ch.list)
+	byConv := map[int64]*store.Change{}
+	var ids []int64
+	for _, cc := range ch.convs {
+		c := byConv[cc.conv]
+		if c == nil {
+			c = &store.Change{Conversation: cc.conv}
+			byConv[cc.conv] = c
+			ids = append(ids, cc.conv)
+		}
+		c.Flags = c.Flags || cc.flags
+		c.Folders = addFolders(c.Folders, cc.before)
+	}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := tx.Query(ctx, `SELECT id, status, inbox, assignee FROM conversations WHERE id = ANY($1)`, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var status, inbox, assignee string
+		if err := rows.Scan(&id, &status, &inbox, &assignee); err != nil {
+			return nil, err
+		}
+		c := byConv[id]
+		c.Inbox, c.Folders = inbox, addFolders(c.Folders, wantedFolders(store.Status(status), assignee))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for _, id := range ids {
+		c := byConv[id]
+		if c.Inbox == "" {
+			c.Folders = nil // not found: any inbox, any kind
+		}
+		out = append(out, *c)
+	}
+	return out, nil
+}
+
+// addFolders adds to kinds those of more it lacks.
+func addFolders(kinds, more []store.Folder) []store.Folder {
+	for _, f := range more {
+		if !slices.Contains(kinds, f) {
+			kinds = append(kinds, f)
+		}
+	}
+	return kinds
+}
+
+// commit runs f in a write transaction (inTx), sends what f recorded to
+// the other nodes in it, and publishes it to this node's Hub after the
+// COMMIT.
+func (s *Store) commit(ctx context.Context, f func(tx pgx.Tx, ch *changes) error) error {
+	var published []store.Change
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var ch changes // afresh when the transaction runs again
+		if err := f(tx, &ch); err != nil {
+			return err
+		}
+		cs, err := resolve(ctx, tx, &ch)
+		if err != nil {
+			return err
+		}
+		if published = store.Coalesce(cs); len(published) == 0 {
+			return nil
+		}
+		_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, changesChannel, s.payload(published))
+		return err
+	})
+	if err == nil && len(published) > 0 {
+		s.hub.Publish(published)
+	}
+	return err
+}
+
+// change is commit with what the write was in its error.
+func (s *Store) change(ctx context.Context, what string, f func(tx pgx.Tx, ch *changes) error) error {
+	if err := s.commit(ctx, f); err != nil {
+		return fmt.Errorf("store: %s: %w", what, err)
+	}
+	return nil
+}
+
+// payload is the NOTIFY payload of changes: this node's name, a space and
+// store.EncodeChanges, shorter than the 8000 bytes NOTIFY allows (an All
+// change when they do not fit).
+func (s *Store) payload(cs []store.Change) string {
+	p := s.node + " " + string(store.EncodeChanges(cs))
+	if len(p) > store.MaxPayload {
+		p = s.node + ` [{"all":true}]`
+	}
+	return p
+}
+
+// received publishes the changes of another node's notification; one
+// this node sent was published already. A payload it cannot read says
+// that something changed: everything is read again.
+func (s *Store) received(payload string) {
+	node, encoded, _ := strings.Cut(payload, " ")
+	if node == s.node {
+		return
+	}
+	cs, err := store.DecodeChanges([]byte(encoded))
+	if err != nil {
+		s.hub.PublishAll()
+		return
+	}
+	s.hub.Publish(cs)
+}
+
+// Subscribe implements store.Feed.
+func (s *Store) Subscribe(f store.Filter) *store.Subscription { return s.hub.Subscribe(f) }
+
+// Changes returns a channel closed at the next committed change of any
+// kind, this node's or another's (store.Hub.Changes).
+func (s *Store) Changes() <-chan struct{} { return s.hub.Changes() }

@@ -1,0 +1,507 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/supportgate/supportgate/store"
+)
+
+// ConversationByMessageID implements Store.
+func (s *Store) ConversationByMessageID(ctx context.Context, ids []string) (int64, bool, error) {
+	for _, id := range ids {
+		if id == "" {
+			continue
+		}
+		var conv int64
+		err := s.pool.QueryRow(ctx, `SELECT conversation_id FROM message_ids WHERE message_id_header = $1`, id).Scan(&conv)
+		if errors.Is(err, pgx.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return 0, false, fmt.Errorf("store: looking up Message-ID: %w", err)
+		}
+		return conv, true, nil
+	}
+	return 0, false, nil
+}
+
+// Conversation implements Store.
+func (s *Store) Conversation(ctx context.Context, id int64) (store.Conversation, error) {
+	var c store.Conversation
+	err := s.readTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		c, err = readConversation(ctx, tx, id)
+		return err
+	})
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return store.Conversation{}, fmt.Errorf("store: reading conversation %d: %w", id, err)
+	}
+	return c, err
+}
+
+// readConversation reads a conversation with its participants, followers
+// and keywords in q.
+func readConversation(ctx context.Context, q querier, id int64) (store.Conversation, error) {
+	c := store.Conversation{ID: id}
+	var status string
+	var created, updated int64
+	err := q.QueryRow(ctx, `SELECT inbox, owner, subject, status, created, updated, read_only, assignee FROM conversations WHERE id = $1`, id).
+		Scan(&c.Inbox, &c.Owner, &c.Subject, &status, &created, &updated, &c.ReadOnly, &c.Assignee)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.Conversation{}, store.ErrNotFound
+	}
+	if err != nil {
+		return store.Conversation{}, err
+	}
+	c.Status, c.Created, c.Updated = store.Status(status), fromMillis(created), fromMillis(updated)
+	if c.Participants, err = strs(ctx, q, `SELECT address FROM participants WHERE conversation_id = $1 ORDER BY position`, id); err != nil {
+		return store.Conversation{}, err
+	}
+	if c.Followers, err = strs(ctx, q, `SELECT address FROM followers WHERE conversation_id = $1 ORDER BY address`, id); err != nil {
+		return store.Conversation{}, err
+	}
+	kws, err := keywords(ctx, q, []int64{id})
+	if err != nil {
+		return store.Conversation{}, err
+	}
+	for _, k := range kws[id] {
+		switch {
+		case strings.EqualFold(k, store.KeywordFlagged):
+			c.Flagged = true
+		case !strings.HasPrefix(k, `\`) && !strings.HasPrefix(k, "$"):
+			c.Tags = append(c.Tags, k)
+		}
+	}
+	slices.Sort(c.Tags)
+	return c, nil
+}
+
+// strs runs a query of one text column and returns its values.
+func strs(ctx context.Context, q querier, sql string, args ...any) ([]string, error) {
+	rows, err := q.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	l, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if len(l) == 0 {
+		l = nil
+	}
+	return l, err
+}
+
+// messageColumns selects a Message (scanMessage reads it).
+const messageColumns = `SELECT id, conversation_id, kind, sender, sender_role, message_id_header, received, size, hidden_bcc FROM messages `
+
+func scanMessage(row pgx.Row) (store.Message, error) {
+	var m store.Message
+	var kind, role, bcc string
+	var received int64
+	err := row.Scan(&m.ID, &m.Conversation, &kind, &m.Sender, &role, &m.MessageIDHeader, &received, &m.Size, &bcc)
+	m.Kind, m.SenderRole, m.Received, m.HiddenBCC = store.Kind(kind), store.SenderRole(role), fromMillis(received), splitList(bcc)
+	return m, err
+}
+
+// Message implements Store.
+func (s *Store) Message(ctx context.Context, id int64) (store.Message, error) {
+	m, err := scanMessage(s.pool.QueryRow(ctx, messageColumns+`WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.Message{}, store.ErrNotFound
+	}
+	if err != nil {
+		return store.Message{}, fmt.Errorf("store: reading message %d: %w", id, err)
+	}
+	return m, nil
+}
+
+// MessageByHeaderID implements Store.
+func (s *Store) MessageByHeaderID(ctx context.Context, id string) (store.Message, error) {
+	m, err := scanMessage(s.pool.QueryRow(ctx, messageColumns+
+		`WHERE id = (SELECT message_id FROM message_ids WHERE message_id_header = $1)`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.Message{}, store.ErrNotFound
+	}
+	if err != nil {
+		return store.Message{}, fmt.Errorf("store: looking up Message-ID: %w", err)
+	}
+	return m, nil
+}
+
+// MessageRaw implements Store.
+func (s *Store) MessageRaw(ctx context.Context, id int64) ([]byte, error) {
+	var raw []byte
+	err := s.pool.QueryRow(ctx, `SELECT raw FROM messages WHERE id = $1`, id).Scan(&raw)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, store.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: reading message %d: %w", id, err)
+	}
+	return raw, nil
+}
+
+// NextMessageNumber implements Store.
+func (s *Store) NextMessageNumber(ctx context.Context) (int64, error) {
+	n, err := nextval(ctx, s.pool, "message_numbers")
+	if err != nil {
+		return 0, fmt.Errorf("store: reserving a message number: %w", err)
+	}
+	return n, nil
+}
+
+// NextConversationNumber implements Store.
+func (s *Store) NextConversationNumber(ctx context.Context) (int64, error) {
+	n, err := nextval(ctx, s.pool, "conversation_numbers")
+	if err != nil {
+		return 0, fmt.Errorf("store: reserving a conversation number: %w", err)
+	}
+	return n, nil
+}
+
+// AddInbound implements Store.
+func (s *Store) AddInbound(ctx context.Context, in store.Inbound) (store.InboundResult, error) {
+	var res store.InboundResult
+	meta := s.computeMeta(in.Raw) // outside the transaction
+	err := s.commit(ctx, func(tx pgx.Tx, ch *changes) (err error) {
+		res, err = s.addInbound(ctx, tx, ch, in, meta)
+		return err
+	})
+	if err != nil {
+		return store.InboundResult{}, fmt.Errorf("store: storing inbound message: %w", err)
+	}
+	return res, nil
+}
+
+// Advisory lock classes (the first key of pg_advisory_xact_lock(int, int)).
+const (
+	lockMessageID = 1 // an inbound Message-ID being stored
+	lockAutoAck   = 2 // an inbox and recipient's acknowledgement count
+)
+
+// addInbound stores one inbound message in tx (AddInbound, ImportInbound)
+// and records the change in ch, none for a duplicate.
+func (s *Store) addInbound(ctx context.Context, tx pgx.Tx, ch *changes, in store.Inbound, meta []byte) (store.InboundResult, error) {
+	var res store.InboundResult
+	var before []store.Folder // where a conversation it reopens was
+	if in.MessageIDHeader != "" {
+		// Two nodes receiving the same message at once: the second waits
+		// here until the first commits, then finds it (DESIGN.md §3 item 5).
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, lockMessageID, in.MessageIDHeader); err != nil {
+			return res, err
+		}
+		// The conversation is the stored message's: an index row first
+		// written as a reference keeps the conversation that referred to
+		// it, which need not be where the message itself went.
+		err := tx.QueryRow(ctx, `SELECT m.conversation_id, m.id FROM message_ids i JOIN messages m ON m.id = i.message_id
+			WHERE i.message_id_header = $1`, in.MessageIDHeader).Scan(&res.Conversation, &res.Message)
+		if err == nil {
+			res.Duplicate = true
+			return res, nil
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return res, err
+		}
+	}
+	now := millis(in.Received)
+	conv := in.Conversation
+	if conv == 0 {
+		var err error
+		if conv, err = nextval(ctx, tx, "conversation_numbers"); err != nil {
+			return res, err
+		}
+		status := in.NewStatus
+		if status == "" {
+			status = store.StatusOpen
+		}
+		if !slices.Contains([]store.Status{store.StatusOpen, store.StatusClosed, store.StatusSpam}, status) {
+			return res, fmt.Errorf("a new conversation cannot be %q", status)
+		}
+		nc := store.NewConversation{Inbox: in.Inbox, Owner: in.Owner, Subject: in.Subject, NormSubject: in.NormSubject, Assignee: in.NewAssignee}
+		var turn []store.Event
+		if nc.Assignee == "" && in.AssignInTurn != nil && len(in.AssignInTurn.Agents) > 0 {
+			if nc.Assignee, err = takeTurn(ctx, tx, in.Inbox, in.AssignInTurn.Agents); err != nil {
+				return res, err
+			}
+			turn = []store.Event{{Type: "assigned", At: in.Received, Quiet: in.AssignInTurn.QuietEvent,
+				Text: "Assigned to " + nc.Assignee + " in turn (round-robin)"}}
+		}
+		if err := insertConversation(ctx, tx, conv, nc, status, now); err != nil {
+			return res, err
+		}
+		if err := addTags(ctx, tx, conv, in.NewTags); err != nil {
+			return res, err
+		}
+		res.Assignee = nc.Assignee
+		in.Events = append(turn, in.Events...)
+	} else {
+		if err := lockConversation(ctx, tx, conv); err != nil {
+			return res, err
+		}
+		if in.Reopen {
+			var err error
+			if before, err = foldersOf(ctx, tx, conv); err != nil {
+				return res, err
+			}
+			if err := setStatus(ctx, tx, conv, store.StatusOpen); err != nil {
+				return res, err
+			}
+		}
+	}
+	joining, over, err := withinCap(ctx, tx, conv, in.NewParticipants, in.Cap)
+	if err != nil {
+		return res, err
+	}
+	if err := addParticipants(ctx, tx, conv, joining); err != nil {
+		return res, err
+	}
+	if len(over) > 0 {
+		// Issue 13: the cap counted under the conversation's lock, where
+		// two messages at once cannot both see room for one more.
+		in.Events = append(in.Events, store.Event{Type: "participants-over-cap", At: in.Received,
+			Text: fmt.Sprintf("Not added as participants, the cap of %d is reached: %s", in.Cap.Max, strings.Join(over, ", "))})
+	}
+	msg, err := nextval(ctx, tx, "message_numbers")
+	if err != nil {
+		return res, err
+	}
+	res.Conversation, res.Message = conv, msg
+	if err := s.insertMessage(ctx, tx, messageRow{
+		id: msg, conv: conv, kind: store.KindInbound, sender: in.Sender, senderRole: in.SenderRole, messageID: in.MessageIDHeader,
+		received: now, raw: in.Raw, seenIDs: in.SeenMessageIDs, meta: meta, automatic: in.Automatic,
+	}); err != nil {
+		return res, err
+	}
+	if err := s.updateConversation(ctx, tx, store.ConversationUpdate{Conversation: conv, AddFollowers: in.NewFollowers, Events: in.Events}); err != nil {
+		return res, err
+	}
+	ch.conversation(conv, false, before)
+	return res, nil
+}
+
+// AddOutbound implements Store.
+func (s *Store) AddOutbound(ctx context.Context, out store.Outbound) error {
+	meta := s.computeMeta(out.Raw)
+	return s.change(ctx, "recording outbound message", func(tx pgx.Tx, ch *changes) error {
+		return s.addOutbound(ctx, tx, ch, out, meta)
+	})
+}
+
+// addOutbound records and queues one outbound message in tx (AddOutbound,
+// QueueAutoAck, QueueNotification) and records what it changed in ch.
+func (s *Store) addOutbound(ctx context.Context, tx pgx.Tx, ch *changes, out store.Outbound, meta []byte) error {
+	now := millis(out.Received)
+	var before []store.Folder // where the conversation was, should its quick actions move it
+	if nc := out.NewConversation; nc != nil {
+		if err := insertConversation(ctx, tx, out.Conversation, *nc, store.StatusOpen, now); err != nil {
+			return err
+		}
+	} else if err := lockConversation(ctx, tx, out.Conversation); err != nil {
+		return err
+	} else if out.Update != nil {
+		if before, err = foldersOf(ctx, tx, out.Conversation); err != nil {
+			return err
+		}
+	}
+	ch.outbound(out, before)
+	if out.Update != nil {
+		// The update rewrites entries after the message took its UIDs:
+		// the rewrites counter is taken first, in the order every other
+		// writer takes the counters (rewrites, modseq, UIDs).
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM counters WHERE name = 'rewrites' FOR UPDATE`); err != nil {
+			return err
+		}
+	}
+	if err := s.insertMessage(ctx, tx, messageRow{
+		id: out.Message, conv: out.Conversation, kind: out.Kind, sender: out.Agent, messageID: out.MessageIDHeader,
+		received: now, raw: out.Raw, hiddenBCC: out.HiddenBCC, meta: meta,
+		replyTo: out.ServedReplyTo, replyToCut: out.ServedCut,
+	}); err != nil {
+		return err
+	}
+	if err := recordSubmission(ctx, tx, out.Agent, out.ClientMessageID, out.Message); err != nil {
+		return err
+	}
+	if out.Update != nil {
+		u := *out.Update
+		u.Conversation = out.Conversation
+		if err := s.updateConversation(ctx, tx, u); err != nil {
+			return err
+		}
+	}
+	if _, over, err := withinCap(ctx, tx, out.Conversation, out.NewParticipants, out.Cap); err != nil {
+		return err
+	} else if len(over) > 0 {
+		return store.ErrParticipantCap
+	}
+	if err := addParticipants(ctx, tx, out.Conversation, out.NewParticipants); err != nil {
+		return err
+	}
+	// The author has read what they wrote.
+	if out.Kind != store.KindNotification {
+		if _, err := tx.Exec(ctx, `INSERT INTO seen (agent, message_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, out.Agent, out.Message); err != nil {
+			return err
+		}
+	}
+	if out.Kind != store.KindReply && out.Kind != store.KindNotification || len(out.Recipients) == 0 {
+		return nil
+	}
+	qid, err := nextval(ctx, tx, "outbound_numbers")
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO outbound_messages (id, message_id, mail_from, created) VALUES ($1, $2, $3, $4)`,
+		qid, out.Message, out.MailFrom, now); err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO outbound_recipients (outbound_id, recipient, state, attempts, next_attempt, last_error)
+		SELECT $1, r, 'queued', 0, $2, '' FROM unnest($3::text[]) AS r ON CONFLICT DO NOTHING`, qid, now, out.Recipients)
+	return err
+}
+
+func insertConversation(ctx context.Context, tx pgx.Tx, id int64, c store.NewConversation, status store.Status, now int64) error {
+	_, err := tx.Exec(ctx, `INSERT INTO conversations (id, inbox, owner, subject, norm_subject, status, created, updated, assignee)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, id, c.Inbox, c.Owner, c.Subject, c.NormSubject, status, now, now, c.Assignee)
+	return err
+}
+
+// withinCap splits addresses about to join a conversation into those the
+// cap has room for and those over it, counting the participants in tx
+// (under the conversation's lock); ones already participants are neither.
+func withinCap(ctx context.Context, tx pgx.Tx, conv int64, addrs []string, cp store.ParticipantCap) (joining, over []string, err error) {
+	if len(addrs) == 0 {
+		return nil, nil, nil
+	}
+	have, err := strs(ctx, tx, `SELECT address FROM participants WHERE conversation_id = $1`, conv)
+	if err != nil {
+		return nil, nil, err
+	}
+	n := len(have)
+	for _, a := range addrs {
+		if slices.Contains(have, a) || slices.Contains(joining, a) {
+			continue
+		}
+		if cp.Enforce && n >= cp.Max {
+			over = append(over, a)
+			continue
+		}
+		joining = append(joining, a)
+		n++
+	}
+	return joining, over, nil
+}
+
+func addParticipants(ctx context.Context, tx pgx.Tx, conv int64, addrs []string) error {
+	for _, p := range addrs {
+		if _, err := tx.Exec(ctx, `INSERT INTO participants (conversation_id, address, position)
+			VALUES ($1, $2, (SELECT COALESCE(MAX(position), 0) + 1 FROM participants WHERE conversation_id = $1))
+			ON CONFLICT (conversation_id, address) DO NOTHING`, conv, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type messageRow struct {
+	id, conv   int64
+	kind       store.Kind
+	sender     string
+	senderRole store.SenderRole
+	messageID  string
+	received   int64
+	raw        []byte
+	hiddenBCC  []string
+	automatic  bool // Inbound.Automatic
+	seenIDs    []string
+	meta       []byte // FETCH metadata; nil: computed at the first FETCH
+	replyTo    string // MailboxEntry.ReplyTo
+	replyToCut int64
+}
+
+// insertMessage writes a message, indexes its Message-IDs, touches its
+// conversation, gives it its entries in the shared folders the conversation
+// is in, and files an agent's reply or note in their Sent. The caller holds
+// the conversation's lock.
+func (s *Store) insertMessage(ctx context.Context, tx pgx.Tx, m messageRow) error {
+	if err := lockConversation(ctx, tx, m.conv); err != nil {
+		return err
+	}
+	raw := m.raw
+	if raw == nil {
+		raw = []byte{}
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO messages (id, conversation_id, kind, sender, sender_role, message_id_header, received, size, hidden_bcc, raw)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		m.id, m.conv, m.kind, m.sender, m.senderRole, m.messageID, m.received, len(raw), joinList(m.hiddenBCC), raw); err != nil {
+		return err
+	}
+	if m.replyTo != "" {
+		if _, err := tx.Exec(ctx, `INSERT INTO served_reply_to (message_id, reply_to, cut) VALUES ($1, $2, $3)`,
+			m.id, m.replyTo, m.replyToCut); err != nil {
+			return err
+		}
+	}
+	if err := insertMeta(ctx, tx, m.id, m.meta); err != nil {
+		return err
+	}
+	if m.kind == store.KindNotification {
+		// Not an update, in no folder (store/notices.go); its Message-ID is
+		// indexed, so that a reply to it threads.
+		return indexMessageID(ctx, tx, m)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE conversations SET updated = $1 WHERE id = $2 AND updated < $1`, m.received, m.conv); err != nil {
+		return err
+	}
+	if store.IsUpdate(m.kind) && !m.automatic {
+		if err := markPending(ctx, tx, m.conv, m.sender, m.received); err != nil {
+			return err
+		}
+	}
+	if err := indexMessageID(ctx, tx, m); err != nil {
+		return err
+	}
+	if m.kind == store.KindReply {
+		// The conversation's earlier messages are \Answered now (DESIGN.md
+		// §6): sessions read its entries again.
+		if err := noteRewrite(ctx, tx, []int64{m.conv}); err != nil {
+			return err
+		}
+		if err := touchConversations(ctx, tx, m.conv); err != nil { // modseq.go
+			return err
+		}
+	}
+	if (m.kind == store.KindReply || m.kind == store.KindNote) && m.sender != "" {
+		if err := fileSent(ctx, tx, m.sender, m.id, m.received); err != nil {
+			return err
+		}
+	}
+	return enterFolders(ctx, tx, m.conv, m.id)
+}
+
+// indexMessageID records a message's Message-ID and the ones it refers to.
+func indexMessageID(ctx context.Context, tx pgx.Tx, m messageRow) error {
+	if m.messageID != "" {
+		// A row that only recorded a reference gets its message now.
+		tag, err := tx.Exec(ctx, `INSERT INTO message_ids (message_id_header, conversation_id, message_id) VALUES ($1, $2, $3)
+			ON CONFLICT (message_id_header) DO UPDATE SET message_id = excluded.message_id WHERE message_ids.message_id IS NULL`,
+			m.messageID, m.conv, m.id)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 && m.kind == store.KindInbound {
+			// Stored meanwhile by a transaction that did not take the
+			// Message-ID's lock (an import): run again, and find it.
+			return errRetry
+		}
+	}
+	if len(m.seenIDs) > 0 {
+		if _, err := tx.Exec(ctx, `INSERT INTO message_ids (message_id_header, conversation_id, message_id)
+			SELECT r, $2, NULL FROM unnest($1::text[]) AS r ON CONFLICT (message_id_header) DO NOTHING`, m.seenIDs, m.conv); err != nil {
+			return err
+		}
+	}
+	return nil
+}

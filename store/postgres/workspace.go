@@ -1,0 +1,333 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/supportgate/supportgate/store"
+)
+
+// wantedFolders is where a conversation's messages belong (DESIGN.md §6):
+// an open conversation is in INBOX and in Mine (its assignee's) or
+// Unassigned; a closed one in Closed; spam in Spam.
+func wantedFolders(status store.Status, assignee string) []store.Folder {
+	switch status {
+	case store.StatusOpen:
+		if assignee != "" {
+			return []store.Folder{store.FolderInbox, store.FolderMine}
+		}
+		return []store.Folder{store.FolderInbox, store.FolderUnassigned}
+	case store.StatusClosed:
+		return []store.Folder{store.FolderClosed}
+	case store.StatusSpam:
+		return []store.Folder{store.FolderSpam}
+	}
+	return nil
+}
+
+// folderState reads what decides a conversation's shared folders.
+func folderState(ctx context.Context, tx pgx.Tx, conv int64) (status store.Status, inbox, assignee string, err error) {
+	err = tx.QueryRow(ctx, `SELECT status, inbox, assignee FROM conversations WHERE id = $1`, conv).Scan(&status, &inbox, &assignee)
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = store.ErrNotFound
+	}
+	return status, inbox, assignee, err
+}
+
+// enterFolders gives one new message its entries in the shared folders its
+// conversation is in (store/sqlite's folders.go says why only the new
+// message needs them).
+func enterFolders(ctx context.Context, tx pgx.Tx, conv, msg int64) error {
+	status, inbox, assignee, err := folderState(ctx, tx, conv)
+	if err != nil {
+		return err
+	}
+	want := wantedFolders(status, assignee)
+	if len(want) == 0 {
+		return nil
+	}
+	ms, err := nextModSeq(ctx, tx) // modseq.go
+	if err != nil {
+		return err
+	}
+	for _, f := range want {
+		if err := addFolderEntry(ctx, tx, f, msg, inbox, assignee, ms); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addFolderEntry gives message msg the next UID of shared folder f, from
+// the folder's counter row (committed in order: DESIGN.md §13, "UIDs
+// across nodes"). Only Mine entries keep the conversation's assignee.
+func addFolderEntry(ctx context.Context, tx pgx.Tx, f store.Folder, msg int64, inbox, assignee string, modSeq int64) error {
+	if f != store.FolderMine {
+		assignee = ""
+	}
+	uid, err := bump(ctx, tx, "uid:"+string(f))
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO folder_entries (folder, uid, message_id, inbox, assignee, modseq) VALUES ($1, $2, $3, $4, $5, $6)`,
+		string(f), uid, msg, inbox, assignee, modSeq)
+	return err
+}
+
+// syncFolders keeps a conversation's shared folder entries in step with its
+// status and assignee (DESIGN.md §6, §13). A message that enters a folder
+// gets the folder's next UID; one that leaves loses its entry, so a UID is
+// never reused. The caller holds the conversation's lock.
+func syncFolders(ctx context.Context, tx pgx.Tx, conv int64) error {
+	status, inbox, assignee, err := folderState(ctx, tx, conv)
+	if err != nil {
+		return err
+	}
+	if err := noteRewrite(ctx, tx, []int64{conv}); err != nil { // cursor.go
+		return err
+	}
+	ms, err := nextModSeq(ctx, tx)
+	if err != nil {
+		return err
+	}
+	want := map[store.Folder]bool{}
+	for _, f := range wantedFolders(status, assignee) {
+		want[f] = true
+	}
+	for _, f := range store.SharedFolders() {
+		entryAssignee := ""
+		if f == store.FolderMine {
+			entryAssignee = assignee
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM folder_entries
+			WHERE message_id IN (SELECT id FROM messages WHERE conversation_id = $1) AND folder = $2 AND ($3 OR assignee <> $4)`,
+			conv, string(f), !want[f], entryAssignee); err != nil {
+			return err
+		}
+		if !want[f] {
+			continue
+		}
+		ids, err := int64s(ctx, tx, `SELECT m.id FROM messages m WHERE m.conversation_id = $1 AND m.kind <> $2
+			AND NOT EXISTS (SELECT 1 FROM folder_entries e WHERE e.message_id = m.id AND e.folder = $3) ORDER BY m.id`,
+			conv, string(store.KindNotification), string(f))
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if err := addFolderEntry(ctx, tx, f, id, inbox, assignee, ms); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// SetAssignee implements WorkspaceStore.
+func (s *Store) SetAssignee(ctx context.Context, conv int64, agent string) error {
+	return s.change(ctx, fmt.Sprintf("assigning conversation %d", conv), func(tx pgx.Tx, ch *changes) error {
+		if err := lockConversation(ctx, tx, conv); err != nil {
+			return err
+		}
+		before, err := foldersOf(ctx, tx, conv)
+		if err != nil {
+			return err
+		}
+		if err := setAssignee(ctx, tx, conv, agent); err != nil {
+			return err
+		}
+		ch.conversation(conv, false, before)
+		return nil
+	})
+}
+
+func setAssignee(ctx context.Context, tx pgx.Tx, conv int64, agent string) error {
+	if err := lockConversation(ctx, tx, conv); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE conversations SET assignee = $1 WHERE id = $2`, agent, conv); err != nil {
+		return err
+	}
+	return syncFolders(ctx, tx, conv)
+}
+
+// AddTags implements WorkspaceStore.
+func (s *Store) AddTags(ctx context.Context, conv int64, tags []string) error {
+	return s.setKeywords(ctx, conv, tags, true)
+}
+
+// RemoveTags implements WorkspaceStore.
+func (s *Store) RemoveTags(ctx context.Context, conv int64, tags []string) error {
+	return s.setKeywords(ctx, conv, tags, false)
+}
+
+// SetFlagged implements WorkspaceStore.
+func (s *Store) SetFlagged(ctx context.Context, conv int64, flagged bool) error {
+	return s.setKeywords(ctx, conv, []string{store.KeywordFlagged}, flagged)
+}
+
+func (s *Store) setKeywords(ctx context.Context, conv int64, keywords []string, on bool) error {
+	return s.change(ctx, fmt.Sprintf("keywords of conversation %d", conv), func(tx pgx.Tx, ch *changes) error {
+		if err := setKeywords(ctx, tx, conv, keywords, on); err != nil {
+			return err
+		}
+		ch.conversation(conv, true, nil)
+		return nil
+	})
+}
+
+// setKeywords adds or removes keywords of a conversation, compared
+// case-insensitively (IMAP keywords, RFC 9051 2.3.2).
+func setKeywords(ctx context.Context, tx pgx.Tx, conv int64, keywords []string, on bool) error {
+	if err := lockConversation(ctx, tx, conv); err != nil {
+		return err
+	}
+	if err := noteRewrite(ctx, tx, []int64{conv}); err != nil {
+		return err
+	}
+	changed := false
+	for _, k := range keywords {
+		if k == "" {
+			continue
+		}
+		var err error
+		var n int64
+		if on {
+			n, err = execCount(ctx, tx, `INSERT INTO conversation_keywords (conversation_id, keyword) VALUES ($1, $2) ON CONFLICT DO NOTHING`, conv, k)
+		} else {
+			n, err = execCount(ctx, tx, `DELETE FROM conversation_keywords WHERE conversation_id = $1 AND lower(keyword) = lower($2)`, conv, k)
+		}
+		if err != nil {
+			return err
+		}
+		changed = changed || n > 0
+	}
+	if changed {
+		return touchConversations(ctx, tx, conv) // modseq.go
+	}
+	return nil
+}
+
+// execCount runs a statement and returns how many rows it changed.
+func execCount(ctx context.Context, q querier, sql string, args ...any) (int64, error) {
+	tag, err := q.Exec(ctx, sql, args...)
+	return tag.RowsAffected(), err
+}
+
+// keywords returns the keywords of conversations, sorted as SQLite's
+// NOCASE collation sorts them.
+func keywords(ctx context.Context, q querier, convs []int64) (map[int64][]string, error) {
+	out := map[int64][]string{}
+	if len(convs) == 0 {
+		return out, nil
+	}
+	rows, err := q.Query(ctx, `SELECT conversation_id, keyword FROM conversation_keywords
+		WHERE conversation_id = ANY($1) ORDER BY lower(keyword), keyword`, convs)
+	if err != nil {
+		return nil, fmt.Errorf("store: reading keywords: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c int64
+		var k string
+		if err := rows.Scan(&c, &k); err != nil {
+			return nil, fmt.Errorf("store: reading keywords: %w", err)
+		}
+		out[c] = append(out[c], k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: reading keywords: %w", err)
+	}
+	return out, nil
+}
+
+// SetMarks implements WorkspaceStore.
+func (s *Store) SetMarks(ctx context.Context, agent string, folder store.Folder, uids []uint32, mark store.Mark, on bool) error {
+	return s.change(ctx, "marking entries", func(tx pgx.Tx, ch *changes) error {
+		// Marks are the agent's own. They are on one folder kind's
+		// entries, but the mod-sequence they advance is the message's in
+		// every folder (touchAgentEntries): no Folders.
+		ch.agent(agent, "")
+		convs, err := markedConversations(ctx, tx, folder, uids)
+		if err != nil {
+			return err
+		}
+		if err := noteRewrite(ctx, tx, convs); err != nil {
+			return err
+		}
+		var changed []int64
+		if on {
+			changed, err = int64s(ctx, tx, `INSERT INTO entry_marks (agent, folder, uid, mark) SELECT $1, $2, u, $3 FROM unnest($4::bigint[]) AS u
+				ON CONFLICT DO NOTHING RETURNING uid`, agent, string(folder), string(mark), uidList(uids))
+		} else {
+			changed, err = int64s(ctx, tx, `DELETE FROM entry_marks WHERE agent = $1 AND folder = $2 AND mark = $3 AND uid = ANY($4) RETURNING uid`,
+				agent, string(folder), string(mark), uidList(uids))
+		}
+		if err != nil {
+			return err
+		}
+		l := make([]uint32, len(changed))
+		for i, u := range changed {
+			l[i] = uint32(u)
+		}
+		return touchAgentEntries(ctx, tx, agent, folder, l) // modseq.go
+	})
+}
+
+// ContinuityCandidate implements Store.
+func (s *Store) ContinuityCandidate(ctx context.Context, inbox, owner, normSubject string, since time.Time) (int64, bool, error) {
+	var conv int64
+	err := s.pool.QueryRow(ctx, `SELECT id FROM conversations
+		WHERE inbox = $1 AND owner = $2 AND status = $3 AND norm_subject = $4 AND updated >= $5
+		ORDER BY updated DESC, id DESC LIMIT 1`, inbox, owner, string(store.StatusOpen), normSubject, millis(since)).Scan(&conv)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("store: continuity lookup: %w", err)
+	}
+	return conv, true, nil
+}
+
+// SetStatus implements Store.
+func (s *Store) SetStatus(ctx context.Context, conv int64, status store.Status) error {
+	return s.change(ctx, fmt.Sprintf("setting conversation %d %s", conv, status), func(tx pgx.Tx, ch *changes) error {
+		if err := lockConversation(ctx, tx, conv); err != nil {
+			return err
+		}
+		before, err := foldersOf(ctx, tx, conv)
+		if err != nil {
+			return err
+		}
+		if err := setStatus(ctx, tx, conv, status); err != nil {
+			return err
+		}
+		ch.conversation(conv, false, before)
+		return nil
+	})
+}
+
+// setStatus changes a conversation's status and keeps the shared folders in
+// step (syncFolders): one that opens again enters INBOX with new UIDs, as
+// if its messages had just arrived (DESIGN.md §13).
+func setStatus(ctx context.Context, tx pgx.Tx, conv int64, status store.Status) error {
+	// A status that is none would leave the conversation in no folder.
+	if !slices.Contains([]store.Status{store.StatusOpen, store.StatusClosed, store.StatusSpam}, status) {
+		return fmt.Errorf("a conversation cannot be %q", status)
+	}
+	var old string
+	err := tx.QueryRow(ctx, `SELECT status FROM conversations WHERE id = $1 FOR NO KEY UPDATE`, conv).Scan(&old)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.ErrNotFound
+	}
+	if err != nil || store.Status(old) == status {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE conversations SET status = $1 WHERE id = $2`, string(status), conv); err != nil {
+		return err
+	}
+	return syncFolders(ctx, tx, conv)
+}
