@@ -5,34 +5,23 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/supportgate/supportgate/config"
 	"github.com/supportgate/supportgate/gateway"
-	"github.com/supportgate/supportgate/internal/metrics"
 	"github.com/supportgate/supportgate/store"
 	"github.com/supportgate/supportgate/store/postgres"
 	"github.com/supportgate/supportgate/store/sqlite"
 	"github.com/supportgate/supportgate/threading"
 )
 
-// engine is what the daemon uses of the store beyond store.Store: both
-// engines have it.
-type engine interface {
-	store.Store
-	metrics.Store
-	SetMetaFunc(store.MetaFunc)
-	ObserveCommits(func(time.Duration))
-}
-
 var (
-	_ engine = (*sqlite.Store)(nil)
-	_ engine = (*postgres.Store)(nil)
+	_ store.Store = (*sqlite.Store)(nil)
+	_ store.Store = (*postgres.Store)(nil)
 )
 
 // openEngine opens the store [store] names (DESIGN.md §15): SQLite in the
 // data directory, or a PostgreSQL database shared by several nodes.
-func openEngine(ctx context.Context, cfg *config.Config) (engine, error) {
+func openEngine(ctx context.Context, cfg *config.Config) (store.Store, error) {
 	if cfg.Store.Engine == config.StorePostgres {
 		return postgres.Open(ctx, cfg.Store.DSN)
 	}
@@ -47,7 +36,7 @@ const tokenSecret = "token.key"
 // uses the same one, the database's, which the first node to start put
 // there from its own data directory (DESIGN.md §15), so that a reply to
 // mail one node sent threads by its token at any other.
-func tokenKeys(ctx context.Context, cfg *config.Config, st engine) (threading.Keys, error) {
+func tokenKeys(ctx context.Context, cfg *config.Config, st store.Store) (threading.Keys, error) {
 	keys, err := gateway.LoadKeys(cfg.Server.DataDir)
 	if err != nil {
 		return keys, err

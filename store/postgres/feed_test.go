@@ -135,9 +135,9 @@ func TestFeedWakesWhatAWriteConcerns(t *testing.T) {
 		// not say where the message is.
 		{"alice reads it (in another session)", func() error { return s.SetSeen(ctx, agent, []int64{msg}, true) },
 			map[string][]store.Change{"INBOX": {{Agent: agent}}, "Closed": {{Agent: agent}}}},
-		{"a tag", func() error { return s.AddTags(ctx, conv, []string{"billing"}) },
+		{"a tag", func() error { return s.UpdateConversation(ctx, store.KeywordsUpdate(conv, []string{"billing"}, nil)) },
 			map[string][]store.Change{"INBOX": {{Conversation: 2, Inbox: inboxA, Folders: open, Flags: true}}}},
-		{"closed: it leaves INBOX for Closed", func() error { return s.SetStatus(ctx, conv, store.StatusClosed) },
+		{"closed: it leaves INBOX for Closed", func() error { return s.UpdateConversation(ctx, store.StatusUpdate(conv, store.StatusClosed)) },
 			map[string][]store.Change{
 				"INBOX":  {{Conversation: 2, Inbox: inboxA, Folders: []store.Folder{store.FolderInbox, store.FolderUnassigned, store.FolderClosed}}},
 				"Closed": {{Conversation: 2, Inbox: inboxA, Folders: []store.Folder{store.FolderInbox, store.FolderUnassigned, store.FolderClosed}}},
@@ -181,10 +181,10 @@ func TestFeedFailedWritePublishesNothing(t *testing.T) {
 	s := openTest(t, pg.DSN(t))
 	sub := s.Subscribe(store.Filter{All: true})
 	ch := sub.Changed()
-	if err := s.SetStatus(t.Context(), 4242, store.StatusClosed); !errors.Is(err, store.ErrNotFound) {
+	if err := s.UpdateConversation(t.Context(), store.StatusUpdate(4242, store.StatusClosed)); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("SetStatus of no conversation: %v", err)
 	}
-	if err := s.AddTags(t.Context(), 4242, []string{"x"}); !errors.Is(err, store.ErrNotFound) {
+	if err := s.UpdateConversation(t.Context(), store.KeywordsUpdate(4242, []string{"x"}, nil)); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("AddTags of no conversation: %v", err)
 	}
 	if got, all := sub.Take(); isClosed(ch) || got != nil || all {

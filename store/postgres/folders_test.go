@@ -53,12 +53,12 @@ func TestNewMessagesEnterFoldersLikeAFullSync(t *testing.T) {
 		do   func() error
 	}{
 		{"open, unassigned", func() error { return nil }},
-		{"assigned", func() error { return s.SetAssignee(ctx, conv, "alice@example.com") }},
-		{"unassigned again", func() error { return s.SetAssignee(ctx, conv, "") }},
-		{"closed", func() error { return s.SetStatus(ctx, conv, store.StatusClosed) }},
-		{"reopened", func() error { return s.SetStatus(ctx, conv, store.StatusOpen) }},
-		{"assigned again", func() error { return s.SetAssignee(ctx, conv, "bob@example.com") }},
-		{"spam", func() error { return s.SetStatus(ctx, conv, store.StatusSpam) }},
+		{"assigned", func() error { return s.UpdateConversation(ctx, store.AssigneeUpdate(conv, "alice@example.com")) }},
+		{"unassigned again", func() error { return s.UpdateConversation(ctx, store.AssigneeUpdate(conv, "")) }},
+		{"closed", func() error { return s.UpdateConversation(ctx, store.StatusUpdate(conv, store.StatusClosed)) }},
+		{"reopened", func() error { return s.UpdateConversation(ctx, store.StatusUpdate(conv, store.StatusOpen)) }},
+		{"assigned again", func() error { return s.UpdateConversation(ctx, store.AssigneeUpdate(conv, "bob@example.com")) }},
+		{"spam", func() error { return s.UpdateConversation(ctx, store.StatusUpdate(conv, store.StatusSpam)) }},
 	}
 	for _, st := range steps {
 		if err := st.do(); err != nil {

@@ -334,7 +334,7 @@ func TestNodesShareState(t *testing.T) {
 		t.Fatalf("node B woken but cannot read the change: %v %v", found, err)
 	}
 	ch = a.Changes()
-	if err := b.SetStatus(ctx, res.Conversation, store.StatusClosed); err != nil {
+	if err := b.UpdateConversation(ctx, store.StatusUpdate(res.Conversation, store.StatusClosed)); err != nil {
 		t.Fatal(err)
 	}
 	if !waitChange(ch) {
@@ -478,9 +478,9 @@ func TestNodesMixedWritesDoNotDeadlock(t *testing.T) {
 							}
 						}
 					case 3:
-						err = node.SetStatus(ctx, conv[(c+n)%convs], store.StatusClosed)
+						err = node.UpdateConversation(ctx, store.StatusUpdate(conv[(c+n)%convs], store.StatusClosed))
 					case 4:
-						err = node.SetAssignee(ctx, conv[(c+1)%convs], me)
+						err = node.UpdateConversation(ctx, store.AssigneeUpdate(conv[(c+1)%convs], me))
 					case 5:
 						_, _, err = node.AddPrivate(ctx, me, store.MailboxDrafts, []store.PrivateMessage{{Raw: rawMessage("draft")}})
 					}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"slices"
 	"testing"
+
+	"github.com/supportgate/supportgate/store"
 )
 
 // TestKeywordsOfManyConversations: a folder may hold more conversations
@@ -13,7 +15,7 @@ func TestKeywordsOfManyConversations(t *testing.T) {
 	ctx := context.Background()
 	s := openTest(t, pg.DSN(t))
 	a := mustInbound(t, s, newInbound("support@example.test", "a@x", 1))
-	if err := s.AddTags(ctx, a.Conversation, []string{"vip"}); err != nil {
+	if err := s.UpdateConversation(ctx, store.KeywordsUpdate(a.Conversation, []string{"vip"}, nil)); err != nil {
 		t.Fatal(err)
 	}
 	ids := make([]int64, 40000)

@@ -126,24 +126,6 @@ func syncFolders(ctx context.Context, tx pgx.Tx, conv int64) error {
 	return nil
 }
 
-// SetAssignee implements WorkspaceStore.
-func (s *Store) SetAssignee(ctx context.Context, conv int64, agent string) error {
-	return s.change(ctx, fmt.Sprintf("assigning conversation %d", conv), func(tx pgx.Tx, ch *changes) error {
-		if err := lockConversation(ctx, tx, conv); err != nil {
-			return err
-		}
-		before, err := foldersOf(ctx, tx, conv)
-		if err != nil {
-			return err
-		}
-		if err := setAssignee(ctx, tx, conv, agent); err != nil {
-			return err
-		}
-		ch.conversation(conv, false, before)
-		return nil
-	})
-}
-
 func setAssignee(ctx context.Context, tx pgx.Tx, conv int64, agent string) error {
 	if err := lockConversation(ctx, tx, conv); err != nil {
 		return err
@@ -152,31 +134,6 @@ func setAssignee(ctx context.Context, tx pgx.Tx, conv int64, agent string) error
 		return err
 	}
 	return syncFolders(ctx, tx, conv)
-}
-
-// AddTags implements WorkspaceStore.
-func (s *Store) AddTags(ctx context.Context, conv int64, tags []string) error {
-	return s.setKeywords(ctx, conv, tags, true)
-}
-
-// RemoveTags implements WorkspaceStore.
-func (s *Store) RemoveTags(ctx context.Context, conv int64, tags []string) error {
-	return s.setKeywords(ctx, conv, tags, false)
-}
-
-// SetFlagged implements WorkspaceStore.
-func (s *Store) SetFlagged(ctx context.Context, conv int64, flagged bool) error {
-	return s.setKeywords(ctx, conv, []string{store.KeywordFlagged}, flagged)
-}
-
-func (s *Store) setKeywords(ctx context.Context, conv int64, keywords []string, on bool) error {
-	return s.change(ctx, fmt.Sprintf("keywords of conversation %d", conv), func(tx pgx.Tx, ch *changes) error {
-		if err := setKeywords(ctx, tx, conv, keywords, on); err != nil {
-			return err
-		}
-		ch.conversation(conv, true, nil)
-		return nil
-	})
 }
 
 // setKeywords adds or removes keywords of a conversation, compared
@@ -290,24 +247,6 @@ func (s *Store) ContinuityCandidate(ctx context.Context, inbox, owner, normSubje
 		return 0, false, fmt.Errorf("store: continuity lookup: %w", err)
 	}
 	return conv, true, nil
-}
-
-// SetStatus implements Store.
-func (s *Store) SetStatus(ctx context.Context, conv int64, status store.Status) error {
-	return s.change(ctx, fmt.Sprintf("setting conversation %d %s", conv, status), func(tx pgx.Tx, ch *changes) error {
-		if err := lockConversation(ctx, tx, conv); err != nil {
-			return err
-		}
-		before, err := foldersOf(ctx, tx, conv)
-		if err != nil {
-			return err
-		}
-		if err := setStatus(ctx, tx, conv, status); err != nil {
-			return err
-		}
-		ch.conversation(conv, false, before)
-		return nil
-	})
 }
 
 // setStatus changes a conversation's status and keeps the shared folders in
