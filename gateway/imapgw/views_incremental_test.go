@@ -133,9 +133,15 @@ func incrementalVsFull(t *testing.T, seed uint64) {
 		func() error {
 			return st.UpdateConversation(ctx, store.StatusUpdate(conv(), []store.Status{store.StatusOpen, store.StatusClosed, store.StatusSpam}[rnd.IntN(3)]))
 		},
-		func() error { return st.UpdateConversation(ctx, store.AssigneeUpdate(conv(), []string{"", agents[0], agents[1]}[rnd.IntN(3)])) },
-		func() error { return st.UpdateConversation(ctx, store.KeywordsUpdate(conv(), []string{"billing"}, nil)) },
-		func() error { return st.UpdateConversation(ctx, store.KeywordsUpdate(conv(), nil, []string{"billing"})) },
+		func() error {
+			return st.UpdateConversation(ctx, store.AssigneeUpdate(conv(), []string{"", agents[0], agents[1]}[rnd.IntN(3)]))
+		},
+		func() error {
+			return st.UpdateConversation(ctx, store.KeywordsUpdate(conv(), []string{"billing"}, nil))
+		},
+		func() error {
+			return st.UpdateConversation(ctx, store.KeywordsUpdate(conv(), nil, []string{"billing"}))
+		},
 		func() error { return st.UpdateConversation(ctx, flagged(conv(), rnd.IntN(2) == 0)) },
 		func() error {
 			return st.SetSeen(ctx, agents[rnd.IntN(2)], []int64{msgs[rnd.IntN(len(msgs))]}, rnd.IntN(3) != 0)
