@@ -43,6 +43,9 @@
 //   - [notifications] (config/notifications.go): max_per_day counts per follower and conversation, 0
 //     turns notifications off; first_after and interval are at most 7d.
 //   - [log] (config/log.go): format and level are case-insensitive.
+//
+// Imports: the standard library and the TOML decoder only; every other
+// package may import it.
 package config
 
 import (

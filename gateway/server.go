@@ -3,6 +3,14 @@
 // health endpoint. It turns protocol commands into threading and policy
 // decisions and store calls, and store errors into precise, safe replies:
 // internal error text is logged, never sent to a client.
+//
+// Imports (DESIGN.md §12, cmd → gateway → desk → (threading, policy,
+// queue) → store): gateway owns the protocols' words (SMTP replies, the
+// HTTP endpoints) and what a message does at the edge; it calls desk for
+// every change of a conversation, queue for what a bounce does to the
+// queue, threading and policy for decisions, and the store through its
+// consumers' interfaces (store.Mail; store.Workspace for gateway/imapgw).
+// It never imports an engine.
 package gateway
 
 import (

@@ -2,6 +2,10 @@
 // recipients of an agent's message are, and how the message is rewritten
 // before it leaves (DESIGN.md §5). It does no I/O: configuration and
 // conversations come in, decisions come out.
+//
+// Imports: config, domain and threading; no I/O of its own and no store or
+// engine (domain/layout_test.go checks it), so its decisions are tested
+// with tables and fuzzed.
 package policy
 
 import (

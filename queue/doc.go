@@ -69,4 +69,10 @@
 //     they are due again at once.
 //   - Metrics: Worker.Stats (the Metrics interface) gives the recipients
 //     queued now and the delivered, deferred and failed attempts since start.
+//
+// Imports: store (its Deliveries and QueueAdmin parts) and threading (the
+// VERP tokens); never gateway, desk or an engine. It owns the outbound
+// lifecycle: attempts and their outcomes (Worker), and what comes from
+// outside the workers, a bounce the MX parsed, an admin's retry and drop
+// (Lifecycle), each one store transaction with the team's events.
 package queue

@@ -1,32 +1,44 @@
-// Package store is supportgate's durable model: conversations, messages (raw
-// bytes kept exactly as they arrived or left), the Message-ID index,
-// participants, per-agent mailbox state and the outbound queue.
+// Package store is supportgate's engine-neutral durable model (DESIGN.md
+// §12): conversations, messages (raw bytes kept exactly as they arrived or
+// left), the Message-ID index, participants, per-agent mailbox state, the
+// outbound queue, and the typed change feed (feed.go, hub.go) that tells
+// IMAP sessions and the queue what was committed.
 //
-// The rest of the code sees only the Store interface. The SQLite
-// implementation (OpenSQLite) is the one that exists now; a PostgreSQL one for
-// several nodes is planned, so nothing in the interface is SQLite-specific:
-// numbers are int64, times are time.Time, there are no SQL fragments.
+// It owns the contract, not an engine: Store is what an engine implements
+// (store/sqlite for one node, store/postgres for several), and
+// consumers.go gives each consumer its own small part of it (Mail for the
+// MX and submission, Workspace for IMAP, Desk for the helpdesk's use cases,
+// Deliveries and QueueAdmin for the queue, Reports for the command line,
+// Counts for /metrics, Wiring for the daemon's main). store/storetest is
+// the conformance suite every engine passes. Nothing here is
+// engine-specific: numbers are int64, times are time.Time, there are no SQL
+// fragments. It imports domain and the standard library only; the engines
+// import it, never the reverse.
 //
 // The domain types (Conversation, Message, Kind, Status, SenderRole and
 // their constants, ErrNotFound) live in package domain, where threading,
 // policy and the engines can all import them without linking an engine.
 // The store's names for them (store.Conversation, store.KindReply, ...) are
-// type aliases and re-exported constants of the same values, kept for the
-// engines and consumers until they import domain directly.
+// type aliases and re-exported constants of the same values.
 //
 // Durability: every write method returns only after the transaction is
-// committed with a full fsync (SQLite WAL with synchronous=FULL), so a caller
-// may answer 250 as soon as it returns nil.
+// durably committed (SQLite WAL with synchronous=FULL; PostgreSQL's COMMIT
+// with synchronous_commit on), so a caller may answer 250 as soon as it
+// returns nil. A change of a conversation is one write with its events
+// (UpdateConversation); there are no single-purpose setters.
 //
 // Mailbox UIDs follow DESIGN.md §13: each shared folder kind has one global
 // entry sequence; a message gets the next number whenever it enters the
 // folder, together with what decides visibility (its inbox). An agent's view
 // of the folder is the entries of the inboxes they may see, in that order, so
 // UIDs ascend and are never reused, and the store grows with messages, not
-// with agents × messages. UIDVALIDITY is fixed per agent and folder; it changes
-// only when the set of inboxes the agent may see changes (otherwise older
-// entries of a newly visible inbox would appear below UIDNEXT, which RFC 9051
-// 2.3.1.1 forbids).
+// with agents × messages. Numbers are given in commit order by every engine
+// (the conformance suite checks it with concurrent writers), so an
+// incremental read (IncrementalEntries) never misses a lower UID committed
+// later. UIDVALIDITY is fixed per agent and folder; it changes only when the
+// set of inboxes the agent may see changes (otherwise older entries of a
+// newly visible inbox would appear below UIDNEXT, which RFC 9051 2.3.1.1
+// forbids).
 package store
 
 import (

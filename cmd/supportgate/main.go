@@ -1,6 +1,10 @@
 // Command supportgate is the support team's mail server: MX, submission,
 // IMAP and the outbound queue in one daemon (see DESIGN.md). This file only
 // parses the command line and wires the packages together.
+//
+// Imports: everything it wires (config, the engines store/sqlite and
+// store/postgres, gateway, queue, internal/cli for the commands beside
+// serve); nothing imports it.
 package main
 
 import (

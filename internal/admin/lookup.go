@@ -1,8 +1,13 @@
 // Package admin is what the command line does for an administrator beside
 // the daemon (DESIGN.md §11): finding the configuration file, checking
 // what it names, reading a password, the version, the DNS records to
-// publish, DKIM keys and backups. cmd/supportgate only parses flags and
+// publish, DKIM keys and backups. internal/cli parses the commands and
 // calls it.
+//
+// Imports: config, gateway (the token key's file), internal/dkimsign, and
+// the engines for what is engine-specific (store/sqlite's files for
+// backup; store/postgres to check a DSN); nothing imports it but
+// internal/cli and cmd/supportgate.
 package admin
 
 import (

@@ -6,6 +6,9 @@
 // store at that moment, also when the CLI changed it from another process.
 //
 // A nil *Metrics counts nothing: every method may be called on it.
+//
+// Imports: store (its Counts part) and queue (delivery counts); the
+// daemon's wiring gives it the store (cmd/supportgate).
 package metrics
 
 import (

@@ -1,3 +1,13 @@
+// Package sqlite is the Store on one SQLite database (DESIGN.md §12, §13):
+// one node, WAL mode, synchronous=FULL, one writer goroutine that commits
+// the waiting requests together (group commit, groupcommit.go) and a pool
+// of readers beside it.
+//
+// It owns the SQL schema and its migrations, group commit, and what its
+// own tests check (WAL and durability, migrations re-run, kill -9);
+// everything engine-neutral is checked by store/storetest
+// (conformance_test.go). It imports store and domain; only the daemon's
+// wiring (cmd/supportgate), the admin tools and tests import it.
 package sqlite
 
 import (
@@ -19,7 +29,7 @@ import (
 // DatabaseFile is the name of the SQLite database inside the data directory.
 const DatabaseFile = "supportgate.db"
 
-// SQLite is the Store on one SQLite database in WAL mode.
+// Store is the store.Store on one SQLite database in WAL mode.
 //
 // Writes go through one connection (SQLite has one writer anyway), with
 // synchronous=FULL so that a commit is on disk when it returns; concurrent
