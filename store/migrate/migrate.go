@@ -72,7 +72,9 @@ var NotCopied = map[string]string{
 	"schema_migrations": "each engine's own schema version",
 	"sequences":         "SQLite's: becomes PostgreSQL's counters and sequences (copySequences)",
 	"counters":          "PostgreSQL's: made from SQLite's sequences",
-	"secrets":           "PostgreSQL's: the secrets given to Run (the reply-token key)",
+	"secrets":           "PostgreSQL's: the secrets given to SQLiteToPostgres (the reply-token key)",
+	"rate_events": "PostgreSQL's quotas' counts; SQLite's are in memory, so they start again at zero, " +
+		"as at any restart (store.RateCounter)",
 }
 
 // identitySequences are SQLite's sequences that are PostgreSQL sequences,
