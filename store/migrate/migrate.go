@@ -25,9 +25,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -184,7 +186,8 @@ func SQLiteToPostgres(ctx context.Context, dataDir, dsn string, secrets map[stri
 				return fmt.Errorf("continuing the ids of %s: %w", table, err)
 			}
 		}
-		for name, value := range secrets {
+		for _, name := range slices.Sorted(maps.Keys(secrets)) {
+			value := secrets[name]
 			if _, err := tx.Exec(ctx, `INSERT INTO secrets (name, value) VALUES ($1, $2)
 				ON CONFLICT (name) DO UPDATE SET value = excluded.value`, name, value); err != nil {
 				return fmt.Errorf("writing the secret %s: %w", name, err)
@@ -302,8 +305,6 @@ func postgresColumns(ctx context.Context, q interface {
 type rowSource struct {
 	rows  *sql.Rows
 	types []string
-	vals  []any
-	err   error
 }
 
 func (r *rowSource) Next() bool { return r.rows.Next() }
