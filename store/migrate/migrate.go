@@ -79,6 +79,12 @@ var NotCopied = map[string]string{
 		"as at any restart (store.RateCounter)",
 }
 
+// PostgresOnlyColumns are columns ("table.column") of copied tables that
+// only PostgreSQL has, with why their default is right for copied rows
+// (say, a queue claim's lease: none). Every other column must be in both
+// engines (the package's test).
+var PostgresOnlyColumns = map[string]string{}
+
 // identitySequences are SQLite's sequences that are PostgreSQL sequences,
 // with the table whose ids they number.
 var identitySequences = map[string][2]string{

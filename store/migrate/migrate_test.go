@@ -91,7 +91,9 @@ func TestEveryTableAccountedFor(t *testing.T) {
 		}
 		var pcs []string
 		for c := range pc {
-			pcs = append(pcs, c)
+			if _, ok := PostgresOnlyColumns[table+"."+c]; !ok {
+				pcs = append(pcs, c)
+			}
 		}
 		sort.Strings(lc)
 		sort.Strings(pcs)
