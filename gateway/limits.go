@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"slices"
 	"sync"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 
 	"github.com/supportgate/supportgate/config"
 	"github.com/supportgate/supportgate/internal/metrics"
+	"github.com/supportgate/supportgate/store"
 )
 
 // Limit replies (DESIGN.md §8). Each says what happened and what to do.
@@ -38,17 +38,20 @@ const maxDelaySteps = 10
 // not grow with every address ever seen.
 const sweepEvery = time.Minute
 
-// Limiter counts, in memory and per process, what clients take: open
-// connections per IP and service, messages per sender per hour, failed
-// logins per IP. A restart forgets everything, which errs on the side of
-// the client. It is safe for concurrent use.
+// Limiter counts what clients take: open connections per IP and service
+// and failed logins per IP in this process's memory, per node (they guard
+// this node's sockets and CPU, and a client's connections go to one node);
+// messages per sender per hour in rates, the store's (store.RateCounter),
+// which on PostgreSQL every node shares: the quota is the deployment's
+// (DESIGN.md §8, §15). A restart forgets what is in memory, which errs on
+// the side of the client. It is safe for concurrent use.
 type Limiter struct {
-	cfg config.Limits
+	cfg   config.Limits
+	rates store.RateCounter
 
 	mu        sync.Mutex
 	now       func() time.Time
 	conns     map[connKey]int
-	sent      map[string][]time.Time // sender -> acceptance times within the last hour, oldest first
 	fails     map[string]*authFailures
 	lastSweep time.Time
 }
@@ -62,12 +65,16 @@ type authFailures struct {
 	lockedUntil time.Time
 }
 
-// NewLimiter returns a limiter for cfg; now is the clock (time.Now outside
-// tests). A zero field (a Config not made by config.Parse) takes the default.
-func NewLimiter(cfg config.Limits, now func() time.Time) *Limiter {
+// NewLimiter returns a limiter for cfg that counts messages per sender
+// into rates (nil: its own memory); now is the clock (time.Now outside
+// tests). A zero field (a Config not made by config.Parse) takes the
+// default.
+func NewLimiter(cfg config.Limits, now func() time.Time, rates store.RateCounter) *Limiter {
 	cfg = withDefaults(cfg)
-	return &Limiter{cfg: cfg, now: now, conns: map[connKey]int{}, sent: map[string][]time.Time{},
-		fails: map[string]*authFailures{}}
+	if rates == nil {
+		rates = &store.MemoryRates{}
+	}
+	return &Limiter{cfg: cfg, rates: rates, now: now, conns: map[connKey]int{}, fails: map[string]*authFailures{}}
 }
 
 func withDefaults(c config.Limits) config.Limits {
@@ -136,58 +143,50 @@ func (l *Limiter) Connect(service, ip string) (release func(), ok bool) {
 	}, true
 }
 
+// senderWindow is the window of max_messages_per_sender_per_hour.
+const senderWindow = time.Hour
+
+// senderRateKey is a sender's key among the store's quota counts.
+func senderRateKey(sender string) string { return "mx-sender:" + sender }
+
 // SenderOverLimit reports whether sender had
 // max_messages_per_sender_per_hour messages accepted within the last hour
 // (the MX refuses its MAIL FROM early). It counts nothing: only accepted
 // messages count (TakeMessage), so MAIL FROM and RSET cannot use up
-// someone's quota (DESIGN.md §8).
-func (l *Limiter) SenderOverLimit(sender string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	l.sweep(now)
-	times := prune(l.sent[sender], now.Add(-time.Hour))
-	l.sent[sender] = times
-	return len(times) >= l.cfg.MaxMessagesPerSenderPerHour
+// someone's quota (DESIGN.md §8). A store that cannot count answers
+// false: TakeMessage decides.
+func (l *Limiter) SenderOverLimit(ctx context.Context, sender string) bool {
+	n, err := l.rates.CountRate(ctx, senderRateKey(sender), l.now(), senderWindow)
+	return err == nil && n >= l.config().MaxMessagesPerSenderPerHour
 }
 
 // TakeMessage counts one message of sender that is about to be accepted
 // and reports whether it is within max_messages_per_sender_per_hour; the
-// check and the count are one step, so parallel sessions cannot pass the
-// limit together. A refused message is not counted. When the message is
-// not accepted after all (refused or failed to store), give is called to
-// return the count.
-func (l *Limiter) TakeMessage(sender string) (give func(), ok bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	l.sweep(now)
-	times := prune(l.sent[sender], now.Add(-time.Hour))
-	if len(times) >= l.cfg.MaxMessagesPerSenderPerHour {
-		l.sent[sender] = times
-		return nil, false
+// check and the count are one step in the store (store.RateCounter), so
+// parallel sessions of one sender, on this node or any other on the same
+// PostgreSQL database, cannot pass the limit together. A refused message
+// is not counted. When the message is not accepted after all (refused or
+// failed to store), give is called to return the count. err: the store
+// could not count (nothing was counted).
+func (l *Limiter) TakeMessage(ctx context.Context, sender string) (give func(), ok bool, err error) {
+	key := senderRateKey(sender)
+	id, ok, err := l.rates.TakeRate(ctx, key, l.now(), senderWindow, l.config().MaxMessagesPerSenderPerHour)
+	if err != nil || !ok {
+		return nil, false, err
 	}
-	l.sent[sender] = append(times, now)
 	var once sync.Once
 	return func() {
-		once.Do(func() {
-			l.mu.Lock()
-			defer l.mu.Unlock()
-			times := l.sent[sender]
-			if i := slices.Index(times, now); i >= 0 {
-				l.sent[sender] = slices.Delete(times, i, i+1)
-			}
-		})
-	}, true
+		// The message failed; a count that cannot be given back only
+		// makes the sender's hour a little shorter.
+		once.Do(func() { l.rates.GiveRate(context.WithoutCancel(ctx), key, id) })
+	}, true, nil
 }
 
-// prune drops the times not after since (times are in order).
-func prune(times []time.Time, since time.Time) []time.Time {
-	i := 0
-	for i < len(times) && !times[i].After(since) {
-		i++
-	}
-	return times[i:]
+// config returns the limits in force.
+func (l *Limiter) config() config.Limits {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.cfg
 }
 
 // AuthLocked reports whether logins from ip are refused now, after
@@ -269,13 +268,6 @@ func (l *Limiter) sweep(now time.Time) {
 		return
 	}
 	l.lastSweep = now
-	for s, times := range l.sent {
-		if times = prune(times, now.Add(-time.Hour)); len(times) == 0 {
-			delete(l.sent, s)
-		} else {
-			l.sent[s] = times
-		}
-	}
 	for ip, f := range l.fails {
 		if f.inFlight == 0 && now.Sub(f.last) >= l.cfg.AuthLockout && !now.Before(f.lockedUntil) {
 			delete(l.fails, ip)

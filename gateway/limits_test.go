@@ -38,7 +38,7 @@ func testLimits() config.Limits {
 }
 
 func TestLimiterConnections(t *testing.T) {
-	l := NewLimiter(testLimits(), time.Now)
+	l := NewLimiter(testLimits(), time.Now, nil)
 	r1, ok1 := l.Connect("mx", "192.0.2.1")
 	_, ok2 := l.Connect("mx", "192.0.2.1")
 	_, ok3 := l.Connect("mx", "192.0.2.1")
@@ -59,7 +59,8 @@ func TestLimiterConnections(t *testing.T) {
 
 func TestLimiterMessages(t *testing.T) {
 	clk := &fakeClock{t: time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)}
-	l := NewLimiter(testLimits(), clk.now)
+	l := NewLimiter(testLimits(), clk.now, nil)
+	ctx := t.Context()
 	steps := []struct {
 		advance time.Duration
 		sender  string
@@ -74,17 +75,17 @@ func TestLimiterMessages(t *testing.T) {
 	}
 	for i, s := range steps {
 		clk.add(s.advance)
-		if over := l.SenderOverLimit(s.sender); over == s.want {
+		if over := l.SenderOverLimit(ctx, s.sender); over == s.want {
 			t.Errorf("step %d (%s): SenderOverLimit = %v before the message", i, s.sender, over)
 		}
-		if _, got := l.TakeMessage(s.sender); got != s.want {
+		if _, got, _ := l.TakeMessage(ctx, s.sender); got != s.want {
 			t.Errorf("step %d (%s): TakeMessage = %v, want %v", i, s.sender, got, s.want)
 		}
 	}
 	// A message given back (not accepted after all) does not count.
 	clk.add(2 * time.Hour)
 	for range 10 {
-		give, ok := l.TakeMessage("c@x")
+		give, ok, _ := l.TakeMessage(ctx, "c@x")
 		if !ok {
 			t.Fatal("a message given back was counted")
 		}
@@ -93,9 +94,9 @@ func TestLimiterMessages(t *testing.T) {
 	}
 	// Asking is not counting (issue 13: MAIL FROM + RSET).
 	for range 100 {
-		l.SenderOverLimit("d@x")
+		l.SenderOverLimit(ctx, "d@x")
 	}
-	if _, ok := l.TakeMessage("d@x"); !ok {
+	if _, ok, _ := l.TakeMessage(ctx, "d@x"); !ok {
 		t.Error("asking about a sender used up its quota")
 	}
 }
@@ -105,7 +106,7 @@ func TestLimiterMessages(t *testing.T) {
 // checked (issue 13).
 func TestLimiterAuthInFlight(t *testing.T) {
 	clk := &fakeClock{t: time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)}
-	l := NewLimiter(testLimits(), clk.now) // max 3 failures
+	l := NewLimiter(testLimits(), clk.now, nil) // max 3 failures
 	ip := "192.0.2.9"
 	n := 0
 	for range 40 {
@@ -131,7 +132,7 @@ func TestLimiterAuthInFlight(t *testing.T) {
 
 func TestLimiterAuthFailures(t *testing.T) {
 	clk := &fakeClock{t: time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)}
-	l := NewLimiter(testLimits(), clk.now)
+	l := NewLimiter(testLimits(), clk.now, nil)
 	ip := "192.0.2.9"
 	for i, want := range []struct {
 		delay  time.Duration
@@ -165,11 +166,11 @@ func TestLimiterAuthFailures(t *testing.T) {
 	if _, locked := l.AuthFailed(ip); locked {
 		t.Error("a forgotten failure still counted")
 	}
-	// The maps are swept.
+	// The map is swept.
 	clk.add(time.Hour)
-	l.TakeMessage("z@x")
-	if len(l.fails) != 0 || len(l.sent) != 1 {
-		t.Errorf("after the sweep: %d failure entries, %d sender entries; want 0, 1", len(l.fails), len(l.sent))
+	l.AuthBegin("192.0.2.99")
+	if len(l.fails) != 1 {
+		t.Errorf("after the sweep: %d failure entries, want 1 (the new address's)", len(l.fails))
 	}
 }
 

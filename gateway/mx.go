@@ -90,7 +90,7 @@ func (m *mxSession) Mail(from string, _ *smtp.MailOptions) error {
 	// is counted per connecting IP.
 	// Only accepted messages count (Data): MAIL FROM and RSET never use
 	// up a sender's quota.
-	if m.srv.limits.SenderOverLimit(m.rateKey(from)) {
+	if m.srv.limits.SenderOverLimit(m.ctx, m.rateKey(from)) {
 		logRefused(m.log, "MAIL refused", errSenderRate, "the sender is at limits.max_messages_per_sender_per_hour",
 			"from", envelopeFrom(from))
 		return errSenderRate
@@ -155,7 +155,14 @@ func (m *mxSession) Data(r io.Reader) error {
 	// count is taken before the message is stored, so that parallel
 	// sessions of one sender cannot pass it together, and given back when
 	// the message is not accepted.
-	give, ok := m.srv.limits.TakeMessage(m.rateKey(m.from))
+	give, ok, err := m.srv.limits.TakeMessage(m.ctx, m.rateKey(m.from))
+	if err != nil {
+		// The store could not count (PostgreSQL unreachable): it could
+		// not store the message either.
+		logRefused(m.log, "inbound message refused", errTemporary, "the store could not count the sender's messages",
+			append(inboundAttrs(m.from, m.rcpts, messageIDOf(raw)), "err", err)...)
+		return errTemporary
+	}
 	if !ok {
 		logRefused(m.log, "inbound message refused", errSenderRate, "the sender is at limits.max_messages_per_sender_per_hour",
 			inboundAttrs(m.from, m.rcpts, messageIDOf(raw))...)

@@ -137,7 +137,7 @@ func New(cfg *config.Config, st store.Store, keys threading.Keys, log *slog.Logg
 		inflight = config.DefaultLimits().MaxInflightBytes
 	}
 	s := &Server{store: st, workspace: st, lifecycle: queue.Lifecycle{Store: st}, keys: keys, log: log, dummyHash: dummy,
-		limits: NewLimiter(cfg.Limits, time.Now), inflight: budget.New(inflight)}
+		limits: NewLimiter(cfg.Limits, time.Now, st), inflight: budget.New(inflight)}
 	s.conf.Store(cfg)
 	// The helpdesk's actions read the configuration in force, which Reload
 	// replaces: the desk is the server's.

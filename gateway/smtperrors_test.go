@@ -99,7 +99,7 @@ func TestInternalErrorsAreSafe(t *testing.T) {
 			}))
 			srv.Domain = "mail.example.test"
 			srv.AllowInsecureAuth = true
-			s := &smtpServer{Server: srv, limits: NewLimiter(testLimits(), time.Now), service: "mx", log: log}
+			s := &smtpServer{Server: srv, limits: NewLimiter(testLimits(), time.Now, nil), service: "mx", log: log}
 			l, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
 				t.Fatal(err)

@@ -276,6 +276,7 @@ type Store interface {
 	NoticeStore
 	IncrementalEntries
 	Wiring
+	RateCounter
 
 	// ConversationCounts counts the conversations by status (the
 	// supportgate_conversations gauge).

@@ -29,7 +29,7 @@ func openEngine(ctx context.Context, cfg *config.Config) (store.Store, error) {
 }
 
 // tokenSecret names the reply-token key among PostgreSQL's shared secrets.
-const tokenSecret = "token.key"
+const tokenSecret = postgres.TokenKeySecret
 
 // tokenKeys returns the keys of reply tokens and signed Message-IDs: the
 // data directory's (created on first start). On PostgreSQL every node

@@ -1,7 +1,7 @@
 // Package cli is supportgate's command line beside the daemon (DESIGN.md
 // §11): `conversations list|show`, `queue list|retry|drop`, and the
 // administrator's commands (check-config, passwd, dns, dkim-keygen, backup,
-// version), whose work is in internal/admin. `serve` is not here: it is the
+// migrate-store, version), whose work is in internal/admin. `serve` is not here: it is the
 // wiring of the daemon, in cmd/supportgate.
 //
 // It owns the commands' arguments, outputs and exit codes: 0 done, 1 the
@@ -54,6 +54,9 @@ const Usage = `usage:
                                      write a new DKIM private key, print its TXT record
   supportgate backup [-config FILE] DIR
                                      copy the store and the token key into DIR, beside the daemon
+  supportgate migrate-store [-config FILE] [-dsn DSN]
+                                     copy the SQLite store and the token key into an empty PostgreSQL
+                                     database (-dsn, else [store] dsn), keeping numbers and UIDs
   supportgate version                print the release and the revision it was built from
 
 Without -config: ./supportgate.toml, else /etc/supportgate/supportgate.toml, else the embedded demo.
@@ -119,6 +122,8 @@ func (c *CLI) Run(args []string) int {
 		return c.dkimKeygen(rest)
 	case "backup":
 		return c.backup(rest)
+	case "migrate-store":
+		return c.migrateStore(rest)
 	case "version":
 		fmt.Fprintln(c.Stdout, "supportgate", c.Version)
 		return 0

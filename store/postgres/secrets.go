@@ -7,6 +7,11 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
+// TokenKeySecret names the reply-token key among the shared secrets: the
+// first node to start puts its data directory's there, and
+// `supportgate migrate-store` the SQLite store's.
+const TokenKeySecret = "token.key"
+
 // SharedSecret returns the secret named name that every node uses
 // (DESIGN.md §15: a node holds nothing another needs): the one in the
 // database, or candidate when there is none yet, which is recorded then.

@@ -43,6 +43,8 @@ type Store struct {
 	// meta computes the FETCH metadata of a message being stored
 	// (sqlite_fetchmeta.go); nil: none, it is computed at the first FETCH.
 	meta atomic.Pointer[store.MetaFunc]
+	// rates are the per-sender quotas' counts (rates.go).
+	rates store.MemoryRates
 }
 
 var _ store.Store = (*Store)(nil)
