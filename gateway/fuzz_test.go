@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/supportgate/supportgate/config"
 	"github.com/supportgate/supportgate/internal/dnstest"
@@ -40,7 +41,35 @@ func FuzzParseHeaderInfo(f *testing.F) {
 		if s := cleanSubject(info.Subject); bytes.ContainsAny([]byte(s), "\r\n") {
 			t.Fatalf("cleanSubject kept a line break: %q", s)
 		}
+		checkValidUTF8(t, info)
 	})
+}
+
+// checkValidUTF8 fails unless every text parseHeaderInfo returns is valid
+// UTF-8: the store's text fields must be (PostgreSQL refuses anything
+// else), and a message is never refused for its header's bytes.
+func checkValidUTF8(t *testing.T, info headerInfo) {
+	t.Helper()
+	texts := append([]string{info.Subject, info.RawSubject, info.From, info.MessageID}, info.To...)
+	texts = append(append(append(texts, info.Cc...), info.InReplyTo...), info.References...)
+	for _, s := range texts {
+		if !utf8.ValidString(s) {
+			t.Fatalf("parseHeaderInfo returned text that is not UTF-8: %q", s)
+		}
+	}
+}
+
+// TestHeaderInfoIsUTF8: raw 8-bit header bytes (Latin-1, as old clients
+// send) become valid UTF-8, and an address in them is unreadable (its
+// list may be, whole).
+func TestHeaderInfoIsUTF8(t *testing.T) {
+	raw := []byte("From: Ren\xe9 <ren\xe9@example.com>\r\nTo: support@example.com, caf\xe9@example.com\r\n" +
+		"Subject: Caf\xe9 cr\xe8me\r\nMessage-ID: <a\xe9@example.com>\r\n\r\nbody\r\n")
+	info := parseHeaderInfo(raw)
+	checkValidUTF8(t, info)
+	if info.Subject != "Caf\uFFFD cr\uFFFDme" || info.From != "" || len(info.To) > 1 || info.MessageID != "" {
+		t.Errorf("parseHeaderInfo = subject %q, from %q, to %q, message-id %q", info.Subject, info.From, info.To, info.MessageID)
+	}
 }
 
 // FuzzMXData feeds bytes through the MX DATA path (readData, then

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/emersion/go-message/textproto"
 	"github.com/emersion/go-smtp"
@@ -237,7 +238,7 @@ func (s *Server) deliverInbound(ctx context.Context, from string, rcpts []string
 	defer func() { res.messageID = info.MessageID }() // for the log line, whatever happened
 	inbox, _ := policy.InboxOf(s.cfg(), rcpts[0])
 	sender := info.From
-	if sender == "" {
+	if sender == "" && utf8.ValidString(from) {
 		sender = from // no readable From: the envelope is all we know
 	}
 	auth := s.checkMailAuth(ctx, from, info.From, raw) // SPF, DKIM, DMARC: gateway/mailauth.go

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"strings"
+	"unicode/utf8"
 
 	gomessage "github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
@@ -136,7 +137,10 @@ type headerInfo struct {
 
 // parseHeaderInfo reads the header fields threading and policy need. It is
 // lenient: mail with a broken header is still mail, and is kept; what cannot
-// be read is left empty.
+// be read is left empty. What it returns is valid UTF-8 (raw Latin-1 bytes
+// in a Subject become U+FFFD; an address that is not UTF-8 is unreadable),
+// as the store's text fields must be: PostgreSQL refuses anything else,
+// and a message must never be refused for its header's bytes.
 func parseHeaderInfo(raw []byte) headerInfo {
 	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(raw)))
 	if err != nil && h.Len() == 0 {
@@ -145,15 +149,15 @@ func parseHeaderInfo(raw []byte) headerInfo {
 	mh := mail.Header{Header: gomessage.Header{Header: h}}
 	info := headerInfo{
 		Header:     h,
-		RawSubject: h.Get("Subject"),
+		RawSubject: strings.ToValidUTF8(h.Get("Subject"), "\uFFFD"),
 		MessageID:  threading.ParseMessageID(h.Get("Message-Id")),
 		InReplyTo:  threading.ParseMessageIDs(h.Get("In-Reply-To")),
 		References: threading.ParseMessageIDs(strings.Join(h.Values("References"), " ")),
 	}
 	if s, err := mh.Subject(); err == nil {
-		info.Subject = s
+		info.Subject = strings.ToValidUTF8(s, "\uFFFD")
 	} else {
-		info.Subject = h.Get("Subject")
+		info.Subject = info.RawSubject
 	}
 	if from := addresses(mh, "From"); len(from) > 0 {
 		info.From = from[0]
@@ -170,7 +174,7 @@ func addresses(mh mail.Header, key string) []string {
 	}
 	var out []string
 	for _, a := range list {
-		if a.Address != "" {
+		if a.Address != "" && utf8.ValidString(a.Address) {
 			out = append(out, strings.ToLower(a.Address))
 		}
 	}
