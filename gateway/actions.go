@@ -55,3 +55,8 @@ func parseQuickActions(cfg *config.Config, inbox config.Inbox, raw []byte) (quic
 func (qa quickActions) addsTag() bool {
 	return slices.ContainsFunc(qa.actions, func(a policy.Action) bool { return a.Kind == policy.ActionTag })
 }
+
+// has reports whether the agent wrote action k.
+func (qa quickActions) has(k policy.ActionKind) bool {
+	return slices.ContainsFunc(qa.actions, func(a policy.Action) bool { return a.Kind == k })
+}

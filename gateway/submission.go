@@ -332,6 +332,15 @@ func (s *Server) submit(ctx context.Context, sub submission) (res submitted, err
 		}
 	}
 
+	// 10. The collision hold: checked here to say who wrote what since, and
+	// again as the reply is recorded (store.Outbound.Hold).
+	var hold *store.Hold
+	if kind == store.KindReply && !qa.has(policy.ActionSend) {
+		if hold, err = s.collisionHold(ctx, inbox, sub.agent.Email, conv.ID, info.InReplyTo); err != nil {
+			return submitted{}, err
+		}
+	}
+
 	// 6. Numbers, then the rewrite.
 	if newConv != nil {
 		if conv.ID, err = s.store.NextConversationNumber(ctx); err != nil {
@@ -408,7 +417,16 @@ func (s *Server) submit(ctx context.Context, sub submission) (res submitted, err
 		ServedCut:       int64(servedCut),
 		Cap:             store.ParticipantCap{Max: inbox.MaxParticipants, Enforce: true},
 		Update:          update,
+		Hold:            hold,
 	})
+	if errors.Is(err, store.ErrCollision) {
+		// Someone wrote between the check above and the recording.
+		if rerr := s.collisionRefusal(ctx, sub.agent.Email, conv.ID, hold); rerr != nil {
+			return submitted{}, rerr
+		}
+		return submitted{}, refuse(550, smtp.EnhancedCode{5, 7, 0},
+			"Not sent: someone wrote in this conversation since the message you answered; read the news and send again, or put #send at the top of your message to send it anyway")
+	}
 	if errors.Is(err, store.ErrParticipantCap) {
 		// Another message added participants since they were counted
 		// above: the store counted again, in the transaction.

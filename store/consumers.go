@@ -85,6 +85,9 @@ type Mail interface {
 	MessageByHeaderID(ctx context.Context, id string) (Message, error)
 	MessageRaw(ctx context.Context, id int64) ([]byte, error)
 	MessageRecipients(ctx context.Context, message int64) ([]QueuedRecipient, error)
+	// ConversationMessages: what was written since the message a held
+	// reply answered (DESIGN.md §5 item 10).
+	ConversationMessages(ctx context.Context, conv int64) ([]Message, error)
 	Submitted(ctx context.Context, agent, clientMessageID string) (Message, bool, error)
 	AddInbound(ctx context.Context, in Inbound) (InboundResult, error)
 	NextMessageNumber(ctx context.Context) (int64, error)

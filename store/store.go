@@ -181,7 +181,24 @@ type Outbound struct {
 	// ServedReplyTo and ServedCut: MailboxEntry.ReplyTo and ReplyToCut.
 	ServedReplyTo string
 	ServedCut     int64
+	// Hold, when set, is the collision hold (DESIGN.md §5 item 10): if the
+	// conversation has, after the message numbered Hold.After, an inbound
+	// message of its owner or a participant or a public reply of an agent
+	// other than Agent, AddOutbound writes nothing and returns ErrCollision.
+	// Checked in the recording transaction, so that of two agents answering
+	// the same message at once exactly one is recorded.
+	Hold *Hold
 }
+
+// Hold is Outbound.Hold: the number of the message the agent answered.
+type Hold struct {
+	After int64
+}
+
+// ErrCollision is returned by AddOutbound when its Hold finds that someone
+// wrote in the conversation since the message the agent answered; nothing was
+// written.
+var ErrCollision = errors.New("store: someone wrote in the conversation since the message answered")
 
 // ParticipantCap is a conversation's participant limit (an inbox's
 // max_participants, not counting the owner); the zero value is no limit.

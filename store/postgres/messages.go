@@ -301,6 +301,8 @@ func (s *Store) addOutbound(ctx context.Context, tx pgx.Tx, ch *changes, out sto
 		}
 	} else if err := lockConversation(ctx, tx, out.Conversation); err != nil {
 		return err
+	} else if err := checkCollision(ctx, tx, out); err != nil {
+		return err
 	} else if out.Update != nil {
 		if before, err = foldersOf(ctx, tx, out.Conversation); err != nil {
 			return err
@@ -502,6 +504,25 @@ func indexMessageID(ctx context.Context, tx pgx.Tx, m messageRow) error {
 			SELECT r, $2, NULL FROM unnest($1::text[]) AS r ON CONFLICT (message_id_header) DO NOTHING`, m.seenIDs, m.conv); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// checkCollision is the collision hold (store.Outbound.Hold, DESIGN.md §5
+// item 10), run under the conversation's lock: of two agents answering the
+// same message, the second sees the first's reply.
+func checkCollision(ctx context.Context, tx pgx.Tx, out store.Outbound) error {
+	if out.Hold == nil {
+		return nil
+	}
+	var n int
+	if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM messages WHERE conversation_id = $1 AND id > $2
+		AND ((kind = 'inbound' AND sender_role IN ('owner', 'participant')) OR (kind = 'reply' AND sender <> $3))`,
+		out.Conversation, out.Hold.After, out.Agent).Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		return store.ErrCollision
 	}
 	return nil
 }

@@ -261,6 +261,17 @@ func (s *Store) AddOutbound(ctx context.Context, out store.Outbound) error {
 // QueueAutoAck, QueueNotification) and records what it changed in ch;
 // meta is its FETCH metadata, computed outside the transaction.
 func (s *Store) addOutbound(ctx context.Context, tx *sql.Tx, ch *changes, out store.Outbound, meta []byte) error {
+	if out.Hold != nil && out.NewConversation == nil {
+		// DESIGN.md §5 item 10; sqlite's one writer makes the check and
+		// the write one step.
+		var n int
+		if err := tx.QueryRowContext(ctx, collisionQuery, out.Conversation, out.Hold.After, out.Agent).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return store.ErrCollision
+		}
+	}
 	if out.NewConversation == nil && out.Update != nil {
 		// Where the conversation was, should its quick actions move it.
 		before, err := foldersOf(ctx, tx, out.Conversation)
@@ -477,3 +488,9 @@ func indexMessageID(ctx context.Context, tx *sql.Tx, m messageRow) error {
 	}
 	return nil
 }
+
+// collisionQuery counts what holds a reply (store.Outbound.Hold): the
+// customer's or a participant's mail, or another agent's public reply, after
+// the message answered.
+const collisionQuery = `SELECT COUNT(*) FROM messages WHERE conversation_id = ? AND id > ?
+	AND ((kind = 'inbound' AND sender_role IN ('owner', 'participant')) OR (kind = 'reply' AND sender <> ?))`
