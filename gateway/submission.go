@@ -291,12 +291,27 @@ func (s *Server) submit(ctx context.Context, sub submission) (res submitted, err
 		return submitted{}, err
 	}
 	raw := qa.raw
+	// DESIGN.md §14: #side, or an answer to a side conversation's message
+	// (a note to the team stays a note).
+	sideNum, err := s.sideOf(ctx, conv.ID, dec.Side, info.InReplyTo, info.References)
+	if err != nil {
+		return submitted{}, err
+	}
+	if !qa.only && (qa.has(policy.ActionSide) || sideNum > 0 && (!allInternal || dec.Side > 0)) {
+		if conv.ID == 0 {
+			return submitted{}, refuse(550, smtp.EnhancedCode{5, 5, 1},
+				"Nothing was sent: #side starts a side conversation of a conversation; press Reply on one of its messages, then write #side at the top")
+		}
+		return s.submitSide(ctx, sub, info, conv, inbox, qa, sideNum)
+	}
 	if qa.only {
 		if conv.ID == 0 {
 			return submitted{}, errNoCustomer
 		}
-		if err := s.desk.QuickActions(ctx, sub.agent, conv.ID, qa.actions); err != nil {
-			return submitted{}, err
+		if changes := qa.changes(); len(changes) > 0 {
+			if err := s.desk.QuickActions(ctx, sub.agent, conv.ID, changes); err != nil {
+				return submitted{}, err
+			}
 		}
 		return submitted{conversation: conv.ID, kind: "action"}, nil
 	}
@@ -395,8 +410,8 @@ func (s *Server) submit(ctx context.Context, sub submission) (res submitted, err
 	_, servedCut := policy.WithoutField(out, "Reply-To")
 	// DESIGN.md §5 item 4: the quick actions commit with the message.
 	var update *store.ConversationUpdate
-	if len(qa.actions) > 0 {
-		u := s.desk.QuickActionsUpdate(inbox, sub.agent, qa.actions)
+	if changes := qa.changes(); len(changes) > 0 {
+		u := s.desk.QuickActionsUpdate(inbox, sub.agent, changes)
 		update = &u
 	}
 	err = s.store.AddOutbound(ctx, store.Outbound{

@@ -48,6 +48,8 @@ type Reports interface {
 	ListConversations(ctx context.Context, status Status, before int64, limit int) (list []Conversation, next int64, err error)
 	Conversation(ctx context.Context, id int64) (Conversation, error)
 	ConversationMessages(ctx context.Context, conv int64) ([]Message, error)
+	Sides(ctx context.Context, conv int64) ([]Side, error)
+	Events(ctx context.Context, conv int64) ([]Event, error)
 	QueuePage(ctx context.Context, q QueuePageQuery) ([]QueuedRecipient, error)
 }
 
@@ -88,6 +90,8 @@ type Mail interface {
 	// ConversationMessages: what was written since the message a held
 	// reply answered (DESIGN.md §5 item 10).
 	ConversationMessages(ctx context.Context, conv int64) ([]Message, error)
+	// Sides: the side conversations a side message goes on in (§14).
+	Sides(ctx context.Context, conv int64) ([]Side, error)
 	Submitted(ctx context.Context, agent, clientMessageID string) (Message, bool, error)
 	AddInbound(ctx context.Context, in Inbound) (InboundResult, error)
 	NextMessageNumber(ctx context.Context) (int64, error)

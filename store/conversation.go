@@ -34,6 +34,9 @@ type ConversationStore interface {
 	ListConversations(ctx context.Context, status Status, before int64, limit int) (list []Conversation, next int64, err error)
 	// ConversationMessages returns a conversation's messages, oldest first.
 	ConversationMessages(ctx context.Context, conv int64) ([]Message, error)
+	// Sides returns a conversation's side conversations (DESIGN.md §14),
+	// by number.
+	Sides(ctx context.Context, conv int64) ([]Side, error)
 }
 
 // ConversationUpdate changes a conversation's people and policies, with

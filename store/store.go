@@ -55,6 +55,7 @@ const (
 	KindReply   = domain.KindReply
 	KindNote    = domain.KindNote
 	KindEvent   = domain.KindEvent
+	KindSide    = domain.KindSide
 )
 
 // Status of a conversation.
@@ -93,6 +94,26 @@ type Conversation = domain.Conversation
 
 // Message is a stored message without its bytes.
 type Message = domain.Message
+
+// IsQueued reports whether an outbound message of kind k is queued for its
+// recipients: a public reply, a side conversation's message (DESIGN.md §14)
+// or a notification; never a note.
+func IsQueued(k Kind) bool {
+	return k == KindReply || k == KindSide || k == KindNotification
+}
+
+// Side is a side conversation (DESIGN.md §14).
+type Side = domain.Side
+
+// SideWrite records a message in side conversation Number of its
+// conversation (Inbound.Side, Outbound.Side), in the same transaction:
+// the side is created when it has no row yet, and Recipients and Hidden
+// join its own (those already there are kept once).
+type SideWrite struct {
+	Number     int
+	Recipients []string
+	Hidden     []string
+}
 
 // Inbound is a message accepted by the MX, ready to be stored.
 type Inbound struct {
@@ -133,7 +154,12 @@ type Inbound struct {
 	// NewFollowers follow it (agents the customer put in Cc).
 	NewFollowers []string
 	// Events are recorded with the message (e.g. participants over the cap).
-	Events          []Event
+	Events []Event
+	// Side, when set, stores the message as KindSide, an answer in that
+	// side conversation (DESIGN.md §14), into Conversation: NewParticipants,
+	// NewFollowers, Reopen and the New* fields are the caller's to leave
+	// empty.
+	Side            *SideWrite
 	MessageIDHeader string   // without angle brackets; "" if the message has none
 	SeenMessageIDs  []string // In-Reply-To and References, indexed for this conversation when unknown
 	Raw             []byte
@@ -158,7 +184,9 @@ type Outbound struct {
 	// NewConversation, when set, creates Conversation (a number from
 	// NextConversationNumber) in the same transaction.
 	NewConversation *NewConversation
-	Kind            Kind // KindReply (queued) or KindNote (not queued)
+	Kind            Kind // KindReply or KindSide (queued) or KindNote (not queued)
+	// Side, for KindSide, is the side conversation it belongs to.
+	Side *SideWrite
 	Agent           string
 	MessageIDHeader string
 	Raw             []byte // the exact bytes that will be sent
@@ -240,6 +268,7 @@ type MailboxEntry struct {
 	Size         int64      // size of the stored bytes
 	Received     time.Time
 	HiddenBCC    []string
+	Side         int  // for KindSide: its side conversation's number
 	Seen         bool // for the agent who asked
 	// Flags are the entry's other flags for the agent who asked: in a
 	// shared folder the conversation's keywords (\Flagged, tags...),

@@ -95,13 +95,15 @@ func strs(ctx context.Context, q querier, sql string, args ...any) ([]string, er
 }
 
 // messageColumns selects a Message (scanMessage reads it).
-const messageColumns = `SELECT id, conversation_id, kind, sender, sender_role, message_id_header, received, size, hidden_bcc FROM messages `
+const messageColumns = `SELECT id, conversation_id, kind, sender, sender_role, message_id_header, received, size, hidden_bcc, side FROM messages `
 
 func scanMessage(row pgx.Row) (store.Message, error) {
 	var m store.Message
 	var kind, role, bcc string
 	var received int64
-	err := row.Scan(&m.ID, &m.Conversation, &kind, &m.Sender, &role, &m.MessageIDHeader, &received, &m.Size, &bcc)
+	var side int64
+	err := row.Scan(&m.ID, &m.Conversation, &kind, &m.Sender, &role, &m.MessageIDHeader, &received, &m.Size, &bcc, &side)
+	m.Side = int(side)
 	m.Kind, m.SenderRole, m.Received, m.HiddenBCC = store.Kind(kind), store.SenderRole(role), fromMillis(received), splitList(bcc)
 	return m, err
 }
@@ -269,10 +271,17 @@ func (s *Store) addInbound(ctx context.Context, tx pgx.Tx, ch *changes, in store
 		return res, err
 	}
 	res.Conversation, res.Message = conv, msg
-	if err := s.insertMessage(ctx, tx, messageRow{
+	row := messageRow{
 		id: msg, conv: conv, kind: store.KindInbound, sender: in.Sender, senderRole: in.SenderRole, messageID: in.MessageIDHeader,
 		received: now, raw: in.Raw, seenIDs: in.SeenMessageIDs, meta: meta, automatic: in.Automatic,
-	}); err != nil {
+	}
+	if in.Side != nil {
+		row.kind, row.side = store.KindSide, in.Side.Number
+		if err := writeSide(ctx, tx, conv, *in.Side); err != nil {
+			return res, err
+		}
+	}
+	if err := s.insertMessage(ctx, tx, row); err != nil {
 		return res, err
 	}
 	if err := s.updateConversation(ctx, tx, store.ConversationUpdate{Conversation: conv, AddFollowers: in.NewFollowers, Events: in.Events}); err != nil {
@@ -317,11 +326,18 @@ func (s *Store) addOutbound(ctx context.Context, tx pgx.Tx, ch *changes, out sto
 			return err
 		}
 	}
-	if err := s.insertMessage(ctx, tx, messageRow{
+	row := messageRow{
 		id: out.Message, conv: out.Conversation, kind: out.Kind, sender: out.Agent, messageID: out.MessageIDHeader,
 		received: now, raw: out.Raw, hiddenBCC: out.HiddenBCC, meta: meta,
-		replyTo: out.ServedReplyTo, replyToCut: out.ServedCut,
-	}); err != nil {
+		replyTo: out.ServedReplyTo, replyToCut: out.ServedCut, outbound: true,
+	}
+	if out.Side != nil {
+		row.side = out.Side.Number
+		if err := writeSide(ctx, tx, out.Conversation, *out.Side); err != nil {
+			return err
+		}
+	}
+	if err := s.insertMessage(ctx, tx, row); err != nil {
 		return err
 	}
 	if err := recordSubmission(ctx, tx, out.Agent, out.ClientMessageID, out.Message); err != nil {
@@ -348,7 +364,7 @@ func (s *Store) addOutbound(ctx context.Context, tx pgx.Tx, ch *changes, out sto
 			return err
 		}
 	}
-	if out.Kind != store.KindReply && out.Kind != store.KindNotification || len(out.Recipients) == 0 {
+	if !store.IsQueued(out.Kind) || len(out.Recipients) == 0 {
 		return nil
 	}
 	qid, err := nextval(ctx, tx, "outbound_numbers")
@@ -421,6 +437,8 @@ type messageRow struct {
 	meta       []byte // FETCH metadata; nil: computed at the first FETCH
 	replyTo    string // MailboxEntry.ReplyTo
 	replyToCut int64
+	side       int  // for KindSide
+	outbound   bool // an agent's message (AddOutbound)
 }
 
 // insertMessage writes a message, indexes its Message-IDs, touches its
@@ -435,9 +453,9 @@ func (s *Store) insertMessage(ctx context.Context, tx pgx.Tx, m messageRow) erro
 	if raw == nil {
 		raw = []byte{}
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO messages (id, conversation_id, kind, sender, sender_role, message_id_header, received, size, hidden_bcc, raw)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-		m.id, m.conv, m.kind, m.sender, m.senderRole, m.messageID, m.received, len(raw), joinList(m.hiddenBCC), raw); err != nil {
+	if _, err := tx.Exec(ctx, `INSERT INTO messages (id, conversation_id, kind, sender, sender_role, message_id_header, received, size, hidden_bcc, raw, side)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		m.id, m.conv, m.kind, m.sender, m.senderRole, m.messageID, m.received, len(raw), joinList(m.hiddenBCC), raw, m.side); err != nil {
 		return err
 	}
 	if m.replyTo != "" {
@@ -475,7 +493,7 @@ func (s *Store) insertMessage(ctx context.Context, tx pgx.Tx, m messageRow) erro
 			return err
 		}
 	}
-	if (m.kind == store.KindReply || m.kind == store.KindNote) && m.sender != "" {
+	if (m.kind == store.KindReply || m.kind == store.KindNote || m.kind == store.KindSide && m.outbound) && m.sender != "" {
 		if err := fileSent(ctx, tx, m.sender, m.id, m.received); err != nil {
 			return err
 		}

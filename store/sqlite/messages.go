@@ -73,8 +73,8 @@ func (s *Store) Message(ctx context.Context, id int64) (store.Message, error) {
 	m := store.Message{ID: id}
 	var kind, role, bcc string
 	var received int64
-	err := s.read.QueryRowContext(ctx, `SELECT conversation_id, kind, sender, sender_role, message_id_header, received, size, hidden_bcc FROM messages WHERE id = ?`, id).
-		Scan(&m.Conversation, &kind, &m.Sender, &role, &m.MessageIDHeader, &received, &m.Size, &bcc)
+	err := s.read.QueryRowContext(ctx, `SELECT conversation_id, kind, sender, sender_role, message_id_header, received, size, hidden_bcc, side FROM messages WHERE id = ?`, id).
+		Scan(&m.Conversation, &kind, &m.Sender, &role, &m.MessageIDHeader, &received, &m.Size, &bcc, &m.Side)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Message{}, store.ErrNotFound
 	}
@@ -230,10 +230,17 @@ func (s *Store) addInbound(ctx context.Context, tx *sql.Tx, ch *changes, in stor
 			return err
 		}
 		res.Conversation, res.Message = conv, msg
-		if err := s.insertMessage(ctx, tx, messageRow{
+		row := messageRow{
 			id: msg, conv: conv, kind: store.KindInbound, sender: in.Sender, senderRole: in.SenderRole, messageID: in.MessageIDHeader,
 			received: now, raw: in.Raw, seenIDs: in.SeenMessageIDs, meta: meta, automatic: in.Automatic,
-		}); err != nil {
+		}
+		if in.Side != nil {
+			row.kind, row.side = store.KindSide, in.Side.Number
+			if err := writeSide(ctx, tx, conv, *in.Side); err != nil {
+				return err
+			}
+		}
+		if err := s.insertMessage(ctx, tx, row); err != nil {
 			return err
 		}
 		if err := s.updateConversation(ctx, tx, store.ConversationUpdate{Conversation: conv, AddFollowers: in.NewFollowers, Events: in.Events}); err != nil {
@@ -288,11 +295,18 @@ func (s *Store) addOutbound(ctx context.Context, tx *sql.Tx, ch *changes, out st
 			return err
 		}
 	}
-	if err := s.insertMessage(ctx, tx, messageRow{
+	row := messageRow{
 		id: out.Message, conv: out.Conversation, kind: out.Kind, sender: out.Agent, messageID: out.MessageIDHeader,
 		received: now, raw: out.Raw, hiddenBCC: out.HiddenBCC, meta: meta,
-		replyTo: out.ServedReplyTo, replyToCut: out.ServedCut,
-	}); err != nil {
+		replyTo: out.ServedReplyTo, replyToCut: out.ServedCut, outbound: true,
+	}
+	if out.Side != nil {
+		row.side = out.Side.Number
+		if err := writeSide(ctx, tx, out.Conversation, *out.Side); err != nil {
+			return err
+		}
+	}
+	if err := s.insertMessage(ctx, tx, row); err != nil {
 		return err
 	}
 	if err := recordSubmission(ctx, tx, out.Agent, out.ClientMessageID, out.Message); err != nil {
@@ -319,7 +333,7 @@ func (s *Store) addOutbound(ctx context.Context, tx *sql.Tx, ch *changes, out st
 			return err
 		}
 	}
-	if out.Kind != store.KindReply && out.Kind != store.KindNotification || len(out.Recipients) == 0 {
+	if !store.IsQueued(out.Kind) || len(out.Recipients) == 0 {
 		return nil
 	}
 	qid, err := nextval(ctx, tx, "outbound")
@@ -409,6 +423,8 @@ type messageRow struct {
 	meta       []byte // FETCH metadata; nil: computed at the first FETCH
 	replyTo    string // MailboxEntry.ReplyTo
 	replyToCut int64
+	side       int  // for KindSide
+	outbound   bool // an agent's message (AddOutbound)
 }
 
 // insertMessage writes a message, indexes its Message-IDs, touches its
@@ -422,9 +438,9 @@ func (s *Store) insertMessage(ctx context.Context, tx *sql.Tx, m messageRow) err
 		}
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO messages (id, conversation_id, kind, sender, sender_role, message_id_header, received, size, hidden_bcc, raw)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		m.id, m.conv, m.kind, m.sender, m.senderRole, m.messageID, m.received, len(m.raw), joinList(m.hiddenBCC), m.raw); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO messages (id, conversation_id, kind, sender, sender_role, message_id_header, received, size, hidden_bcc, raw, side)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		m.id, m.conv, m.kind, m.sender, m.senderRole, m.messageID, m.received, len(m.raw), joinList(m.hiddenBCC), m.raw, m.side); err != nil {
 		return err
 	}
 	if m.replyTo != "" {
@@ -462,7 +478,7 @@ func (s *Store) insertMessage(ctx context.Context, tx *sql.Tx, m messageRow) err
 			return err
 		}
 	}
-	if (m.kind == store.KindReply || m.kind == store.KindNote) && m.sender != "" {
+	if (m.kind == store.KindReply || m.kind == store.KindNote || m.kind == store.KindSide && m.outbound) && m.sender != "" {
 		if err := fileSent(ctx, tx, m.sender, m.id, m.received); err != nil {
 			return err
 		}

@@ -199,6 +199,8 @@ var migrations = []string{
 	agentStateSchema,
 	// 14: CONDSTORE mod-sequences (issue 12), in sqlite_modseq.go.
 	modSeqSchema,
+	// 15: side conversations (issue 17), in side.go.
+	sideSchema,
 }
 
 func (s *Store) migrate(ctx context.Context) error {
