@@ -186,7 +186,7 @@ type Outbound struct {
 	NewConversation *NewConversation
 	Kind            Kind // KindReply or KindSide (queued) or KindNote (not queued)
 	// Side, for KindSide, is the side conversation it belongs to.
-	Side *SideWrite
+	Side            *SideWrite
 	Agent           string
 	MessageIDHeader string
 	Raw             []byte // the exact bytes that will be sent
