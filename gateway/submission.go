@@ -291,6 +291,21 @@ func (s *Server) submit(ctx context.Context, sub submission) (res submitted, err
 		return submitted{}, err
 	}
 	raw := qa.raw
+	// DESIGN.md §14: #merge is checked now and done last, so that a refusal
+	// leaves everything as it was.
+	mergeInto, err := s.mergeTarget(ctx, sub.agent, conv, qa)
+	if err != nil {
+		return submitted{}, err
+	}
+	if mergeInto != 0 {
+		defer func() {
+			if err == nil && !res.duplicate {
+				if merr := s.desk.Merge(ctx, sub.agent, conv.ID, mergeInto); merr != nil {
+					err = merr
+				}
+			}
+		}()
+	}
 	// DESIGN.md §14: #side, or an answer to a side conversation's message
 	// (a note to the team stays a note).
 	sideNum, err := s.sideOf(ctx, conv.ID, dec.Side, info.InReplyTo, info.References)

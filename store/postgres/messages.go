@@ -47,10 +47,15 @@ func (s *Store) Conversation(ctx context.Context, id int64) (store.Conversation,
 // readConversation reads a conversation with its participants, followers
 // and keywords in q.
 func readConversation(ctx context.Context, q querier, id int64) (store.Conversation, error) {
+	// DESIGN.md §14: a merged conversation answers to its target.
+	id, err := resolveMerged(ctx, q, id)
+	if err != nil {
+		return store.Conversation{}, err
+	}
 	c := store.Conversation{ID: id}
 	var status string
 	var created, updated int64
-	err := q.QueryRow(ctx, `SELECT inbox, owner, subject, status, created, updated, read_only, assignee FROM conversations WHERE id = $1`, id).
+	err = q.QueryRow(ctx, `SELECT inbox, owner, subject, status, created, updated, read_only, assignee FROM conversations WHERE id = $1`, id).
 		Scan(&c.Inbox, &c.Owner, &c.Subject, &status, &created, &updated, &c.ReadOnly, &c.Assignee)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.Conversation{}, store.ErrNotFound

@@ -25,6 +25,8 @@ var migrations = []string{
 	`CREATE TABLE IF NOT EXISTS secrets (name text COLLATE "C" PRIMARY KEY, value bytea NOT NULL)`,
 	// 3: side conversations (issue 17, side.go).
 	strings.ReplaceAll(sideSchema, "ctext", `text COLLATE "C"`),
+	// 4: merged conversations (issue 17, merge.go).
+	mergeSchema,
 }
 
 const schema1 = `

@@ -32,10 +32,18 @@ func (s *Store) ConversationByMessageID(ctx context.Context, ids []string) (int6
 
 // Conversation implements Store.
 func (s *Store) Conversation(ctx context.Context, id int64) (store.Conversation, error) {
+	// DESIGN.md §14: a merged conversation answers to its target.
+	id, err := resolveMerged(ctx, s.read, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Conversation{}, err
+	}
+	if err != nil {
+		return store.Conversation{}, fmt.Errorf("store: reading conversation %d: %w", id, err)
+	}
 	c := store.Conversation{ID: id}
 	var status string
 	var created, updated int64
-	err := s.read.QueryRowContext(ctx, `SELECT inbox, owner, subject, status, created, updated FROM conversations WHERE id = ?`, id).
+	err = s.read.QueryRowContext(ctx, `SELECT inbox, owner, subject, status, created, updated FROM conversations WHERE id = ?`, id).
 		Scan(&c.Inbox, &c.Owner, &c.Subject, &status, &created, &updated)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Conversation{}, store.ErrNotFound

@@ -201,6 +201,8 @@ var migrations = []string{
 	modSeqSchema,
 	// 15: side conversations (issue 17), in side.go.
 	sideSchema,
+	// 16: merged conversations (issue 17), in merge.go.
+	mergeSchema,
 }
 
 func (s *Store) migrate(ctx context.Context) error {
