@@ -151,7 +151,10 @@ type Inbound struct {
 	// kept like any mail, but on its own it sends followers no
 	// notification: an out-of-office answer is nobody's news.
 	Automatic bool
-	// NewFollowers follow it (agents the customer put in Cc).
+	// NewFollowers follow it (agents the customer put in Cc, an inbox
+	// rule's followers). When the message opens its conversation and is
+	// not Automatic, they are told of it: their notice is pending from it
+	// (DESIGN.md §7).
 	NewFollowers []string
 	// Events are recorded with the message (e.g. participants over the cap).
 	Events []Event

@@ -292,6 +292,15 @@ func (s *Store) addInbound(ctx context.Context, tx pgx.Tx, ch *changes, in store
 	if err := s.updateConversation(ctx, tx, store.ConversationUpdate{Conversation: conv, AddFollowers: in.NewFollowers, Events: in.Events}); err != nil {
 		return res, err
 	}
+	if in.Conversation == 0 && !in.Automatic {
+		// DESIGN.md §7: followers added as it opens are told of it.
+		for _, f := range in.NewFollowers {
+			if _, err := tx.Exec(ctx, `UPDATE follower_notices SET since = $1, notified_through = $1, pending_since = COALESCE(pending_since, $2)
+				WHERE conversation_id = $3 AND address = $4 AND address != $5`, msg-1, now, conv, f, strings.ToLower(in.Sender)); err != nil {
+				return res, err
+			}
+		}
+	}
 	ch.conversation(conv, false, before)
 	return res, nil
 }

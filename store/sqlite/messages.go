@@ -254,6 +254,15 @@ func (s *Store) addInbound(ctx context.Context, tx *sql.Tx, ch *changes, in stor
 		if err := s.updateConversation(ctx, tx, store.ConversationUpdate{Conversation: conv, AddFollowers: in.NewFollowers, Events: in.Events}); err != nil {
 			return err
 		}
+		if in.Conversation == 0 && !in.Automatic {
+			// DESIGN.md §7: followers added as it opens are told of it.
+			for _, f := range in.NewFollowers {
+				if _, err := tx.ExecContext(ctx, `UPDATE follower_notices SET since = ?, notified_through = ?, pending_since = COALESCE(pending_since, ?)
+					WHERE conversation_id = ? AND address = ? AND address != ?`, msg-1, msg-1, now, conv, f, strings.ToLower(in.Sender)); err != nil {
+					return err
+				}
+			}
+		}
 		ch.conversation(conv, false, before)
 		return nil
 	}()
