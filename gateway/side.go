@@ -177,10 +177,12 @@ func (s *Server) submitSide(ctx context.Context, sub submission, info headerInfo
 // recipients when they were a hidden (Bcc) recipient who answered with Reply
 // All, as the cap of participants allows. It never makes anyone a
 // participant of the conversation.
-func (s *Server) inboundSide(ctx context.Context, conv int64, number int, sender string, to, cc []string, maxRecipients int) (*store.SideWrite, error) {
+// It returns the side's recipients after the answer, for the Reply-To of
+// the agents' copy (DESIGN.md §6).
+func (s *Server) inboundSide(ctx context.Context, conv int64, number int, sender string, to, cc []string, maxRecipients int) (*store.SideWrite, []string, error) {
 	side, _, err := s.findSide(ctx, conv, number)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	w := &store.SideWrite{Number: side.Number}
 	replyAll := slices.ContainsFunc(slices.Concat(to, cc), func(a string) bool {
@@ -189,5 +191,5 @@ func (s *Server) inboundSide(ctx context.Context, conv int64, number int, sender
 	if slices.Contains(side.Hidden, sender) && replyAll && len(side.Recipients) < maxRecipients {
 		w.Recipients = []string{sender}
 	}
-	return w, nil
+	return w, slices.Concat(side.Recipients, w.Recipients), nil
 }

@@ -119,6 +119,13 @@ func TestSideConversation(t *testing.T) {
 	if sideEntries != 4 {
 		t.Errorf("%d side entries in INBOX, want 4", sideEntries)
 	}
+	// Reply on an answer writes to the side's recipients (DESIGN.md §6).
+	for _, e := range entries {
+		if e.Message == msgs[2].ID && e.ReplyTo != "sales@vendor.example" ||
+			e.Message == msgs[3].ID && e.ReplyTo != "sales@vendor.example, dock@warehouse.example" {
+			t.Errorf("the served Reply-To of side answer %d is %q", e.Message, e.ReplyTo)
+		}
+	}
 	if last := entries[len(entries)-1]; last.ReplyTo != "sales@vendor.example, dock@warehouse.example" {
 		t.Errorf("the served Reply-To of bob's side message is %q", last.ReplyTo)
 	}

@@ -162,7 +162,12 @@ type Inbound struct {
 	// side conversation (DESIGN.md §14), into Conversation: NewParticipants,
 	// NewFollowers, Reopen and the New* fields are the caller's to leave
 	// empty.
-	Side            *SideWrite
+	Side *SideWrite
+	// ServedReplyTo and ServedCut: MailboxEntry.ReplyTo and ReplyToCut (a
+	// side conversation's answer is served with Reply-To its recipients,
+	// DESIGN.md §6); "" for none.
+	ServedReplyTo   string
+	ServedCut       int64
 	MessageIDHeader string   // without angle brackets; "" if the message has none
 	SeenMessageIDs  []string // In-Reply-To and References, indexed for this conversation when unknown
 	Raw             []byte

@@ -243,7 +243,7 @@ func (s *Store) addInbound(ctx context.Context, tx *sql.Tx, ch *changes, in stor
 			received: now, raw: in.Raw, seenIDs: in.SeenMessageIDs, meta: meta, automatic: in.Automatic,
 		}
 		if in.Side != nil {
-			row.kind, row.side = store.KindSide, in.Side.Number
+			row.kind, row.side, row.replyTo, row.replyToCut = store.KindSide, in.Side.Number, in.ServedReplyTo, in.ServedCut
 			if err := writeSide(ctx, tx, conv, *in.Side); err != nil {
 				return err
 			}

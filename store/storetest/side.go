@@ -50,6 +50,7 @@ func testSideConversations(t *testing.T, s store.Store) {
 	ans := into(conv, inboxA, "v1@vendor.example", 2)
 	ans.Sender = "vendor@vendor.example"
 	ans.Side = &store.SideWrite{Number: 1}
+	ans.ServedReplyTo = "vendor@vendor.example"
 	a1 := mustInbound(t, s, ans)
 	join := into(conv, inboxA, "d1@warehouse.example", 3)
 	join.Sender = "dock@warehouse.example"
@@ -81,6 +82,9 @@ func testSideConversations(t *testing.T, s store.Store) {
 	for _, e := range entries {
 		if e.Kind == store.KindSide {
 			sideEntries = append(sideEntries, e.Side)
+		}
+		if e.Message == a1.Message && e.ReplyTo != "vendor@vendor.example" {
+			t.Errorf("the vendor's answer is served with Reply-To %q", e.ReplyTo)
 		}
 	}
 	if !slices.Equal(sideEntries, []int{1, 1, 1, 2}) {

@@ -85,6 +85,8 @@ for mid in ("<vendor-1@vendor.example>", "<dock-1@warehouse.example>"):
     _, h = by_id(msgs, mid)
     if h["X-Supportgate-Kind"] != "side" or h["X-Supportgate-Side"] != "1":
         fail("%s is served as %r side %r" % (mid, h["X-Supportgate-Kind"], h["X-Supportgate-Side"]))
+    if "sales@vendor.example" not in (h["Reply-To"] or "") or len(h.get_all("Reply-To")) != 1:
+        fail("Reply on %s writes to %r, want the side's recipients" % (mid, h.get_all("Reply-To")))
 print("the vendor's answer and the Bcc recipient's Reply All are side 1")
 
 # 3. Bob presses Reply on the vendor's answer: the side goes on.
