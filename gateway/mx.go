@@ -270,7 +270,7 @@ func (s *Server) deliverInbound(ctx context.Context, from string, rcpts []string
 	if dec.Conv.ID != 0 {
 		// DESIGN.md §14: an answer in a side conversation is the team's,
 		// whoever wrote it; read-only and participants do not apply.
-		side, err := s.sideOf(ctx, dec.Conv.ID, dec.Side, info.InReplyTo, info.References)
+		side, err := s.sideOf(ctx, dec, info.InReplyTo, info.References)
 		if err != nil {
 			return storedInbound{}, err
 		}

@@ -21,12 +21,23 @@ import (
 // conversation as kind side, served to agents with X-Supportgate-Side.
 
 // sideOf returns the side conversation a message continues: the one a side
-// token among its recipients names (tokenSide), else the side of the newest
-// message of conv it refers to; 0 for none.
-func (s *Server) sideOf(ctx context.Context, conv int64, tokenSide int, inReplyTo, references []string) (int, error) {
-	if tokenSide > 0 || conv == 0 {
+// token among its recipients names, else the side of the newest message of
+// the conversation it refers to; 0 for none. A token of a conversation merged
+// since names the side by its old number: the references decide first.
+func (s *Server) sideOf(ctx context.Context, dec threading.Decision, inReplyTo, references []string) (int, error) {
+	conv, tokenSide := dec.Conv.ID, dec.Side
+	if tokenSide > 0 && !dec.Merged || conv == 0 {
 		return tokenSide, nil
 	}
+	if n, err := s.referencedSide(ctx, conv, inReplyTo, references); err != nil || n > 0 {
+		return n, err
+	}
+	return tokenSide, nil
+}
+
+// referencedSide is the side of the newest message of conv a message refers
+// to, 0 for none.
+func (s *Server) referencedSide(ctx context.Context, conv int64, inReplyTo, references []string) (int, error) {
 	for _, id := range threading.ReferencedIDs(inReplyTo, references) {
 		m, err := s.store.MessageByHeaderID(ctx, id)
 		if errors.Is(err, store.ErrNotFound) {

@@ -308,7 +308,7 @@ func (s *Server) submit(ctx context.Context, sub submission) (res submitted, err
 	}
 	// DESIGN.md §14: #side, or an answer to a side conversation's message
 	// (a note to the team stays a note).
-	sideNum, err := s.sideOf(ctx, conv.ID, dec.Side, info.InReplyTo, info.References)
+	sideNum, err := s.sideOf(ctx, dec, info.InReplyTo, info.References)
 	if err != nil {
 		return submitted{}, err
 	}

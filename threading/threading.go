@@ -75,6 +75,9 @@ type Decision struct {
 	// Side is the side conversation a side token among the recipients
 	// names (DESIGN.md §14), 0 for none.
 	Side int
+	// Merged: the token names a conversation merged into Conv since, whose
+	// side conversations were numbered anew there.
+	Merged bool
 }
 
 // Decide applies the threading rules in order.
@@ -108,7 +111,7 @@ func Decide(ctx context.Context, keys Keys, idx Index, in Input) (Decision, erro
 			return Decision{}, err
 		}
 		if ok && strings.EqualFold(d.Conv.Inbox, base) {
-			d.Side = side
+			d.Side, d.Merged = side, d.Conv.ID != conv
 			return d, nil
 		}
 	}
