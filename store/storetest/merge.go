@@ -103,6 +103,9 @@ func testMergeConversation(t *testing.T, s store.Store) {
 	if err != nil || len(list) != 1 || list[0].ID != b.Conversation {
 		t.Errorf("ListConversations after the merge: %+v, %v", list, err)
 	}
+	if counts, err := s.ConversationCounts(ctx); err != nil || counts[store.StatusOpen] != 1 {
+		t.Errorf("ConversationCounts after the merge: %v, %v; want 1 open (a merged one is none)", counts, err)
+	}
 	for _, m := range []store.Merge{{From: b.Conversation, Into: b.Conversation}, {From: a.Conversation, Into: b.Conversation}} {
 		if err := s.MergeConversation(ctx, m); !errors.Is(err, store.ErrMergeSelf) {
 			t.Errorf("merging %d into %d: %v, want ErrMergeSelf", m.From, m.Into, err)
