@@ -2,7 +2,13 @@ package gateway
 
 import (
 	"context"
+	"slices"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
@@ -43,7 +49,34 @@ func TestMerge(t *testing.T) {
 	wantSMTPError(t, merge(bob(), "bob@example.test", "#merge 1"), 550, smtp.EnhancedCode{5, 5, 1}, "is this conversation")
 	wantSMTPError(t, merge(carol(), "carol@example.test", "#merge 2"), 550, smtp.EnhancedCode{5, 7, 1}, "not write")
 
+	// Alice has INBOX open: she sees the merged messages leave and arrive
+	// with new UIDs (DESIGN.md §6: a move, EXPUNGE and EXISTS).
+	var expunged atomic.Int32
+	alice := imapLogin(t, ts.imap, "alice@example.test", "demo-alice", &imapclient.Options{
+		UnilateralDataHandler: &imapclient.UnilateralDataHandler{Expunge: func(uint32) { expunged.Add(1) }},
+	})
+	if _, err := alice.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	uidsOf := func() []imap.UID {
+		res, err := alice.UIDSearch(&imap.SearchCriteria{}, nil).Wait()
+		must(err)
+		return res.AllUIDs()
+	}
+	before := uidsOf()
+
 	must(merge(bob(), "bob@example.test", "#merge #2"))
+	deadline := time.Now().Add(10 * time.Second)
+	for expunged.Load() == 0 && time.Now().Before(deadline) {
+		must(alice.Noop().Wait())
+	}
+	after := uidsOf()
+	// Before: kim-1 (conversation 1), kim-2 (2), bob's reply (1).
+	if expunged.Load() != 2 || len(after) != len(before) || slices.Contains(after, before[0]) || !slices.Contains(after, before[1]) ||
+		slices.Contains(after, before[2]) {
+		t.Errorf("alice's INBOX: UIDs %v before, %v after, %d expunged; want conversation 1's two messages expunged and back with new UIDs",
+			before, after, expunged.Load())
+	}
 	c, err := ts.store.Conversation(ctx, 1)
 	must(err)
 	if c.ID != 2 || len(c.Tags) != 1 || c.Tags[0] != "refund" {
