@@ -25,6 +25,10 @@ import (
 // reply line is at most 512 octets (RFC 5321 4.5.3.1.5).
 const maxCollisionNews = 3
 
+// maxCollisionSentence bounds the sentence, with room for "550 5.7.0 " and
+// the line end in 512 octets.
+const maxCollisionSentence = 480
+
 // collisionHold returns the hold to record a reply with (store.Outbound.Hold),
 // or nil when the reply is not checked: the inbox turns the check off, the
 // agent wrote #send, the message answers nothing of this conversation. When
@@ -87,9 +91,12 @@ func (s *Server) collisionRefusal(ctx context.Context, agent string, conv int64,
 	if len(news) == 0 {
 		return nil
 	}
-	return refuse(550, smtp.EnhancedCode{5, 7, 0},
-		"Not sent: since the message you answered, %s; read the news and send again, or put #send at the top of your message to send it anyway",
-		strings.Join(news, " and "))
+	const format = "Not sent: since the message you answered, %s; read the news and send again, or put #send at the top of your message to send it anyway"
+	// The whole reply line stays within RFC 5321's 512 octets.
+	for len(news) > 1 && len(format)+len(strings.Join(news, " and ")) > maxCollisionSentence {
+		news = append(news[:len(news)-2], "more")
+	}
+	return refuse(550, smtp.EnhancedCode{5, 7, 0}, format, strings.Join(news, " and "))
 }
 
 // ago says how long ago something happened, in words an agent reads at a

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/supportgate/supportgate/config"
+	"github.com/supportgate/supportgate/store"
 )
 
 // TestCollisionHold: DESIGN.md §5 item 10 through the submission socket.
@@ -80,5 +82,39 @@ func TestCollisionCheckOff(t *testing.T) {
 	for _, who := range []string{"bob", "alice"} {
 		must(smtpSend(ts.submission, sasl.NewPlainClient("", who+"@example.test", "demo-"+who), who+"@example.test", []string{"kim@customer.example"},
 			"From: "+who+"@example.test\r\nTo: kim@customer.example\r\nSubject: Re: Refund\r\nIn-Reply-To: <kim-1@customer.example>\r\n\r\nDone.\r\n"))
+	}
+}
+
+// TestCollisionSentenceFitsALine: however many wrote since, the reply line
+// stays within RFC 5321's 512 octets.
+func TestCollisionSentenceFitsALine(t *testing.T) {
+	ts := newTestServer(t, nil, nil)
+	ctx := context.Background()
+	long := strings.Repeat("x", 50)
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(smtpSend(ts.mx, nil, "kim@customer.example", []string{"support@example.test"},
+		"From: kim@customer.example\r\nTo: support@example.test\r\nSubject: Refund\r\nMessage-ID: <kim-1@customer.example>\r\n\r\nPlease refund.\r\n"))
+	for i := range 5 {
+		must(smtpSend(ts.mx, nil, "kim@customer.example", []string{"support@example.test"},
+			"From: a-rather-long-name."+long+"@customer.example\r\nTo: support@example.test\r\nSubject: Re: Refund\r\n"+
+				"In-Reply-To: <kim-1@customer.example>\r\nMessage-ID: <kim-"+string(rune('a'+i))+"@customer.example>\r\n\r\n"+long+long+"\r\n"))
+	}
+	msgs, err := ts.store.ConversationMessages(ctx, 1)
+	must(err)
+	if len(msgs) < 2 {
+		t.Fatalf("%d messages", len(msgs))
+	}
+	err = ts.srv.collisionRefusal(ctx, "bob@example.test", 1, &store.Hold{After: msgs[0].ID})
+	var se *smtp.SMTPError
+	if !errors.As(err, &se) {
+		t.Fatalf("no refusal: %v", err)
+	}
+	if n := len("550 5.7.0 ") + len(se.Message) + 2; n > 512 || !strings.Contains(se.Message, "more") {
+		t.Errorf("the reply line is %d octets: %s", n, se.Message)
 	}
 }
