@@ -154,6 +154,10 @@ type Inbox struct {
 	BCC             []string // bcc; lowercase addresses
 	SubjectTag      bool     // subject_tag; default true
 	RequireTag      bool     // require_tag; default false
+	// CollisionCheck is collision_check: a public reply to a message older
+	// than the conversation's newest from the customer, a participant or
+	// another agent's public reply is held (DESIGN.md §5 item 10). Default true.
+	CollisionCheck bool
 	// ContinuityWindow is continuity_window: a mail from an owner with an open
 	// conversation updated this recently, with the same normalized subject,
 	// continues it (DESIGN.md §4 rule 4). Default 0: off.

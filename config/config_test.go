@@ -115,7 +115,7 @@ roles = { "Support@Example.test" = "reply" }
 	if want := (Notifications{FirstAfter: 5 * time.Minute, Interval: 4 * time.Hour, MaxPerDay: 3}); c.Notifications != want {
 		t.Errorf("Notifications = %+v, want %+v", c.Notifications, want)
 	}
-	wantIn := Inbox{Address: "support@example.test", Name: "support@example.test", MaxParticipants: 10, SubjectTag: true, Strangers: StrangersParticipant, AuthFailure: AuthFailureFlag, Assign: AssignNone,
+	wantIn := Inbox{Address: "support@example.test", Name: "support@example.test", MaxParticipants: 10, SubjectTag: true, CollisionCheck: true, Strangers: StrangersParticipant, AuthFailure: AuthFailureFlag, Assign: AssignNone,
 		AutoAcknowledgeText: DefaultAutoAcknowledgeText}
 	if !reflect.DeepEqual(c.Inboxes, []Inbox{wantIn}) {
 		t.Errorf("Inboxes = %+v", c.Inboxes)

@@ -71,6 +71,7 @@ type fileInbox struct {
 	BCC             []string   `toml:"bcc"`
 	SubjectTag      *bool      `toml:"subject_tag"`
 	RequireTag      *bool      `toml:"require_tag"`
+	CollisionCheck  *bool      `toml:"collision_check"`
 	Continuity      *string    `toml:"continuity_window"`
 	Strangers       *string    `toml:"strangers"`
 	ShowEvents      *bool      `toml:"show_events"`

@@ -204,7 +204,7 @@ func (v *validator) inboxes(fis []fileInbox) []Inbox {
 	first := map[string]int{} // address -> index of the inbox that defines it
 	for i, fi := range fis {
 		base := fmt.Sprintf("inbox.%d", i)
-		in := Inbox{MaxParticipants: defaultMaxParticipants, SubjectTag: true, Strangers: StrangersParticipant}
+		in := Inbox{MaxParticipants: defaultMaxParticipants, SubjectTag: true, CollisionCheck: true, Strangers: StrangersParticipant}
 		if fi.Address == "" {
 			v.errorf(base, `this [[inbox]] has no address; add address = "support@your.domain"`)
 		} else {
@@ -262,6 +262,9 @@ func (v *validator) inboxes(fis []fileInbox) []Inbox {
 		}
 		if fi.RequireTag != nil {
 			in.RequireTag = *fi.RequireTag
+		}
+		if fi.CollisionCheck != nil {
+			in.CollisionCheck = *fi.CollisionCheck
 		}
 		if fi.Continuity != nil && *fi.Continuity != "0" && *fi.Continuity != "" {
 			d, why := parseDuration(*fi.Continuity)

@@ -106,6 +106,10 @@ func quickActions(agent config.Agent, actions []policy.Action) change {
 	var update store.ConversationUpdate
 	for _, a := range actions {
 		switch a.Kind {
+		case policy.ActionSend, policy.ActionSide, policy.ActionMerge:
+			// How the message is sent (§5 item 10, §14), not a change
+			// of the conversation: submission and Merge carry them out.
+			continue
 		case policy.ActionAssign:
 			who := a.Args[0]
 			switch strings.ToLower(who) {

@@ -63,7 +63,7 @@ func (d *Desk) commit(ctx context.Context, conv int64, c change) error {
 	}
 	inbox, _ := d.current().Inbox(cv.Inbox) // an inbox no longer configured: quiet
 	u := c.update
-	u.Conversation = conv
+	u.Conversation = cv.ID // a merged number answers to its target (DESIGN.md §14)
 	u.Events = []store.Event{{Type: c.eventType, Text: c.text, At: time.Now(), Quiet: !inbox.ShowEvents}}
 	if err := d.store.UpdateConversation(ctx, u); err != nil {
 		return fmt.Errorf("desk: %s: %w", c.eventType, err)

@@ -203,6 +203,12 @@ func actions() []action {
 		{"read-only off", open.with(func(s *state) { s.readOnly = true }),
 			func(d *desk.Desk, a config.Agent, c int64) error { return d.ReadOnly(ctx, a, c, false) },
 			open, qa("#readonly off")},
+		{"#send, #side and #merge say how a message goes: not changes", open,
+			func(d *desk.Desk, a config.Agent, c int64) error {
+				return d.QuickActions(ctx, a, c, []policy.Action{{Kind: policy.ActionSend}, {Kind: policy.ActionSide},
+					{Kind: policy.ActionMerge, Args: []string{"7"}}, {Kind: policy.ActionTag, Args: []string{"vip"}}})
+			},
+			open.with(func(s *state) { s.tags = []string{"billing", "vip"} }), qa("#tag vip")},
 		{"quick actions together", open,
 			func(d *desk.Desk, a config.Agent, c int64) error {
 				return d.QuickActions(ctx, a, c, []policy.Action{

@@ -27,6 +27,10 @@ const (
 	KindReply   Kind = "reply"   // an agent's public message, sent out
 	KindNote    Kind = "note"    // internal, never leaves the team
 	KindEvent   Kind = "event"   // a team-only record
+	// KindSide is a message of a side conversation (DESIGN.md §14): an
+	// agent's to a vendor or another team, or their answer; never sent to
+	// the customer, never making anyone a participant.
+	KindSide Kind = "side"
 
 	// KindNotification is a notification mail to a follower (DESIGN.md
 	// §7). It is recorded in its conversation so that the queue can
@@ -38,7 +42,7 @@ const (
 // IsUpdate reports whether a message of kind k is an update followers are
 // told of (when a person wrote it).
 func IsUpdate(k Kind) bool {
-	return k == KindInbound || k == KindReply || k == KindNote
+	return k == KindInbound || k == KindReply || k == KindNote || k == KindSide
 }
 
 // Status of a conversation.
@@ -95,4 +99,14 @@ type Message struct {
 	Received        time.Time
 	Size            int64
 	HiddenBCC       []string // for replies: envelope recipients not in the headers
+	Side            int      // for KindSide: the side conversation's number (DESIGN.md §14)
+}
+
+// Side is a side conversation of a conversation (DESIGN.md §14): its own
+// recipients, never the customer's nor the participants'.
+type Side struct {
+	Conversation int64
+	Number       int      // 1, 2... within the conversation
+	Recipients   []string // who its messages go to, in the order they joined
+	Hidden       []string // Bcc recipients: visible to agents only
 }

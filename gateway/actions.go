@@ -55,3 +55,17 @@ func parseQuickActions(cfg *config.Config, inbox config.Inbox, raw []byte) (quic
 func (qa quickActions) addsTag() bool {
 	return slices.ContainsFunc(qa.actions, func(a policy.Action) bool { return a.Kind == policy.ActionTag })
 }
+
+// has reports whether the agent wrote action k.
+func (qa quickActions) has(k policy.ActionKind) bool {
+	return slices.ContainsFunc(qa.actions, func(a policy.Action) bool { return a.Kind == k })
+}
+
+// changes are the actions that change the conversation: not #send and
+// #side, which say how the message is sent (DESIGN.md §5 item 10, §14), nor
+// #merge, which is carried out on its own.
+func (qa quickActions) changes() []policy.Action {
+	return slices.DeleteFunc(slices.Clone(qa.actions), func(a policy.Action) bool {
+		return a.Kind == policy.ActionSend || a.Kind == policy.ActionSide || a.Kind == policy.ActionMerge
+	})
+}

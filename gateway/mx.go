@@ -275,6 +275,33 @@ func (s *Server) deliverInbound(ctx context.Context, from string, rcpts []string
 	_, isAgent := s.cfg().Agent(sender)
 	isAgent = isAgent && !auth.dmarcFail // a forged agent address is not an agent
 	auto := threading.IsAutoReply(&info.Header, from)
+	if dec.Conv.ID != 0 {
+		// DESIGN.md §14: an answer in a side conversation is the team's,
+		// whoever wrote it; read-only and participants do not apply.
+		side, err := s.sideOf(ctx, dec, info.InReplyTo, info.References)
+		if err != nil {
+			return storedInbound{}, err
+		}
+		if side > 0 {
+			w, rcpts, err := s.inboundSide(ctx, dec.Conv.ID, side, strings.ToLower(sender), info.To, info.Cc, rules.MaxParticipants)
+			if err != nil {
+				return storedInbound{}, err
+			}
+			stored, _ := removeForgedAuthResults(raw, s.cfg().Server.Hostname)
+			in := store.Inbound{
+				Inbox: inbox.Address, Conversation: dec.Conv.ID, Sender: sender, Automatic: auto, Side: w,
+				MessageIDHeader: info.MessageID, SeenMessageIDs: threading.ReferencedIDs(info.InReplyTo, info.References),
+				Raw: slices.Concat([]byte(trace), []byte(auth.header), stored), Received: now,
+			}
+			if len(rcpts) > 0 && !slices.ContainsFunc(rcpts, func(a string) bool { return strings.ContainsAny(a, "\r\n") }) {
+				// DESIGN.md §6: Reply on the agents' copy writes to the side.
+				_, cut := policy.WithoutField(in.Raw, "Reply-To")
+				in.ServedReplyTo, in.ServedCut = strings.Join(rcpts, ", "), int64(cut)
+			}
+			added, err := s.store.AddInbound(ctx, in)
+			return storedInbound{InboundResult: added, authFailed: auth.failing}, err
+		}
+	}
 	if dec.Conv.ReadOnly && !isAgent {
 		return storedInbound{}, errReadOnly // DESIGN.md §7: read-only conversations
 	}

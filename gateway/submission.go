@@ -291,12 +291,42 @@ func (s *Server) submit(ctx context.Context, sub submission) (res submitted, err
 		return submitted{}, err
 	}
 	raw := qa.raw
+	// DESIGN.md §14: #merge is checked now and done last, so that a refusal
+	// leaves everything as it was.
+	mergeInto, err := s.mergeTarget(ctx, sub.agent, conv, qa)
+	if err != nil {
+		return submitted{}, err
+	}
+	if mergeInto != 0 {
+		defer func() {
+			if err == nil && !res.duplicate {
+				if merr := s.desk.Merge(ctx, sub.agent, conv.ID, mergeInto); merr != nil {
+					err = merr
+				}
+			}
+		}()
+	}
+	// DESIGN.md §14: #side, or an answer to a side conversation's message
+	// (a note to the team stays a note).
+	sideNum, err := s.sideOf(ctx, dec, info.InReplyTo, info.References)
+	if err != nil {
+		return submitted{}, err
+	}
+	if !qa.only && (qa.has(policy.ActionSide) || sideNum > 0 && (!allInternal || dec.Side > 0)) {
+		if conv.ID == 0 {
+			return submitted{}, refuse(550, smtp.EnhancedCode{5, 5, 1},
+				"Nothing was sent: #side starts a side conversation of a conversation; press Reply on one of its messages, then write #side at the top")
+		}
+		return s.submitSide(ctx, sub, info, conv, inbox, qa, sideNum)
+	}
 	if qa.only {
 		if conv.ID == 0 {
 			return submitted{}, errNoCustomer
 		}
-		if err := s.desk.QuickActions(ctx, sub.agent, conv.ID, qa.actions); err != nil {
-			return submitted{}, err
+		if changes := qa.changes(); len(changes) > 0 {
+			if err := s.desk.QuickActions(ctx, sub.agent, conv.ID, changes); err != nil {
+				return submitted{}, err
+			}
 		}
 		return submitted{conversation: conv.ID, kind: "action"}, nil
 	}
@@ -329,6 +359,15 @@ func (s *Server) submit(ctx context.Context, sub submission) (res submitted, err
 		var refusal *policy.Refusal
 		if err := policy.CheckAttachments(inbox, raw); errors.As(err, &refusal) {
 			return submitted{}, refuse(550, smtp.EnhancedCode{5, 7, 1}, "%s", refusal.Msg)
+		}
+	}
+
+	// 10. The collision hold: checked here to say who wrote what since, and
+	// again as the reply is recorded (store.Outbound.Hold).
+	var hold *store.Hold
+	if kind == store.KindReply && !qa.has(policy.ActionSend) {
+		if hold, err = s.collisionHold(ctx, inbox, sub.agent.Email, conv.ID, info.InReplyTo); err != nil {
+			return submitted{}, err
 		}
 	}
 
@@ -386,8 +425,8 @@ func (s *Server) submit(ctx context.Context, sub submission) (res submitted, err
 	_, servedCut := policy.WithoutField(out, "Reply-To")
 	// DESIGN.md §5 item 4: the quick actions commit with the message.
 	var update *store.ConversationUpdate
-	if len(qa.actions) > 0 {
-		u := s.desk.QuickActionsUpdate(inbox, sub.agent, qa.actions)
+	if changes := qa.changes(); len(changes) > 0 {
+		u := s.desk.QuickActionsUpdate(inbox, sub.agent, changes)
 		update = &u
 	}
 	err = s.store.AddOutbound(ctx, store.Outbound{
@@ -408,7 +447,16 @@ func (s *Server) submit(ctx context.Context, sub submission) (res submitted, err
 		ServedCut:       int64(servedCut),
 		Cap:             store.ParticipantCap{Max: inbox.MaxParticipants, Enforce: true},
 		Update:          update,
+		Hold:            hold,
 	})
+	if errors.Is(err, store.ErrCollision) {
+		// Someone wrote between the check above and the recording.
+		if rerr := s.collisionRefusal(ctx, sub.agent.Email, conv.ID, hold); rerr != nil {
+			return submitted{}, rerr
+		}
+		return submitted{}, refuse(550, smtp.EnhancedCode{5, 7, 0},
+			"Not sent: someone wrote in this conversation since the message you answered; read the news and send again, or put #send at the top of your message to send it anyway")
+	}
 	if errors.Is(err, store.ErrParticipantCap) {
 		// Another message added participants since they were counted
 		// above: the store counted again, in the transaction.

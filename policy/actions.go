@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"net/mail"
+	"strconv"
 	"strings"
 
 	"github.com/supportgate/supportgate/config"
@@ -24,6 +25,9 @@ const (
 	ActionFollow   ActionKind = "follow"   // #follow [address]
 	ActionUnfollow ActionKind = "unfollow" // #unfollow [address]
 	ActionReadOnly ActionKind = "readonly" // #readonly on|off
+	ActionMerge    ActionKind = "merge"    // #merge <id> (DESIGN.md §14)
+	ActionSide     ActionKind = "side"     // #side: a side conversation (§14)
+	ActionSend     ActionKind = "send"     // #send: past the collision hold (§5 item 10)
 )
 
 // actionArgs says how many arguments each action takes.
@@ -41,6 +45,9 @@ var actionArgs = map[ActionKind]struct {
 	ActionFollow:   {0, 1, "#follow takes at most one address (none: you)"},
 	ActionUnfollow: {0, 1, "#unfollow takes at most one address (none: you)"},
 	ActionReadOnly: {1, 1, "#readonly takes on or off"},
+	ActionMerge:    {1, 1, "#merge takes one conversation number"},
+	ActionSide:     {0, 0, "#side takes nothing after it"},
+	ActionSend:     {0, 0, "#send takes nothing after it"},
 }
 
 // Action is one parsed quick action.
@@ -112,6 +119,10 @@ func checkArgs(kind ActionKind, args []string) error {
 		if a := strings.ToLower(args[0]); a != "on" && a != "off" {
 			return &ActionError{"#readonly takes on or off"}
 		}
+	case ActionMerge:
+		if n, err := strconv.ParseInt(strings.TrimPrefix(args[0], "#"), 10, 64); err != nil || n <= 0 {
+			return &ActionError{fmt.Sprintf("#merge %s: write the number of the conversation to merge this one into", args[0])}
+		}
 	case ActionUncc, ActionFollow, ActionUnfollow:
 		for _, a := range args {
 			if _, err := mail.ParseAddress(a); err != nil {
@@ -124,3 +135,10 @@ func checkArgs(kind ActionKind, args []string) error {
 
 // validTag reports whether a tag can be an IMAP keyword too (config.ValidTag).
 func validTag(t string) bool { return config.ValidTag(t) }
+
+// MergeTarget returns the conversation number of a #merge action ("123" or
+// "#123"), checked by ParseActions.
+func MergeTarget(a Action) int64 {
+	n, _ := strconv.ParseInt(strings.TrimPrefix(a.Args[0], "#"), 10, 64)
+	return n
+}

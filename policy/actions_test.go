@@ -30,6 +30,10 @@ func TestParseActions(t *testing.T) {
 		{"bad readonly", "#readonly maybe\r\n", nil, 0, "on or off"},
 		{"bad address", "#uncc nobody\r\n", nil, 0, "not an email address"},
 		{"only actions", "#close", []Action{{ActionClose, nil}}, 1, ""},
+		{"send, side, merge", "#send\r\n#side\r\n#merge #12\r\n\r\nHi\r\n", []Action{{ActionSend, nil}, {ActionSide, nil}, {ActionMerge, []string{"#12"}}}, 4, ""},
+		{"merge needs a number", "#merge twelve\r\n", nil, 0, "write the number of the conversation"},
+		{"merge needs one", "#merge\r\n", nil, 0, "#merge takes one conversation number"},
+		{"send takes nothing", "#send now\r\n", nil, 0, "#send takes nothing"},
 	}
 	for _, tt := range tests {
 		actions, lines, err := ParseActions(tt.text)

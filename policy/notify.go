@@ -146,6 +146,8 @@ func (n Notification) text(subject string) string {
 			verb = "replied to the customer"
 		case domain.KindNote:
 			verb = "wrote a note for the team"
+		case domain.KindSide:
+			verb = "wrote in a side conversation"
 		}
 		fmt.Fprintf(&b, "\n--- %s %s, %s:\n\n", oneLine(it.Sender), verb, it.At.UTC().Format("Mon, 2 Jan 2006 15:04 MST"))
 		b.WriteString(noticeText(it.Text))

@@ -40,6 +40,7 @@ type QueueAdmin interface {
 type Desk interface {
 	Conversation(ctx context.Context, id int64) (Conversation, error)
 	UpdateConversation(ctx context.Context, u ConversationUpdate) error
+	MergeConversation(ctx context.Context, m Merge) error
 }
 
 // Reports is what the command line reads (internal/cli): conversations and
@@ -48,6 +49,8 @@ type Reports interface {
 	ListConversations(ctx context.Context, status Status, before int64, limit int) (list []Conversation, next int64, err error)
 	Conversation(ctx context.Context, id int64) (Conversation, error)
 	ConversationMessages(ctx context.Context, conv int64) ([]Message, error)
+	Sides(ctx context.Context, conv int64) ([]Side, error)
+	Events(ctx context.Context, conv int64) ([]Event, error)
 	QueuePage(ctx context.Context, q QueuePageQuery) ([]QueuedRecipient, error)
 }
 
@@ -85,6 +88,11 @@ type Mail interface {
 	MessageByHeaderID(ctx context.Context, id string) (Message, error)
 	MessageRaw(ctx context.Context, id int64) ([]byte, error)
 	MessageRecipients(ctx context.Context, message int64) ([]QueuedRecipient, error)
+	// ConversationMessages: what was written since the message a held
+	// reply answered (DESIGN.md §5 item 10).
+	ConversationMessages(ctx context.Context, conv int64) ([]Message, error)
+	// Sides: the side conversations a side message goes on in (§14).
+	Sides(ctx context.Context, conv int64) ([]Side, error)
 	Submitted(ctx context.Context, agent, clientMessageID string) (Message, bool, error)
 	AddInbound(ctx context.Context, in Inbound) (InboundResult, error)
 	NextMessageNumber(ctx context.Context) (int64, error)

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -34,7 +35,32 @@ type ConversationStore interface {
 	ListConversations(ctx context.Context, status Status, before int64, limit int) (list []Conversation, next int64, err error)
 	// ConversationMessages returns a conversation's messages, oldest first.
 	ConversationMessages(ctx context.Context, conv int64) ([]Message, error)
+	// Sides returns a conversation's side conversations (DESIGN.md §14),
+	// by number.
+	Sides(ctx context.Context, conv int64) ([]Side, error)
+	// MergeConversation moves every message, event, participant (the
+	// merged conversation's owner too, when it is not the target's),
+	// follower, tag and side conversation of m.From into m.Into in one
+	// transaction (DESIGN.md §14): the messages leave From's folder entries
+	// and get new UIDs in Into's; From keeps no message and from then on
+	// answers to Into (Conversation(From) returns Into's). Over m.Cap
+	// everyone is kept, and an event says so. Nothing is deleted. It
+	// returns ErrNotFound when either does not exist, ErrMergeSelf when
+	// they are the same conversation (after following earlier merges).
+	MergeConversation(ctx context.Context, m Merge) error
 }
+
+// Merge is MergeConversation's change: its Events are recorded in Into,
+// FromEvent (always quiet: From shows no message) in From.
+type Merge struct {
+	From, Into int64
+	Events     []Event
+	FromEvent  Event
+	Cap        ParticipantCap
+}
+
+// ErrMergeSelf is returned when a conversation would merge into itself.
+var ErrMergeSelf = errors.New("store: a conversation cannot merge into itself")
 
 // ConversationUpdate changes a conversation's people and policies, with
 // the events that record it.

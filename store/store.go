@@ -67,6 +67,7 @@ const (
 	KindReply   = domain.KindReply
 	KindNote    = domain.KindNote
 	KindEvent   = domain.KindEvent
+	KindSide    = domain.KindSide
 )
 
 // Status of a conversation.
@@ -106,6 +107,26 @@ type Conversation = domain.Conversation
 // Message is a stored message without its bytes.
 type Message = domain.Message
 
+// IsQueued reports whether an outbound message of kind k is queued for its
+// recipients: a public reply, a side conversation's message (DESIGN.md §14)
+// or a notification; never a note.
+func IsQueued(k Kind) bool {
+	return k == KindReply || k == KindSide || k == KindNotification
+}
+
+// Side is a side conversation (DESIGN.md §14).
+type Side = domain.Side
+
+// SideWrite records a message in side conversation Number of its
+// conversation (Inbound.Side, Outbound.Side), in the same transaction:
+// the side is created when it has no row yet, and Recipients and Hidden
+// join its own (those already there are kept once).
+type SideWrite struct {
+	Number     int
+	Recipients []string
+	Hidden     []string
+}
+
 // Inbound is a message accepted by the MX, ready to be stored.
 type Inbound struct {
 	Inbox        string
@@ -142,10 +163,23 @@ type Inbound struct {
 	// kept like any mail, but on its own it sends followers no
 	// notification: an out-of-office answer is nobody's news.
 	Automatic bool
-	// NewFollowers follow it (agents the customer put in Cc).
+	// NewFollowers follow it (agents the customer put in Cc, an inbox
+	// rule's followers). When the message opens its conversation and is
+	// not Automatic, they are told of it: their notice is pending from it
+	// (DESIGN.md §7).
 	NewFollowers []string
 	// Events are recorded with the message (e.g. participants over the cap).
-	Events          []Event
+	Events []Event
+	// Side, when set, stores the message as KindSide, an answer in that
+	// side conversation (DESIGN.md §14), into Conversation: NewParticipants,
+	// NewFollowers, Reopen and the New* fields are the caller's to leave
+	// empty.
+	Side *SideWrite
+	// ServedReplyTo and ServedCut: MailboxEntry.ReplyTo and ReplyToCut (a
+	// side conversation's answer is served with Reply-To its recipients,
+	// DESIGN.md §6); "" for none.
+	ServedReplyTo   string
+	ServedCut       int64
 	MessageIDHeader string   // without angle brackets; "" if the message has none
 	SeenMessageIDs  []string // In-Reply-To and References, indexed for this conversation when unknown
 	Raw             []byte
@@ -170,7 +204,9 @@ type Outbound struct {
 	// NewConversation, when set, creates Conversation (a number from
 	// NextConversationNumber) in the same transaction.
 	NewConversation *NewConversation
-	Kind            Kind // KindReply (queued) or KindNote (not queued)
+	Kind            Kind // KindReply or KindSide (queued) or KindNote (not queued)
+	// Side, for KindSide, is the side conversation it belongs to.
+	Side            *SideWrite
 	Agent           string
 	MessageIDHeader string
 	Raw             []byte // the exact bytes that will be sent
@@ -193,7 +229,24 @@ type Outbound struct {
 	// ServedReplyTo and ServedCut: MailboxEntry.ReplyTo and ReplyToCut.
 	ServedReplyTo string
 	ServedCut     int64
+	// Hold, when set, is the collision hold (DESIGN.md §5 item 10): if the
+	// conversation has, after the message numbered Hold.After, an inbound
+	// message of its owner or a participant or a public reply of an agent
+	// other than Agent, AddOutbound writes nothing and returns ErrCollision.
+	// Checked in the recording transaction, so that of two agents answering
+	// the same message at once exactly one is recorded.
+	Hold *Hold
 }
+
+// Hold is Outbound.Hold: the number of the message the agent answered.
+type Hold struct {
+	After int64
+}
+
+// ErrCollision is returned by AddOutbound when its Hold finds that someone
+// wrote in the conversation since the message the agent answered; nothing was
+// written.
+var ErrCollision = errors.New("store: someone wrote in the conversation since the message answered")
 
 // ParticipantCap is a conversation's participant limit (an inbox's
 // max_participants, not counting the owner); the zero value is no limit.
@@ -235,6 +288,7 @@ type MailboxEntry struct {
 	Size         int64      // size of the stored bytes
 	Received     time.Time
 	HiddenBCC    []string
+	Side         int  // for KindSide: its side conversation's number
 	Seen         bool // for the agent who asked
 	// Flags are the entry's other flags for the agent who asked: in a
 	// shared folder the conversation's keywords (\Flagged, tags...),

@@ -72,6 +72,12 @@ type Input struct {
 type Decision struct {
 	Conv domain.Conversation
 	Rule Rule
+	// Side is the side conversation a side token among the recipients
+	// names (DESIGN.md §14), 0 for none.
+	Side int
+	// Merged: the token names a conversation merged into Conv since, whose
+	// side conversations were numbered anew there.
+	Merged bool
 }
 
 // Decide applies the threading rules in order.
@@ -93,6 +99,10 @@ func Decide(ctx context.Context, keys Keys, idx Index, in Input) (Decision, erro
 	for _, rcpt := range in.Recipients {
 		base, tag := SplitPlus(rcpt)
 		conv, ok := keys.ParseReplyToken(tag)
+		side := 0
+		if !ok {
+			conv, side, ok = keys.ParseSideToken(tag)
+		}
 		if tag == "" || !ok {
 			continue
 		}
@@ -101,6 +111,7 @@ func Decide(ctx context.Context, keys Keys, idx Index, in Input) (Decision, erro
 			return Decision{}, err
 		}
 		if ok && strings.EqualFold(d.Conv.Inbox, base) {
+			d.Side, d.Merged = side, d.Conv.ID != conv
 			return d, nil
 		}
 	}

@@ -69,6 +69,33 @@ func (k Keys) ParseReplyToken(token string) (int64, bool) {
 	return conv, true
 }
 
+// SideToken is the plus part of a side conversation's reply address
+// (DESIGN.md §14): "<conversation>s<side>-<mac>", signed for its own purpose
+// so that it is never a conversation's token.
+func (k Keys) SideToken(conversation int64, side int) string {
+	id := strconv.FormatInt(conversation, 10) + "s" + strconv.Itoa(side)
+	return id + "-" + k.mac("side", id)
+}
+
+// ParseSideToken returns the conversation and side a SideToken names, and
+// false if the token is malformed or its MAC is wrong.
+func (k Keys) ParseSideToken(token string) (conversation int64, side int, ok bool) {
+	id, mac, found := strings.Cut(token, "-")
+	c, n, found2 := strings.Cut(id, "s")
+	if !found || !found2 {
+		return 0, 0, false
+	}
+	conv, err1 := strconv.ParseInt(c, 10, 64)
+	sd, err2 := strconv.Atoi(n)
+	if err1 != nil || err2 != nil || conv <= 0 || sd <= 0 || strconv.FormatInt(conv, 10)+"s"+strconv.Itoa(sd) != id {
+		return 0, 0, false
+	}
+	if !k.valid("side", id, mac) {
+		return 0, 0, false
+	}
+	return conv, sd, true
+}
+
 // MessageID returns the self-describing signed Message-ID of an outbound
 // message, without angle brackets: sg.<conversation>.<message>.<mac>@hostname
 // (DESIGN.md §4 rule 2), so that it threads even if the index lost its row.

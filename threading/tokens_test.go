@@ -318,3 +318,19 @@ func FuzzParseMessageID(f *testing.F) {
 		}
 	})
 }
+
+func TestSideToken(t *testing.T) {
+	k := NewKeys([]byte("0123456789abcdef0123456789abcdef"))
+	tok := k.SideToken(42, 3)
+	if conv, side, ok := k.ParseSideToken(tok); !ok || conv != 42 || side != 3 {
+		t.Fatalf("ParseSideToken(%q) = %d, %d, %v", tok, conv, side, ok)
+	}
+	if _, ok := k.ParseReplyToken(tok); ok {
+		t.Errorf("a side token is taken for a conversation's token")
+	}
+	for _, bad := range []string{"", "42s3", "42s03-" + tok[5:], "42s4" + tok[4:], k.ReplyToken(42), "0s1-x", "42s-x"} {
+		if _, _, ok := k.ParseSideToken(bad); ok {
+			t.Errorf("ParseSideToken(%q) accepted", bad)
+		}
+	}
+}

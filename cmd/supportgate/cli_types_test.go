@@ -7,5 +7,6 @@ import "github.com/supportgate/supportgate/internal/cli"
 type (
 	conversationJSON = cli.ConversationJSON
 	messageJSON      = cli.MessageJSON
+	eventJSON        = cli.EventJSON
 	queueRow         = cli.QueueRow
 )

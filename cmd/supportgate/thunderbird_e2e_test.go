@@ -49,6 +49,11 @@ user_pref("mail.openMessageBehavior", 2);
 // command outstanding (its trace sends nothing for 100 s, then times out and
 // replays the queued STORE), longer than a subtest waits.
 user_pref("mail.server.default.timeout", 10);
+// Thunderbird's SMTP client (JavaScript) logs to the console, which goes
+// to its output: the server's answers can be read there (issue 17's
+// collision hold; MOZ_LOG has no SMTP module any more).
+user_pref("mailnews.smtp.loglevel", "All");
+user_pref("devtools.console.stdout.chrome", true);
 `
 
 // The window title of Thunderbird's main window while it shows INBOX (and
@@ -70,7 +75,10 @@ var junkKeywords = []string{"junk", "nonjunk", "$junk", "$notjunk", "$phishing"}
 // customer, rewritten; Reply on a note stays a note; Reply All reaches the
 // participants; tag 1 is seen by bob; J (Thunderbird's defaults, junk filter
 // on) shares nothing and marks nothing spam; moving to Spam marks spam;
-// Delete closes. The subtests run in order on one Thunderbird; a failing one
+// Delete closes; a reply to a message bob answered meanwhile gets the
+// collision hold's 550 naming bob (issue 17), Thunderbird shows its Send
+// Message Error and keeps the message, and #send at its top sends it. The
+// subtests run in order on one Thunderbird; a failing one
 // logs a screenshot (under $SUPPORTGATE_TEST_ARTIFACTS, else the temporary
 // directory) and Thunderbird's IMAP/SMTP commands.
 //
@@ -310,7 +318,88 @@ func TestThunderbird(t *testing.T) {
 			}
 		}
 	})
+	// Issue 17: bob answers Judy first; alice, in Thunderbird, answers
+	// Judy's message too. Thunderbird gets the 550 that names bob and keeps
+	// the message in its compose window; #send at the top sends it.
+	t.Run("CollisionHoldSentence", func(t *testing.T) {
+		defer tb.onFailure(t, time.Now())
+		id := conv["Invoice copy needed"]
+		bobSends("judy@customer.example", "Invoice 77", "<tb-3@customer.example>", "Invoice 77 is attached.")
+		before := len(showConversation(t, cfg, id).Messages)
+		since := time.Now()
+		tb.selectMessage(t, "Invoice copy needed", "Invoice copy needed")
+		tb.key(t, "ctrl+r")
+		compose := tb.compose(t, "Invoice copy needed")
+		tb.focus(t, compose)
+		tb.must(t, "type", "--delay", "10", "Here is invoice 77.")
+		tb.must(t, "key", "--clearmodifiers", "ctrl+Return")
+		var sentence string
+		waitFor(t, 30*time.Second, "Thunderbird to receive the collision hold's 550", func() bool {
+			sentence = tb.traceLine(since, "Not sent: since the message you answered")
+			return sentence != ""
+		})
+		t.Logf("what Thunderbird received: %s", sentence)
+		if !strings.Contains(sentence, "550") || !strings.Contains(sentence, "bob@example.test replied") || !strings.Contains(sentence, "#send") {
+			t.Errorf("the sentence alice sees does not name bob's reply and #send: %s", sentence)
+		}
+		// Thunderbird's error dialog shows the server's sentence; closing
+		// it leaves the message in its compose window.
+		var dialog string
+		waitFor(t, 30*time.Second, "Thunderbird's Send Message Error dialog", func() bool {
+			out, _ := tb.xdo("search", "--onlyvisible", "--name", "^Send Message Error$")
+			if f := strings.Fields(out); len(f) > 0 {
+				dialog = f[0]
+			}
+			return dialog != ""
+		})
+		if n := len(showConversation(t, cfg, id).Messages); n != before {
+			t.Fatalf("the held reply was recorded: %d messages, want %d", n, before)
+		}
+		tb.focus(t, dialog)
+		tb.must(t, "key", "Return")
+		tb.focus(t, compose)
+		tb.must(t, "key", "--clearmodifiers", "ctrl+Home")
+		tb.must(t, "type", "--delay", "10", "#send")
+		tb.must(t, "key", "Return", "Return")
+		tb.must(t, "key", "--clearmodifiers", "ctrl+Return")
+		tb.sent(t, func() bool { return len(showConversation(t, cfg, id).Messages) > before })
+		m := showConversation(t, cfg, id).Messages[before]
+		if m.Kind != "reply" || m.Sender != "alice@example.test" {
+			t.Fatalf("after #send: %+v, want alice's reply", m)
+		}
+		checkRewritten(t, outbox, m, id, "Alice", "judy@customer.example", "Here is invoice 77.")
+		if e, ok := outboxEntryOf(outbox, m.MessageID); ok && strings.Contains(string(e.raw), "#send") {
+			t.Errorf("the #send line reached the customer:\n%s", e.raw)
+		}
+	})
 	t.Logf("Thunderbird test took %v", time.Since(start).Round(time.Millisecond))
+}
+
+// traceLine returns the first line of Thunderbird's IMAP trace (MOZ_LOG)
+// written since since, or of its output (where its SMTP client logs), that
+// contains s; "" when there is none yet.
+func (tb *thunderbird) traceLine(since time.Time, s string) string {
+	from := since.UTC().Format("2006-01-02 15:04:05.000000")
+	logs, _ := filepath.Glob(tb.profile + ".moz.log*")
+	if b, err := os.ReadFile(tb.profile + ".log"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.Contains(l, s) {
+				return l
+			}
+		}
+	}
+	for _, f := range logs {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if l >= from && strings.Contains(l, s) {
+				return l
+			}
+		}
+	}
+	return ""
 }
 
 // thunderbirdKit is the peer kit beside the repository: ../shared/peers/thunderbird.
@@ -611,8 +700,17 @@ func (tb *thunderbird) selectMessage(t *testing.T, filter, subject string) {
 func (tb *thunderbird) reply(t *testing.T, key, subject, text string, recorded func() bool) {
 	t.Helper()
 	tb.key(t, key)
-	// The window shows up as "Write: (no subject)"; its editor takes keys
-	// once the fields are filled in, which sets the title.
+	tb.focus(t, tb.compose(t, subject))
+	tb.must(t, "type", "--delay", "10", text)
+	tb.must(t, "key", "--clearmodifiers", "ctrl+Return")
+	tb.sent(t, recorded)
+}
+
+// compose waits for the compose window of a reply to subject and returns its
+// X id. The window shows up as "Write: (no subject)"; its editor takes keys
+// once the fields are filled in, which sets the title.
+func (tb *thunderbird) compose(t *testing.T, subject string) string {
+	t.Helper()
 	var compose string
 	waitFor(t, 30*time.Second, "the compose window (Write: Re: "+subject+")", func() bool {
 		out, err := tb.xdo("search", "--onlyvisible", "--name", "^Write: ")
@@ -627,9 +725,13 @@ func (tb *thunderbird) reply(t *testing.T, key, subject, text string, recorded f
 		}
 		return false
 	})
-	tb.focus(t, compose)
-	tb.must(t, "type", "--delay", "10", text)
-	tb.must(t, "key", "--clearmodifiers", "ctrl+Return")
+	return compose
+}
+
+// sent answers the SMTP password prompt (the first send asks) until
+// recorded() says the daemon has the message.
+func (tb *thunderbird) sent(t *testing.T, recorded func() bool) {
+	t.Helper()
 	answered := false
 	waitFor(t, 90*time.Second, "the daemon to record alice's message", func() bool {
 		if recorded() {

@@ -31,7 +31,11 @@ func servedHeader(e store.MailboxEntry) string {
 		// A stranger's mail is flagged for the team here (DESIGN.md §4).
 		b.WriteString("X-Supportgate-Sender: " + string(e.SenderRole) + "\r\n")
 	}
-	if e.Kind == store.KindReply && len(e.HiddenBCC) > 0 {
+	if e.Kind == store.KindSide && e.Side > 0 {
+		// DESIGN.md §14: which side conversation of the conversation.
+		b.WriteString("X-Supportgate-Side: " + strconv.Itoa(e.Side) + "\r\n")
+	}
+	if (e.Kind == store.KindReply || e.Kind == store.KindSide) && len(e.HiddenBCC) > 0 {
 		b.WriteString("X-Supportgate-Bcc: " + strings.Join(e.HiddenBCC, ", ") + "\r\n")
 	}
 	if servesReplyTo(e) {

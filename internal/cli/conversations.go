@@ -29,6 +29,26 @@ type ConversationJSON struct {
 	Created      time.Time     `json:"created"`
 	Updated      time.Time     `json:"updated"`
 	Messages     []MessageJSON `json:"messages,omitempty"`
+	// Show only: what each event was, the side conversations (DESIGN.md
+	// §14), and the number asked for when it was merged into this one.
+	Events     []EventJSON `json:"events,omitempty"`
+	Sides      []SideJSON  `json:"sides,omitempty"`
+	MergedFrom int64       `json:"merged_from,omitempty"`
+}
+
+// EventJSON is an event of a conversation in `conversations show --json`.
+type EventJSON struct {
+	Type   string    `json:"type"`
+	Text   string    `json:"text"`
+	Detail string    `json:"detail,omitempty"`
+	At     time.Time `json:"at"`
+}
+
+// SideJSON is a side conversation in `conversations show --json`.
+type SideJSON struct {
+	Number     int      `json:"number"`
+	Recipients []string `json:"recipients"`
+	Hidden     []string `json:"hidden,omitempty"`
 }
 
 // MessageJSON is a message of a conversation in `conversations show --json`.
@@ -40,6 +60,7 @@ type MessageJSON struct {
 	Received  time.Time `json:"received"`
 	Size      int64     `json:"size"`
 	HiddenBCC []string  `json:"hidden_bcc,omitempty"`
+	Side      int       `json:"side,omitempty"`
 }
 
 // conversations is `supportgate conversations list|show` (DESIGN.md §11).
@@ -91,22 +112,43 @@ func (c *CLI) conversations(args []string) int {
 		fmt.Fprintf(c.Stderr, "supportgate conversations show: no conversation %d\n", id)
 		return 1
 	}
-	msgs, err := st.ConversationMessages(ctx, id)
+	// A merged number answers to the conversation it was merged into.
+	msgs, err := st.ConversationMessages(ctx, conv.ID)
+	if err != nil {
+		return c.fail(err)
+	}
+	events, err := st.Events(ctx, conv.ID)
+	if err != nil {
+		return c.fail(err)
+	}
+	sides, err := st.Sides(ctx, conv.ID)
 	if err != nil {
 		return c.fail(err)
 	}
 	if *asJSON {
 		out := conversationJSON(conv)
+		if conv.ID != id {
+			out.MergedFrom = id
+		}
 		for _, m := range msgs {
 			out.Messages = append(out.Messages, MessageJSON{ID: m.ID, Kind: string(m.Kind), Sender: m.Sender,
-				MessageID: m.MessageIDHeader, Received: m.Received, Size: m.Size, HiddenBCC: m.HiddenBCC})
+				MessageID: m.MessageIDHeader, Received: m.Received, Size: m.Size, HiddenBCC: m.HiddenBCC, Side: m.Side})
+		}
+		for _, e := range events {
+			out.Events = append(out.Events, EventJSON{Type: e.Type, Text: e.Text, Detail: e.Detail, At: e.At})
+		}
+		for _, sd := range sides {
+			out.Sides = append(out.Sides, SideJSON{Number: sd.Number, Recipients: sd.Recipients, Hidden: sd.Hidden})
 		}
 		if err := writeJSON(c.Stdout, out); err != nil {
 			return c.fail(err)
 		}
 		return 0
 	}
-	printConversation(c.Stdout, conv, msgs)
+	if conv.ID != id {
+		fmt.Fprintf(c.Stdout, "Conversation %d was merged into %d.\n\n", id, conv.ID)
+	}
+	printConversation(c.Stdout, conv, msgs, events, sides)
 	return 0
 }
 
@@ -170,14 +212,37 @@ func conversationJSON(c store.Conversation) ConversationJSON {
 		ReadOnly: c.ReadOnly, Created: c.Created, Updated: c.Updated}
 }
 
-func printConversation(w io.Writer, c store.Conversation, msgs []store.Message) {
+func printConversation(w io.Writer, c store.Conversation, msgs []store.Message, events []store.Event, sides []store.Side) {
 	fmt.Fprintf(w, "Conversation %d [%s] in %s\nSubject: %s\nOwner: %s\n", c.ID, c.Status, c.Inbox, c.Subject, c.Owner)
 	fmt.Fprintf(w, "Participants: %s\nFollowers: %s\nAssignee: %s\nTags: %s\nRead-only: %v\n\n",
 		strings.Join(c.Participants, ", "), strings.Join(c.Followers, ", "), c.Assignee, strings.Join(c.Tags, " "), c.ReadOnly)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "MESSAGE\tKIND\tFROM\tRECEIVED\tSIZE")
 	for _, m := range msgs {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\n", m.ID, m.Kind, m.Sender, m.Received.UTC().Format("2006-01-02 15:04:05"), m.Size)
+		kind := string(m.Kind)
+		if m.Kind == store.KindSide {
+			kind = fmt.Sprintf("side %d", m.Side)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\n", m.ID, kind, m.Sender, m.Received.UTC().Format("2006-01-02 15:04:05"), m.Size)
 	}
 	tw.Flush()
+	if len(sides) > 0 {
+		fmt.Fprintln(w, "\nSide conversations (DESIGN.md §14):")
+		for _, sd := range sides {
+			fmt.Fprintf(w, "  side %d: %s", sd.Number, strings.Join(sd.Recipients, ", "))
+			if len(sd.Hidden) > 0 {
+				fmt.Fprintf(w, " (Bcc: %s)", strings.Join(sd.Hidden, ", "))
+			}
+			fmt.Fprintln(w)
+		}
+	}
+	if len(events) > 0 {
+		fmt.Fprintln(w, "\nEvents:")
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "AT\tEVENT\tWHAT")
+		for _, e := range events {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", e.At.UTC().Format("2006-01-02 15:04:05"), e.Type, oneLine(e.Text))
+		}
+		tw.Flush()
+	}
 }

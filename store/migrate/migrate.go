@@ -41,6 +41,7 @@ import (
 // a table after those its rows reference.
 var Copied = []string{
 	"conversations",
+	"sides",
 	"messages",
 	"participants",
 	"message_ids",

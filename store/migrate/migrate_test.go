@@ -178,6 +178,11 @@ func fill(t *testing.T, s store.Store) {
 	must("reply", s.AddOutbound(ctx, rep))
 	must("note", s.AddOutbound(ctx, out(reserve(), b.Conversation, store.KindNote)))
 	must("reply b", s.AddOutbound(ctx, out(reserve(), b.Conversation, store.KindReply, "customer@example.com")))
+	// A side conversation with a vendor, with a hidden recipient (DESIGN.md §14).
+	side := out(reserve(), b.Conversation, store.KindSide, "vendor@vendor.example", "dock@warehouse.example")
+	side.Side = &store.SideWrite{Number: 1, Recipients: []string{"vendor@vendor.example"}, Hidden: []string{"dock@warehouse.example"}}
+	side.HiddenBCC = []string{"dock@warehouse.example"}
+	must("side", s.AddOutbound(ctx, side))
 	// A new conversation started by an agent.
 	conv, err := s.NextConversationNumber(ctx)
 	must("NextConversationNumber", err)
@@ -277,6 +282,8 @@ func snapshot(t *testing.T, s store.Store) map[string]any {
 		}
 		evs, err := s.Events(ctx, c.ID)
 		put(fmt.Sprint("events ", c.ID), evs, err)
+		sides, err := s.Sides(ctx, c.ID)
+		put(fmt.Sprint("sides ", c.ID), sides, err)
 		ack, found, err := s.AutoAckOf(ctx, c.ID)
 		put(fmt.Sprint("autoack ", c.ID), [2]any{ack, found}, err)
 	}

@@ -184,7 +184,7 @@ func (s *Store) ListConversations(ctx context.Context, status store.Status, befo
 	var out []store.Conversation
 	var next int64
 	err := s.readTx(ctx, func(tx pgx.Tx) error {
-		ids, err := int64s(ctx, tx, `SELECT id FROM conversations WHERE id < $1 AND ($2 = '' OR status = $2) ORDER BY id DESC LIMIT $3`,
+		ids, err := int64s(ctx, tx, `SELECT id FROM conversations WHERE id < $1 AND ($2 = '' OR status = $2) AND merged_into = 0 ORDER BY id DESC LIMIT $3`,
 			before, string(status), limit)
 		if err != nil {
 			return err

@@ -66,10 +66,10 @@ func (c *changes) outbound(out store.Outbound, before []store.Folder) {
 		flags := out.Kind == store.KindReply || out.Update != nil && len(out.Update.AddTags)+len(out.Update.RemoveTags) > 0
 		c.conversation(out.Conversation, flags, before)
 	}
-	if (out.Kind == store.KindReply || out.Kind == store.KindNote) && out.Agent != "" {
+	if (out.Kind == store.KindReply || out.Kind == store.KindNote || out.Kind == store.KindSide) && out.Agent != "" {
 		c.agent(out.Agent, store.MailboxSent) // fileSent
 	}
-	if (out.Kind == store.KindReply || out.Kind == store.KindNotification) && len(out.Recipients) > 0 {
+	if store.IsQueued(out.Kind) && len(out.Recipients) > 0 {
 		c.add(store.Change{Queue: true})
 	}
 }

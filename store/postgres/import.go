@@ -45,7 +45,7 @@ func (s *Store) ImportInbound(ctx context.Context, ins []store.Inbound) ([]store
 // ConversationCounts returns the number of conversations in each status
 // (the metrics endpoint, DESIGN.md §16).
 func (s *Store) ConversationCounts(ctx context.Context) (map[store.Status]int64, error) {
-	rows, err := s.pool.Query(ctx, `SELECT status, COUNT(*) FROM conversations GROUP BY status`)
+	rows, err := s.pool.Query(ctx, `SELECT status, COUNT(*) FROM conversations WHERE merged_into = 0 GROUP BY status`)
 	if err != nil {
 		return nil, fmt.Errorf("store: counting the conversations: %w", err)
 	}

@@ -161,7 +161,7 @@ func entriesQuery(view store.MailboxView, after, upTo uint32, convs []int64) (st
 	if view.Folder == store.FolderMine {
 		only += ` AND e.assignee = $1`
 	}
-	q := `SELECT e.uid, m.id, m.conversation_id, m.kind, m.sender_role, m.size, m.received, m.hidden_bcc,
+	q := `SELECT e.uid, m.id, m.conversation_id, m.kind, m.sender_role, m.size, m.received, m.hidden_bcc, m.side,
 		s.agent IS NOT NULL, d.agent IS NOT NULL, COALESCE(r.reply_to, ''), COALESCE(r.cut, 0),
 		COALESCE((SELECT string_agg(k.keyword, ' ') FROM agent_keywords k WHERE k.agent = $1 AND k.message_id = m.id), ''),
 		GREATEST(e.modseq, c.modseq, COALESCE(am.modseq, 0), 1)
@@ -198,11 +198,12 @@ func readEntries(ctx context.Context, tx pgx.Tx, view store.MailboxView, after, 
 		var kind, role, bcc, agentKeywords string
 		var uid, received int64
 		var del bool
-		if err := rows.Scan(&uid, &e.Message, &e.Conversation, &kind, &role, &e.Size, &received, &bcc, &e.Seen, &del,
+		var side int64
+		if err := rows.Scan(&uid, &e.Message, &e.Conversation, &kind, &role, &e.Size, &received, &bcc, &side, &e.Seen, &del,
 			&e.ReplyTo, &e.ReplyToCut, &agentKeywords, &e.ModSeq); err != nil {
 			return nil, err
 		}
-		e.UID = uint32(uid)
+		e.UID, e.Side = uint32(uid), int(side)
 		e.Kind, e.SenderRole, e.Received, e.HiddenBCC = store.Kind(kind), store.SenderRole(role), fromMillis(received), splitList(bcc)
 		deleted[len(entries)] = del
 		if agentKeywords != "" {

@@ -47,10 +47,15 @@ func (s *Store) Conversation(ctx context.Context, id int64) (store.Conversation,
 // readConversation reads a conversation with its participants, followers
 // and keywords in q.
 func readConversation(ctx context.Context, q querier, id int64) (store.Conversation, error) {
+	// DESIGN.md §14: a merged conversation answers to its target.
+	id, err := resolveMerged(ctx, q, id)
+	if err != nil {
+		return store.Conversation{}, err
+	}
 	c := store.Conversation{ID: id}
 	var status string
 	var created, updated int64
-	err := q.QueryRow(ctx, `SELECT inbox, owner, subject, status, created, updated, read_only, assignee FROM conversations WHERE id = $1`, id).
+	err = q.QueryRow(ctx, `SELECT inbox, owner, subject, status, created, updated, read_only, assignee FROM conversations WHERE id = $1`, id).
 		Scan(&c.Inbox, &c.Owner, &c.Subject, &status, &created, &updated, &c.ReadOnly, &c.Assignee)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.Conversation{}, store.ErrNotFound
@@ -95,13 +100,15 @@ func strs(ctx context.Context, q querier, sql string, args ...any) ([]string, er
 }
 
 // messageColumns selects a Message (scanMessage reads it).
-const messageColumns = `SELECT id, conversation_id, kind, sender, sender_role, message_id_header, received, size, hidden_bcc FROM messages `
+const messageColumns = `SELECT id, conversation_id, kind, sender, sender_role, message_id_header, received, size, hidden_bcc, side FROM messages `
 
 func scanMessage(row pgx.Row) (store.Message, error) {
 	var m store.Message
 	var kind, role, bcc string
 	var received int64
-	err := row.Scan(&m.ID, &m.Conversation, &kind, &m.Sender, &role, &m.MessageIDHeader, &received, &m.Size, &bcc)
+	var side int64
+	err := row.Scan(&m.ID, &m.Conversation, &kind, &m.Sender, &role, &m.MessageIDHeader, &received, &m.Size, &bcc, &side)
+	m.Side = int(side)
 	m.Kind, m.SenderRole, m.Received, m.HiddenBCC = store.Kind(kind), store.SenderRole(role), fromMillis(received), splitList(bcc)
 	return m, err
 }
@@ -269,14 +276,30 @@ func (s *Store) addInbound(ctx context.Context, tx pgx.Tx, ch *changes, in store
 		return res, err
 	}
 	res.Conversation, res.Message = conv, msg
-	if err := s.insertMessage(ctx, tx, messageRow{
+	row := messageRow{
 		id: msg, conv: conv, kind: store.KindInbound, sender: in.Sender, senderRole: in.SenderRole, messageID: in.MessageIDHeader,
 		received: now, raw: in.Raw, seenIDs: in.SeenMessageIDs, meta: meta, automatic: in.Automatic,
-	}); err != nil {
+	}
+	if in.Side != nil {
+		row.kind, row.side, row.replyTo, row.replyToCut = store.KindSide, in.Side.Number, in.ServedReplyTo, in.ServedCut
+		if err := writeSide(ctx, tx, conv, *in.Side); err != nil {
+			return res, err
+		}
+	}
+	if err := s.insertMessage(ctx, tx, row); err != nil {
 		return res, err
 	}
 	if err := s.updateConversation(ctx, tx, store.ConversationUpdate{Conversation: conv, AddFollowers: in.NewFollowers, Events: in.Events}); err != nil {
 		return res, err
+	}
+	if in.Conversation == 0 && !in.Automatic {
+		// DESIGN.md §7: followers added as it opens are told of it.
+		for _, f := range in.NewFollowers {
+			if _, err := tx.Exec(ctx, `UPDATE follower_notices SET since = $1, notified_through = $1, pending_since = COALESCE(pending_since, $2)
+				WHERE conversation_id = $3 AND address = $4 AND address != $5`, msg-1, now, conv, f, strings.ToLower(in.Sender)); err != nil {
+				return res, err
+			}
+		}
 	}
 	ch.conversation(conv, false, before)
 	return res, nil
@@ -301,6 +324,8 @@ func (s *Store) addOutbound(ctx context.Context, tx pgx.Tx, ch *changes, out sto
 		}
 	} else if err := lockConversation(ctx, tx, out.Conversation); err != nil {
 		return err
+	} else if err := checkCollision(ctx, tx, out); err != nil {
+		return err
 	} else if out.Update != nil {
 		if before, err = foldersOf(ctx, tx, out.Conversation); err != nil {
 			return err
@@ -315,11 +340,18 @@ func (s *Store) addOutbound(ctx context.Context, tx pgx.Tx, ch *changes, out sto
 			return err
 		}
 	}
-	if err := s.insertMessage(ctx, tx, messageRow{
+	row := messageRow{
 		id: out.Message, conv: out.Conversation, kind: out.Kind, sender: out.Agent, messageID: out.MessageIDHeader,
 		received: now, raw: out.Raw, hiddenBCC: out.HiddenBCC, meta: meta,
-		replyTo: out.ServedReplyTo, replyToCut: out.ServedCut,
-	}); err != nil {
+		replyTo: out.ServedReplyTo, replyToCut: out.ServedCut, outbound: true,
+	}
+	if out.Side != nil {
+		row.side = out.Side.Number
+		if err := writeSide(ctx, tx, out.Conversation, *out.Side); err != nil {
+			return err
+		}
+	}
+	if err := s.insertMessage(ctx, tx, row); err != nil {
 		return err
 	}
 	if err := recordSubmission(ctx, tx, out.Agent, out.ClientMessageID, out.Message); err != nil {
@@ -346,7 +378,7 @@ func (s *Store) addOutbound(ctx context.Context, tx pgx.Tx, ch *changes, out sto
 			return err
 		}
 	}
-	if out.Kind != store.KindReply && out.Kind != store.KindNotification || len(out.Recipients) == 0 {
+	if !store.IsQueued(out.Kind) || len(out.Recipients) == 0 {
 		return nil
 	}
 	qid, err := nextval(ctx, tx, "outbound_numbers")
@@ -419,6 +451,8 @@ type messageRow struct {
 	meta       []byte // FETCH metadata; nil: computed at the first FETCH
 	replyTo    string // MailboxEntry.ReplyTo
 	replyToCut int64
+	side       int  // for KindSide
+	outbound   bool // an agent's message (AddOutbound)
 }
 
 // insertMessage writes a message, indexes its Message-IDs, touches its
@@ -433,9 +467,9 @@ func (s *Store) insertMessage(ctx context.Context, tx pgx.Tx, m messageRow) erro
 	if raw == nil {
 		raw = []byte{}
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO messages (id, conversation_id, kind, sender, sender_role, message_id_header, received, size, hidden_bcc, raw)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-		m.id, m.conv, m.kind, m.sender, m.senderRole, m.messageID, m.received, len(raw), joinList(m.hiddenBCC), raw); err != nil {
+	if _, err := tx.Exec(ctx, `INSERT INTO messages (id, conversation_id, kind, sender, sender_role, message_id_header, received, size, hidden_bcc, raw, side)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		m.id, m.conv, m.kind, m.sender, m.senderRole, m.messageID, m.received, len(raw), joinList(m.hiddenBCC), raw, m.side); err != nil {
 		return err
 	}
 	if m.replyTo != "" {
@@ -473,7 +507,7 @@ func (s *Store) insertMessage(ctx context.Context, tx pgx.Tx, m messageRow) erro
 			return err
 		}
 	}
-	if (m.kind == store.KindReply || m.kind == store.KindNote) && m.sender != "" {
+	if (m.kind == store.KindReply || m.kind == store.KindNote || m.kind == store.KindSide && m.outbound) && m.sender != "" {
 		if err := fileSent(ctx, tx, m.sender, m.id, m.received); err != nil {
 			return err
 		}
@@ -502,6 +536,25 @@ func indexMessageID(ctx context.Context, tx pgx.Tx, m messageRow) error {
 			SELECT r, $2, NULL FROM unnest($1::text[]) AS r ON CONFLICT (message_id_header) DO NOTHING`, m.seenIDs, m.conv); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// checkCollision is the collision hold (store.Outbound.Hold, DESIGN.md §5
+// item 10), run under the conversation's lock: of two agents answering the
+// same message, the second sees the first's reply.
+func checkCollision(ctx context.Context, tx pgx.Tx, out store.Outbound) error {
+	if out.Hold == nil {
+		return nil
+	}
+	var n int
+	if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM messages WHERE conversation_id = $1 AND id > $2
+		AND ((kind = 'inbound' AND sender_role IN ('owner', 'participant')) OR (kind = 'reply' AND sender <> $3))`,
+		out.Conversation, out.Hold.After, out.Agent).Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		return store.ErrCollision
 	}
 	return nil
 }

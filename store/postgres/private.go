@@ -241,7 +241,7 @@ func (s *Store) PrivateEntries(ctx context.Context, agent, name string) (store.P
 			return err
 		}
 		rows, err := tx.Query(ctx, `SELECT p.uid, COALESCE(p.message_id, 0), COALESCE(m.conversation_id, 0), COALESCE(m.kind, ''),
-			COALESCE(m.sender_role, ''), p.size, p.received, COALESCE(m.hidden_bcc, ''), p.flags,
+			COALESCE(m.sender_role, ''), p.size, p.received, COALESCE(m.hidden_bcc, ''), COALESCE(m.side, 0), p.flags,
 			COALESCE(r.reply_to, ''), COALESCE(r.cut, 0), GREATEST(p.modseq, 1)
 			FROM private_messages p LEFT JOIN messages m ON m.id = p.message_id
 			LEFT JOIN served_reply_to r ON r.message_id = p.message_id
@@ -252,12 +252,12 @@ func (s *Store) PrivateEntries(ctx context.Context, agent, name string) (store.P
 		entries, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.MailboxEntry, error) {
 			var e store.MailboxEntry
 			var kind, role, bcc, flags string
-			var uid, received int64
-			if err := row.Scan(&uid, &e.Message, &e.Conversation, &kind, &role, &e.Size, &received, &bcc, &flags,
+			var uid, received, side int64
+			if err := row.Scan(&uid, &e.Message, &e.Conversation, &kind, &role, &e.Size, &received, &bcc, &side, &flags,
 				&e.ReplyTo, &e.ReplyToCut, &e.ModSeq); err != nil {
 				return e, err
 			}
-			e.UID = uint32(uid)
+			e.UID, e.Side = uint32(uid), int(side)
 			e.Kind, e.SenderRole, e.Received, e.HiddenBCC = store.Kind(kind), store.SenderRole(role), fromMillis(received), splitList(bcc)
 			for _, f := range strings.Fields(flags) {
 				if strings.EqualFold(f, `\Seen`) {

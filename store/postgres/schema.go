@@ -25,6 +25,10 @@ var migrations = []string{
 	`CREATE TABLE IF NOT EXISTS secrets (name text COLLATE "C" PRIMARY KEY, value bytea NOT NULL)`,
 	// 3: the quotas' counts every node shares (rates.go).
 	ratesSchema,
+	// 4: side conversations (issue 17, side.go).
+	strings.ReplaceAll(sideSchema, "ctext", `text COLLATE "C"`),
+	// 5: merged conversations (issue 17, merge.go).
+	mergeSchema,
 }
 
 const schema1 = `

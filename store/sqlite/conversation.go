@@ -204,7 +204,7 @@ func (s *Store) ListConversations(ctx context.Context, status store.Status, befo
 	if before <= 0 {
 		before = math.MaxInt64
 	}
-	ids, err := int64s(ctx, s.read, `SELECT id FROM conversations WHERE id < ? AND (? = '' OR status = ?) ORDER BY id DESC LIMIT ?`,
+	ids, err := int64s(ctx, s.read, `SELECT id FROM conversations WHERE id < ? AND (? = '' OR status = ?) AND merged_into = 0 ORDER BY id DESC LIMIT ?`,
 		before, status, status, limit)
 	if err != nil {
 		return nil, 0, fmt.Errorf("store: listing conversations: %w", err)

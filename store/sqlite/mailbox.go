@@ -179,7 +179,7 @@ func entriesQuery(view store.MailboxView, after, upTo uint32, convs []int64) (st
 		args = append(args, view.Agent)
 	}
 	args = append(args, view.Agent, store.MarkHidden)
-	q := `SELECT e.uid, m.id, m.conversation_id, m.kind, m.sender_role, m.size, m.received, m.hidden_bcc,
+	q := `SELECT e.uid, m.id, m.conversation_id, m.kind, m.sender_role, m.size, m.received, m.hidden_bcc, m.side,
 		s.agent IS NOT NULL, d.agent IS NOT NULL, COALESCE(r.reply_to, ''), COALESCE(r.cut, 0),
 		COALESCE((SELECT group_concat(k.keyword, ' ') FROM agent_keywords k WHERE k.agent = ? AND k.message_id = m.id), ''),
 		MAX(e.modseq, c.modseq, COALESCE(am.modseq, 0), 1)
@@ -216,7 +216,7 @@ func readEntries(ctx context.Context, tx *sql.Tx, view store.MailboxView, after,
 		var kind, role, bcc, agentKeywords string
 		var received int64
 		var del bool
-		if err := rows.Scan(&e.UID, &e.Message, &e.Conversation, &kind, &role, &e.Size, &received, &bcc, &e.Seen, &del,
+		if err := rows.Scan(&e.UID, &e.Message, &e.Conversation, &kind, &role, &e.Size, &received, &bcc, &e.Side, &e.Seen, &del,
 			&e.ReplyTo, &e.ReplyToCut, &agentKeywords, &e.ModSeq); err != nil {
 			return nil, err
 		}

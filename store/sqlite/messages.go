@@ -32,10 +32,18 @@ func (s *Store) ConversationByMessageID(ctx context.Context, ids []string) (int6
 
 // Conversation implements Store.
 func (s *Store) Conversation(ctx context.Context, id int64) (store.Conversation, error) {
+	// DESIGN.md §14: a merged conversation answers to its target.
+	id, err := resolveMerged(ctx, s.read, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Conversation{}, err
+	}
+	if err != nil {
+		return store.Conversation{}, fmt.Errorf("store: reading conversation %d: %w", id, err)
+	}
 	c := store.Conversation{ID: id}
 	var status string
 	var created, updated int64
-	err := s.read.QueryRowContext(ctx, `SELECT inbox, owner, subject, status, created, updated FROM conversations WHERE id = ?`, id).
+	err = s.read.QueryRowContext(ctx, `SELECT inbox, owner, subject, status, created, updated FROM conversations WHERE id = ?`, id).
 		Scan(&c.Inbox, &c.Owner, &c.Subject, &status, &created, &updated)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Conversation{}, store.ErrNotFound
@@ -73,8 +81,8 @@ func (s *Store) Message(ctx context.Context, id int64) (store.Message, error) {
 	m := store.Message{ID: id}
 	var kind, role, bcc string
 	var received int64
-	err := s.read.QueryRowContext(ctx, `SELECT conversation_id, kind, sender, sender_role, message_id_header, received, size, hidden_bcc FROM messages WHERE id = ?`, id).
-		Scan(&m.Conversation, &kind, &m.Sender, &role, &m.MessageIDHeader, &received, &m.Size, &bcc)
+	err := s.read.QueryRowContext(ctx, `SELECT conversation_id, kind, sender, sender_role, message_id_header, received, size, hidden_bcc, side FROM messages WHERE id = ?`, id).
+		Scan(&m.Conversation, &kind, &m.Sender, &role, &m.MessageIDHeader, &received, &m.Size, &bcc, &m.Side)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Message{}, store.ErrNotFound
 	}
@@ -230,14 +238,30 @@ func (s *Store) addInbound(ctx context.Context, tx *sql.Tx, ch *changes, in stor
 			return err
 		}
 		res.Conversation, res.Message = conv, msg
-		if err := s.insertMessage(ctx, tx, messageRow{
+		row := messageRow{
 			id: msg, conv: conv, kind: store.KindInbound, sender: in.Sender, senderRole: in.SenderRole, messageID: in.MessageIDHeader,
 			received: now, raw: in.Raw, seenIDs: in.SeenMessageIDs, meta: meta, automatic: in.Automatic,
-		}); err != nil {
+		}
+		if in.Side != nil {
+			row.kind, row.side, row.replyTo, row.replyToCut = store.KindSide, in.Side.Number, in.ServedReplyTo, in.ServedCut
+			if err := writeSide(ctx, tx, conv, *in.Side); err != nil {
+				return err
+			}
+		}
+		if err := s.insertMessage(ctx, tx, row); err != nil {
 			return err
 		}
 		if err := s.updateConversation(ctx, tx, store.ConversationUpdate{Conversation: conv, AddFollowers: in.NewFollowers, Events: in.Events}); err != nil {
 			return err
+		}
+		if in.Conversation == 0 && !in.Automatic {
+			// DESIGN.md §7: followers added as it opens are told of it.
+			for _, f := range in.NewFollowers {
+				if _, err := tx.ExecContext(ctx, `UPDATE follower_notices SET since = ?, notified_through = ?, pending_since = COALESCE(pending_since, ?)
+					WHERE conversation_id = ? AND address = ? AND address != ?`, msg-1, msg-1, now, conv, f, strings.ToLower(in.Sender)); err != nil {
+					return err
+				}
+			}
 		}
 		ch.conversation(conv, false, before)
 		return nil
@@ -261,6 +285,17 @@ func (s *Store) AddOutbound(ctx context.Context, out store.Outbound) error {
 // QueueAutoAck, QueueNotification) and records what it changed in ch;
 // meta is its FETCH metadata, computed outside the transaction.
 func (s *Store) addOutbound(ctx context.Context, tx *sql.Tx, ch *changes, out store.Outbound, meta []byte) error {
+	if out.Hold != nil && out.NewConversation == nil {
+		// DESIGN.md §5 item 10; sqlite's one writer makes the check and
+		// the write one step.
+		var n int
+		if err := tx.QueryRowContext(ctx, collisionQuery, out.Conversation, out.Hold.After, out.Agent).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return store.ErrCollision
+		}
+	}
 	if out.NewConversation == nil && out.Update != nil {
 		// Where the conversation was, should its quick actions move it.
 		before, err := foldersOf(ctx, tx, out.Conversation)
@@ -277,11 +312,18 @@ func (s *Store) addOutbound(ctx context.Context, tx *sql.Tx, ch *changes, out st
 			return err
 		}
 	}
-	if err := s.insertMessage(ctx, tx, messageRow{
+	row := messageRow{
 		id: out.Message, conv: out.Conversation, kind: out.Kind, sender: out.Agent, messageID: out.MessageIDHeader,
 		received: now, raw: out.Raw, hiddenBCC: out.HiddenBCC, meta: meta,
-		replyTo: out.ServedReplyTo, replyToCut: out.ServedCut,
-	}); err != nil {
+		replyTo: out.ServedReplyTo, replyToCut: out.ServedCut, outbound: true,
+	}
+	if out.Side != nil {
+		row.side = out.Side.Number
+		if err := writeSide(ctx, tx, out.Conversation, *out.Side); err != nil {
+			return err
+		}
+	}
+	if err := s.insertMessage(ctx, tx, row); err != nil {
 		return err
 	}
 	if err := recordSubmission(ctx, tx, out.Agent, out.ClientMessageID, out.Message); err != nil {
@@ -308,7 +350,7 @@ func (s *Store) addOutbound(ctx context.Context, tx *sql.Tx, ch *changes, out st
 			return err
 		}
 	}
-	if out.Kind != store.KindReply && out.Kind != store.KindNotification || len(out.Recipients) == 0 {
+	if !store.IsQueued(out.Kind) || len(out.Recipients) == 0 {
 		return nil
 	}
 	qid, err := nextval(ctx, tx, "outbound")
@@ -398,6 +440,8 @@ type messageRow struct {
 	meta       []byte // FETCH metadata; nil: computed at the first FETCH
 	replyTo    string // MailboxEntry.ReplyTo
 	replyToCut int64
+	side       int  // for KindSide
+	outbound   bool // an agent's message (AddOutbound)
 }
 
 // insertMessage writes a message, indexes its Message-IDs, touches its
@@ -411,9 +455,9 @@ func (s *Store) insertMessage(ctx context.Context, tx *sql.Tx, m messageRow) err
 		}
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO messages (id, conversation_id, kind, sender, sender_role, message_id_header, received, size, hidden_bcc, raw)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		m.id, m.conv, m.kind, m.sender, m.senderRole, m.messageID, m.received, len(m.raw), joinList(m.hiddenBCC), m.raw); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO messages (id, conversation_id, kind, sender, sender_role, message_id_header, received, size, hidden_bcc, raw, side)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		m.id, m.conv, m.kind, m.sender, m.senderRole, m.messageID, m.received, len(m.raw), joinList(m.hiddenBCC), m.raw, m.side); err != nil {
 		return err
 	}
 	if m.replyTo != "" {
@@ -451,7 +495,7 @@ func (s *Store) insertMessage(ctx context.Context, tx *sql.Tx, m messageRow) err
 			return err
 		}
 	}
-	if (m.kind == store.KindReply || m.kind == store.KindNote) && m.sender != "" {
+	if (m.kind == store.KindReply || m.kind == store.KindNote || m.kind == store.KindSide && m.outbound) && m.sender != "" {
 		if err := fileSent(ctx, tx, m.sender, m.id, m.received); err != nil {
 			return err
 		}
@@ -477,3 +521,9 @@ func indexMessageID(ctx context.Context, tx *sql.Tx, m messageRow) error {
 	}
 	return nil
 }
+
+// collisionQuery counts what holds a reply (store.Outbound.Hold): the
+// customer's or a participant's mail, or another agent's public reply, after
+// the message answered.
+const collisionQuery = `SELECT COUNT(*) FROM messages WHERE conversation_id = ? AND id > ?
+	AND ((kind = 'inbound' AND sender_role IN ('owner', 'participant')) OR (kind = 'reply' AND sender <> ?))`

@@ -16,7 +16,7 @@ import (
 // It reads the conversations_continuity index, which holds the status, not
 // the rows.
 func (s *Store) ConversationCounts(ctx context.Context) (map[store.Status]int64, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT status, COUNT(*) FROM conversations GROUP BY status`)
+	rows, err := s.read.QueryContext(ctx, `SELECT status, COUNT(*) FROM conversations WHERE merged_into = 0 GROUP BY status`)
 	if err != nil {
 		return nil, fmt.Errorf("store: counting the conversations: %w", err)
 	}

@@ -235,7 +235,7 @@ func (s *Store) PrivateEntries(ctx context.Context, agent, name string) (store.P
 		return mb, nil, fmt.Errorf("store: listing %s: %w", name, err)
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT p.uid, COALESCE(p.message_id, 0), COALESCE(m.conversation_id, 0), COALESCE(m.kind, ''),
-		COALESCE(m.sender_role, ''), p.size, p.received, COALESCE(m.hidden_bcc, ''), p.flags,
+		COALESCE(m.sender_role, ''), p.size, p.received, COALESCE(m.hidden_bcc, ''), COALESCE(m.side, 0), p.flags,
 		COALESCE(r.reply_to, ''), COALESCE(r.cut, 0), MAX(p.modseq, 1)
 		FROM private_messages p LEFT JOIN messages m ON m.id = p.message_id
 		LEFT JOIN served_reply_to r ON r.message_id = p.message_id
@@ -249,7 +249,7 @@ func (s *Store) PrivateEntries(ctx context.Context, agent, name string) (store.P
 		var e store.MailboxEntry
 		var kind, role, bcc, flags string
 		var received int64
-		if err := rows.Scan(&e.UID, &e.Message, &e.Conversation, &kind, &role, &e.Size, &received, &bcc, &flags,
+		if err := rows.Scan(&e.UID, &e.Message, &e.Conversation, &kind, &role, &e.Size, &received, &bcc, &e.Side, &flags,
 			&e.ReplyTo, &e.ReplyToCut, &e.ModSeq); err != nil {
 			return mb, nil, fmt.Errorf("store: listing %s: %w", name, err)
 		}

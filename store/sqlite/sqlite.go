@@ -211,6 +211,10 @@ var migrations = []string{
 	agentStateSchema,
 	// 14: CONDSTORE mod-sequences (issue 12), in sqlite_modseq.go.
 	modSeqSchema,
+	// 15: side conversations (issue 17), in side.go.
+	sideSchema,
+	// 16: merged conversations (issue 17), in merge.go.
+	mergeSchema,
 }
 
 func (s *Store) migrate(ctx context.Context) error {

@@ -7,7 +7,9 @@
 // Message-ID index, conversations, events and updates, the shared folders'
 // views, UIDs, UIDVALIDITY, \Seen and mod-sequences, private mailboxes,
 // subscriptions and agent keywords, the outbound queue, automatic
-// acknowledgements, follower notices, round-robin triage, incremental
+// acknowledgements, follower notices (and those of a conversation's
+// opening), the collision hold, side conversations and merging (issue 17),
+// round-robin triage, incremental
 // reads (store.IncrementalEntries, when the engine has it) and the
 // properties several writers must keep (DESIGN.md §13 "UIDs across
 // nodes"): UIDs ascend and an incremental read misses nothing a concurrent
@@ -94,7 +96,7 @@ func Run(t *testing.T, open Opener) {
 	var cases []testCase
 	for _, l := range [][]testCase{messageCases(), outboundCases(), conversationCases(), mailboxCases(), modSeqCases(),
 		workspaceCases(), quickActionCases(), queueCases(), autoAckCases(), noticeCases(), triageCases(),
-		incrementalCases(), concurrencyCases(), rateCases()} {
+		incrementalCases(), concurrencyCases(), rateCases(), collisionCases(), sideCases(), mergeCases(), openFollowerCases()} {
 		cases = append(cases, l...)
 	}
 	for _, c := range cases {

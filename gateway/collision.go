@@ -1,0 +1,145 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/supportgate/supportgate/config"
+	"github.com/supportgate/supportgate/policy"
+	"github.com/supportgate/supportgate/store"
+)
+
+// The collision hold (DESIGN.md §5 item 10): a public reply to a message
+// older than the conversation's newest from the customer, a participant or
+// another agent's public reply is refused with a sentence that says who
+// wrote what since; the agent's client keeps the message, and "#send" at
+// its top sends it anyway.
+
+// maxCollisionNews bounds how many messages the sentence names: an SMTP
+// reply line is at most 512 octets (RFC 5321 4.5.3.1.5).
+const maxCollisionNews = 3
+
+// maxCollisionSentence bounds the sentence, with room for "550 5.7.0 " and
+// the line end in 512 octets.
+const maxCollisionSentence = 480
+
+// collisionHold returns the hold to record a reply with (store.Outbound.Hold),
+// or nil when the reply is not checked: the inbox turns the check off, the
+// agent wrote #send, the message answers nothing of this conversation. When
+// someone wrote since the message answered, it returns the refusal instead.
+func (s *Server) collisionHold(ctx context.Context, inbox config.Inbox, agent string, conv int64, inReplyTo []string) (*store.Hold, error) {
+	if !inbox.CollisionCheck || conv == 0 || len(inReplyTo) == 0 {
+		return nil, nil
+	}
+	answered, err := s.store.MessageByHeaderID(ctx, inReplyTo[0])
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil // a message of no conversation here: nothing to compare
+	}
+	if err != nil {
+		return nil, err
+	}
+	if answered.Conversation != conv {
+		return nil, nil
+	}
+	hold := &store.Hold{After: answered.ID}
+	if err := s.collisionRefusal(ctx, agent, conv, hold); err != nil {
+		return nil, err
+	}
+	return hold, nil
+}
+
+// collisionRefusal returns the 550 for a reply held by hold, nil when no one
+// wrote since (checked again when the reply is recorded: ErrCollision).
+func (s *Server) collisionRefusal(ctx context.Context, agent string, conv int64, hold *store.Hold) error {
+	msgs, err := s.store.ConversationMessages(ctx, conv)
+	if err != nil {
+		return err
+	}
+	var news []string
+	for i := len(msgs) - 1; i >= 0; i-- {
+		m := msgs[i]
+		if m.ID <= hold.After {
+			continue
+		}
+		var did string
+		switch {
+		case m.Kind == store.KindInbound && (m.SenderRole == store.SenderOwner || m.SenderRole == store.SenderParticipant):
+			did = "wrote again"
+		case m.Kind == store.KindReply && !strings.EqualFold(m.Sender, agent):
+			did = "replied"
+		default:
+			continue
+		}
+		if len(news) == maxCollisionNews {
+			news = append(news, "more")
+			break
+		}
+		line := fmt.Sprintf("%s %s %s", m.Sender, did, ago(time.Since(m.Received)))
+		if raw, err := s.store.MessageRaw(ctx, m.ID); err == nil {
+			if first := firstLine(raw); first != "" {
+				line += fmt.Sprintf(" (%q)", first)
+			}
+		}
+		news = append(news, line)
+	}
+	if len(news) == 0 {
+		return nil
+	}
+	const format = "Not sent: since the message you answered, %s; read the news and send again, or put #send at the top of your message to send it anyway"
+	// The whole reply line stays within RFC 5321's 512 octets.
+	for len(news) > 1 && len(format)+len(strings.Join(news, " and ")) > maxCollisionSentence {
+		news = append(news[:len(news)-2], "more")
+	}
+	return refuse(550, smtp.EnhancedCode{5, 7, 0}, format, strings.Join(news, " and "))
+}
+
+// ago says how long ago something happened, in words an agent reads at a
+// glance.
+func ago(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return "just now"
+	case d < 2*time.Minute:
+		return "1 minute ago"
+	case d < time.Hour:
+		return fmt.Sprintf("%d minutes ago", int(d/time.Minute))
+	case d < 2*time.Hour:
+		return "1 hour ago"
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%d hours ago", int(d/time.Hour))
+	}
+	return fmt.Sprintf("%d days ago", int(d/(24*time.Hour)))
+}
+
+// firstLine is the first line of a message's text that is not quoted nor a
+// quick action, cut to a few words and to printable ASCII: an SMTP reply is
+// ASCII (RFC 5321 4.2).
+func firstLine(raw []byte) string {
+	text, ok := policy.MessageText(raw)
+	if !ok {
+		return ""
+	}
+	for _, l := range strings.Split(text, "\n") {
+		l = strings.TrimSpace(l)
+		if l == "" || strings.HasPrefix(l, ">") || strings.HasPrefix(l, "#") {
+			continue
+		}
+		l = strings.Map(func(r rune) rune {
+			if r > unicode.MaxASCII || !unicode.IsPrint(r) || r == '"' || r == '\\' {
+				return '?'
+			}
+			return r
+		}, l)
+		if len(l) > 60 {
+			l = l[:57] + "..."
+		}
+		return l
+	}
+	return ""
+}
