@@ -164,12 +164,10 @@ func (s *Store) NextConversationNumber(ctx context.Context) (int64, error) {
 
 // AddInbound implements Store.
 func (s *Store) AddInbound(ctx context.Context, in store.Inbound) (store.InboundResult, error) {
-	var res store.InboundResult
 	meta := s.computeMeta(in.Raw) // outside the transaction
-	err := s.commit(ctx, func(tx pgx.Tx, ch *changes) (err error) {
-		res, err = s.addInbound(ctx, tx, ch, in, meta)
-		return err
-	})
+	// With the other messages arriving meanwhile, in one commit
+	// (groupcommit.go).
+	res, err := s.addInboundBatched(ctx, in, meta)
 	if err != nil {
 		return store.InboundResult{}, fmt.Errorf("store: storing inbound message: %w", err)
 	}
