@@ -20,6 +20,10 @@
 //     recipient while an automatic acknowledgement is counted;
 //   - the counter rows (counters), last: see "UIDs" below.
 //
+// Inbound messages that arrive together share one transaction, a
+// savepoint each (groupcommit.go), which takes the locks of all of them
+// in this order before the first runs.
+//
 // Reads that must see several tables at one instant (a folder's entries
 // with its counters) run in a REPEATABLE READ READ ONLY transaction: one
 // snapshot.
