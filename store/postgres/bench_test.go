@@ -47,13 +47,6 @@ func BenchmarkStoreInsert(b *testing.B) {
 						}
 					}
 				})
-				var batches, batched int64
-				for _, s := range stores {
-					batches, batched = batches+s.batches.Load(), batched+s.batched.Load()
-				}
-				if batches > 0 {
-					b.ReportMetric(float64(batched)/float64(batches), "msgs/commit")
-				}
 			})
 		}
 	}

@@ -164,10 +164,12 @@ func (s *Store) NextConversationNumber(ctx context.Context) (int64, error) {
 
 // AddInbound implements Store.
 func (s *Store) AddInbound(ctx context.Context, in store.Inbound) (store.InboundResult, error) {
+	var res store.InboundResult
 	meta := s.computeMeta(in.Raw) // outside the transaction
-	// With the other messages arriving meanwhile, in one commit
-	// (groupcommit.go).
-	res, err := s.addInboundBatched(ctx, in, meta)
+	err := s.commit(ctx, func(tx pgx.Tx, ch *changes) (err error) {
+		res, err = s.addInbound(ctx, tx, ch, in, meta)
+		return err
+	})
 	if err != nil {
 		return store.InboundResult{}, fmt.Errorf("store: storing inbound message: %w", err)
 	}
@@ -273,8 +275,12 @@ func (s *Store) addInbound(ctx context.Context, tx pgx.Tx, ch *changes, in store
 	}); err != nil {
 		return res, err
 	}
-	if err := s.updateConversation(ctx, tx, store.ConversationUpdate{Conversation: conv, AddFollowers: in.NewFollowers, Events: in.Events}); err != nil {
-		return res, err
+	// The counter rows are held from insertMessage's folder entries until
+	// COMMIT: nothing more to do is no round trip more.
+	if len(in.NewFollowers) > 0 || len(in.Events) > 0 {
+		if err := s.updateConversation(ctx, tx, store.ConversationUpdate{Conversation: conv, AddFollowers: in.NewFollowers, Events: in.Events}); err != nil {
+			return res, err
+		}
 	}
 	ch.conversation(conv, false, before)
 	return res, nil

@@ -20,10 +20,6 @@
 //     recipient while an automatic acknowledgement is counted;
 //   - the counter rows (counters), last: see "UIDs" below.
 //
-// Inbound messages that arrive together share one transaction, a
-// savepoint each (groupcommit.go), which takes the locks of all of them
-// in this order before the first runs.
-//
 // Reads that must see several tables at one instant (a folder's entries
 // with its counters) run in a REPEATABLE READ READ ONLY transaction: one
 // snapshot.
@@ -83,16 +79,6 @@ type Store struct {
 	stopListen context.CancelFunc
 	listening  chan struct{} // closed when the listener ended
 	closeOnce  sync.Once
-
-	// inbound takes AddInbound's requests to the inbound writer
-	// (groupcommit.go), which runs under writerCtx until Close.
-	inbound    chan *inboundRequest
-	writerCtx  context.Context
-	stopWriter context.CancelFunc
-	writerDone chan struct{} // closed when the writers ended
-	// batches and batched count the inbound writer's committed
-	// transactions and the messages in them (the benchmark reports them).
-	batches, batched atomic.Int64
 }
 
 var (
@@ -136,22 +122,12 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	lctx, cancel := context.WithCancel(context.Background())
 	s.stopListen, s.listening = cancel, make(chan struct{})
 	go s.listen(lctx, conn)
-	s.inbound, s.writerDone = make(chan *inboundRequest), make(chan struct{})
-	s.writerCtx, s.stopWriter = context.WithCancel(context.Background())
-	var writers sync.WaitGroup
-	for range inboundWriters {
-		writers.Add(1)
-		go s.inboundWriter(s.writerCtx, writers.Done)
-	}
-	go func() { writers.Wait(); close(s.writerDone) }()
 	return s, nil
 }
 
 // Close stops listening and closes the connections.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
-		s.stopWriter()
-		<-s.writerDone
 		s.stopListen()
 		<-s.listening
 		s.pool.Close()
