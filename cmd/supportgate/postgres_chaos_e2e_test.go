@@ -277,9 +277,15 @@ func TestPostgresNodesSurviveSIGKILL(t *testing.T) {
 		twice += n - 1
 	}
 	// Beyond SMTP's at-least-once, none twice: only what a killed node
-	// had sent and not yet recorded (DESIGN.md §9, §15).
-	if bound := kills * chaosConnections * recordsInFlight; twice > bound {
-		t.Errorf("%d deliveries sent twice after %d kills; at most %d were in flight", twice, kills, bound)
+	// had sent and not yet recorded (DESIGN.md §9, §15). That is at most
+	// chaosConnections × recordsInFlight per kill; at this test's rate
+	// (tens of replies a second, an outcome written within milliseconds)
+	// fewer than one is in that state at a random instant, so more than
+	// one per kill on the whole means deliveries are repeated for another
+	// reason (a lease shorter than an attempt, a claim taken twice).
+	if twice > kills {
+		t.Errorf("%d deliveries sent twice after %d kills; at most one per kill was in flight (at most %d could be)",
+			twice, kills, kills*chaosConnections*recordsInFlight)
 	}
 	t.Logf("%d inbound messages and %d replies with %d kills in %v (workload) and %v (all delivered); %d replies delivered twice",
 		chaosInbound, chaosReplies, kills, workload.Round(time.Millisecond), time.Since(began).Round(time.Millisecond), twice)
