@@ -167,7 +167,7 @@ func (s *Store) AddInbound(ctx context.Context, in store.Inbound) (store.Inbound
 	var res store.InboundResult
 	meta := s.computeMeta(in.Raw) // outside the transaction
 	err := s.commit(ctx, func(tx pgx.Tx, ch *changes) (err error) {
-		res, err = s.addInbound(ctx, tx, ch, in, meta)
+		res, err = s.addInbound(ctx, tx, ch, in, meta, true)
 		return err
 	})
 	if err != nil {
@@ -184,7 +184,10 @@ const (
 
 // addInbound stores one inbound message in tx (AddInbound, ImportInbound)
 // and records the change in ch, none for a duplicate.
-func (s *Store) addInbound(ctx context.Context, tx pgx.Tx, ch *changes, in store.Inbound, meta []byte) (store.InboundResult, error) {
+//
+// lastOne: in is the transaction's only write (AddInbound), so its folder
+// entries may wait until the end of the transaction (changes.last).
+func (s *Store) addInbound(ctx context.Context, tx pgx.Tx, ch *changes, in store.Inbound, meta []byte, lastOne bool) (store.InboundResult, error) {
 	var res store.InboundResult
 	var before []store.Folder // where a conversation it reopens was
 	if in.MessageIDHeader != "" {
@@ -271,16 +274,25 @@ func (s *Store) addInbound(ctx context.Context, tx pgx.Tx, ch *changes, in store
 	res.Conversation, res.Message = conv, msg
 	if err := s.insertMessage(ctx, tx, messageRow{
 		id: msg, conv: conv, kind: store.KindInbound, sender: in.Sender, senderRole: in.SenderRole, messageID: in.MessageIDHeader,
-		received: now, raw: in.Raw, seenIDs: in.SeenMessageIDs, meta: meta, automatic: in.Automatic,
+		received: now, raw: in.Raw, seenIDs: in.SeenMessageIDs, meta: meta, automatic: in.Automatic, noEntries: true,
 	}); err != nil {
 		return res, err
 	}
-	// The counter rows are held from insertMessage's folder entries until
-	// COMMIT: nothing more to do is no round trip more.
+	// The counter rows are held from the message's folder entries until
+	// COMMIT. Without followers and events to add after them, nothing
+	// changes the conversation's folders any more: the entries are the
+	// transaction's last write (changes.last), after its NOTIFY.
 	if len(in.NewFollowers) > 0 || len(in.Events) > 0 {
+		if err := enterFolders(ctx, tx, conv, msg); err != nil {
+			return res, err
+		}
 		if err := s.updateConversation(ctx, tx, store.ConversationUpdate{Conversation: conv, AddFollowers: in.NewFollowers, Events: in.Events}); err != nil {
 			return res, err
 		}
+	} else if lastOne {
+		ch.last = func() error { return enterFolders(ctx, tx, conv, msg) }
+	} else if err := enterFolders(ctx, tx, conv, msg); err != nil {
+		return res, err
 	}
 	ch.conversation(conv, false, before)
 	return res, nil
@@ -419,6 +431,7 @@ type messageRow struct {
 	raw        []byte
 	hiddenBCC  []string
 	automatic  bool // Inbound.Automatic
+	noEntries  bool // the caller gives the message its folder entries (addInbound)
 	seenIDs    []string
 	meta       []byte // FETCH metadata; nil: computed at the first FETCH
 	replyTo    string // MailboxEntry.ReplyTo
@@ -481,6 +494,9 @@ func (s *Store) insertMessage(ctx context.Context, tx pgx.Tx, m messageRow) erro
 		if err := fileSent(ctx, tx, m.sender, m.id, m.received); err != nil {
 			return err
 		}
+	}
+	if m.noEntries {
+		return nil
 	}
 	return enterFolders(ctx, tx, m.conv, m.id)
 }
