@@ -25,6 +25,10 @@ import (
 type changes struct {
 	list  []store.Change
 	convs []convChange // completed by resolve
+	// last is the transaction's last write, run after the NOTIFY: where
+	// it takes the counter rows, every other inbound write waits for them
+	// only for it and the COMMIT (the package comment, "UIDs").
+	last func() error
 }
 
 // convChange is a change of a conversation's shared entries.
@@ -156,11 +160,16 @@ func (s *Store) commit(ctx context.Context, f func(tx pgx.Tx, ch *changes) error
 		if err != nil {
 			return err
 		}
-		if published = store.Coalesce(cs); len(published) == 0 {
-			return nil
+		// A NOTIFY is delivered at COMMIT, whichever statement sent it.
+		if published = store.Coalesce(cs); len(published) > 0 {
+			if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, changesChannel, s.payload(published)); err != nil {
+				return err
+			}
 		}
-		_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, changesChannel, s.payload(published))
-		return err
+		if ch.last != nil {
+			return ch.last()
+		}
+		return nil
 	})
 	if err == nil && len(published) > 0 {
 		s.hub.Publish(published)

@@ -28,7 +28,7 @@ func (s *Store) ImportInbound(ctx context.Context, ins []store.Inbound) ([]store
 				}
 				in.Conversation = out[k].Conversation
 			}
-			res, err := s.addInbound(ctx, tx, ch, in, metas[i])
+			res, err := s.addInbound(ctx, tx, ch, in, metas[i], false)
 			if err != nil {
 				return fmt.Errorf("message %d: %w", i, err)
 			}

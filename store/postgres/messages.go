@@ -174,7 +174,7 @@ func (s *Store) AddInbound(ctx context.Context, in store.Inbound) (store.Inbound
 	var res store.InboundResult
 	meta := s.computeMeta(in.Raw) // outside the transaction
 	err := s.commit(ctx, func(tx pgx.Tx, ch *changes) (err error) {
-		res, err = s.addInbound(ctx, tx, ch, in, meta)
+		res, err = s.addInbound(ctx, tx, ch, in, meta, true)
 		return err
 	})
 	if err != nil {
@@ -191,7 +191,10 @@ const (
 
 // addInbound stores one inbound message in tx (AddInbound, ImportInbound)
 // and records the change in ch, none for a duplicate.
-func (s *Store) addInbound(ctx context.Context, tx pgx.Tx, ch *changes, in store.Inbound, meta []byte) (store.InboundResult, error) {
+//
+// lastOne: in is the transaction's only write (AddInbound), so its folder
+// entries may wait until the end of the transaction (changes.last).
+func (s *Store) addInbound(ctx context.Context, tx pgx.Tx, ch *changes, in store.Inbound, meta []byte, lastOne bool) (store.InboundResult, error) {
 	var res store.InboundResult
 	var before []store.Folder // where a conversation it reopens was
 	if in.MessageIDHeader != "" {
@@ -278,7 +281,7 @@ func (s *Store) addInbound(ctx context.Context, tx pgx.Tx, ch *changes, in store
 	res.Conversation, res.Message = conv, msg
 	row := messageRow{
 		id: msg, conv: conv, kind: store.KindInbound, sender: in.Sender, senderRole: in.SenderRole, messageID: in.MessageIDHeader,
-		received: now, raw: in.Raw, seenIDs: in.SeenMessageIDs, meta: meta, automatic: in.Automatic,
+		received: now, raw: in.Raw, seenIDs: in.SeenMessageIDs, meta: meta, automatic: in.Automatic, noEntries: true,
 	}
 	if in.Side != nil {
 		row.kind, row.side, row.replyTo, row.replyToCut = store.KindSide, in.Side.Number, in.ServedReplyTo, in.ServedCut
@@ -289,7 +292,20 @@ func (s *Store) addInbound(ctx context.Context, tx pgx.Tx, ch *changes, in store
 	if err := s.insertMessage(ctx, tx, row); err != nil {
 		return res, err
 	}
-	if err := s.updateConversation(ctx, tx, store.ConversationUpdate{Conversation: conv, AddFollowers: in.NewFollowers, Events: in.Events}); err != nil {
+	// The counter rows are held from the message's folder entries until
+	// COMMIT. Without followers and events to add after them, nothing
+	// changes the conversation's folders any more: the entries are the
+	// transaction's last write (changes.last), after its NOTIFY.
+	if len(in.NewFollowers) > 0 || len(in.Events) > 0 {
+		if err := enterFolders(ctx, tx, conv, msg); err != nil {
+			return res, err
+		}
+		if err := s.updateConversation(ctx, tx, store.ConversationUpdate{Conversation: conv, AddFollowers: in.NewFollowers, Events: in.Events}); err != nil {
+			return res, err
+		}
+	} else if lastOne {
+		ch.last = func() error { return enterFolders(ctx, tx, conv, msg) }
+	} else if err := enterFolders(ctx, tx, conv, msg); err != nil {
 		return res, err
 	}
 	if in.Conversation == 0 && !in.Automatic {
@@ -447,6 +463,7 @@ type messageRow struct {
 	raw        []byte
 	hiddenBCC  []string
 	automatic  bool // Inbound.Automatic
+	noEntries  bool // the caller gives the message its folder entries (addInbound)
 	seenIDs    []string
 	meta       []byte // FETCH metadata; nil: computed at the first FETCH
 	replyTo    string // MailboxEntry.ReplyTo
@@ -511,6 +528,9 @@ func (s *Store) insertMessage(ctx context.Context, tx pgx.Tx, m messageRow) erro
 		if err := fileSent(ctx, tx, m.sender, m.id, m.received); err != nil {
 			return err
 		}
+	}
+	if m.noEntries {
+		return nil
 	}
 	return enterFolders(ctx, tx, m.conv, m.id)
 }

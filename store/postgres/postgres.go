@@ -18,7 +18,10 @@
 //   - a transaction-scoped advisory lock per Message-ID while an inbound
 //     message is checked for a duplicate and stored, and per inbox and
 //     recipient while an automatic acknowledgement is counted;
-//   - the counter rows (counters), last: see "UIDs" below.
+//   - the counter rows (counters), last: see "UIDs" below. Every inbound
+//     write waits for them, so they are taken as late as possible: an
+//     inbound message's folder entries are its transaction's last write,
+//     in one pipelined round trip (changes.last, enterFolders).
 //
 // Reads that must see several tables at one instant (a folder's entries
 // with its counters) run in a REPEATABLE READ READ ONLY transaction: one

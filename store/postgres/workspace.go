@@ -50,16 +50,36 @@ func enterFolders(ctx context.Context, tx pgx.Tx, conv, msg int64) error {
 	if len(want) == 0 {
 		return nil
 	}
-	ms, err := nextModSeq(ctx, tx) // modseq.go
-	if err != nil {
-		return err
-	}
+	// The counter rows are held from here until COMMIT, and every
+	// inbound write on every node waits for them (the package comment,
+	// "UIDs"): their statements go in one round trip (a pipeline), in
+	// the order of the locks (modseq, then each folder's UID counter),
+	// each entry reading the counters its transaction just advanced.
+	b := &pgx.Batch{}
+	b.Queue(`UPDATE counters SET value = value + 1 WHERE name = 'modseq'`) // modseq.go
 	for _, f := range want {
-		if err := addFolderEntry(ctx, tx, f, msg, inbox, assignee, ms); err != nil {
+		entryAssignee := ""
+		if f == store.FolderMine {
+			entryAssignee = assignee
+		}
+		b.Queue(`WITH u AS (UPDATE counters SET value = value + 1 WHERE name = $1 RETURNING value)
+			INSERT INTO folder_entries (folder, uid, message_id, inbox, assignee, modseq)
+			SELECT $2, u.value, $3, $4, $5, (SELECT value FROM counters WHERE name = 'modseq') FROM u`,
+			"uid:"+string(f), string(f), msg, inbox, entryAssignee)
+	}
+	br := tx.SendBatch(ctx, b)
+	for i := range b.Len() {
+		tag, err := br.Exec()
+		if err != nil {
+			br.Close()
 			return err
 		}
+		if tag.RowsAffected() != 1 {
+			br.Close()
+			return fmt.Errorf("store: no counter for statement %d of a message's folder entries", i)
+		}
 	}
-	return nil
+	return br.Close()
 }
 
 // addFolderEntry gives message msg the next UID of shared folder f, from

@@ -13,8 +13,43 @@ import (
 	"github.com/supportgate/supportgate/gateway"
 	"github.com/supportgate/supportgate/gateway/imapgw"
 	"github.com/supportgate/supportgate/store"
+	"github.com/supportgate/supportgate/store/postgres"
 	"github.com/supportgate/supportgate/store/sqlite"
 )
+
+// tokenSecret is cmd/supportgate's name of the reply-token key among
+// PostgreSQL's shared secrets (engine.go).
+const tokenSecret = "token.key"
+
+// importer is what fill needs of an engine.
+type importer interface {
+	ImportInbound(ctx context.Context, ins []store.Inbound) ([]store.InboundResult, error)
+	SetMetaFunc(f store.MetaFunc)
+	Close() error
+}
+
+// openFill opens the store the daemon would: data's SQLite, or with dsn
+// the PostgreSQL database, which gets data's token key if it has none yet
+// (as the first node puts its own there), so that token prints the key
+// every node uses.
+func openFill(ctx context.Context, data, dsn string) (importer, error) {
+	if dsn == "" {
+		return sqlite.Open(ctx, data)
+	}
+	st, err := postgres.Open(ctx, dsn)
+	if err != nil {
+		return nil, err
+	}
+	local, err := os.ReadFile(filepath.Join(data, gateway.SecretFile))
+	if err == nil {
+		_, err = st.SharedSecret(ctx, tokenSecret, local)
+	}
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	return st, nil
+}
 
 // benchMessage is message i: 4 KiB, from one of 1,000 customers; odd ones
 // answer the message before them, as half of real support mail does.
@@ -40,7 +75,7 @@ func benchMessage(i int) (raw []byte, id, sender, inReplyTo string) {
 // running), as the MX would after threading: even messages start a
 // conversation, odd ones join the previous one. With maildir, the same bytes
 // go into a Maildir for Dovecot.
-func fill(ctx context.Context, data string, n int, maildir string, budget time.Duration) error {
+func fill(ctx context.Context, data, dsn string, n int, maildir string, budget time.Duration) error {
 	if data != "" {
 		// The token key is created as the daemon would, so that it can be
 		// started on this directory.
@@ -66,7 +101,7 @@ func fill(ctx context.Context, data string, n int, maildir string, budget time.D
 		fmt.Printf("filled=%d\n", n)
 		return nil
 	}
-	st, err := sqlite.Open(ctx, data)
+	st, err := openFill(ctx, data, dsn)
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,7 @@
 // of supportgate; its subcommands each do one step and print "key=value"
 // lines that bench/run collects into the table.
 //
-//	sgbench fill -data DIR -n N [-maildir DIR] [-budget 5m]   pre-fill a store (and a Maildir with the same messages)
+//	sgbench fill -data DIR [-dsn DSN] -n N [-maildir DIR] [-budget 5m]   pre-fill a store (and a Maildir with the same messages)
 //	sgbench token -data DIR -conv ID                         the reply token of a conversation
 //	sgbench imap -addr HOST:PORT -user U -pass P             SELECT and the two UID FETCH 1:* timings
 //	sgbench newmail -addr IMAP -mx SMTP -user U -pass P      FETCH-of-new-mail latency through the MX
@@ -33,11 +33,12 @@ func main() {
 	switch os.Args[1] {
 	case "fill":
 		data := fs.String("data", "", "supportgate data directory")
+		dsn := fs.String("dsn", "", "PostgreSQL database (the [store] dsn); default: the data directory's SQLite")
 		n := fs.Int("n", 10000, "messages to store")
 		maildir := fs.String("maildir", "", "also write the messages into this Maildir")
 		budget := fs.Duration("budget", 0, "stop after this long (0: none)")
 		fs.Parse(os.Args[2:])
-		err = fill(ctx, *data, *n, *maildir, *budget)
+		err = fill(ctx, *data, *dsn, *n, *maildir, *budget)
 	case "token":
 		data := fs.String("data", "", "supportgate data directory")
 		conv := fs.Int64("conv", 1, "conversation")
