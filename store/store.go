@@ -263,6 +263,7 @@ type Store interface {
 	ConversationStore
 	NoticeStore
 	IncrementalEntries
+	TextSearch
 	Wiring
 
 	// ConversationCounts counts the conversations by status (the

@@ -77,6 +77,10 @@ func Open(ctx context.Context, dataDir string) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	if err := s.backfillSearch(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -199,6 +203,8 @@ var migrations = []string{
 	agentStateSchema,
 	// 14: CONDSTORE mod-sequences (issue 12), in sqlite_modseq.go.
 	modSeqSchema,
+	// 15: the SEARCH index (issue 18), in search.go.
+	searchSchema,
 }
 
 func (s *Store) migrate(ctx context.Context) error {

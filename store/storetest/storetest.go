@@ -94,7 +94,7 @@ func Run(t *testing.T, open Opener) {
 	var cases []testCase
 	for _, l := range [][]testCase{messageCases(), outboundCases(), conversationCases(), mailboxCases(), modSeqCases(),
 		workspaceCases(), quickActionCases(), queueCases(), autoAckCases(), noticeCases(), triageCases(),
-		incrementalCases(), concurrencyCases()} {
+		incrementalCases(), concurrencyCases(), searchCases()} {
 		cases = append(cases, l...)
 	}
 	for _, c := range cases {
