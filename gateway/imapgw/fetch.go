@@ -559,6 +559,10 @@ func (m *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 		return nil, err
 	}
 	mbox.staticCriteria(criteria)
+	narrowed, err := m.narrow(criteria)
+	if err != nil {
+		return nil, m.internal("searching failed", err)
+	}
 	var data imap.SearchData
 	var seqs imap.SeqSet
 	var uids imap.UIDSet
@@ -567,7 +571,7 @@ func (m *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 	// messages found, or of those MIN and MAX return.
 	var allModSeq, minModSeq, maxModSeq uint64
 	mbox.forEach(imap.SeqSet{{Start: 1, Stop: 0}}, func(seq uint32, e *store.MailboxEntry) {
-		if searchErr != nil {
+		if searchErr != nil || !narrowed.allows(e) {
 			return
 		}
 		c := searchCandidate{seq: seq, entry: *e, recent: mbox.recent.has(e.UID), load: func() ([]byte, error) { return m.served(*e) }}

@@ -447,6 +447,10 @@ func (s *Store) insertMessage(ctx context.Context, tx pgx.Tx, m messageRow) erro
 	if err := insertMeta(ctx, tx, m.id, m.meta); err != nil {
 		return err
 	}
+	// SEARCH's index, in the message's transaction (search.go).
+	if err := indexSearch(ctx, tx, m.id, raw); err != nil {
+		return err
+	}
 	if m.kind == store.KindNotification {
 		// Not an update, in no folder (store/notices.go); its Message-ID is
 		// indexed, so that a reply to it threads.

@@ -23,6 +23,8 @@ var migrations = []string{
 	strings.ReplaceAll(schema1, "ctext", `text COLLATE "C"`),
 	// 2: secrets every node must share (secrets.go).
 	`CREATE TABLE IF NOT EXISTS secrets (name text COLLATE "C" PRIMARY KEY, value bytea NOT NULL)`,
+	// 3: the SEARCH index (issue 18), in search.go.
+	searchSchema,
 }
 
 const schema1 = `
