@@ -27,9 +27,9 @@ CREATE TABLE IF NOT EXISTS message_search_state (id int PRIMARY KEY CHECK (id = 
 INSERT INTO message_search_state (id, below) SELECT 1, COALESCE(MAX(id), 0) + 1 FROM messages ON CONFLICT (id) DO NOTHING;
 `
 
-// indexSearch adds a message to the SEARCH index, in its transaction.
-func indexSearch(ctx context.Context, tx pgx.Tx, message int64, raw []byte) error {
-	tokens, ok := searchtext.Doc(raw)
+// indexSearch adds a message's tokens (searchtext.Doc, computed before
+// the transaction: computeMeta) to the SEARCH index, in its transaction.
+func indexSearch(ctx context.Context, tx pgx.Tx, message int64, tokens []string, ok bool) error {
 	if !ok {
 		_, err := tx.Exec(ctx, `INSERT INTO message_search_unindexed (message_id) VALUES ($1) ON CONFLICT DO NOTHING`, message)
 		return err
@@ -82,7 +82,8 @@ func (s *Store) backfillSearch(ctx context.Context) error {
 			}
 			next := int64(0)
 			for _, m := range batch {
-				if err := indexSearch(ctx, tx, m.id, m.raw); err != nil {
+				tokens, ok := searchtext.Doc(m.raw)
+				if err := indexSearch(ctx, tx, m.id, tokens, ok); err != nil {
 					return err
 				}
 				next = m.id
@@ -128,7 +129,9 @@ func tsQuery(q searchtext.Query) string {
 	for i, alts := range q {
 		parts := make([]string, len(alts))
 		for j, ts := range alts {
-			parts[j] = "('" + strings.Join(ts, "' & '") + "')"
+			// GIN's fast scan skips through frequent posting lists
+			// by the rare ones; a bounded few keep the query short.
+			parts[j] = "('" + strings.Join(searchtext.Spread(ts, searchtext.MaxQueryTrigrams), "' & '") + "')"
 		}
 		clauses[i] = "(" + strings.Join(parts, " | ") + ")"
 	}

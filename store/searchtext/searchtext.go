@@ -15,6 +15,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	gomessage "github.com/emersion/go-message"
 
@@ -39,9 +40,10 @@ const (
 // a message with more is left unindexed, and always a candidate.
 const MaxTokens = 40000
 
-// maxQueryTrigrams bounds the trigrams of one key asked of the index: any
-// of a string's trigrams narrow soundly, and a few rare ones narrow well.
-const maxQueryTrigrams = 12
+// MaxQueryTrigrams bounds the trigrams of one key an engine asks its index
+// (Spread): any of a string's trigrams narrow soundly, and a few rare ones
+// narrow well, where every frequent one costs a long posting list.
+const MaxQueryTrigrams = 12
 
 // bodyLimit is what the IMAP evaluation reads of a part (imapgw).
 const bodyLimit = 16 << 20
@@ -49,9 +51,21 @@ const bodyLimit = 16 << 20
 // Doc returns the distinct tokens of a message's stored bytes, or ok false
 // when it has more than MaxTokens.
 func Doc(raw []byte) (tokens []string, ok bool) {
-	set := map[string]struct{}{}
+	// A set of packed runes per field: a uint64 key hashes fastest.
+	sets := map[Field]map[uint64]struct{}{}
+	size := 0
 	addLower := func(f Field, lower string) {
-		trigrams(f, lower, func(t string) { set[t] = struct{}{} })
+		set := sets[f]
+		if set == nil {
+			set = make(map[uint64]struct{}, 64)
+			sets[f] = set
+		}
+		each(f, lower, func(t trigram) {
+			if _, ok := set[t.runes]; !ok {
+				set[t.runes] = struct{}{}
+				size++
+			}
+		})
 	}
 	add := func(f Field, s string) { addLower(f, strings.ToLower(s)) }
 	ent, _ := gomessage.Read(bytes.NewReader(raw))
@@ -82,14 +96,19 @@ func Doc(raw []byte) (tokens []string, ok bool) {
 		}
 		b, _ := io.ReadAll(io.LimitReader(part.Body, bodyLimit))
 		addLower(Body, string(bytes.ToLower(b))) // as imapgw's bodyContains
-		return len(set) <= MaxTokens
+		return size <= MaxTokens
 	})
-	if len(set) > MaxTokens {
+	if size > MaxTokens {
 		return nil, false
 	}
-	tokens = make([]string, 0, len(set))
-	for t := range set {
-		tokens = append(tokens, t)
+	tokens = make([]string, 0, size)
+	buf := make([]byte, 0, 16*size)
+	for f, set := range sets {
+		for v := range set {
+			start := len(buf)
+			buf = trigram{f, v}.append(buf)
+			tokens = append(tokens, string(buf[start:]))
+		}
 	}
 	return tokens, true
 }
@@ -133,7 +152,7 @@ func Build(keys []Key) (Query, bool) {
 				clause = nil
 				break
 			}
-			clause = append(clause, spread(dedupe(ts), maxQueryTrigrams))
+			clause = append(clause, dedupe(ts))
 		}
 		if clause != nil {
 			q = append(q, clause)
@@ -165,8 +184,8 @@ func dedupe(ts []string) []string {
 	return out
 }
 
-// spread keeps at most n of ts, spread across the string.
-func spread(ts []string, n int) []string {
+// Spread keeps at most n of ts, spread across the string.
+func Spread(ts []string, n int) []string {
 	if len(ts) <= n {
 		return ts
 	}
@@ -177,20 +196,45 @@ func spread(ts []string, n int) []string {
 	return out
 }
 
-// trigrams calls f with the token of every three consecutive runes of s
-// (lower case, as valid UTF-8: strings.ToLower and bytes.ToLower give it, so
-// that a substring starts and ends on rune boundaries). A token is the
-// field's letter and the three runes packed in base 36: ASCII letters and
-// digits, one token to both engines' tokenizers.
-func trigrams(field Field, s string, f func(string)) {
-	var r [3]uint64
+// trigram is three consecutive runes of a field, packed.
+type trigram struct {
+	field Field
+	runes uint64 // 21 bits a rune
+}
+
+// append writes the token of t: the field's letter and the three runes in
+// base 36, ASCII letters and digits, one word to both engines' tokenizers.
+func (t trigram) append(b []byte) []byte {
+	return strconv.AppendUint(append(b, byte(t.field)), t.runes, 36)
+}
+
+// each calls f with every three consecutive runes of s (lower case, as
+// valid UTF-8: strings.ToLower and bytes.ToLower give it, so that a
+// substring starts and ends on rune boundaries).
+func each(field Field, s string, f func(trigram)) {
+	var v uint64
 	n := 0
-	for _, c := range s {
-		r[0], r[1], r[2] = r[1], r[2], uint64(c)
-		if n++; n < 3 {
-			continue
+	for i := 0; i < len(s); {
+		c := rune(s[i])
+		if c < utf8.RuneSelf {
+			i++
+		} else {
+			var size int
+			c, size = utf8.DecodeRuneInString(s[i:])
+			i += size
 		}
-		v := r[0]<<42 | r[1]<<21 | r[2]
-		f(string(field) + strconv.FormatUint(v, 36))
+		v = (v<<21 | uint64(c)) & (1<<63 - 1)
+		if n++; n >= 3 {
+			f(trigram{field, v})
+		}
 	}
+}
+
+// trigrams calls f with the token of every trigram of s.
+func trigrams(field Field, s string, f func(string)) {
+	var buf []byte
+	each(field, s, func(t trigram) {
+		buf = t.append(buf[:0])
+		f(string(buf))
+	})
 }

@@ -37,9 +37,9 @@ func TestBuild(t *testing.T) {
 	if !ok || len(q) != 1 || len(q[0]) != 2 || len(q[0][0]) != 3 || q[0][0][0][0] != 'h' || q[0][1][0][0] != 'b' {
 		t.Fatalf("Build: %v %v", q, ok)
 	}
-	long, _ := Build([]Key{{Field: Body, Value: strings.Repeat("abcdefghij", 10)}})
-	if n := len(long[0][0]); n > maxQueryTrigrams {
-		t.Errorf("%d trigrams asked for one key", n)
+	long, _ := Build([]Key{{Field: Body, Value: strings.Repeat("abcdefghijklmnopqrstuvwxyz", 2)}})
+	if n := len(Spread(long[0][0], MaxQueryTrigrams)); n != MaxQueryTrigrams {
+		t.Errorf("Spread kept %d trigrams", n)
 	}
 	if !Narrows("\u00e4bc") || Narrows("\u00e4b") {
 		t.Error("Narrows counts runes")

@@ -3,7 +3,9 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/supportgate/supportgate/store/searchtext"
@@ -21,13 +23,14 @@ import (
 // is always a candidate. Messages stored before this migration (ids below
 // message_search_state.below) are indexed when the store opens (Open).
 const searchSchema = `CREATE VIRTUAL TABLE IF NOT EXISTS message_search USING fts4(content="", doc, tokenize=simple);
+	CREATE VIRTUAL TABLE IF NOT EXISTS message_search_terms USING fts4aux(message_search);
 	CREATE TABLE IF NOT EXISTS message_search_unindexed (message_id INTEGER PRIMARY KEY);
 	CREATE TABLE IF NOT EXISTS message_search_state (id INTEGER PRIMARY KEY CHECK (id = 1), below INTEGER NOT NULL);
 	INSERT OR IGNORE INTO message_search_state (id, below) SELECT 1, COALESCE(MAX(id), 0) + 1 FROM messages`
 
-// indexSearch adds a message to the SEARCH index, in its transaction.
-func indexSearch(ctx context.Context, tx *sql.Tx, message int64, raw []byte) error {
-	tokens, ok := searchtext.Doc(raw)
+// indexSearch adds a message's tokens (searchtext.Doc, computed before
+// the transaction: computeMeta) to the SEARCH index, in its transaction.
+func indexSearch(ctx context.Context, tx *sql.Tx, message int64, tokens []string, ok bool) error {
 	if !ok {
 		_, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO message_search_unindexed (message_id) VALUES (?)`, message)
 		return err
@@ -79,7 +82,8 @@ func (s *Store) backfillSearch(ctx context.Context) error {
 			}
 			next := int64(0)
 			for _, m := range batch {
-				if err := indexSearch(ctx, tx, m.id, m.raw); err != nil {
+				tokens, ok := searchtext.Doc(m.raw)
+				if err := indexSearch(ctx, tx, m.id, tokens, ok); err != nil {
 					return err
 				}
 				next = m.id
@@ -105,9 +109,18 @@ func (s *Store) SearchCandidates(ctx context.Context, keys []searchtext.Key) ([]
 	if !ok {
 		return nil, false, nil
 	}
-	rows, err := s.read.QueryContext(ctx, `SELECT docid FROM message_search WHERE message_search MATCH ?
-		UNION ALL SELECT message_id FROM message_search_unindexed
-		UNION ALL SELECT id FROM messages WHERE id < (SELECT below FROM message_search_state WHERE id = 1)`, ftsQuery(q))
+	q, none, err := s.rarest(ctx, q)
+	if err != nil {
+		return nil, false, fmt.Errorf("store: searching: %w", err)
+	}
+	extra := `SELECT message_id FROM message_search_unindexed
+		UNION ALL SELECT id FROM messages WHERE id < (SELECT below FROM message_search_state WHERE id = 1)`
+	var rows *sql.Rows
+	if none {
+		rows, err = s.read.QueryContext(ctx, extra)
+	} else {
+		rows, err = s.read.QueryContext(ctx, `SELECT docid FROM message_search WHERE message_search MATCH ? UNION ALL `+extra, ftsQuery(q))
+	}
 	if err != nil {
 		return nil, false, fmt.Errorf("store: searching: %w", err)
 	}
@@ -124,6 +137,70 @@ func (s *Store) SearchCandidates(ctx context.Context, keys []searchtext.Key) ([]
 		return nil, false, fmt.Errorf("store: searching: %w", err)
 	}
 	return ids, true, nil
+}
+
+// rarePerAlternative is how many of an alternative's trigrams are asked of
+// FTS4: the rarest. A contentless table loads every asked token's whole
+// posting list (it cannot defer a frequent one and test the content), so
+// a trigram every message holds would cost a read of the whole index.
+const rarePerAlternative = 3
+
+// rarest keeps the rarest trigrams of each alternative, by the documents
+// FTS4 counts for each (fts4aux); an alternative with a trigram no message
+// holds is dropped, and none is true when a clause has none left: nothing
+// indexed matches.
+func (s *Store) rarest(ctx context.Context, q searchtext.Query) (_ searchtext.Query, none bool, err error) {
+	counts := map[string]int64{}
+	count := func(t string) (int64, error) {
+		if n, ok := counts[t]; ok {
+			return n, nil
+		}
+		var n int64
+		err := s.read.QueryRowContext(ctx, `SELECT documents FROM message_search_terms WHERE term = ? AND col = '*'`, t).Scan(&n)
+		if errors.Is(err, sql.ErrNoRows) {
+			err = nil
+		}
+		counts[t] = n
+		return n, err
+	}
+	out := make(searchtext.Query, 0, len(q))
+	for _, alts := range q {
+		var kept [][]string
+		for _, ts := range alts {
+			ts = searchtext.Spread(ts, 4*searchtext.MaxQueryTrigrams)
+			ns := make([]int64, len(ts))
+			empty := false
+			for i, t := range ts {
+				if ns[i], err = count(t); err != nil {
+					return nil, false, err
+				}
+				empty = empty || ns[i] == 0
+			}
+			if empty {
+				continue
+			}
+			sort.Sort(byCount{ts, ns})
+			kept = append(kept, ts[:min(rarePerAlternative, len(ts))])
+		}
+		if len(kept) == 0 {
+			return nil, true, nil
+		}
+		out = append(out, kept)
+	}
+	return out, false, nil
+}
+
+// byCount sorts tokens by their document counts.
+type byCount struct {
+	ts []string
+	ns []int64
+}
+
+func (b byCount) Len() int           { return len(b.ts) }
+func (b byCount) Less(i, j int) bool { return b.ns[i] < b.ns[j] }
+func (b byCount) Swap(i, j int) {
+	b.ts[i], b.ts[j] = b.ts[j], b.ts[i]
+	b.ns[i], b.ns[j] = b.ns[j], b.ns[i]
 }
 
 // ftsQuery renders a query in FTS4's enhanced query syntax (the driver
