@@ -1,6 +1,7 @@
 package imapgw
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
@@ -71,16 +72,26 @@ func (n *narrowing) allows(e *store.MailboxEntry) bool {
 	if len(n.text) == 0 {
 		return false
 	}
-	// TEXT also reads the fields added when served, which the index of
-	// the stored bytes does not hold; encoded words there are read decoded.
-	h := strings.ToLower(servedHeader(*e))
-	if strings.Contains(h, "=?") {
-		return true
-	}
+	// TEXT also reads the values of the fields added when served
+	// (servedHeader), which the index of the stored bytes does not hold:
+	// every value it may add is tried, without building the header.
+	var num [20]byte
+	values := [...]string{string(strconv.AppendInt(num[:0], e.Conversation, 10)), string(e.Kind), string(e.SenderRole), e.ReplyTo}
 	for _, s := range n.text {
-		if strings.Contains(h, s) {
+		for _, v := range values {
+			if valueHolds(v, s) {
+				return true
+			}
+		}
+		if len(e.HiddenBCC) > 0 && valueHolds(strings.Join(e.HiddenBCC, ", "), s) {
 			return true
 		}
 	}
 	return false
+}
+
+// valueHolds reports whether a header value may hold s (lower case) as
+// fieldContains reads it: an encoded word is read decoded, so it may.
+func valueHolds(v, s string) bool {
+	return strings.Contains(v, "=?") || strings.Contains(strings.ToLower(v), s)
 }

@@ -33,6 +33,9 @@ type Store struct {
 	// meta computes the FETCH metadata of a message being stored
 	// (sqlite_fetchmeta.go); nil: none, it is computed at the first FETCH.
 	meta atomic.Pointer[store.MetaFunc]
+	// sample counts the SEARCH tokens of the newest messages when the store
+	// opened (search.go); read only after Open.
+	sample map[string]int
 }
 
 var _ store.Store = (*Store)(nil)
@@ -78,6 +81,10 @@ func Open(ctx context.Context, dataDir string) (*Store, error) {
 		return nil, err
 	}
 	if err := s.backfillSearch(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if s.sample, err = s.sampleSearch(ctx); err != nil {
 		s.Close()
 		return nil, err
 	}
