@@ -75,13 +75,16 @@ func (n *narrowing) allows(e *store.MailboxEntry) bool {
 	// TEXT also reads the values of the fields added when served
 	// (servedHeader), which the index of the stored bytes does not hold:
 	// every value it may add is tried, without building the header.
-	var num [20]byte
-	values := [...]string{string(strconv.AppendInt(num[:0], e.Conversation, 10)), string(e.Kind), string(e.SenderRole), e.ReplyTo}
 	for _, s := range n.text {
-		for _, v := range values {
+		for _, v := range [...]string{string(e.Kind), string(e.SenderRole), e.ReplyTo} {
 			if valueHolds(v, s) {
 				return true
 			}
+		}
+		// A substring of a decimal number is digits: the number is
+		// written out only for such a string.
+		if digits(s) && strings.Contains(strconv.FormatInt(e.Conversation, 10), s) {
+			return true
 		}
 		if len(e.HiddenBCC) > 0 && valueHolds(strings.Join(e.HiddenBCC, ", "), s) {
 			return true
@@ -94,4 +97,13 @@ func (n *narrowing) allows(e *store.MailboxEntry) bool {
 // fieldContains reads it: an encoded word is read decoded, so it may.
 func valueHolds(v, s string) bool {
 	return strings.Contains(v, "=?") || strings.Contains(strings.ToLower(v), s)
+}
+
+func digits(s string) bool {
+	for i := range len(s) {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
