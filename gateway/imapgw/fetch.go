@@ -570,8 +570,12 @@ func (m *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 	// RFC 7162 3.1.5 and RFC 4731 3.2: the highest mod-sequence of the
 	// messages found, or of those MIN and MAX return.
 	var allModSeq, minModSeq, maxModSeq uint64
-	mbox.forEach(imap.SeqSet{{Start: 1, Stop: 0}}, func(seq uint32, e *store.MailboxEntry) {
-		if searchErr != nil || !narrowed.allows(e) {
+	var keep func(*store.MailboxEntry) bool
+	if narrowed != nil {
+		keep = narrowed.allows
+	}
+	mbox.forEachWhere(imap.SeqSet{{Start: 1, Stop: 0}}, keep, func(seq uint32, e *store.MailboxEntry) {
+		if searchErr != nil {
 			return
 		}
 		c := searchCandidate{seq: seq, entry: *e, recent: mbox.recent.has(e.UID), load: func() ([]byte, error) { return m.served(*e) }}

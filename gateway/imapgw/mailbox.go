@@ -329,8 +329,19 @@ func entryFlags(e *store.MailboxEntry) []imap.Flag {
 // UID order: a UID set is found by binary search, so that a FETCH of the new
 // mail costs what it returns, not the size of the folder (issue 8).
 func (mb *selectedMailbox) forEach(numSet imap.NumSet, f func(seq uint32, e *store.MailboxEntry)) {
+	mb.forEachWhere(numSet, nil, f)
+}
+
+// forEachWhere is forEach over the entries keep (when not nil) accepts,
+// asked first: SEARCH skips what its index rules out for the cost of a
+// lookup (issue 18). keep sees the shared entry, without the session's
+// own \Seen.
+func (mb *selectedMailbox) forEachWhere(numSet imap.NumSet, keep func(e *store.MailboxEntry) bool, f func(seq uint32, e *store.MailboxEntry)) {
 	numSet = mb.staticNumSet(numSet)
 	visit := func(i int) {
+		if keep != nil && !keep(&mb.entries[i]) {
+			return
+		}
 		if seq := mb.session.EncodeSeqNum(uint32(i + 1)); seq != 0 { // 0: not announced to the client yet
 			f(seq, mb.at(i))
 		}
@@ -351,6 +362,9 @@ func (mb *selectedMailbox) forEach(numSet imap.NumSet, f func(seq uint32, e *sto
 			maxSeq = max(maxSeq, r.Start, r.Stop)
 		}
 		for i := range min(len(mb.entries), int(maxSeq)) {
+			if keep != nil && !keep(&mb.entries[i]) {
+				continue
+			}
 			if seq := mb.session.EncodeSeqNum(uint32(i + 1)); seq != 0 && seqSetHas(set, seq) {
 				f(seq, mb.at(i))
 			}
