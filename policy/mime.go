@@ -1,41 +1,17 @@
 package policy
 
-import gomessage "github.com/emersion/go-message"
+import (
+	gomessage "github.com/emersion/go-message"
+
+	"github.com/supportgate/supportgate/internal/mimeparts"
+)
 
 // MaxMIMEDepth bounds how deep the gateway follows nested multiparts
-// (DESIGN.md §8: MIME is parsed to a bounded depth, deeper parts are
-// opaque). Each level reads its bytes through the readers of every level
-// above it, so an unbounded depth costs time quadratic in the size of a
-// hostile message; with a bound it is linear. go-imap's BODYSTRUCTURE has
-// the same bound (third_party/go-imap: MaxBodyStructureDepth).
-const MaxMIMEDepth = 50
+// (DESIGN.md §8; internal/mimeparts).
+const MaxMIMEDepth = mimeparts.MaxDepth
 
-// WalkParts calls f for ent and every part below it, depth first, in
-// order, to MaxMIMEDepth levels: a multipart at that depth is passed to f
-// and not entered. f returns false to stop the walk. Unlike go-message's
-// Entity.Walk, a hostile nesting cannot make it slow or deep.
+// WalkParts calls f for ent and every part below it, depth first, to
+// MaxMIMEDepth levels (mimeparts.Walk).
 func WalkParts(ent *gomessage.Entity, f func(part *gomessage.Entity) bool) {
-	walkParts(ent, 0, f)
-}
-
-func walkParts(ent *gomessage.Entity, depth int, f func(part *gomessage.Entity) bool) bool {
-	if !f(ent) {
-		return false
-	}
-	if depth >= MaxMIMEDepth {
-		return true
-	}
-	mr := ent.MultipartReader()
-	if mr == nil {
-		return true
-	}
-	for {
-		part, err := mr.NextPart()
-		if err != nil {
-			return true // the end, or a broken multipart: what was read is all
-		}
-		if !walkParts(part, depth+1, f) {
-			return false
-		}
-	}
+	mimeparts.Walk(ent, f)
 }

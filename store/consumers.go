@@ -68,6 +68,7 @@ type Counts interface {
 type Workspace interface {
 	WorkspaceStore
 	IncrementalEntries
+	TextSearch
 	Feed
 	UIDValidity(ctx context.Context, view MailboxView) (uint32, error)
 	Entries(ctx context.Context, view MailboxView) (entries []MailboxEntry, uidNext uint32, err error)

@@ -329,6 +329,7 @@ type Store interface {
 	ConversationStore
 	NoticeStore
 	IncrementalEntries
+	TextSearch
 	Wiring
 	RateCounter
 

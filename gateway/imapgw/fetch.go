@@ -563,6 +563,10 @@ func (m *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 		return nil, err
 	}
 	mbox.staticCriteria(criteria)
+	narrowed, err := m.narrow(criteria)
+	if err != nil {
+		return nil, m.internal("searching failed", err)
+	}
 	var data imap.SearchData
 	var seqs imap.SeqSet
 	var uids imap.UIDSet
@@ -570,7 +574,11 @@ func (m *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 	// RFC 7162 3.1.5 and RFC 4731 3.2: the highest mod-sequence of the
 	// messages found, or of those MIN and MAX return.
 	var allModSeq, minModSeq, maxModSeq uint64
-	mbox.forEach(imap.SeqSet{{Start: 1, Stop: 0}}, func(seq uint32, e *store.MailboxEntry) {
+	var keep func(*store.MailboxEntry) bool
+	if narrowed != nil {
+		keep = narrowed.allows
+	}
+	mbox.forEachWhere(imap.SeqSet{{Start: 1, Stop: 0}}, keep, func(seq uint32, e *store.MailboxEntry) {
 		if searchErr != nil {
 			return
 		}

@@ -40,12 +40,7 @@ func (m *session) setSeen(entries []store.MailboxEntry, seen bool) error {
 	for _, e := range entries {
 		uids[e.UID] = true
 	}
-	own := mbox.mutable() // the shared snapshot is not written
-	for i := range own {
-		if uids[own[i].UID] {
-			own[i].Seen = seen
-		}
-	}
+	mbox.setSeen(uids, seen) // the shared snapshot is not written
 	return nil
 }
 

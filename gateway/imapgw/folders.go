@@ -544,14 +544,19 @@ func (m *session) status(f folder, options *imap.StatusOptions) (*imap.StatusDat
 	data := &imap.StatusData{Mailbox: f.name}
 	var unseen, deleted uint32
 	var size int64
-	for _, e := range entries {
-		if !e.Seen {
+	// Only what was asked: in a million-message folder SIZE alone (a
+	// served header a message) costs more than the rest (issue 18).
+	for i := range entries {
+		e := &entries[i]
+		if options.NumUnseen && !e.Seen {
 			unseen++
 		}
-		if hasFlag(&e, imap.FlagDeleted) {
+		if options.NumDeleted && hasFlag(e, imap.FlagDeleted) {
 			deleted++
 		}
-		size += servedSize(e)
+		if options.Size {
+			size += servedSize(*e)
+		}
 	}
 	num, recent := uint32(len(entries)), uint32(0)
 	if f.kind == kindPrivate && options.NumRecent {

@@ -23,6 +23,10 @@ type selectedMailbox struct {
 	// next snapshot it catches up with.
 	entries []store.MailboxEntry
 	owned   bool
+	// seen is the agent's \Seen this session set on entries it still
+	// shares with the snapshot, by UID, until a snapshot shows it: a copy
+	// of a million entries for one flag took a second (issue 18).
+	seen    map[uint32]bool
 	snap    uint64 // the id of the snapshot entries were brought up to
 	chain   uint64 // that snapshot's chain (views.go)
 	uidNext uint32
@@ -74,8 +78,53 @@ func (mb *selectedMailbox) currentFlags(uid imap.UID) ([]imap.Flag, uint64, bool
 	if i == len(mb.entries) || mb.entries[i].UID != uint32(uid) {
 		return nil, 0, false
 	}
-	e := &mb.entries[i]
+	e := mb.at(i)
 	return mb.flags(e), modSeq(e), true
+}
+
+// at is the entry at index i as the session knows it, its own \Seen
+// included.
+func (mb *selectedMailbox) at(i int) *store.MailboxEntry {
+	e := &mb.entries[i]
+	if seen, ok := mb.seen[e.UID]; ok && seen != e.Seen {
+		c := *e
+		c.Seen = seen
+		return &c
+	}
+	return e
+}
+
+// setSeen records the agent's \Seen of entries for the session.
+func (mb *selectedMailbox) setSeen(uids map[uint32]bool, seen bool) {
+	if mb.owned {
+		for i := range mb.entries {
+			if uids[mb.entries[i].UID] {
+				mb.entries[i].Seen = seen
+			}
+		}
+		return
+	}
+	if mb.seen == nil {
+		mb.seen = map[uint32]bool{}
+	}
+	for uid := range uids {
+		mb.seen[uid] = seen
+	}
+}
+
+// settleSeen applies the session's own \Seen to entries it owns, and
+// forgets those the shared entries show or that left.
+func (mb *selectedMailbox) settleSeen() {
+	for uid, seen := range mb.seen {
+		i := sort.Search(len(mb.entries), func(k int) bool { return mb.entries[k].UID >= uid })
+		if i < len(mb.entries) && mb.entries[i].UID == uid && mb.entries[i].Seen != seen {
+			if !mb.owned {
+				continue
+			}
+			mb.entries[i].Seen = seen
+		}
+		delete(mb.seen, uid)
+	}
 }
 
 // learnEntry adds the entry's flags to the folder's FLAGS.
@@ -98,15 +147,6 @@ func (mb *selectedMailbox) learn(flags []imap.Flag) {
 }
 
 func (mb *selectedMailbox) close() { mb.session.Close() }
-
-// mutable returns the entries for the session to change in place.
-func (mb *selectedMailbox) mutable() []store.MailboxEntry {
-	if !mb.owned {
-		mb.entries = slices.Clone(mb.entries)
-		mb.owned = true
-	}
-	return mb.entries
-}
 
 // change is one response a session queues for an update: an expunge, or
 // new flags of the entry at index now of the new entries; seq is the
@@ -213,7 +253,7 @@ func (mb *selectedMailbox) update(s *snapshot, quiet map[uint32]bool) {
 			remaining--
 			continue
 		}
-		if e := &now[c.now]; !quiet[e.UID] {
+		if e := &now[c.now]; !quiet[e.UID] && !mb.knew(c.seq, e) {
 			// With MODSEQ to a client that enabled CONDSTORE (RFC 7162 3.1).
 			mb.tracker.QueueMessageFlagsModSeq(c.seq, imap.UID(e.UID), mb.flags(e), modSeq(e), nil)
 		}
@@ -229,6 +269,7 @@ func (mb *selectedMailbox) update(s *snapshot, quiet map[uint32]bool) {
 		}
 		mb.entries, mb.owned = out, true
 	}
+	mb.settleSeen()
 	mb.snap, mb.chain = s.id, s.chain
 	mb.highestModSeq = max(mb.highestModSeq, s.highestModSeq)
 	if d.added {
@@ -245,6 +286,18 @@ func (mb *selectedMailbox) update(s *snapshot, quiet map[uint32]bool) {
 	if n := len(mb.entries); n > 0 && mb.entries[n-1].UID >= mb.uidNext {
 		mb.uidNext = mb.entries[n-1].UID + 1
 	}
+}
+
+// knew reports whether the client was shown e's flags already: the change
+// of the entry at seq in the session's entries is only the \Seen the
+// session itself set.
+func (mb *selectedMailbox) knew(seq uint32, e *store.MailboxEntry) bool {
+	seen, ok := mb.seen[e.UID]
+	if !ok || seen != e.Seen || int(seq) > len(mb.entries) {
+		return false
+	}
+	old := &mb.entries[seq-1]
+	return old.UID == e.UID && slices.Equal(old.Flags, e.Flags)
 }
 
 // flags are the flags the session's client sees on an entry, \Recent
@@ -276,10 +329,21 @@ func entryFlags(e *store.MailboxEntry) []imap.Flag {
 // UID order: a UID set is found by binary search, so that a FETCH of the new
 // mail costs what it returns, not the size of the folder (issue 8).
 func (mb *selectedMailbox) forEach(numSet imap.NumSet, f func(seq uint32, e *store.MailboxEntry)) {
+	mb.forEachWhere(numSet, nil, f)
+}
+
+// forEachWhere is forEach over the entries keep (when not nil) accepts,
+// asked first: SEARCH skips what its index rules out for the cost of a
+// lookup (issue 18). keep sees the shared entry, without the session's
+// own \Seen.
+func (mb *selectedMailbox) forEachWhere(numSet imap.NumSet, keep func(e *store.MailboxEntry) bool, f func(seq uint32, e *store.MailboxEntry)) {
 	numSet = mb.staticNumSet(numSet)
 	visit := func(i int) {
+		if keep != nil && !keep(&mb.entries[i]) {
+			return
+		}
 		if seq := mb.session.EncodeSeqNum(uint32(i + 1)); seq != 0 { // 0: not announced to the client yet
-			f(seq, &mb.entries[i])
+			f(seq, mb.at(i))
 		}
 	}
 	switch set := numSet.(type) {
@@ -298,8 +362,11 @@ func (mb *selectedMailbox) forEach(numSet imap.NumSet, f func(seq uint32, e *sto
 			maxSeq = max(maxSeq, r.Start, r.Stop)
 		}
 		for i := range min(len(mb.entries), int(maxSeq)) {
+			if keep != nil && !keep(&mb.entries[i]) {
+				continue
+			}
 			if seq := mb.session.EncodeSeqNum(uint32(i + 1)); seq != 0 && seqSetHas(set, seq) {
-				f(seq, &mb.entries[i])
+				f(seq, mb.at(i))
 			}
 		}
 	}

@@ -78,6 +78,15 @@ var NotCopied = map[string]string{
 	"secrets":           "PostgreSQL's: the secrets given to SQLiteToPostgres (the reply-token key)",
 	"rate_events": "PostgreSQL's quotas' counts; SQLite's are in memory, so they start again at zero, " +
 		"as at any restart (store.RateCounter)",
+	// The SEARCH index is each engine's own, derived from the messages'
+	// bytes (store/searchtext): PostgreSQL's is rebuilt by its backfill.
+	"message_search":           "the SEARCH index: derived; PostgreSQL's backfill indexes every copied message at its next open",
+	"message_search_state":     "the SEARCH index's backfill mark: set so that every copied message is indexed",
+	"message_search_docsize":   "SQLite FTS4's own table of the SEARCH index",
+	"message_search_segdir":    "SQLite FTS4's own table of the SEARCH index",
+	"message_search_segments":  "SQLite FTS4's own table of the SEARCH index",
+	"message_search_stat":      "SQLite FTS4's own table of the SEARCH index",
+	"message_search_unindexed": "SQLite's list of messages not yet in the SEARCH index",
 }
 
 // PostgresOnlyColumns are columns ("table.column") of copied tables that
@@ -188,6 +197,13 @@ func SQLiteToPostgres(ctx context.Context, dataDir, dsn string, secrets map[stri
 			return fmt.Errorf("copying the sequences: %w", err)
 		}
 		rep.Sequences = seqs
+		// The SEARCH index is the engine's own, built from the messages:
+		// every copied message is marked not yet indexed, so that SEARCH
+		// reads it unindexed until the engine's backfill at its next open
+		// indexes it (store/postgres/search.go).
+		if _, err := tx.Exec(ctx, `UPDATE message_search_state SET below = (SELECT COALESCE(MAX(id), 0) + 1 FROM messages) WHERE id = 1`); err != nil {
+			return fmt.Errorf("marking the copied messages for the SEARCH index: %w", err)
+		}
 		for _, table := range identityColumns {
 			if _, err := tx.Exec(ctx, `SELECT setval(pg_get_serial_sequence($1, 'id'), MAX(id)) FROM `+pgx.Identifier{table}.Sanitize()+` HAVING MAX(id) IS NOT NULL`, table); err != nil {
 				return fmt.Errorf("continuing the ids of %s: %w", table, err)

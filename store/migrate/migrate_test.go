@@ -1,6 +1,7 @@
 package migrate
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -18,6 +19,7 @@ import (
 	"github.com/supportgate/supportgate/internal/pgtest"
 	"github.com/supportgate/supportgate/store"
 	"github.com/supportgate/supportgate/store/postgres"
+	"github.com/supportgate/supportgate/store/searchtext"
 	"github.com/supportgate/supportgate/store/sqlite"
 )
 
@@ -432,6 +434,29 @@ func TestSQLiteToPostgres(t *testing.T) {
 	defer pgs.Close()
 	got := snapshot(t, pgs)
 	compare(t, "after the migration", got, want)
+	// SEARCH finds the copied messages (indexed by PostgreSQL's backfill,
+	// or read unindexed until then): every message whose body holds the
+	// string is a candidate.
+	k := searchtext.Key{Field: searchtext.Body, Value: "out 1"}
+	pc, found, err := pgs.SearchCandidates(ctx, []searchtext.Key{k})
+	if err != nil || !found {
+		t.Fatalf("SearchCandidates(%+v) on PostgreSQL: %v %v %v", k, pc, found, err)
+	}
+	matches := 0
+	for name, v := range want {
+		var id int64
+		if b, ok := v.([]byte); ok && bytes.Contains(b, []byte(k.Value)) {
+			if _, err := fmt.Sscanf(name, "raw %d", &id); err == nil {
+				matches++
+				if !slices.Contains(pc, id) {
+					t.Errorf("SearchCandidates(%+v) on PostgreSQL after the migration: %v lacks message %d", k, pc, id)
+				}
+			}
+		}
+	}
+	if matches == 0 {
+		t.Fatalf("no message holds %q: the test's store should have some", k.Value)
+	}
 	if secret, err := pgs.SharedSecret(ctx, "token.key", []byte("another key, not taken")); err != nil || string(secret) != string(key) {
 		t.Errorf("the token key: %q, %v", secret, err)
 	}

@@ -14,7 +14,7 @@ import (
 // Conversation is negative, -k, joins the conversation of the message k
 // places before it in ins. Either all of them are stored or none is.
 func (s *Store) ImportInbound(ctx context.Context, ins []store.Inbound) ([]store.InboundResult, error) {
-	metas := make([][]byte, len(ins))
+	metas := make([]derived, len(ins))
 	for i := range ins {
 		metas[i] = s.computeMeta(ins[i].Raw)
 	}

@@ -194,7 +194,7 @@ const (
 //
 // lastOne: in is the transaction's only write (AddInbound), so its folder
 // entries may wait until the end of the transaction (changes.last).
-func (s *Store) addInbound(ctx context.Context, tx pgx.Tx, ch *changes, in store.Inbound, meta []byte, lastOne bool) (store.InboundResult, error) {
+func (s *Store) addInbound(ctx context.Context, tx pgx.Tx, ch *changes, in store.Inbound, meta derived, lastOne bool) (store.InboundResult, error) {
 	var res store.InboundResult
 	var before []store.Folder // where a conversation it reopens was
 	if in.MessageIDHeader != "" {
@@ -331,7 +331,7 @@ func (s *Store) AddOutbound(ctx context.Context, out store.Outbound) error {
 
 // addOutbound records and queues one outbound message in tx (AddOutbound,
 // QueueAutoAck, QueueNotification) and records what it changed in ch.
-func (s *Store) addOutbound(ctx context.Context, tx pgx.Tx, ch *changes, out store.Outbound, meta []byte) error {
+func (s *Store) addOutbound(ctx context.Context, tx pgx.Tx, ch *changes, out store.Outbound, meta derived) error {
 	now := millis(out.Received)
 	var before []store.Folder // where the conversation was, should its quick actions move it
 	if nc := out.NewConversation; nc != nil {
@@ -465,8 +465,8 @@ type messageRow struct {
 	automatic  bool // Inbound.Automatic
 	noEntries  bool // the caller gives the message its folder entries (addInbound)
 	seenIDs    []string
-	meta       []byte // FETCH metadata; nil: computed at the first FETCH
-	replyTo    string // MailboxEntry.ReplyTo
+	meta       derived // FETCH metadata (nil: computed at the first FETCH) and SEARCH tokens
+	replyTo    string  // MailboxEntry.ReplyTo
 	replyToCut int64
 	side       int  // for KindSide
 	outbound   bool // an agent's message (AddOutbound)
@@ -495,7 +495,11 @@ func (s *Store) insertMessage(ctx context.Context, tx pgx.Tx, m messageRow) erro
 			return err
 		}
 	}
-	if err := insertMeta(ctx, tx, m.id, m.meta); err != nil {
+	if err := insertMeta(ctx, tx, m.id, m.meta.meta); err != nil {
+		return err
+	}
+	// SEARCH's index, in the message's transaction (search.go).
+	if err := indexSearch(ctx, tx, m.id, m.meta.search, m.meta.searchOK); err != nil {
 		return err
 	}
 	if m.kind == store.KindNotification {

@@ -115,6 +115,10 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
+	if err := s.backfillSearch(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
 	// Listening before Open returns: a change committed after it is
 	// never missed by a session that takes Changes() then reads.
 	conn, err := s.listenConn(ctx)

@@ -29,6 +29,8 @@ var migrations = []string{
 	strings.ReplaceAll(sideSchema, "ctext", `text COLLATE "C"`),
 	// 5: merged conversations (issue 17, merge.go).
 	mergeSchema,
+	// 6: the SEARCH index (issue 18), in search.go.
+	searchSchema,
 }
 
 const schema1 = `

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/supportgate/supportgate/store"
+	"github.com/supportgate/supportgate/store/searchtext"
 )
 
 // FETCH metadata (issue 8): what an IMAP FETCH of ENVELOPE and
@@ -36,13 +37,23 @@ func (s *Store) SetMetaFunc(f store.MetaFunc) {
 	s.meta.Store(&f)
 }
 
-// computeMeta is the metadata of raw, or nil when no MetaFunc is set.
-func (s *Store) computeMeta(raw []byte) []byte {
-	f := s.meta.Load()
-	if f == nil {
-		return nil
+// derived is what is computed from a message's bytes before its write
+// transaction, so that parsing is never the writer's work: its FETCH
+// metadata (nil without a MetaFunc) and its SEARCH tokens (search.go).
+type derived struct {
+	meta     []byte
+	search   []string
+	searchOK bool // false: too many tokens, the message is left unindexed
+}
+
+// computeMeta is what is derived from raw.
+func (s *Store) computeMeta(raw []byte) derived {
+	var d derived
+	if f := s.meta.Load(); f != nil {
+		d.meta = (*f)(raw)
 	}
-	return (*f)(raw)
+	d.search, d.searchOK = searchtext.Doc(raw)
+	return d
 }
 
 // insertMeta stores a message's metadata in the message's transaction.

@@ -19,7 +19,7 @@ import (
 // the message k places before it in ins (a reply imported with the message
 // it answers). Either all of them are stored or none is.
 func (s *Store) ImportInbound(ctx context.Context, ins []store.Inbound) ([]store.InboundResult, error) {
-	metas := make([][]byte, len(ins))
+	metas := make([]derived, len(ins))
 	for i := range ins {
 		metas[i] = s.computeMeta(ins[i].Raw) // outside the transaction, as in AddInbound
 	}

@@ -158,7 +158,7 @@ func (s *Store) AddInbound(ctx context.Context, in store.Inbound) (store.Inbound
 // addInbound stores one inbound message in tx (AddInbound, ImportInbound)
 // and records the change in ch, none for a duplicate; meta is its FETCH
 // metadata, computed outside the transaction.
-func (s *Store) addInbound(ctx context.Context, tx *sql.Tx, ch *changes, in store.Inbound, meta []byte) (store.InboundResult, error) {
+func (s *Store) addInbound(ctx context.Context, tx *sql.Tx, ch *changes, in store.Inbound, meta derived) (store.InboundResult, error) {
 	var res store.InboundResult
 	var before []store.Folder // where a conversation it may reopen was
 	err := func() error {
@@ -284,7 +284,7 @@ func (s *Store) AddOutbound(ctx context.Context, out store.Outbound) error {
 // addOutbound records and queues one outbound message in tx (AddOutbound,
 // QueueAutoAck, QueueNotification) and records what it changed in ch;
 // meta is its FETCH metadata, computed outside the transaction.
-func (s *Store) addOutbound(ctx context.Context, tx *sql.Tx, ch *changes, out store.Outbound, meta []byte) error {
+func (s *Store) addOutbound(ctx context.Context, tx *sql.Tx, ch *changes, out store.Outbound, meta derived) error {
 	if out.Hold != nil && out.NewConversation == nil {
 		// DESIGN.md §5 item 10; sqlite's one writer makes the check and
 		// the write one step.
@@ -437,8 +437,8 @@ type messageRow struct {
 	hiddenBCC  []string
 	automatic  bool // Inbound.Automatic
 	seenIDs    []string
-	meta       []byte // FETCH metadata; nil: computed at the first FETCH
-	replyTo    string // MailboxEntry.ReplyTo
+	meta       derived // FETCH metadata (nil: computed at the first FETCH) and SEARCH tokens
+	replyTo    string  // MailboxEntry.ReplyTo
 	replyToCut int64
 	side       int  // for KindSide
 	outbound   bool // an agent's message (AddOutbound)
@@ -466,7 +466,11 @@ func (s *Store) insertMessage(ctx context.Context, tx *sql.Tx, m messageRow) err
 			return err
 		}
 	}
-	if err := insertMeta(ctx, tx, m.id, m.meta); err != nil {
+	if err := insertMeta(ctx, tx, m.id, m.meta.meta); err != nil {
+		return err
+	}
+	// SEARCH's index, in the message's transaction (search.go).
+	if err := indexSearch(ctx, tx, m.id, m.meta.search, m.meta.searchOK); err != nil {
 		return err
 	}
 	if m.kind == store.KindNotification {

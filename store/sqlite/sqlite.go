@@ -45,6 +45,9 @@ type Store struct {
 	meta atomic.Pointer[store.MetaFunc]
 	// rates are the per-sender quotas' counts (rates.go).
 	rates store.MemoryRates
+	// sample counts the SEARCH tokens of the newest messages when the store
+	// opened (search.go); read only after Open.
+	sample map[string]int
 }
 
 var _ store.Store = (*Store)(nil)
@@ -86,6 +89,14 @@ func Open(ctx context.Context, dataDir string) (*Store, error) {
 	hub := store.NewHub()
 	s := &Store{write: write, read: read, hub: hub, w: newWriter(write, hub.Publish)}
 	if err := s.migrate(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.backfillSearch(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if s.sample, err = s.sampleSearch(ctx); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -215,6 +226,8 @@ var migrations = []string{
 	sideSchema,
 	// 16: merged conversations (issue 17), in merge.go.
 	mergeSchema,
+	// 17: the SEARCH index (issue 18), in search.go.
+	searchSchema,
 }
 
 func (s *Store) migrate(ctx context.Context) error {

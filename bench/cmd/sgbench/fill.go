@@ -89,7 +89,12 @@ func fill(ctx context.Context, data, dsn string, n int, maildir string, budget t
 				return err
 			}
 		}
+		maildirStart := time.Now()
 		for i := range n {
+			if budget > 0 && time.Since(maildirStart) > budget {
+				n = i
+				break
+			}
 			raw, _, _, _ := benchMessage(i)
 			name := fmt.Sprintf("%d.M%dP1.bench,S=%d:2,", 1_700_000_000+i, i, len(raw))
 			if err := os.WriteFile(filepath.Join(maildir, "cur", name), raw, 0o666); err != nil {
@@ -98,6 +103,7 @@ func fill(ctx context.Context, data, dsn string, n int, maildir string, budget t
 		}
 	}
 	if data == "" {
+		// Only a Maildir: n is what the budget allowed.
 		fmt.Printf("filled=%d\n", n)
 		return nil
 	}

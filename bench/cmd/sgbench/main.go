@@ -5,6 +5,7 @@
 //	sgbench fill -data DIR [-dsn DSN] -n N [-maildir DIR] [-budget 5m]   pre-fill a store (and a Maildir with the same messages)
 //	sgbench token -data DIR -conv ID                         the reply token of a conversation
 //	sgbench imap -addr HOST:PORT -user U -pass P             SELECT and the two UID FETCH 1:* timings
+//	sgbench million -addr HOST:PORT -user U -pass P [-mailbox M]  first SELECT, STORE \Seen, SEARCH FROM/TEXT, STATUS
 //	sgbench newmail -addr IMAP -mx SMTP -user U -pass P      FETCH-of-new-mail latency through the MX
 //	sgbench idle -addr HOST:PORT -user U -pass P -n N -pid PID  resident memory with N connections in IDLE
 //	sgbench submit -addr HOST:PORT -user U -pass P -n N -to ADDR -c C  send N replies through submission
@@ -24,7 +25,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: sgbench fill|token|imap|newmail|idle|submit|count|hash [flags]")
+		fmt.Fprintln(os.Stderr, "usage: sgbench fill|token|imap|million|newmail|idle|submit|count|hash [flags]")
 		os.Exit(2)
 	}
 	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
@@ -44,6 +45,15 @@ func main() {
 		conv := fs.Int64("conv", 1, "conversation")
 		fs.Parse(os.Args[2:])
 		err = token(*data, *conv)
+	case "million":
+		addr := fs.String("addr", "", "IMAP host:port")
+		user := fs.String("user", "", "login")
+		pass := fs.String("pass", "", "password")
+		mailbox := fs.String("mailbox", "INBOX", "folder")
+		from := fs.String("from", "c777@customer.example", "SEARCH FROM this")
+		text := fs.String("text", "printer 4242", "SEARCH TEXT this")
+		fs.Parse(os.Args[2:])
+		err = million(*addr, *user, *pass, *mailbox, *from, *text)
 	case "imap", "newmail", "idle":
 		addr := fs.String("addr", "", "IMAP host:port")
 		user := fs.String("user", "", "login")

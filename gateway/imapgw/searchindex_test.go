@@ -1,0 +1,139 @@
+package imapgw
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/supportgate/supportgate/store"
+	"github.com/supportgate/supportgate/store/searchtext"
+	"github.com/supportgate/supportgate/store/sqlite"
+)
+
+// indexCorpus: encoded words in several charsets, quoted and escaped names,
+// groups, transfer encodings, nested multiparts and a part that is not text.
+var indexCorpus = []string{
+	"From: \"M\u00fcller, J\u00f6rg\" <joerg@kunde.de>\r\nTo: support@example.com\r\n" +
+		"Subject: =?UTF-8?Q?Rechnung_f=C3=BCr_M=C3=A4rz?=\r\n\r\nHallo Welt, die Bestellung 4711 fehlt.\r\n",
+	"From: =?ISO-8859-1?Q?Andr=E9?= <andre@example.org>\r\nTo: support@example.com\r\nCc: boss@example.net, \"A \\\"quoted\\\" one\" <q@example.net>\r\n" +
+		"Subject: Invoice overdue\r\nMIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=b\r\n\r\n--b\r\n" +
+		"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+		"UGF5bWVudCByZWZlcmVuY2UgWFlaLTk5\r\n--b\r\nContent-Type: text/html\r\n\r\n<p>Payment</p>\r\n--b--\r\n",
+	"From: nobody@x.test\r\nTo: team: a@example.com, b@example.com;\r\nSubject: =?utf-8?B?0J/RgNC40LLQtdGCINC80LjRgA==?=\r\n" +
+		"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n" +
+		"caf=C3=A9 cr=C3=A8me =E6=97=A5=E6=9C=AC=E8=AA=9E\r\n",
+	"From: files@example.com\r\nTo: support@example.com\r\nSubject: Attachment\r\nMIME-Version: 1.0\r\n" +
+		"Content-Type: multipart/mixed; boundary=m\r\n\r\n--m\r\nContent-Type: multipart/related; boundary=n\r\n\r\n--n\r\n" +
+		"Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nna=EFve see attached\r\n--n--\r\n--m\r\n" +
+		"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\nc2VjcmV0d29yZA==\r\n--m--\r\n",
+	"From: Plain Sender <plain@example.com>\r\nSubject: no body type\r\n\r\nJust some TEXT with UPPER and lower.\r\n",
+}
+
+// indexStrings are what the needles are cut from: text the corpus holds,
+// decoded or as written, and some it does not.
+var indexStrings = []string{
+	"M\u00fcller, J\u00f6rg <joerg@kunde.de>", "Rechnung f\u00fcr M\u00e4rz", "=?UTF-8?Q?Rechnung", "Payment reference XYZ-99",
+	"caf\u00e9 cr\u00e8me \u65e5\u672c\u8a9e", "Invoice overdue", "Andr\u00e9 <andre@example.org>", "A \"quoted\" one <q@",
+	"team: a@example.com", "\u041f\u0440\u0438\u0432\u0435\u0442 \u043c\u0438\u0440", "na\u00efve see", "secretword",
+	"X-Supportgate-Kind: inbound", "X-Supportgate-Conversation: 3", "Plain Sender <plain@", "some TEXT with UPPER",
+	"text/plain; charset=utf-8", "nothing like this",
+}
+
+// TestSearchIndexNeverLosesAMatch: for every key the index narrows and
+// needles cut from the corpus (both cases), every message the IMAP
+// evaluation matches is among the index's candidates, so SEARCH's results
+// are those of the evaluation alone (RFC 9051 6.4.4).
+func TestSearchIndexNeverLosesAMatch(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	var entries []store.MailboxEntry
+	served := map[int64][]byte{}
+	for i, raw := range indexCorpus {
+		res, err := st.AddInbound(ctx, store.Inbound{Inbox: "support@example.com", Owner: "c@example.com", Subject: "s",
+			Sender: "c@example.com", MessageIDHeader: fmt.Sprintf("ix%d@x", i), Raw: []byte(raw), Received: time.Unix(1e9, 0)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := store.MailboxEntry{Message: res.Message, Conversation: res.Conversation, Kind: store.KindInbound, Size: int64(len(raw))}
+		entries = append(entries, e)
+		served[e.Message] = joinServed(servedHeader(e), servedBody(e, []byte(raw)))
+	}
+	var needles []string
+	for _, s := range indexStrings {
+		for _, v := range []string{s, strings.ToUpper(s)} {
+			r := []rune(v)
+			for n := 3; n <= 6; n++ {
+				for i := 0; i+n <= len(r); i++ {
+					needles = append(needles, string(r[i:i+n]))
+				}
+			}
+			needles = append(needles, v)
+		}
+	}
+	keys := []struct {
+		name  string
+		crit  func(string) *imap.SearchCriteria
+		index func(string) searchtext.Key
+	}{
+		{"SUBJECT", func(s string) *imap.SearchCriteria {
+			return &imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Subject", Value: s}}}
+		}, func(s string) searchtext.Key { return searchtext.Key{Field: searchtext.Subject, Value: s} }},
+		{"FROM", func(s string) *imap.SearchCriteria {
+			return &imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "From", Value: s}}}
+		}, func(s string) searchtext.Key { return searchtext.Key{Field: searchtext.From, Value: s} }},
+		{"TO", func(s string) *imap.SearchCriteria {
+			return &imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "To", Value: s}}}
+		}, func(s string) searchtext.Key { return searchtext.Key{Field: searchtext.To, Value: s} }},
+		{"CC", func(s string) *imap.SearchCriteria {
+			return &imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Cc", Value: s}}}
+		}, func(s string) searchtext.Key { return searchtext.Key{Field: searchtext.Cc, Value: s} }},
+		{"BODY", func(s string) *imap.SearchCriteria { return &imap.SearchCriteria{Body: []string{s}} },
+			func(s string) searchtext.Key { return searchtext.Key{Field: searchtext.Body, Value: s} }},
+		{"TEXT", func(s string) *imap.SearchCriteria { return &imap.SearchCriteria{Text: []string{s}} },
+			func(s string) searchtext.Key { return searchtext.Key{Text: true, Value: s} }},
+	}
+	matched, narrowed := 0, 0
+	for _, k := range keys {
+		for _, s := range needles {
+			ids, found, err := st.SearchCandidates(ctx, []searchtext.Key{k.index(s)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !found {
+				continue
+			}
+			n := &narrowing{ids: map[int64]struct{}{}}
+			if k.name == "TEXT" {
+				n.text = []string{strings.ToLower(s)}
+			}
+			for _, id := range ids {
+				n.ids[id] = struct{}{}
+			}
+			for i := range entries {
+				e := &entries[i]
+				if !matchContent(served[e.Message], k.crit(s)) {
+					if !n.allows(e) {
+						narrowed++
+					}
+					continue
+				}
+				matched++
+				if !n.allows(e) {
+					t.Errorf("%s %q matches message %d, which the index does not allow", k.name, s, i)
+				}
+			}
+		}
+	}
+	if matched == 0 || narrowed == 0 {
+		t.Fatalf("nothing checked: %d matches, %d messages narrowed away", matched, narrowed)
+	}
+	t.Logf("%d matches kept, %d non-matches narrowed away", matched, narrowed)
+}
