@@ -5,10 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"mime"
-	"strconv"
-	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/supportgate/supportgate/store"
@@ -21,7 +17,7 @@ func (s *Store) AddEvent(ctx context.Context, ev store.Event) (int64, error) {
 		if msg, err = s.addEvent(ctx, tx, ev); err != nil {
 			return err
 		}
-		ch.event(ev)
+		ch.Event(ev)
 		return nil
 	})
 	return msg, err
@@ -46,7 +42,7 @@ func (s *Store) addEvent(ctx context.Context, tx pgx.Tx, ev store.Event) (int64,
 		msg = &id
 		if err := s.insertMessage(ctx, tx, messageRow{
 			id: id, conv: ev.Conversation, kind: store.KindEvent, sender: inbox,
-			received: millis(ev.At), raw: eventMessage(inbox, id, ev),
+			received: millis(ev.At), raw: store.EventMessage(inbox, id, ev),
 		}); err != nil {
 			return 0, err
 		}
@@ -97,7 +93,7 @@ func (s *Store) UpdateConversation(ctx context.Context, u store.ConversationUpda
 		if err := s.updateConversation(ctx, tx, u); err != nil {
 			return err
 		}
-		ch.conversation(u.Conversation, len(u.AddTags)+len(u.RemoveTags) > 0, before)
+		ch.Conversation(u.Conversation, len(u.AddTags)+len(u.RemoveTags) > 0, before)
 		return nil
 	})
 }
@@ -219,31 +215,4 @@ func (s *Store) ConversationMessages(ctx context.Context, conv int64) ([]store.M
 		return nil, fmt.Errorf("store: listing messages: %w", err)
 	}
 	return out, nil
-}
-
-// eventMessage renders an event as a short message the agents' mail
-// clients show like any other; it is Auto-Submitted so that nothing answers
-// it (RFC 3834).
-func eventMessage(inbox string, msg int64, ev store.Event) []byte {
-	oneLine := func(s string) string {
-		return strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }), " ")
-	}
-	subject := oneLine(ev.Text)
-	if subject == "" {
-		subject = oneLine(ev.Type)
-	}
-	var b strings.Builder
-	b.WriteString("From: \"supportgate\" <" + inbox + ">\r\n")
-	b.WriteString("To: <" + inbox + ">\r\n")
-	b.WriteString("Subject: " + mime.QEncoding.Encode("utf-8", "[event] "+subject+" [#"+strconv.FormatInt(ev.Conversation, 10)+"]") + "\r\n")
-	b.WriteString("Date: " + ev.At.Format(time.RFC1123Z) + "\r\n")
-	b.WriteString("Message-ID: <event." + strconv.FormatInt(ev.Conversation, 10) + "." + strconv.FormatInt(msg, 10) + "@supportgate.invalid>\r\n")
-	b.WriteString("Auto-Submitted: auto-generated\r\n")
-	b.WriteString("X-Supportgate-Event: " + oneLine(ev.Type) + "\r\n")
-	b.WriteString("MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n")
-	b.WriteString(subject + "\r\n")
-	if ev.Detail != "" {
-		b.WriteString("\r\n" + strings.ReplaceAll(strings.ReplaceAll(ev.Detail, "\r\n", "\n"), "\n", "\r\n") + "\r\n")
-	}
-	return []byte(b.String())
 }

@@ -21,90 +21,42 @@ import (
 // concerns, and a woken session reads the write. A transaction run again
 // records afresh; one rolled back publishes nothing.
 
-// changes collects what one write transaction changed.
+// changes collects what one write transaction changed (store.ChangeLog).
 type changes struct {
-	list  []store.Change
-	convs []convChange // completed by resolve
+	store.ChangeLog
 	// last is the transaction's last write, run after the NOTIFY: where
 	// it takes the counter rows, every other inbound write waits for them
 	// only for it and the COMMIT (the package comment, "UIDs").
 	last func() error
 }
 
-// convChange is a change of a conversation's shared entries.
-type convChange struct {
-	conv   int64
-	flags  bool           // their flags changed (keywords, \Answered)
-	before []store.Folder // the kinds they were in before a move
-}
-
-func (c *changes) add(cs ...store.Change) { c.list = append(c.list, cs...) }
-
-// agent records a change only agent sees: of their state of shared
-// entries (mailbox ""), or of a private mailbox.
-func (c *changes) agent(agent, mailbox string) {
-	c.add(store.Change{Agent: agent, Mailbox: mailbox})
-}
-
-// conversation records that conv's shared entries changed: some were
-// added, or they moved out of the folder kinds before (foldersOf, read
-// before the write; nil when they did not move), and, with flags, what
-// they show of the conversation's keywords or \Answered.
-func (c *changes) conversation(conv int64, flags bool, before []store.Folder) {
-	c.convs = append(c.convs, convChange{conv: conv, flags: flags, before: before})
-}
-
-// event records an event's message in its conversation; a quiet event
-// shows nowhere.
-func (c *changes) event(ev store.Event) {
-	if !ev.Quiet {
-		c.conversation(ev.Conversation, false, nil)
-	}
-}
-
-// outbound records what addOutbound wrote: the message's entries (and
-// \Answered on the earlier ones for a reply, keywords and folders of its
-// quick actions), the author's Sent, and the queue.
-func (c *changes) outbound(out store.Outbound, before []store.Folder) {
-	if out.Kind != store.KindNotification {
-		flags := out.Kind == store.KindReply || out.Update != nil && len(out.Update.AddTags)+len(out.Update.RemoveTags) > 0
-		c.conversation(out.Conversation, flags, before)
-	}
-	if (out.Kind == store.KindReply || out.Kind == store.KindNote || out.Kind == store.KindSide) && out.Agent != "" {
-		c.agent(out.Agent, store.MailboxSent) // fileSent
-	}
-	if store.IsQueued(out.Kind) && len(out.Recipients) > 0 {
-		c.add(store.Change{Queue: true})
-	}
-}
-
 // foldersOf returns the shared folder kinds conv's entries are in
-// (syncFolders keeps them where wantedFolders says); none for a
+// (syncFolders keeps them where store.WantedFolders says); none for a
 // conversation that does not exist.
 func foldersOf(ctx context.Context, tx pgx.Tx, conv int64) ([]store.Folder, error) {
 	status, _, assignee, err := folderState(ctx, tx, conv)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
 	}
-	return wantedFolders(status, assignee), err
+	return store.WantedFolders(status, assignee), err
 }
 
 // resolve returns the changes ch recorded, the conversations' completed
 // with their inbox and the folder kinds they are in now, read in tx after
 // the writes.
 func resolve(ctx context.Context, tx pgx.Tx, ch *changes) ([]store.Change, error) {
-	out := slices.Clone(ch.list)
+	out := slices.Clone(ch.List)
 	byConv := map[int64]*store.Change{}
 	var ids []int64
-	for _, cc := range ch.convs {
-		c := byConv[cc.conv]
+	for _, cc := range ch.Convs {
+		c := byConv[cc.Conv]
 		if c == nil {
-			c = &store.Change{Conversation: cc.conv}
-			byConv[cc.conv] = c
-			ids = append(ids, cc.conv)
+			c = &store.Change{Conversation: cc.Conv}
+			byConv[cc.Conv] = c
+			ids = append(ids, cc.Conv)
 		}
-		c.Flags = c.Flags || cc.flags
-		c.Folders = addFolders(c.Folders, cc.before)
+		c.Flags = c.Flags || cc.Flags
+		c.Folders = store.AddFolders(c.Folders, cc.Before)
 	}
 	if len(ids) == 0 {
 		return out, nil
@@ -121,7 +73,7 @@ func resolve(ctx context.Context, tx pgx.Tx, ch *changes) ([]store.Change, error
 			return nil, err
 		}
 		c := byConv[id]
-		c.Inbox, c.Folders = inbox, addFolders(c.Folders, wantedFolders(store.Status(status), assignee))
+		c.Inbox, c.Folders = inbox, store.AddFolders(c.Folders, store.WantedFolders(store.Status(status), assignee))
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
@@ -134,16 +86,6 @@ func resolve(ctx context.Context, tx pgx.Tx, ch *changes) ([]store.Change, error
 		out = append(out, *c)
 	}
 	return out, nil
-}
-
-// addFolders adds to kinds those of more it lacks.
-func addFolders(kinds, more []store.Folder) []store.Folder {
-	for _, f := range more {
-		if !slices.Contains(kinds, f) {
-			kinds = append(kinds, f)
-		}
-	}
-	return kinds
 }
 
 // commit runs f in a write transaction (inTx), sends what f recorded to

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -13,17 +12,10 @@ import (
 	"github.com/supportgate/supportgate/store"
 )
 
-// scopeKey is the canonical form of a set of inboxes.
-func scopeKey(inboxes []string) string {
-	l := append([]string(nil), inboxes...)
-	sort.Strings(l)
-	return strings.Join(l, ",")
-}
-
 // UIDValidity implements Store. Every node reads and sets it in the
 // database, under the row's lock, so they all give a view the same one.
 func (s *Store) UIDValidity(ctx context.Context, view store.MailboxView) (uint32, error) {
-	scope := scopeKey(view.Inboxes)
+	scope := store.ScopeKey(view.Inboxes)
 	key := string(view.Folder)
 	if view.Name != "" {
 		key = view.Name
@@ -250,7 +242,7 @@ func readEntries(ctx context.Context, tx pgx.Tx, view store.MailboxView, after, 
 // SetSeen implements Store.
 func (s *Store) SetSeen(ctx context.Context, agent string, messages []int64, seen bool) error {
 	return s.change(ctx, `setting \Seen`, func(tx pgx.Tx, ch *changes) error {
-		ch.agent(agent, "") // \Seen is the agent's own (DESIGN.md §13)
+		ch.Agent(agent, "") // \Seen is the agent's own (DESIGN.md §13)
 		convs, err := messageConversations(ctx, tx, messages)
 		if err != nil {
 			return err

@@ -317,7 +317,7 @@ func (s *Store) addInbound(ctx context.Context, tx pgx.Tx, ch *changes, in store
 			}
 		}
 	}
-	ch.conversation(conv, false, before)
+	ch.Conversation(conv, false, before)
 	return res, nil
 }
 
@@ -347,7 +347,7 @@ func (s *Store) addOutbound(ctx context.Context, tx pgx.Tx, ch *changes, out sto
 			return err
 		}
 	}
-	ch.outbound(out, before)
+	ch.Outbound(out, before)
 	if out.Update != nil {
 		// The update rewrites entries after the message took its UIDs:
 		// the rewrites counter is taken first, in the order every other

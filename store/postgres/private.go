@@ -18,11 +18,6 @@ import (
 // a reference to it instead of a copy of its bytes; an agent's reply or note
 // is filed in their Sent when it is recorded.
 
-// defaultMailboxes every agent has.
-func defaultMailboxes() []string {
-	return []string{store.MailboxDrafts, store.MailboxSent, store.MailboxTrash}
-}
-
 // newUIDValidity returns a UIDVALIDITY that no private mailbox had before:
 // the time, or one more than the last one given.
 func newUIDValidity(ctx context.Context, tx pgx.Tx) (uint32, error) {
@@ -46,8 +41,8 @@ func createMailbox(ctx context.Context, tx pgx.Tx, agent, name string) (bool, er
 
 // ensureDefaults creates the agent's Drafts, Sent and Trash if missing.
 func ensureDefaults(ctx context.Context, tx pgx.Tx, agent string) error {
-	have, err := strs(ctx, tx, `SELECT name FROM private_mailboxes WHERE agent = $1 AND name = ANY($2)`, agent, defaultMailboxes())
-	if err != nil || len(have) == len(defaultMailboxes()) {
+	have, err := strs(ctx, tx, `SELECT name FROM private_mailboxes WHERE agent = $1 AND name = ANY($2)`, agent, store.DefaultMailboxes())
+	if err != nil || len(have) == len(store.DefaultMailboxes()) {
 		return err
 	}
 	// The counters in their order (the package comment): the mod-sequence
@@ -55,7 +50,7 @@ func ensureDefaults(ctx context.Context, tx pgx.Tx, agent string) error {
 	if _, err := nextModSeq(ctx, tx); err != nil {
 		return err
 	}
-	for _, name := range defaultMailboxes() {
+	for _, name := range store.DefaultMailboxes() {
 		if !slices.Contains(have, name) {
 			if _, err := createMailbox(ctx, tx, agent, name); err != nil {
 				return err
@@ -96,16 +91,16 @@ func (s *Store) PrivateMailboxes(ctx context.Context, agent string) ([]store.Pri
 	}
 	have := 0
 	for _, mb := range out {
-		if slices.Contains(defaultMailboxes(), mb.Name) {
+		if slices.Contains(store.DefaultMailboxes(), mb.Name) {
 			have++
 		}
 	}
-	if have == len(defaultMailboxes()) {
+	if have == len(store.DefaultMailboxes()) {
 		return out, nil
 	}
 	err = s.change(ctx, "creating default mailboxes", func(tx pgx.Tx, ch *changes) error {
-		for _, name := range defaultMailboxes() {
-			ch.agent(agent, name)
+		for _, name := range store.DefaultMailboxes() {
+			ch.Agent(agent, name)
 		}
 		return ensureDefaults(ctx, tx, agent)
 	})
@@ -147,7 +142,7 @@ func (s *Store) CreateMailbox(ctx context.Context, agent, name string) error {
 				return err
 			}
 			if created {
-				ch.agent(agent, n)
+				ch.Agent(agent, n)
 			}
 			if i == len(parts) && !created {
 				return store.ErrExists
@@ -160,7 +155,7 @@ func (s *Store) CreateMailbox(ctx context.Context, agent, name string) error {
 // DeleteMailbox implements WorkspaceStore.
 func (s *Store) DeleteMailbox(ctx context.Context, agent, name string) error {
 	return s.change(ctx, "deleting mailbox", func(tx pgx.Tx, ch *changes) error {
-		ch.agent(agent, name)
+		ch.Agent(agent, name)
 		id, err := mailboxID(ctx, tx, agent, name, true)
 		if err != nil {
 			return err
@@ -182,8 +177,8 @@ func (s *Store) DeleteMailbox(ctx context.Context, agent, name string) error {
 func (s *Store) RenameMailbox(ctx context.Context, agent, from, to string) error {
 	return s.change(ctx, "renaming mailbox", func(tx pgx.Tx, ch *changes) error {
 		// The mailboxes below from move with it (store.Change.Mailbox).
-		ch.agent(agent, from)
-		ch.agent(agent, to)
+		ch.Agent(agent, from)
+		ch.Agent(agent, to)
 		if _, err := mailboxID(ctx, tx, agent, from, true); err != nil {
 			return err
 		}
@@ -301,7 +296,7 @@ func (s *Store) AddPrivate(ctx context.Context, agent, name string, msgs []store
 	var mb store.PrivateMailbox
 	var uids []uint32
 	err := s.change(ctx, "filing in "+name, func(tx pgx.Tx, ch *changes) error {
-		ch.agent(agent, name)
+		ch.Agent(agent, name)
 		if err := ensureDefaults(ctx, tx, agent); err != nil {
 			return err
 		}
@@ -367,7 +362,7 @@ func addPrivate(ctx context.Context, tx pgx.Tx, agent, name string, m store.Priv
 // SetPrivateFlags implements WorkspaceStore.
 func (s *Store) SetPrivateFlags(ctx context.Context, agent, name string, flags map[uint32][]string) error {
 	return s.change(ctx, "storing flags in "+name, func(tx pgx.Tx, ch *changes) error {
-		ch.agent(agent, name)
+		ch.Agent(agent, name)
 		ms, err := nextModSeq(ctx, tx) // modseq.go
 		if err != nil {
 			return err
@@ -392,7 +387,7 @@ func (s *Store) SetPrivateFlags(ctx context.Context, agent, name string, flags m
 // change.
 func (s *Store) ChangePrivateFlags(ctx context.Context, agent, name string, uids []uint32, flags []string, add bool) error {
 	return s.change(ctx, "storing flags in "+name, func(tx pgx.Tx, ch *changes) error {
-		ch.agent(agent, name)
+		ch.Agent(agent, name)
 		ms, err := nextModSeq(ctx, tx) // modseq.go
 		if err != nil {
 			return err
@@ -436,7 +431,7 @@ func (s *Store) ChangePrivateFlags(ctx context.Context, agent, name string, uids
 // RemovePrivate implements WorkspaceStore.
 func (s *Store) RemovePrivate(ctx context.Context, agent, name string, uids []uint32) error {
 	return s.change(ctx, "expunging in "+name, func(tx pgx.Tx, ch *changes) error {
-		ch.agent(agent, name)
+		ch.Agent(agent, name)
 		// HIGHESTMODSEQ grows at an expunge too (modseq.go).
 		if _, err := nextModSeq(ctx, tx); err != nil {
 			return err

@@ -11,24 +11,6 @@ import (
 	"github.com/supportgate/supportgate/store"
 )
 
-// wantedFolders is where a conversation's messages belong (DESIGN.md §6):
-// an open conversation is in INBOX and in Mine (its assignee's) or
-// Unassigned; a closed one in Closed; spam in Spam.
-func wantedFolders(status store.Status, assignee string) []store.Folder {
-	switch status {
-	case store.StatusOpen:
-		if assignee != "" {
-			return []store.Folder{store.FolderInbox, store.FolderMine}
-		}
-		return []store.Folder{store.FolderInbox, store.FolderUnassigned}
-	case store.StatusClosed:
-		return []store.Folder{store.FolderClosed}
-	case store.StatusSpam:
-		return []store.Folder{store.FolderSpam}
-	}
-	return nil
-}
-
 // folderState reads what decides a conversation's shared folders.
 func folderState(ctx context.Context, tx pgx.Tx, conv int64) (status store.Status, inbox, assignee string, err error) {
 	err = tx.QueryRow(ctx, `SELECT status, inbox, assignee FROM conversations WHERE id = $1`, conv).Scan(&status, &inbox, &assignee)
@@ -46,7 +28,7 @@ func enterFolders(ctx context.Context, tx pgx.Tx, conv, msg int64) error {
 	if err != nil {
 		return err
 	}
-	want := wantedFolders(status, assignee)
+	want := store.WantedFolders(status, assignee)
 	if len(want) == 0 {
 		return nil
 	}
@@ -115,7 +97,7 @@ func syncFolders(ctx context.Context, tx pgx.Tx, conv int64) error {
 		return err
 	}
 	want := map[store.Folder]bool{}
-	for _, f := range wantedFolders(status, assignee) {
+	for _, f := range store.WantedFolders(status, assignee) {
 		want[f] = true
 	}
 	for _, f := range store.SharedFolders() {
@@ -227,7 +209,7 @@ func (s *Store) SetMarks(ctx context.Context, agent string, folder store.Folder,
 		// Marks are the agent's own. They are on one folder kind's
 		// entries, but the mod-sequence they advance is the message's in
 		// every folder (touchAgentEntries): no Folders.
-		ch.agent(agent, "")
+		ch.Agent(agent, "")
 		convs, err := markedConversations(ctx, tx, folder, uids)
 		if err != nil {
 			return err

@@ -97,7 +97,7 @@ func (s *Store) SetAgentKeywords(ctx context.Context, agent string, messages []i
 		return nil
 	}
 	return s.change(ctx, "storing an agent's keywords", func(tx *sql.Tx, ch *changes) error {
-		ch.agent(agent, "") // like \Seen: only theirs
+		ch.Agent(agent, "") // like \Seen: only theirs
 		convs, err := messageConversations(ctx, tx, messages)
 		if err != nil {
 			return err

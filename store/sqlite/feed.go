@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"slices"
 
 	"github.com/supportgate/supportgate/store"
 )
@@ -26,68 +25,18 @@ import (
 // request that moved them recorded as before (foldersOf, read by that
 // request before its write): every state it passed through.
 
-// changes collects what one write request changed.
-type changes struct {
-	list  []store.Change
-	convs []convChange // completed by resolve
-}
-
-// convChange is a change of a conversation's shared entries.
-type convChange struct {
-	conv   int64
-	flags  bool           // their flags changed (keywords, \Answered)
-	before []store.Folder // the kinds they were in before a move
-}
-
-func (c *changes) add(cs ...store.Change) { c.list = append(c.list, cs...) }
-
-// agent records a change only agent sees: of their state of shared
-// entries (mailbox ""), or of a private mailbox.
-func (c *changes) agent(agent, mailbox string) {
-	c.add(store.Change{Agent: agent, Mailbox: mailbox})
-}
-
-// conversation records that conv's shared entries changed: some were
-// added, or they moved out of the folder kinds before (foldersOf, read
-// before the write; nil when they did not move), and, with flags, what
-// they show of the conversation's keywords or \Answered.
-func (c *changes) conversation(conv int64, flags bool, before []store.Folder) {
-	c.convs = append(c.convs, convChange{conv: conv, flags: flags, before: before})
-}
-
-// event records an event's message in its conversation; a quiet event
-// shows nowhere.
-func (c *changes) event(ev store.Event) {
-	if !ev.Quiet {
-		c.conversation(ev.Conversation, false, nil)
-	}
-}
-
-// outbound records what addOutbound wrote: the message's entries (and
-// \Answered on the earlier ones for a reply, keywords and folders of its
-// quick actions), the author's Sent, and the queue.
-func (c *changes) outbound(out store.Outbound, before []store.Folder) {
-	if out.Kind != store.KindNotification {
-		flags := out.Kind == store.KindReply || out.Update != nil && len(out.Update.AddTags)+len(out.Update.RemoveTags) > 0
-		c.conversation(out.Conversation, flags, before)
-	}
-	if (out.Kind == store.KindReply || out.Kind == store.KindNote || out.Kind == store.KindSide) && out.Agent != "" {
-		c.agent(out.Agent, store.MailboxSent) // fileSent
-	}
-	if store.IsQueued(out.Kind) && len(out.Recipients) > 0 {
-		c.add(store.Change{Queue: true})
-	}
-}
+// changes collects what one write request changed (store.ChangeLog).
+type changes = store.ChangeLog
 
 // foldersOf returns the shared folder kinds conv's entries are in
-// (syncFolders keeps them where wantedFolders says); none for a
+// (syncFolders keeps them where store.WantedFolders says); none for a
 // conversation that does not exist.
 func foldersOf(ctx context.Context, tx *sql.Tx, conv int64) ([]store.Folder, error) {
 	status, _, assignee, err := folderState(ctx, tx, conv)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
 	}
-	return wantedFolders(status, assignee), err
+	return store.WantedFolders(status, assignee), err
 }
 
 // resolve returns the changes the committed requests of a batch recorded,
@@ -99,16 +48,16 @@ func resolve(ctx context.Context, tx *sql.Tx, recorded []*changes) []store.Chang
 	byConv := map[int64]*store.Change{}
 	var ids []int64
 	for _, r := range recorded {
-		out = append(out, r.list...)
-		for _, cc := range r.convs {
-			c := byConv[cc.conv]
+		out = append(out, r.List...)
+		for _, cc := range r.Convs {
+			c := byConv[cc.Conv]
 			if c == nil {
-				c = &store.Change{Conversation: cc.conv}
-				byConv[cc.conv] = c
-				ids = append(ids, cc.conv)
+				c = &store.Change{Conversation: cc.Conv}
+				byConv[cc.Conv] = c
+				ids = append(ids, cc.Conv)
 			}
-			c.Flags = c.Flags || cc.flags
-			c.Folders = addFolders(c.Folders, cc.before)
+			c.Flags = c.Flags || cc.Flags
+			c.Folders = store.AddFolders(c.Folders, cc.Before)
 		}
 	}
 	if len(ids) == 0 {
@@ -122,7 +71,7 @@ func resolve(ctx context.Context, tx *sql.Tx, recorded []*changes) []store.Chang
 			return err
 		}
 		c := byConv[id]
-		c.Inbox, c.Folders = inbox, addFolders(c.Folders, wantedFolders(status, assignee))
+		c.Inbox, c.Folders = inbox, store.AddFolders(c.Folders, store.WantedFolders(status, assignee))
 		return nil
 	})
 	if err != nil {
@@ -136,16 +85,6 @@ func resolve(ctx context.Context, tx *sql.Tx, recorded []*changes) []store.Chang
 		out = append(out, *c)
 	}
 	return out
-}
-
-// addFolders adds to kinds those of more it lacks.
-func addFolders(kinds, more []store.Folder) []store.Folder {
-	for _, f := range more {
-		if !slices.Contains(kinds, f) {
-			kinds = append(kinds, f)
-		}
-	}
-	return kinds
 }
 
 // commit runs f in a write transaction as inTx does, and publishes what f

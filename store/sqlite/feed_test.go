@@ -127,7 +127,7 @@ func TestGroupCommitPublishesOnce(t *testing.T) {
 	}}
 	request := func(c store.Change, err error) *writeRequest {
 		return &writeRequest{ctx: context.Background(), done: make(chan error, 1), f: func(tx *sql.Tx, ch *changes) error {
-			ch.add(c)
+			ch.Add(c)
 			_, werr := tx.Exec(`INSERT INTO sequences (name, value) VALUES ('feed', 1) ON CONFLICT (name) DO UPDATE SET value = value + 1`)
 			return errors.Join(werr, err)
 		}}
@@ -177,7 +177,7 @@ func TestGroupCommitResolvesOncePerBatch(t *testing.T) {
 	batch := []*writeRequest{
 		{ctx: ctx, done: make(chan error, 1), f: func(tx *sql.Tx, ch *changes) error {
 			_, err := s.addEvent(ctx, tx, ev)
-			ch.event(ev)
+			ch.Event(ev)
 			return err
 		}},
 		{ctx: ctx, done: make(chan error, 1), f: func(tx *sql.Tx, ch *changes) error {
@@ -185,7 +185,7 @@ func TestGroupCommitResolvesOncePerBatch(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			ch.conversation(conv, false, before)
+			ch.Conversation(conv, false, before)
 			return setStatus(ctx, tx, conv, store.StatusClosed)
 		}},
 	}

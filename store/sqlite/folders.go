@@ -8,24 +8,6 @@ import (
 	"github.com/supportgate/supportgate/store"
 )
 
-// wantedFolders is where a conversation's messages belong (DESIGN.md §6):
-// an open conversation is in INBOX and in Mine (its assignee's) or
-// Unassigned; a closed one in Closed; spam in Spam.
-func wantedFolders(status store.Status, assignee string) []store.Folder {
-	switch status {
-	case store.StatusOpen:
-		if assignee != "" {
-			return []store.Folder{store.FolderInbox, store.FolderMine}
-		}
-		return []store.Folder{store.FolderInbox, store.FolderUnassigned}
-	case store.StatusClosed:
-		return []store.Folder{store.FolderClosed}
-	case store.StatusSpam:
-		return []store.Folder{store.FolderSpam}
-	}
-	return nil
-}
-
 // folderState reads what decides a conversation's shared folders.
 func folderState(ctx context.Context, tx *sql.Tx, conv int64) (status store.Status, inbox, assignee string, err error) {
 	err = tx.QueryRowContext(ctx, `SELECT status, inbox, assignee FROM conversations WHERE id = ?`, conv).Scan(&status, &inbox, &assignee)
@@ -47,7 +29,7 @@ func enterFolders(ctx context.Context, tx *sql.Tx, conv, msg int64) error {
 	if err != nil {
 		return err
 	}
-	want := wantedFolders(status, assignee)
+	want := store.WantedFolders(status, assignee)
 	if len(want) == 0 {
 		return nil
 	}

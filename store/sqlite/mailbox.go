@@ -6,23 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/supportgate/supportgate/store"
 )
 
-// scopeKey is the canonical form of a set of inboxes.
-func scopeKey(inboxes []string) string {
-	l := append([]string(nil), inboxes...)
-	sort.Strings(l)
-	return strings.Join(l, ",")
-}
-
 // UIDValidity implements Store.
 func (s *Store) UIDValidity(ctx context.Context, view store.MailboxView) (uint32, error) {
-	scope := scopeKey(view.Inboxes)
+	scope := store.ScopeKey(view.Inboxes)
 	key := string(view.Folder)
 	if view.Name != "" {
 		key = view.Name
@@ -266,7 +258,7 @@ func readEntries(ctx context.Context, tx *sql.Tx, view store.MailboxView, after,
 // SetSeen implements Store.
 func (s *Store) SetSeen(ctx context.Context, agent string, messages []int64, seen bool) error {
 	err := s.commit(ctx, func(tx *sql.Tx, ch *changes) error {
-		ch.agent(agent, "") // \Seen is the agent's own (DESIGN.md §13)
+		ch.Agent(agent, "") // \Seen is the agent's own (DESIGN.md §13)
 		convs, err := messageConversations(ctx, tx, messages)
 		if err != nil {
 			return err

@@ -66,8 +66,8 @@ func (s *Store) MergeConversation(ctx context.Context, m store.Merge) error {
 		if err := s.merge(ctx, tx, from, into, m); err != nil {
 			return err
 		}
-		ch.conversation(from, true, beforeFrom)
-		ch.conversation(into, true, beforeInto)
+		ch.Conversation(from, true, beforeFrom)
+		ch.Conversation(into, true, beforeInto)
 		return nil
 	})
 	if err != nil {

@@ -263,7 +263,7 @@ func (s *Store) addInbound(ctx context.Context, tx *sql.Tx, ch *changes, in stor
 				}
 			}
 		}
-		ch.conversation(conv, false, before)
+		ch.Conversation(conv, false, before)
 		return nil
 	}()
 	return res, err
@@ -302,9 +302,9 @@ func (s *Store) addOutbound(ctx context.Context, tx *sql.Tx, ch *changes, out st
 		if err != nil {
 			return err
 		}
-		ch.outbound(out, before)
+		ch.Outbound(out, before)
 	} else {
-		ch.outbound(out, nil)
+		ch.Outbound(out, nil)
 	}
 	now := millis(out.Received)
 	if nc := out.NewConversation; nc != nil {

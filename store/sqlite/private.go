@@ -17,11 +17,6 @@ import (
 // a reference to it instead of a copy of its bytes; an agent's reply or note
 // is filed in their Sent when it is recorded.
 
-// defaultMailboxes every agent has.
-func defaultMailboxes() []string {
-	return []string{store.MailboxDrafts, store.MailboxSent, store.MailboxTrash}
-}
-
 // newUIDValidity returns a UIDVALIDITY that no private mailbox had before:
 // the time, or one more than the last one given.
 func newUIDValidity(ctx context.Context, tx *sql.Tx) (uint32, error) {
@@ -46,7 +41,7 @@ func createMailbox(ctx context.Context, tx *sql.Tx, agent, name string) error {
 
 // ensureDefaults creates the agent's Drafts, Sent and Trash if missing.
 func ensureDefaults(ctx context.Context, tx *sql.Tx, agent string) error {
-	for _, name := range defaultMailboxes() {
+	for _, name := range store.DefaultMailboxes() {
 		var id int64
 		err := tx.QueryRowContext(ctx, `SELECT id FROM private_mailboxes WHERE agent = ? AND name = ?`, agent, name).Scan(&id)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -92,18 +87,18 @@ func (s *Store) PrivateMailboxes(ctx context.Context, agent string) ([]store.Pri
 	}
 	have := 0
 	for _, mb := range out {
-		for _, d := range defaultMailboxes() {
+		for _, d := range store.DefaultMailboxes() {
 			if mb.Name == d {
 				have++
 			}
 		}
 	}
-	if have == len(defaultMailboxes()) {
+	if have == len(store.DefaultMailboxes()) {
 		return out, nil
 	}
 	err = s.change(ctx, "creating default mailboxes", func(tx *sql.Tx, ch *changes) error {
-		for _, name := range defaultMailboxes() {
-			ch.agent(agent, name)
+		for _, name := range store.DefaultMailboxes() {
+			ch.Agent(agent, name)
 		}
 		return ensureDefaults(ctx, tx, agent)
 	})
@@ -143,7 +138,7 @@ func (s *Store) CreateMailbox(ctx context.Context, agent, name string) error {
 				if err := createMailbox(ctx, tx, agent, n); err != nil {
 					return err
 				}
-				ch.agent(agent, n)
+				ch.Agent(agent, n)
 			} else if err != nil {
 				return err
 			}
@@ -155,7 +150,7 @@ func (s *Store) CreateMailbox(ctx context.Context, agent, name string) error {
 // DeleteMailbox implements WorkspaceStore.
 func (s *Store) DeleteMailbox(ctx context.Context, agent, name string) error {
 	return s.change(ctx, "deleting mailbox", func(tx *sql.Tx, ch *changes) error {
-		ch.agent(agent, name)
+		ch.Agent(agent, name)
 		id, err := mailboxID(ctx, tx, agent, name)
 		if err != nil {
 			return err
@@ -177,8 +172,8 @@ func (s *Store) DeleteMailbox(ctx context.Context, agent, name string) error {
 func (s *Store) RenameMailbox(ctx context.Context, agent, from, to string) error {
 	return s.change(ctx, "renaming mailbox", func(tx *sql.Tx, ch *changes) error {
 		// The mailboxes below from move with it (store.Change.Mailbox).
-		ch.agent(agent, from)
-		ch.agent(agent, to)
+		ch.Agent(agent, from)
+		ch.Agent(agent, to)
 		if _, err := mailboxID(ctx, tx, agent, from); err != nil {
 			return err
 		}
@@ -285,7 +280,7 @@ func (s *Store) AddPrivate(ctx context.Context, agent, name string, msgs []store
 	var mb store.PrivateMailbox
 	var uids []uint32
 	err := s.change(ctx, "filing in "+name, func(tx *sql.Tx, ch *changes) error {
-		ch.agent(agent, name)
+		ch.Agent(agent, name)
 		if err := ensureDefaults(ctx, tx, agent); err != nil {
 			return err
 		}
@@ -342,7 +337,7 @@ func addPrivate(ctx context.Context, tx *sql.Tx, agent, name string, m store.Pri
 // SetPrivateFlags implements WorkspaceStore.
 func (s *Store) SetPrivateFlags(ctx context.Context, agent, name string, flags map[uint32][]string) error {
 	return s.change(ctx, "storing flags in "+name, func(tx *sql.Tx, ch *changes) error {
-		ch.agent(agent, name)
+		ch.Agent(agent, name)
 		id, err := mailboxID(ctx, tx, agent, name)
 		if err != nil {
 			return err
@@ -366,7 +361,7 @@ func (s *Store) SetPrivateFlags(ctx context.Context, agent, name string, flags m
 // changing different flags of a message both keep their change.
 func (s *Store) ChangePrivateFlags(ctx context.Context, agent, name string, uids []uint32, flags []string, add bool) error {
 	return s.change(ctx, "storing flags in "+name, func(tx *sql.Tx, ch *changes) error {
-		ch.agent(agent, name)
+		ch.Agent(agent, name)
 		id, err := mailboxID(ctx, tx, agent, name)
 		if err != nil {
 			return err
@@ -410,7 +405,7 @@ func (s *Store) ChangePrivateFlags(ctx context.Context, agent, name string, uids
 // RemovePrivate implements WorkspaceStore.
 func (s *Store) RemovePrivate(ctx context.Context, agent, name string, uids []uint32) error {
 	return s.change(ctx, "expunging in "+name, func(tx *sql.Tx, ch *changes) error {
-		ch.agent(agent, name)
+		ch.Agent(agent, name)
 		id, err := mailboxID(ctx, tx, agent, name)
 		if err != nil {
 			return err

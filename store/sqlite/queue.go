@@ -158,7 +158,7 @@ func (s *Store) FinishAttempt(ctx context.Context, r store.RecipientKey, res sto
 			if _, err := s.addEvent(ctx, tx, ev); err != nil {
 				return err
 			}
-			ch.event(ev) // the team sees it; the queue has nothing more to do
+			ch.Event(ev) // the team sees it; the queue has nothing more to do
 		}
 		return nil
 	})
@@ -190,7 +190,7 @@ func (s *Store) MarkBounced(ctx context.Context, r store.RecipientKey, lastError
 		if _, err = s.addEvent(ctx, tx, ev); err != nil {
 			return err
 		}
-		ch.event(ev) // no queue change: nothing more to deliver
+		ch.Event(ev) // no queue change: nothing more to deliver
 		return nil
 	})
 	if err != nil {
@@ -258,7 +258,7 @@ func (s *Store) MessageRecipients(ctx context.Context, message int64) ([]store.Q
 func (s *Store) RetryNow(ctx context.Context, queueID int64, now time.Time) (int, error) {
 	var n int64
 	err := s.commit(ctx, func(tx *sql.Tx, ch *changes) error {
-		ch.add(store.Change{Queue: true}) // due now: the worker wakes
+		ch.Add(store.Change{Queue: true}) // due now: the worker wakes
 		res, err := tx.ExecContext(ctx, `UPDATE outbound_recipients
 			SET state = 'queued', next_attempt = ?, since = CASE WHEN state = 'queued' THEN since ELSE ? END,
 				delay_notified = CASE WHEN state = 'queued' THEN delay_notified ELSE 0 END, updated = ?
@@ -305,13 +305,13 @@ func (s *Store) Drop(ctx context.Context, queueID int64, reason string, now time
 				if _, err := s.addEvent(ctx, tx, ev); err != nil {
 					return err
 				}
-				ch.event(ev)
+				ch.Event(ev)
 			}
 			// LastError stays the last answer before the drop: the team's
 			// event names it.
 			q.State = store.RecipientDropped
 			dropped = append(dropped, q)
-			ch.add(store.Change{Queue: true})
+			ch.Add(store.Change{Queue: true})
 		}
 		return nil
 	})

@@ -85,7 +85,7 @@ func syncFolders(ctx context.Context, tx *sql.Tx, conv int64) error {
 		return err
 	}
 	want := map[store.Folder]bool{}
-	for _, f := range wantedFolders(status, assignee) {
+	for _, f := range store.WantedFolders(status, assignee) {
 		want[f] = true
 	}
 	for _, f := range store.SharedFolders() {
@@ -244,7 +244,7 @@ func (s *Store) SetMarks(ctx context.Context, agent string, folder store.Folder,
 		// Marks are the agent's own. They are on one folder kind's
 		// entries, but the mod-sequence they advance is the message's in
 		// every folder (touchAgentEntries): no Folders.
-		ch.agent(agent, "")
+		ch.Agent(agent, "")
 		convs, err := markedConversations(ctx, tx, folder, uids)
 		if err != nil {
 			return err
