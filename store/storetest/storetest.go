@@ -97,7 +97,7 @@ func Run(t *testing.T, open Opener) {
 	for _, l := range [][]testCase{messageCases(), outboundCases(), conversationCases(), mailboxCases(), modSeqCases(),
 		workspaceCases(), quickActionCases(), queueCases(), autoAckCases(), noticeCases(), triageCases(),
 		incrementalCases(), concurrencyCases(), rateCases(), collisionCases(), sideCases(), mergeCases(), openFollowerCases(),
-		searchCases()} {
+		searchCases(), feedCases()} {
 		cases = append(cases, l...)
 	}
 	for _, c := range cases {
