@@ -108,9 +108,13 @@ func (s *Store) SearchCandidates(ctx context.Context, keys []searchtext.Key) ([]
 	if !ok {
 		return nil, false, nil
 	}
+	counts, err := s.searchSample(ctx)
+	if err != nil {
+		return nil, false, err
+	}
 	rows, err := s.read.QueryContext(ctx, `SELECT docid FROM message_search WHERE message_search MATCH ?
 		UNION ALL SELECT message_id FROM message_search_unindexed
-		UNION ALL SELECT id FROM messages WHERE id < (SELECT below FROM message_search_state WHERE id = 1)`, ftsQuery(s.rarest(q)))
+		UNION ALL SELECT id FROM messages WHERE id < (SELECT below FROM message_search_state WHERE id = 1)`, ftsQuery(rarest(q, counts)))
 	if err != nil {
 		return nil, false, fmt.Errorf("store: searching: %w", err)
 	}
@@ -166,9 +170,24 @@ func (s *Store) sampleSearch(ctx context.Context) (map[string]int, error) {
 	return counts, nil
 }
 
+// searchSample returns the sample's counts, read at the first SEARCH (a
+// read that failed is tried again at the next).
+func (s *Store) searchSample(ctx context.Context) (map[string]int, error) {
+	s.sample.mu.Lock()
+	defer s.sample.mu.Unlock()
+	if s.sample.counts == nil {
+		counts, err := s.sampleSearch(ctx)
+		if err != nil {
+			return nil, err
+		}
+		s.sample.counts = counts
+	}
+	return s.sample.counts, nil
+}
+
 // rarest keeps the rarest trigrams of each alternative, by their counts in
 // the sample (any of a string's trigrams narrow soundly).
-func (s *Store) rarest(q searchtext.Query) searchtext.Query {
+func rarest(q searchtext.Query, counts map[string]int) searchtext.Query {
 	out := make(searchtext.Query, len(q))
 	for i, alts := range q {
 		out[i] = make([][]string, len(alts))
@@ -176,7 +195,7 @@ func (s *Store) rarest(q searchtext.Query) searchtext.Query {
 			ts = slices.Clone(ts)
 			ns := make([]int, len(ts))
 			for k, t := range ts {
-				ns[k] = s.sample[t]
+				ns[k] = counts[t]
 			}
 			sort.Stable(byCount{ts, ns})
 			out[i][j] = ts[:min(rarePerAlternative, len(ts))]

@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -45,9 +46,13 @@ type Store struct {
 	meta atomic.Pointer[store.MetaFunc]
 	// rates are the per-sender quotas' counts (rates.go).
 	rates store.MemoryRates
-	// sample counts the SEARCH tokens of the newest messages when the store
-	// opened (search.go); read only after Open.
-	sample map[string]int
+	// sample counts the SEARCH tokens of the newest messages, read at the
+	// first SEARCH (search.go), not at Open: most opens (the CLI, a
+	// restart) never search.
+	sample struct {
+		mu     sync.Mutex
+		counts map[string]int // nil until read
+	}
 }
 
 var _ store.Store = (*Store)(nil)
@@ -93,10 +98,6 @@ func Open(ctx context.Context, dataDir string) (*Store, error) {
 		return nil, err
 	}
 	if err := s.backfillSearch(ctx); err != nil {
-		s.Close()
-		return nil, err
-	}
-	if s.sample, err = s.sampleSearch(ctx); err != nil {
 		s.Close()
 		return nil, err
 	}
