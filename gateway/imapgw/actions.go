@@ -109,7 +109,7 @@ func (m *session) copy(numSet imap.NumSet, destName string) (*imap.CopyData, []s
 		}
 		data.UIDValidity = validity
 		for _, e := range sources {
-			if i := slices.IndexFunc(entries, func(d store.MailboxEntry) bool { return d.Message == e.Message }); i >= 0 {
+			if i := slices.IndexFunc(entries, func(d *store.MailboxEntry) bool { return d.Message == e.Message }); i >= 0 {
 				srcUIDs.AddNum(imap.UID(e.UID))
 				dstUIDs.AddNum(imap.UID(entries[i].UID))
 			}
@@ -186,8 +186,8 @@ func (m *session) Expunge(_ *imapserver.ExpungeWriter, uids *imap.UIDSet) error 
 	}
 	var targets []store.MailboxEntry
 	for _, e := range mbox.entries {
-		if hasFlag(&e, imap.FlagDeleted) && (uids == nil || uids.Contains(imap.UID(e.UID))) {
-			targets = append(targets, e)
+		if hasFlag(e, imap.FlagDeleted) && (uids == nil || uids.Contains(imap.UID(e.UID))) {
+			targets = append(targets, *e)
 		}
 	}
 	if len(targets) == 0 {

@@ -109,7 +109,7 @@ func (m *session) view(f folder) store.MailboxView {
 
 // load reads a folder: its UIDVALIDITY, entries in UID order and UIDNEXT.
 // The entries may be a shared snapshot's (views.go): they are not written.
-func (m *session) load(f folder) (uint32, []store.MailboxEntry, uint32, error) {
+func (m *session) load(f folder) (uint32, []*store.MailboxEntry, uint32, error) {
 	r, err := m.loadFolder(f)
 	return r.validity, r.entries, r.uidNext, err
 }
@@ -123,7 +123,7 @@ func (m *session) loadFolder(f folder) (folderRead, error) {
 }
 
 // read reads a folder from the store.
-func (m *session) read(f folder) (uint32, []store.MailboxEntry, uint32, error) {
+func (m *session) read(f folder) (uint32, []*store.MailboxEntry, uint32, error) {
 	r, err := m.readFolder(f)
 	return r.validity, r.entries, r.uidNext, err
 }
@@ -134,7 +134,7 @@ func (m *session) readFolder(f folder) (folderRead, error) {
 	st := m.srv.opts.Store
 	if f.kind == kindPrivate {
 		mb, entries, err := st.PrivateEntries(m.ctx, m.agent.Email, f.name)
-		return folderRead{validity: mb.UIDValidity, entries: entries, uidNext: mb.UIDNext, highestModSeq: uint64(mb.HighestModSeq)}, err
+		return folderRead{validity: mb.UIDValidity, entries: pointers(entries), uidNext: mb.UIDNext, highestModSeq: uint64(mb.HighestModSeq)}, err
 	}
 	view := m.view(f)
 	validity, err := st.UIDValidity(m.ctx, view)
@@ -142,7 +142,7 @@ func (m *session) readFolder(f folder) (folderRead, error) {
 		return folderRead{}, err
 	}
 	c, err := st.EntryChanges(m.ctx, view, store.FolderCursor{}) // the zero cursor: everything
-	return folderRead{validity: validity, entries: c.Entries, uidNext: c.UIDNext, highestModSeq: uint64(c.HighestModSeq)}, err
+	return folderRead{validity: validity, entries: pointers(c.Entries), uidNext: c.UIDNext, highestModSeq: uint64(c.HighestModSeq)}, err
 }
 
 // viewKey names the picture of f that the agent's sessions share.
@@ -546,8 +546,7 @@ func (m *session) status(f folder, options *imap.StatusOptions) (*imap.StatusDat
 	var size int64
 	// Only what was asked: in a million-message folder SIZE alone (a
 	// served header a message) costs more than the rest (issue 18).
-	for i := range entries {
-		e := &entries[i]
+	for _, e := range entries {
 		if options.NumUnseen && !e.Seen {
 			unseen++
 		}

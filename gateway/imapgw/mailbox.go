@@ -21,7 +21,7 @@ type selectedMailbox struct {
 	// entries are those of snap (shared, never written) unless owned: a
 	// session copies them before it changes one (flags.go), until the
 	// next snapshot it catches up with.
-	entries []store.MailboxEntry
+	entries []*store.MailboxEntry
 	owned   bool
 	// seen is the agent's \Seen this session set on entries it still
 	// shares with the snapshot, by UID, until a snapshot shows it: a copy
@@ -61,7 +61,7 @@ func newSelectedMailbox(f folder, readOnly bool, v *view, snap *snapshot) *selec
 	}
 	mb.learn(baseFlags)
 	for i := range snap.entries {
-		mb.learnEntry(&snap.entries[i])
+		mb.learnEntry(snap.entries[i])
 	}
 	mb.flagsChanged = false // the SELECT answer carries them
 	mb.session.SetCurrentFlags(mb.currentFlags)
@@ -85,21 +85,27 @@ func (mb *selectedMailbox) currentFlags(uid imap.UID) ([]imap.Flag, uint64, bool
 // at is the entry at index i as the session knows it, its own \Seen
 // included.
 func (mb *selectedMailbox) at(i int) *store.MailboxEntry {
-	e := &mb.entries[i]
+	e := mb.entries[i]
 	if seen, ok := mb.seen[e.UID]; ok && seen != e.Seen {
-		c := *e
-		c.Seen = seen
-		return &c
+		return withSeen(e, seen)
 	}
 	return e
+}
+
+// withSeen is a copy of e with \Seen as given: the entries a session owns
+// are its own slice, but the entries they point to may be a snapshot's.
+func withSeen(e *store.MailboxEntry, seen bool) *store.MailboxEntry {
+	c := *e
+	c.Seen = seen
+	return &c
 }
 
 // setSeen records the agent's \Seen of entries for the session.
 func (mb *selectedMailbox) setSeen(uids map[uint32]bool, seen bool) {
 	if mb.owned {
 		for i := range mb.entries {
-			if uids[mb.entries[i].UID] {
-				mb.entries[i].Seen = seen
+			if e := mb.entries[i]; uids[e.UID] && e.Seen != seen {
+				mb.entries[i] = withSeen(e, seen)
 			}
 		}
 		return
@@ -121,7 +127,7 @@ func (mb *selectedMailbox) settleSeen() {
 			if !mb.owned {
 				continue
 			}
-			mb.entries[i].Seen = seen
+			mb.entries[i] = withSeen(mb.entries[i], seen)
 		}
 		delete(mb.seen, uid)
 	}
@@ -171,13 +177,13 @@ type delta struct {
 
 // diff computes the delta from old to now, both in UID order, in one walk
 // from the end.
-func diff(old, now []store.MailboxEntry) delta {
+func diff(old, now []*store.MailboxEntry) delta {
 	var d delta
 	j := len(now) - 1
 	var lastKept uint32
 	kept := 0
 	for i := len(old) - 1; i >= 0; i-- {
-		o := &old[i]
+		o := old[i]
 		for j >= 0 && now[j].UID > o.UID {
 			j--
 		}
@@ -186,7 +192,7 @@ func diff(old, now []store.MailboxEntry) delta {
 				lastKept = o.UID
 			}
 			kept++
-			if n := &now[j]; n.Seen != o.Seen || !slices.Equal(n.Flags, o.Flags) {
+			if n := now[j]; n.Seen != o.Seen || !slices.Equal(n.Flags, o.Flags) {
 				d.changes = append(d.changes, change{seq: uint32(i + 1), now: j})
 			}
 			j--
@@ -240,11 +246,11 @@ func (mb *selectedMailbox) update(s *snapshot, quiet map[uint32]bool) {
 	}
 	for _, c := range d.changes {
 		if !c.expunge {
-			mb.learnEntry(&now[c.now])
+			mb.learnEntry(now[c.now])
 		}
 	}
 	for k := sort.Search(len(now), func(k int) bool { return now[k].UID > oldLast }); k < len(now); k++ {
-		mb.learnEntry(&now[k])
+		mb.learnEntry(now[k])
 	}
 	remaining := len(mb.entries) // the entries the tracker counts after the expunges
 	for _, c := range d.changes {
@@ -253,7 +259,7 @@ func (mb *selectedMailbox) update(s *snapshot, quiet map[uint32]bool) {
 			remaining--
 			continue
 		}
-		if e := &now[c.now]; !quiet[e.UID] && !mb.knew(c.seq, e) {
+		if e := now[c.now]; !quiet[e.UID] && !mb.knew(c.seq, e) {
 			// With MODSEQ to a client that enabled CONDSTORE (RFC 7162 3.1).
 			mb.tracker.QueueMessageFlagsModSeq(c.seq, imap.UID(e.UID), mb.flags(e), modSeq(e), nil)
 		}
@@ -261,7 +267,7 @@ func (mb *selectedMailbox) update(s *snapshot, quiet map[uint32]bool) {
 	if d.exact {
 		mb.entries, mb.owned = now, false
 	} else {
-		var out []store.MailboxEntry
+		var out []*store.MailboxEntry
 		for k := range now {
 			if d.kept[k] {
 				out = append(out, now[k])
@@ -296,7 +302,7 @@ func (mb *selectedMailbox) knew(seq uint32, e *store.MailboxEntry) bool {
 	if !ok || seen != e.Seen || int(seq) > len(mb.entries) {
 		return false
 	}
-	old := &mb.entries[seq-1]
+	old := mb.entries[seq-1]
 	return old.UID == e.UID && slices.Equal(old.Flags, e.Flags)
 }
 
@@ -339,7 +345,7 @@ func (mb *selectedMailbox) forEach(numSet imap.NumSet, f func(seq uint32, e *sto
 func (mb *selectedMailbox) forEachWhere(numSet imap.NumSet, keep func(e *store.MailboxEntry) bool, f func(seq uint32, e *store.MailboxEntry)) {
 	numSet = mb.staticNumSet(numSet)
 	visit := func(i int) {
-		if keep != nil && !keep(&mb.entries[i]) {
+		if keep != nil && !keep(mb.entries[i]) {
 			return
 		}
 		if seq := mb.session.EncodeSeqNum(uint32(i + 1)); seq != 0 { // 0: not announced to the client yet
@@ -362,7 +368,7 @@ func (mb *selectedMailbox) forEachWhere(numSet imap.NumSet, keep func(e *store.M
 			maxSeq = max(maxSeq, r.Start, r.Stop)
 		}
 		for i := range min(len(mb.entries), int(maxSeq)) {
-			if keep != nil && !keep(&mb.entries[i]) {
+			if keep != nil && !keep(mb.entries[i]) {
 				continue
 			}
 			if seq := mb.session.EncodeSeqNum(uint32(i + 1)); seq != 0 && seqSetHas(set, seq) {
@@ -386,7 +392,7 @@ func seqSetHas(set imap.SeqSet, seq uint32) bool {
 
 // uidIndexRanges returns the index ranges [from, to) of the entries (in UID
 // order) whose UIDs are in set (no "*"), in order and without overlaps.
-func uidIndexRanges(entries []store.MailboxEntry, set imap.UIDSet) [][2]int {
+func uidIndexRanges(entries []*store.MailboxEntry, set imap.UIDSet) [][2]int {
 	var out [][2]int
 	for _, r := range set {
 		lo := sort.Search(len(entries), func(k int) bool { return entries[k].UID >= uint32(r.Start) })

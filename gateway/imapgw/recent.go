@@ -162,7 +162,7 @@ func (rs *recentState) has(uid uint32) bool {
 }
 
 // count is the number of recent entries among entries (in UID order).
-func (rs *recentState) count(entries []store.MailboxEntry) uint32 {
+func (rs *recentState) count(entries []*store.MailboxEntry) uint32 {
 	if rs == nil {
 		return 0
 	}

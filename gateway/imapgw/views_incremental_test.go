@@ -265,19 +265,19 @@ func incrementalVsFull(t *testing.T, seed uint64) {
 	}
 }
 
-func sameEntries(a, b []store.MailboxEntry) bool {
+func sameEntries(a, b []*store.MailboxEntry) bool {
 	if len(a) != len(b) {
 		return false
 	}
 	for i := range a {
-		if !reflect.DeepEqual(a[i], b[i]) {
+		if !reflect.DeepEqual(*a[i], *b[i]) {
 			return false
 		}
 	}
 	return true
 }
 
-func uids(es []store.MailboxEntry) []string {
+func uids(es []*store.MailboxEntry) []string {
 	out := make([]string, len(es))
 	for i, e := range es {
 		out[i] = fmt.Sprintf("%d%v%v", e.UID, map[bool]string{true: "s"}[e.Seen], e.Flags)
@@ -293,7 +293,7 @@ func TestForEachSets(t *testing.T) {
 	for u := uint32(2); u <= 60; u += 2 {
 		es = append(es, store.MailboxEntry{UID: u})
 	}
-	snap := &snapshot{id: 1, entries: es, uidNext: 61}
+	snap := &snapshot{id: 1, entries: pointers(es), uidNext: 61}
 	mb := newSelectedMailbox(folder{name: "INBOX"}, false, nil, snap)
 	defer mb.close()
 	rnd := rand.New(rand.NewPCG(1, 2))

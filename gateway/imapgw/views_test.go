@@ -16,10 +16,10 @@ import (
 	"github.com/supportgate/supportgate/store/sqlite"
 )
 
-func uidList(uids ...uint32) []store.MailboxEntry {
-	out := make([]store.MailboxEntry, len(uids))
+func uidList(uids ...uint32) []*store.MailboxEntry {
+	out := make([]*store.MailboxEntry, len(uids))
 	for i, u := range uids {
-		out[i] = store.MailboxEntry{UID: u}
+		out[i] = &store.MailboxEntry{UID: u}
 	}
 	return out
 }

@@ -53,6 +53,13 @@ type Store struct {
 		mu     sync.Mutex
 		counts map[string]int // nil until read
 	}
+	// whole is how a whole folder is read (wholefolder.go): in two halves
+	// from splitAbove entries (0: splitReadAbove); beforeUpper, when set,
+	// runs before the upper half's transaction begins (tests).
+	whole struct {
+		splitAbove  int
+		beforeUpper func()
+	}
 }
 
 var _ store.Store = (*Store)(nil)
@@ -229,6 +236,9 @@ var migrations = []string{
 	mergeSchema,
 	// 17: the SEARCH index (issue 18), in search.go.
 	searchSchema,
+	// 18: what a folder read needs of each message, apart from its bytes
+	// (issue 18), in mailbox.go.
+	messageSummarySchema,
 }
 
 func (s *Store) migrate(ctx context.Context) error {
