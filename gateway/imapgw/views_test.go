@@ -253,3 +253,33 @@ func isClosed(ch <-chan struct{}) bool {
 		return false
 	}
 }
+
+// TestPatchSharesUnchangedEntries checks that a snapshot patched for a
+// flag change shares every other entry with the one before it (issue 18:
+// a \Seen in a folder of a million messages copied all of them): the new
+// snapshot holds the very same entries, not copies.
+func TestPatchSharesUnchangedEntries(t *testing.T) {
+	old := uidList(1, 2, 3, 4, 5, 6, 7, 8)
+	for i, e := range old {
+		e.Conversation = int64(i%3 + 1)
+	}
+	idx := replacedIndexes(old, map[int64]bool{2: true}) // UIDs 2, 5 and 8
+	if !slices.Equal(idx, []int{1, 4, 7}) {
+		t.Fatalf("replaced indexes %v, want [1 4 7]", idx)
+	}
+	repl := []*store.MailboxEntry{
+		{UID: 2, Conversation: 2, Seen: true},
+		{UID: 5, Conversation: 2, Seen: true},
+		{UID: 8, Conversation: 2, Seen: true},
+	}
+	out, d := patch(old, idx, repl, nil)
+	if !d.exact || d.added || len(d.changes) != 3 || len(out) != len(old) {
+		t.Fatalf("patch: %d entries, delta %+v; want 8 entries and three flag changes", len(out), d)
+	}
+	for i := range out {
+		replaced := slices.Contains(idx, i)
+		if same := out[i] == old[i]; same == replaced {
+			t.Errorf("entry %d (UID %d): shared with the old snapshot %v, want %v", i, out[i].UID, same, !replaced)
+		}
+	}
+}
