@@ -87,6 +87,7 @@ var NotCopied = map[string]string{
 	"message_search_segments":  "SQLite FTS4's own table of the SEARCH index",
 	"message_search_stat":      "SQLite FTS4's own table of the SEARCH index",
 	"message_search_unindexed": "SQLite's list of messages not yet in the SEARCH index",
+	"message_search_pending":   "SQLite's queue of SEARCH tokens not yet moved into its index: derived, as message_search",
 }
 
 // PostgresOnlyColumns are columns ("table.column") of copied tables that

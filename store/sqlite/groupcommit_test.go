@@ -47,6 +47,7 @@ func queued(started *atomic.Int64, n int64) {
 
 func TestGroupCommitBatchesConcurrentWriters(t *testing.T) {
 	s := openTest(t, t.TempDir())
+	s.stopIndexer() // its batches are commits of their own (searchpending.go)
 	release, wait := holdWriter(t, s)
 	before := s.w.commits.Load()
 
@@ -82,6 +83,7 @@ func TestGroupCommitBatchesConcurrentWriters(t *testing.T) {
 
 func TestGroupCommitFailingRequestDoesNotAffectOthers(t *testing.T) {
 	s := openTest(t, t.TempDir())
+	s.stopIndexer() // its batches are commits of their own (searchpending.go)
 	ctx := context.Background()
 	release, wait := holdWriter(t, s)
 	before := s.w.commits.Load()
@@ -168,6 +170,7 @@ func TestGroupCommitFailingRequestDoesNotAffectOthers(t *testing.T) {
 
 func TestGroupCommitClosedStoreRefusesWrites(t *testing.T) {
 	s := openTest(t, t.TempDir())
+	s.stopIndexer() // its batches are commits of their own (searchpending.go)
 	s.Close()
 	if err := s.inTx(context.Background(), func(*sql.Tx) error { return nil }); !errors.Is(err, errClosed) {
 		t.Fatalf("write after Close: %v, want errClosed", err)
@@ -222,6 +225,7 @@ func TestGroupCommitKill9LosesNothing(t *testing.T) {
 		t.Fatalf("the child acknowledged only %d messages", len(acked))
 	}
 	s := openTest(t, dir)
+	s.stopIndexer() // its batches are commits of their own (searchpending.go)
 	for _, id := range acked {
 		if _, err := s.MessageByHeaderID(context.Background(), id); err != nil {
 			t.Errorf("acknowledged %s is not in the store after kill -9: %v", id, err)

@@ -469,8 +469,8 @@ func (s *Store) insertMessage(ctx context.Context, tx *sql.Tx, m messageRow) err
 	if err := insertMeta(ctx, tx, m.id, m.meta.meta); err != nil {
 		return err
 	}
-	// SEARCH's index, in the message's transaction (search.go).
-	if err := indexSearch(ctx, tx, m.id, m.meta.search, m.meta.searchOK); err != nil {
+	// SEARCH's index, in the message's transaction (searchpending.go).
+	if err := s.queueSearch(ctx, tx, m.id, m.meta.search, m.meta.searchOK); err != nil {
 		return err
 	}
 	if m.kind == store.KindNotification {

@@ -27,8 +27,9 @@ const searchSchema = `CREATE VIRTUAL TABLE IF NOT EXISTS message_search USING ft
 	CREATE TABLE IF NOT EXISTS message_search_state (id INTEGER PRIMARY KEY CHECK (id = 1), below INTEGER NOT NULL);
 	INSERT OR IGNORE INTO message_search_state (id, below) SELECT 1, COALESCE(MAX(id), 0) + 1 FROM messages`
 
-// indexSearch adds a message's tokens (searchtext.Doc, computed before
-// the transaction: computeMeta) to the SEARCH index, in its transaction.
+// indexSearch adds a message's tokens (searchtext.Doc) to the FTS4 table
+// in tx: for the batches of the indexer (searchpending.go) and of the
+// backfill; a message's own transaction queues them (queueSearch).
 func indexSearch(ctx context.Context, tx *sql.Tx, message int64, tokens []string, ok bool) error {
 	if !ok {
 		_, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO message_search_unindexed (message_id) VALUES (?)`, message)
@@ -112,7 +113,14 @@ func (s *Store) SearchCandidates(ctx context.Context, keys []searchtext.Key) ([]
 	if err != nil {
 		return nil, false, err
 	}
-	rows, err := s.read.QueryContext(ctx, `SELECT docid FROM message_search WHERE message_search MATCH ?
+	// One read transaction: a document the indexer moves meanwhile is
+	// seen once, in the table or in the queue.
+	tx, err := s.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, false, fmt.Errorf("store: searching: %w", err)
+	}
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, `SELECT docid FROM message_search WHERE message_search MATCH ?
 		UNION ALL SELECT message_id FROM message_search_unindexed
 		UNION ALL SELECT id FROM messages WHERE id < (SELECT below FROM message_search_state WHERE id = 1)`, ftsQuery(rarest(q, counts)))
 	if err != nil {
@@ -128,6 +136,9 @@ func (s *Store) SearchCandidates(ctx context.Context, keys []searchtext.Key) ([]
 		ids = append(ids, id)
 	}
 	if err := rows.Err(); err != nil {
+		return nil, false, fmt.Errorf("store: searching: %w", err)
+	}
+	if ids, err = pendingCandidates(ctx, tx, q, ids); err != nil {
 		return nil, false, fmt.Errorf("store: searching: %w", err)
 	}
 	return ids, true, nil

@@ -53,6 +53,9 @@ type Store struct {
 		mu     sync.Mutex
 		counts map[string]int // nil until read
 	}
+	// indexer moves queued SEARCH documents into the index
+	// (searchpending.go).
+	indexer indexer
 	// whole is how a whole folder is read (wholefolder.go): in two halves
 	// from splitAbove entries (0: splitReadAbove); beforeUpper, when set,
 	// runs before the upper half's transaction begins (tests).
@@ -100,6 +103,7 @@ func Open(ctx context.Context, dataDir string) (*Store, error) {
 	read.SetMaxOpenConns(8)
 	hub := store.NewHub()
 	s := &Store{write: write, read: read, hub: hub, w: newWriter(write, hub.Publish)}
+	s.indexer.wake = make(chan struct{}, 1)
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -108,11 +112,13 @@ func Open(ctx context.Context, dataDir string) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	s.startIndexer()
 	return s, nil
 }
 
 // Close closes the database.
 func (s *Store) Close() error {
+	s.stopIndexer()
 	s.w.close()
 	return errors.Join(s.read.Close(), s.write.Close())
 }
@@ -239,6 +245,9 @@ var migrations = []string{
 	// 18: what a folder read needs of each message, apart from its bytes
 	// (issue 18), in mailbox.go.
 	messageSummarySchema,
+	// 19: messages' SEARCH tokens waiting for the index (issue 18), in
+	// searchpending.go.
+	searchPendingSchema,
 }
 
 func (s *Store) migrate(ctx context.Context) error {

@@ -1,0 +1,86 @@
+package sqlite
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/supportgate/supportgate/store/searchtext"
+)
+
+// TestSearchFindsQueuedDocuments checks the queue of SEARCH documents
+// (searchpending.go): a stored message is found before the indexer moved
+// it and after, by the same keys and only by them; a queue left by a
+// process that stopped is emptied by the next one.
+func TestSearchFindsQueuedDocuments(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	s := openTest(t, dir)
+	s.stopIndexer()
+	subjects := []string{"Invoice for March", "Printer on fire", "Invoice for April"}
+	ids := make([]int64, len(subjects))
+	for i, subj := range subjects {
+		in := newInbound(inboxA, fmt.Sprintf("q%d@x", i), i)
+		in.Raw = []byte("From: carla@customer.example\r\nSubject: " + subj + "\r\n\r\nHello.\r\n")
+		ids[i] = mustInbound(t, s, in).Message
+	}
+	count := func(table string) int {
+		var n int
+		if err := s.read.QueryRow(`SELECT COUNT(*) FROM ` + table).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	search := func(v string) []int64 {
+		t.Helper()
+		got, found, err := s.SearchCandidates(ctx, []searchtext.Key{{Field: searchtext.Subject, Value: v}})
+		if err != nil || !found {
+			t.Fatalf("SearchCandidates(%q): %v %v", v, found, err)
+		}
+		slices.Sort(got)
+		return got
+	}
+	check := func(when string) {
+		t.Helper()
+		for v, want := range map[string][]int64{
+			"invoice": {ids[0], ids[2]}, "april": {ids[2]}, "on fire": {ids[1]}, "refund": nil,
+		} {
+			if got := search(v); !slices.Equal(got, want) {
+				t.Errorf("%s: SUBJECT %q found %v, want %v", when, v, got, want)
+			}
+		}
+	}
+	if n := count("message_search_pending"); n != len(subjects) {
+		t.Fatalf("%d documents queued, want %d", n, len(subjects))
+	}
+	check("queued")
+	if moved, err := s.indexPending(ctx, 2); err != nil || moved != 2 {
+		t.Fatalf("indexPending moved %d: %v", moved, err)
+	}
+	check("half moved")
+	if moved, err := s.indexPending(ctx, indexBatch); err != nil || moved != 1 {
+		t.Fatalf("indexPending moved %d: %v", moved, err)
+	}
+	if n := count("message_search_pending"); n != 0 {
+		t.Fatalf("%d documents still queued", n)
+	}
+	check("moved")
+
+	// Queued and not moved when the process stops: the next one moves them.
+	in := newInbound(inboxA, "late@x", 9)
+	in.Raw = []byte("From: carla@customer.example\r\nSubject: Invoice for May\r\n\r\nHello.\r\n")
+	late := mustInbound(t, s, in).Message
+	s.Close()
+	s = openTest(t, dir)
+	deadline := time.Now().Add(30 * time.Second)
+	for count("message_search_pending") != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the queue left by the last process was not emptied")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := search("may"); !slices.Equal(got, []int64{late}) {
+		t.Errorf("after the restart: SUBJECT may found %v, want [%d]", got, late)
+	}
+}
