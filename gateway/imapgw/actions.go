@@ -34,12 +34,12 @@ func (m *session) act(dest folder, convs []int64) error {
 	if dest.kind == kindPrivate {
 		target = desk.Trash
 	}
-	for _, c := range convs {
+	return atOnce(perConversation(convs, func(c int64) error {
 		if err := m.srv.opts.Desk.Move(m.ctx, *m.agent, c, target); err != nil {
 			return m.internal("applying a folder action failed", err)
 		}
-	}
-	return nil
+		return nil
+	})...)
 }
 
 func (m *session) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, error) {
@@ -224,11 +224,12 @@ func (m *session) Expunge(_ *imapserver.ExpungeWriter, uids *imap.UIDSet) error 
 			return m.internal("expunging failed", err)
 		}
 	default: // Mine unassigns; INBOX, Inboxes/..., Unassigned close
-		for _, c := range convs {
+		return atOnce(perConversation(convs, func(c int64) error {
 			if err := m.srv.opts.Desk.Expunge(m.ctx, *m.agent, c, mbox.folder.shared); err != nil {
 				return m.internal("expunging failed", err)
 			}
-		}
+			return nil
+		})...)
 	}
 	return nil
 }

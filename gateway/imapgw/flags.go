@@ -244,6 +244,7 @@ func (m *session) storeShared(targets []store.MailboxEntry, op imap.StoreFlagsOp
 			return err
 		}
 	}
+	var writes []func() error // independent: at once (atonce.go)
 	// \Seen, per agent.
 	if req.seen || op == imap.StoreFlagsSet {
 		seen := op != imap.StoreFlagsDel && req.seen
@@ -254,17 +255,13 @@ func (m *session) storeShared(targets []store.MailboxEntry, op imap.StoreFlagsOp
 			}
 		}
 		if len(change) > 0 {
-			if err := m.setSeen(change, seen); err != nil {
-				return err
-			}
+			writes = append(writes, func() error { return m.setSeen(change, seen) })
 		}
 	}
 	// \Answered and a client's bookkeeping, per agent.
-	if err := m.storeOwn(targets, op, req); err != nil {
-		return err
-	}
+	writes = append(writes, func() error { return m.storeOwn(targets, op, req) })
 	if viewOnly {
-		return nil
+		return atOnce(writes...)
 	}
 	// \Deleted, per agent and entry.
 	if req.deleted || op == imap.StoreFlagsSet {
@@ -273,16 +270,15 @@ func (m *session) storeShared(targets []store.MailboxEntry, op imap.StoreFlagsOp
 		for i, e := range targets {
 			uids[i] = e.UID
 		}
-		if err := st.SetMarks(m.ctx, m.agent.Email, m.mbox.folder.shared, uids, store.MarkDeleted, on); err != nil {
-			return m.internal("storing \\Deleted failed", err)
-		}
+		writes = append(writes, func() error {
+			if err := st.SetMarks(m.ctx, m.agent.Email, m.mbox.folder.shared, uids, store.MarkDeleted, on); err != nil {
+				return m.internal("storing \\Deleted failed", err)
+			}
+			return nil
+		})
 	}
-	for _, c := range convs {
-		if err := m.storeConversation(c, targets, op, req); err != nil {
-			return err
-		}
-	}
-	return nil
+	writes = append(writes, perConversation(convs, func(c int64) error { return m.storeConversation(c, targets, op, req) })...)
+	return atOnce(writes...)
 }
 
 // storeOwn stores the agent's own flags of a STORE in a shared folder.
