@@ -57,16 +57,59 @@ type change struct {
 // commit applies c to conversation conv in one transaction with its event,
 // quiet unless the conversation's inbox sets show_events (DESIGN.md §6).
 func (d *Desk) commit(ctx context.Context, conv int64, c change) error {
+	u, err := d.prepare(ctx, conv, c)
+	if err != nil {
+		return err
+	}
+	if err := d.store.UpdateConversation(ctx, u); err != nil {
+		return fmt.Errorf("desk: %s: %w", c.eventType, err)
+	}
+	return nil
+}
+
+// commitAll applies to each conversation of convs the change of, all in
+// one transaction, each with its event: what one IMAP command does to the
+// conversations of the messages it names (issue 18: a transaction each
+// made a STORE on a hundred conversations wait for a hundred commits).
+// A conversation named twice, or twice through a merge, changes once.
+func (d *Desk) commitAll(ctx context.Context, convs []int64, of func(conv int64) change) error {
+	if len(convs) == 1 {
+		return d.commit(ctx, convs[0], of(convs[0]))
+	}
+	us := make([]store.ConversationUpdate, 0, len(convs))
+	done := map[int64]bool{}
+	var what string
+	for _, conv := range convs {
+		c := of(conv)
+		u, err := d.prepare(ctx, conv, c)
+		if err != nil {
+			return err
+		}
+		if done[u.Conversation] {
+			continue
+		}
+		done[u.Conversation] = true
+		us = append(us, u)
+		what = c.eventType
+	}
+	if len(us) == 0 {
+		return nil
+	}
+	if err := d.store.UpdateConversations(ctx, us); err != nil {
+		return fmt.Errorf("desk: %s: %w", what, err)
+	}
+	return nil
+}
+
+// prepare is c as an update of conversation conv, with its event.
+func (d *Desk) prepare(ctx context.Context, conv int64, c change) (store.ConversationUpdate, error) {
 	cv, err := d.store.Conversation(ctx, conv)
 	if err != nil {
-		return fmt.Errorf("desk: reading conversation %d: %w", conv, err)
+		return store.ConversationUpdate{}, fmt.Errorf("desk: reading conversation %d: %w", conv, err)
 	}
 	inbox, _ := d.current().Inbox(cv.Inbox) // an inbox no longer configured: quiet
 	u := c.update
 	u.Conversation = cv.ID // a merged number answers to its target (DESIGN.md §14)
 	u.Events = []store.Event{{Type: c.eventType, Text: c.text, At: time.Now(), Quiet: !inbox.ShowEvents}}
-	if err := d.store.UpdateConversation(ctx, u); err != nil {
-		return fmt.Errorf("desk: %s: %w", c.eventType, err)
-	}
-	return nil
+	return u, nil
 }

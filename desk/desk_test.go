@@ -30,11 +30,18 @@ const (
 type counting struct {
 	desk.Store
 	updates []store.ConversationUpdate
+	batches [][]store.ConversationUpdate
 }
 
 func (c *counting) UpdateConversation(ctx context.Context, u store.ConversationUpdate) error {
 	c.updates = append(c.updates, u)
 	return c.Store.UpdateConversation(ctx, u)
+}
+
+// UpdateConversations is one transaction too: batches records each.
+func (c *counting) UpdateConversations(ctx context.Context, us []store.ConversationUpdate) error {
+	c.batches = append(c.batches, us)
+	return c.Store.UpdateConversations(ctx, us)
 }
 
 // state is what an action may change of a conversation.
@@ -374,6 +381,60 @@ func TestNoChangeWritesNothing(t *testing.T) {
 	}
 	if evs, _ := f.st.Events(ctx, conv); len(evs) != 0 {
 		t.Errorf("events: %+v", evs)
+	}
+}
+
+// TestActionsOnSeveral: an IMAP command's action on the conversations of
+// the messages it names (MoveAll, ExpungeAll, KeywordsAll) is one
+// transaction with an event for each conversation; a conversation named
+// twice changes once, and one without a change is left out.
+func TestActionsOnSeveral(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, false)
+	a, b := f.conversation(t, open), f.conversation(t, open)
+	st := &counting{Store: f.st}
+	d := desk.New(st, func() *config.Config { return f.cfg })
+	check := func(what string, want int, status store.Status, assignee string) {
+		t.Helper()
+		if len(st.updates) != 0 || len(st.batches) != 1 || len(st.batches[0]) != want {
+			t.Fatalf("%s: %d single transactions and batches %v, want one batch of %d", what, len(st.updates), st.batches, want)
+		}
+		for _, u := range st.batches[0] {
+			if len(u.Events) != 1 {
+				t.Errorf("%s: conversation %d with %d events, want 1", what, u.Conversation, len(u.Events))
+			}
+		}
+		for _, conv := range []int64{a, b} {
+			c, err := f.st.Conversation(ctx, conv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Status != status || c.Assignee != assignee {
+				t.Errorf("%s: conversation %d is %s assigned %q, want %s %q", what, conv, c.Status, c.Assignee, status, assignee)
+			}
+		}
+		st.batches = nil
+	}
+	if err := d.MoveAll(ctx, f.agent, []int64{a, b, a}, store.FolderMine); err != nil {
+		t.Fatal(err)
+	}
+	check("MoveAll to Mine", 2, store.StatusOpen, alice)
+	if err := d.ExpungeAll(ctx, f.agent, []int64{a, b}, store.FolderMine); err != nil {
+		t.Fatal(err)
+	}
+	check("ExpungeAll from Mine", 2, store.StatusOpen, "")
+	// FLAGS (\Flagged) on a that saw billing: billing dropped; b saw none.
+	drop := func(conv int64) []string {
+		if conv == a {
+			return []string{"billing"}
+		}
+		return nil
+	}
+	if err := d.KeywordsAll(ctx, f.agent, []int64{a, b}, desk.SetKeywords, nil, drop); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.updates) != 1 || st.updates[0].Conversation != a || len(st.batches) != 0 {
+		t.Errorf("KeywordsAll with one change: single %v, batches %v; want a's alone", st.updates, st.batches)
 	}
 }
 

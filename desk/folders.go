@@ -19,6 +19,17 @@ const Trash store.Folder = store.MailboxTrash
 // Unassigned removes the assignee, both opening it; Closed closes; Spam
 // marks spam; Trash closes; INBOX (and Inboxes/...) opens.
 func (d *Desk) Move(ctx context.Context, agent config.Agent, conv int64, dest store.Folder) error {
+	return d.MoveAll(ctx, agent, []int64{conv}, dest)
+}
+
+// MoveAll is Move of each conversation of convs, in one transaction.
+func (d *Desk) MoveAll(ctx context.Context, agent config.Agent, convs []int64, dest store.Folder) error {
+	c := moveChange(agent, dest)
+	return d.commitAll(ctx, convs, func(int64) change { return c })
+}
+
+// moveChange is what moving a conversation's message into dest changes.
+func moveChange(agent config.Agent, dest store.Folder) change {
 	var u store.ConversationUpdate
 	open, closed, spam, none := store.StatusOpen, store.StatusClosed, store.StatusSpam, ""
 	var text string
@@ -37,7 +48,7 @@ func (d *Desk) Move(ctx context.Context, agent config.Agent, conv int64, dest st
 	default: // INBOX, Inboxes/...
 		u.Status, text = &open, "reopened it"
 	}
-	return d.commit(ctx, conv, change{update: u, eventType: "folder-action", text: agent.Email + " " + text})
+	return change{update: u, eventType: "folder-action", text: agent.Email + " " + text}
 }
 
 // Expunge carries out what an EXPUNGE of a conversation's \Deleted messages
@@ -47,6 +58,11 @@ func (d *Desk) Move(ctx context.Context, agent config.Agent, conv int64, dest st
 // or Spam an EXPUNGE only hides the conversation from that agent's view, a
 // mark of the agent's and no change of the conversation: not the desk's.
 func (d *Desk) Expunge(ctx context.Context, agent config.Agent, conv int64, from store.Folder) error {
+	return d.ExpungeAll(ctx, agent, []int64{conv}, from)
+}
+
+// ExpungeAll is Expunge of each conversation of convs, in one transaction.
+func (d *Desk) ExpungeAll(ctx context.Context, agent config.Agent, convs []int64, from store.Folder) error {
 	var u store.ConversationUpdate
 	var text string
 	switch from {
@@ -59,7 +75,8 @@ func (d *Desk) Expunge(ctx context.Context, agent config.Agent, conv int64, from
 	default:
 		return fmt.Errorf("desk: an EXPUNGE in %s changes no conversation", from)
 	}
-	return d.commit(ctx, conv, change{update: u, eventType: "folder-action", text: agent.Email + " " + text})
+	c := change{update: u, eventType: "folder-action", text: agent.Email + " " + text}
+	return d.commitAll(ctx, convs, func(int64) change { return c })
 }
 
 // KeywordOp is how a STORE changes keywords (RFC 9051 6.4.6).
@@ -78,6 +95,33 @@ const (
 // conversation that the new set leaves out, which are removed. A change of
 // nothing (no keywords, nothing to drop) writes nothing.
 func (d *Desk) Keywords(ctx context.Context, agent config.Agent, conv int64, op KeywordOp, keywords, drop []string) error {
+	return d.KeywordsAll(ctx, agent, []int64{conv}, op, keywords, func(int64) []string { return drop })
+}
+
+// KeywordsAll is Keywords of each conversation of convs, in one
+// transaction; drop gives each conversation's keywords to drop.
+func (d *Desk) KeywordsAll(ctx context.Context, agent config.Agent, convs []int64, op KeywordOp, keywords []string, drop func(conv int64) []string) error {
+	changes := map[int64]change{}
+	var changed []int64
+	for _, conv := range convs {
+		c, ok, err := keywordChange(agent, op, keywords, drop(conv))
+		if err != nil {
+			return err
+		}
+		if ok {
+			changes[conv] = c
+			changed = append(changed, conv)
+		}
+	}
+	if len(changed) == 0 {
+		return nil
+	}
+	return d.commitAll(ctx, changed, func(conv int64) change { return changes[conv] })
+}
+
+// keywordChange is what a keyword operation changes of a conversation,
+// false when nothing.
+func keywordChange(agent config.Agent, op KeywordOp, keywords, drop []string) (change, bool, error) {
 	var u store.ConversationUpdate
 	var verb string
 	switch op {
@@ -88,17 +132,16 @@ func (d *Desk) Keywords(ctx context.Context, agent config.Agent, conv int64, op 
 	case SetKeywords:
 		u.AddTags, u.RemoveTags, verb = keywords, drop, "set"
 	default:
-		return fmt.Errorf("desk: unknown keyword operation %d", op)
+		return change{}, false, fmt.Errorf("desk: unknown keyword operation %d", op)
 	}
 	said := keywords
 	if len(keywords) == 0 {
 		if op != SetKeywords || len(drop) == 0 {
-			return nil
+			return change{}, false, nil
 		}
 		verb, said = "removed", drop // a FLAGS that only takes keywords away
 	}
-	return d.commit(ctx, conv, change{update: u, eventType: "tags-changed",
-		text: agent.Email + " " + verb + " " + strings.Join(said, " ")})
+	return change{update: u, eventType: "tags-changed", text: agent.Email + " " + verb + " " + strings.Join(said, " ")}, true, nil
 }
 
 // Flag sets or clears a conversation's shared \Flagged, the keyword

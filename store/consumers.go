@@ -40,6 +40,7 @@ type QueueAdmin interface {
 type Desk interface {
 	Conversation(ctx context.Context, id int64) (Conversation, error)
 	UpdateConversation(ctx context.Context, u ConversationUpdate) error
+	UpdateConversations(ctx context.Context, us []ConversationUpdate) error
 	MergeConversation(ctx context.Context, m Merge) error
 }
 

@@ -21,6 +21,10 @@ type ConversationStore interface {
 	Events(ctx context.Context, conv int64) ([]Event, error)
 	// UpdateConversation applies u in one transaction.
 	UpdateConversation(ctx context.Context, u ConversationUpdate) error
+	// UpdateConversations applies every update of us, each with its
+	// events, in one transaction: all or none (an IMAP command that
+	// changes many conversations, issue 18).
+	UpdateConversations(ctx context.Context, us []ConversationUpdate) error
 	// ListConversations returns a page of up to limit conversations
 	// numbered below before (0: from the newest), highest number (the
 	// newest) first; status "" lists every status. next is the before of

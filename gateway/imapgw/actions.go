@@ -34,12 +34,11 @@ func (m *session) act(dest folder, convs []int64) error {
 	if dest.kind == kindPrivate {
 		target = desk.Trash
 	}
-	return atOnce(perConversation(convs, func(c int64) error {
-		if err := m.srv.opts.Desk.Move(m.ctx, *m.agent, c, target); err != nil {
-			return m.internal("applying a folder action failed", err)
-		}
-		return nil
-	})...)
+	// One transaction for all (desk.MoveAll, issue 18).
+	if err := m.srv.opts.Desk.MoveAll(m.ctx, *m.agent, convs, target); err != nil {
+		return m.internal("applying a folder action failed", err)
+	}
+	return nil
 }
 
 func (m *session) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, error) {
@@ -224,12 +223,9 @@ func (m *session) Expunge(_ *imapserver.ExpungeWriter, uids *imap.UIDSet) error 
 			return m.internal("expunging failed", err)
 		}
 	default: // Mine unassigns; INBOX, Inboxes/..., Unassigned close
-		return atOnce(perConversation(convs, func(c int64) error {
-			if err := m.srv.opts.Desk.Expunge(m.ctx, *m.agent, c, mbox.folder.shared); err != nil {
-				return m.internal("expunging failed", err)
-			}
-			return nil
-		})...)
+		if err := m.srv.opts.Desk.ExpungeAll(m.ctx, *m.agent, convs, mbox.folder.shared); err != nil {
+			return m.internal("expunging failed", err)
+		}
 	}
 	return nil
 }

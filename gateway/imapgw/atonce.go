@@ -2,15 +2,18 @@ package imapgw
 
 import "golang.org/x/sync/errgroup"
 
-// Writes of one command that do not depend on each other go to the store
-// at once: the desk change of each conversation a STORE, COPY, MOVE or
-// EXPUNGE touches, and the agent's own \Seen, keywords and marks of a
-// STORE. One after another, a command waited for a commit per
-// conversation: under imaptest's stress on the shared INBOX a STORE took
-// 220 ms on SQLite and 700 ms on PostgreSQL against Dovecot's 7 ms (issue
-// 18). At once, SQLite's writer commits them together (group commit,
-// DESIGN.md §13) and PostgreSQL runs them side by side; each is still its
-// own transaction with its event, and a failure of one leaves the others
+// A command's writes.
+//
+// One after another, an IMAP command that names messages of many
+// conversations waited for a commit per conversation: under imaptest's
+// stress on the shared INBOX a STORE took 220 ms on SQLite and 700 ms on
+// PostgreSQL against Dovecot's 7 ms (issue 18). Now the conversations'
+// desk changes of a STORE, COPY, MOVE or EXPUNGE are one transaction, each
+// conversation with its event (desk.KeywordsAll, MoveAll, ExpungeAll), and
+// a STORE's writes that do not depend on each other (the agent's \Seen,
+// own keywords and marks, and that transaction) go to the store at once:
+// SQLite's writer commits them together (group commit, DESIGN.md §13),
+// PostgreSQL runs them side by side. A failure of one leaves the others
 // done, as it did when they ran in turn.
 
 // writesAtOnce bounds the writes of one command in flight.
@@ -24,13 +27,4 @@ func atOnce(writes ...func() error) error {
 		g.Go(w)
 	}
 	return g.Wait()
-}
-
-// perConversation is a write for each conversation of convs.
-func perConversation(convs []int64, write func(conv int64) error) []func() error {
-	out := make([]func() error, len(convs))
-	for i, c := range convs {
-		out[i] = func() error { return write(c) }
-	}
-	return out
 }

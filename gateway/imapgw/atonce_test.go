@@ -5,47 +5,53 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/supportgate/supportgate/store"
 	"github.com/supportgate/supportgate/store/sqlite"
 )
 
-// concurrentUpdates is a store whose UpdateConversation records how many
-// calls were in flight at once; the first call waits (up to a limit) for a
-// second, so that writes made one after another show as one at a time.
-type concurrentUpdates struct {
+// batchedUpdates is a store that records the conversation updates it is
+// asked for, by transaction.
+type batchedUpdates struct {
 	*sqlite.Store
-	mu       sync.Mutex
-	cond     *sync.Cond
-	inFlight int
-	most     int
+	mu           sync.Mutex
+	transactions [][]int64 // the conversations of each
 }
 
-func (c *concurrentUpdates) UpdateConversation(ctx context.Context, u store.ConversationUpdate) error {
-	c.mu.Lock()
-	c.inFlight++
-	c.most = max(c.most, c.inFlight)
-	c.cond.Broadcast()
-	deadline := time.Now().Add(5 * time.Second)
-	wake := time.AfterFunc(5*time.Second, func() { c.mu.Lock(); c.cond.Broadcast(); c.mu.Unlock() })
-	for c.most < 2 && time.Now().Before(deadline) {
-		c.cond.Wait()
+func (b *batchedUpdates) record(us ...store.ConversationUpdate) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var convs []int64
+	for _, u := range us {
+		convs = append(convs, u.Conversation)
 	}
-	wake.Stop()
-	c.mu.Unlock()
-	err := c.Store.UpdateConversation(ctx, u)
-	c.mu.Lock()
-	c.inFlight--
-	c.mu.Unlock()
-	return err
+	b.transactions = append(b.transactions, convs)
 }
 
-// TestCommandWritesAtOnce: a STORE of a keyword on messages of several
-// conversations, and an EXPUNGE that closes several, make their desk
-// changes at once (atonce.go), not one commit after another; every
-// change is made.
-func TestCommandWritesAtOnce(t *testing.T) {
+func (b *batchedUpdates) UpdateConversation(ctx context.Context, u store.ConversationUpdate) error {
+	b.record(u)
+	return b.Store.UpdateConversation(ctx, u)
+}
+
+func (b *batchedUpdates) UpdateConversations(ctx context.Context, us []store.ConversationUpdate) error {
+	b.record(us...)
+	return b.Store.UpdateConversations(ctx, us)
+}
+
+// take returns the transactions recorded since the last take.
+func (b *batchedUpdates) take() [][]int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t := b.transactions
+	b.transactions = nil
+	return t
+}
+
+// TestCommandChangesConversationsInOneTransaction: a STORE of a keyword on
+// messages of four conversations, a COPY of them to Mine and an EXPUNGE
+// that closes them each change the four conversations in one transaction
+// (atonce.go), not one commit after another; every change is made.
+func TestCommandChangesConversationsInOneTransaction(t *testing.T) {
 	ctx := context.Background()
 	sq, err := sqlite.Open(ctx, t.TempDir())
 	if err != nil {
@@ -53,31 +59,30 @@ func TestCommandWritesAtOnce(t *testing.T) {
 	}
 	t.Cleanup(func() { sq.Close() })
 	fillStore(t, sq, 8) // four conversations of two messages
-	st := &concurrentUpdates{Store: sq}
-	st.cond = sync.NewCond(&st.mu)
+	st := &batchedUpdates{Store: sq}
 	c := dialTest(t, testServer(t, st))
 	c.must(t, "SELECT INBOX")
+	one := func(what string) {
+		t.Helper()
+		got := st.take()
+		if len(got) != 1 || len(got[0]) != 4 {
+			t.Errorf("%s: conversation updates in transactions %v, want the four in one", what, got)
+		}
+	}
 	out := c.must(t, `STORE 1:8 +FLAGS ($label1)`)
 	if n := strings.Count(out, "FLAGS ($label1))"); n != 8 {
 		t.Errorf("STORE answered %d messages with $label1, want 8:\n%s", n, out)
 	}
-	st.mu.Lock()
-	most := st.most
-	st.mu.Unlock()
-	if most < 2 {
-		t.Errorf("the STORE's conversation changes ran one at a time (at most %d in flight)", most)
+	one("STORE")
+	c.must(t, `COPY 1:8 Mine`)
+	one("COPY to Mine")
+	if out := c.must(t, "STATUS Mine (MESSAGES)"); !strings.Contains(out, "MESSAGES 8") {
+		t.Errorf("after COPY to Mine: %s", out)
 	}
-	st.mu.Lock()
-	st.most = 0
-	st.mu.Unlock()
 	c.must(t, `STORE 1:8 +FLAGS (\Deleted)`)
+	st.take()
 	c.must(t, `EXPUNGE`)
-	st.mu.Lock()
-	most = st.most
-	st.mu.Unlock()
-	if most < 2 {
-		t.Errorf("the EXPUNGE's conversation changes ran one at a time (at most %d in flight)", most)
-	}
+	one("EXPUNGE")
 	if out := c.must(t, "STATUS INBOX (MESSAGES)"); !strings.Contains(out, "MESSAGES 0") {
 		t.Errorf("after EXPUNGE of every message: %s", out)
 	}

@@ -277,7 +277,7 @@ func (m *session) storeShared(targets []store.MailboxEntry, op imap.StoreFlagsOp
 			return nil
 		})
 	}
-	writes = append(writes, perConversation(convs, func(c int64) error { return m.storeConversation(c, targets, op, req) })...)
+	writes = append(writes, func() error { return m.storeConversations(convs, targets, op, req) })
 	return atOnce(writes...)
 }
 
@@ -313,11 +313,11 @@ func (m *session) storeOwn(targets []store.MailboxEntry, op imap.StoreFlagsOp, r
 	return nil
 }
 
-// storeConversation changes a conversation's shared keywords as a STORE
-// says: one desk change, with its event.
-func (m *session) storeConversation(conv int64, targets []store.MailboxEntry, op imap.StoreFlagsOp, req flagRequest) error {
+// storeConversations changes the shared keywords of the conversations
+// convs as a STORE says: one desk change of them all (desk.KeywordsAll),
+// each with its event.
+func (m *session) storeConversations(convs []int64, targets []store.MailboxEntry, op imap.StoreFlagsOp, req flagRequest) error {
 	var dop desk.KeywordOp
-	var drop []string
 	switch op {
 	case imap.StoreFlagsAdd:
 		dop = desk.AddKeywords
@@ -325,8 +325,15 @@ func (m *session) storeConversation(conv int64, targets []store.MailboxEntry, op
 		dop = desk.RemoveKeywords
 	case imap.StoreFlagsSet:
 		dop = desk.SetKeywords
-		// What the session saw of the conversation's keywords, less those
-		// the set keeps and the flags that are not the conversation's.
+	}
+	// For a FLAGS (set): what the session saw of a conversation's
+	// keywords, less those the set keeps and the flags that are not the
+	// conversation's.
+	drop := func(conv int64) []string {
+		if op != imap.StoreFlagsSet {
+			return nil
+		}
+		var out []string
 		for _, e := range targets {
 			if e.Conversation != conv {
 				continue
@@ -335,13 +342,14 @@ func (m *session) storeConversation(conv int64, targets []store.MailboxEntry, op
 				keep := isOwnFlag(f) || strings.EqualFold(f, string(imap.FlagDeleted)) ||
 					slices.ContainsFunc(req.keywords, func(k string) bool { return strings.EqualFold(k, f) })
 				if !keep {
-					drop = append(drop, f)
+					out = append(out, f)
 				}
 			}
 			break
 		}
+		return out
 	}
-	if err := m.srv.opts.Desk.Keywords(m.ctx, *m.agent, conv, dop, req.keywords, drop); err != nil {
+	if err := m.srv.opts.Desk.KeywordsAll(m.ctx, *m.agent, convs, dop, req.keywords, drop); err != nil {
 		return m.internal("storing keywords failed", err)
 	}
 	return nil

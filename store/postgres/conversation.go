@@ -1,10 +1,12 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/supportgate/supportgate/store"
@@ -80,22 +82,43 @@ func (s *Store) Events(ctx context.Context, conv int64) ([]store.Event, error) {
 // UpdateConversation implements ConversationStore.
 func (s *Store) UpdateConversation(ctx context.Context, u store.ConversationUpdate) error {
 	return s.change(ctx, fmt.Sprintf("updating conversation %d", u.Conversation), func(tx pgx.Tx, ch *changes) error {
-		var before []store.Folder
-		if u.Status != nil || u.Assignee != nil {
-			if err := lockConversation(ctx, tx, u.Conversation); err != nil {
-				return err
-			}
-			var err error
-			if before, err = foldersOf(ctx, tx, u.Conversation); err != nil {
-				return err
+		return s.updateLogged(ctx, tx, ch, u)
+	})
+}
+
+// UpdateConversations implements store.ConversationStore. The
+// conversations are locked in the order of their numbers, so that two
+// batches that share some never wait for each other.
+func (s *Store) UpdateConversations(ctx context.Context, us []store.ConversationUpdate) error {
+	us = slices.Clone(us)
+	slices.SortStableFunc(us, func(a, b store.ConversationUpdate) int { return cmp.Compare(a.Conversation, b.Conversation) })
+	return s.change(ctx, fmt.Sprintf("updating %d conversations", len(us)), func(tx pgx.Tx, ch *changes) error {
+		for _, u := range us {
+			if err := s.updateLogged(ctx, tx, ch, u); err != nil {
+				return fmt.Errorf("conversation %d: %w", u.Conversation, err)
 			}
 		}
-		if err := s.updateConversation(ctx, tx, u); err != nil {
-			return err
-		}
-		ch.Conversation(u.Conversation, len(u.AddTags)+len(u.RemoveTags) > 0, before)
 		return nil
 	})
+}
+
+// updateLogged applies u in tx and logs what it changed in ch.
+func (s *Store) updateLogged(ctx context.Context, tx pgx.Tx, ch *changes, u store.ConversationUpdate) error {
+	var before []store.Folder
+	if u.Status != nil || u.Assignee != nil {
+		if err := lockConversation(ctx, tx, u.Conversation); err != nil {
+			return err
+		}
+		var err error
+		if before, err = foldersOf(ctx, tx, u.Conversation); err != nil {
+			return err
+		}
+	}
+	if err := s.updateConversation(ctx, tx, u); err != nil {
+		return err
+	}
+	ch.Conversation(u.Conversation, len(u.AddTags)+len(u.RemoveTags) > 0, before)
+	return nil
 }
 
 func (s *Store) updateConversation(ctx context.Context, tx pgx.Tx, u store.ConversationUpdate) error {

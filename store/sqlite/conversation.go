@@ -96,23 +96,42 @@ func (s *Store) Events(ctx context.Context, conv int64) ([]store.Event, error) {
 
 // UpdateConversation implements ConversationStore.
 func (s *Store) UpdateConversation(ctx context.Context, u store.ConversationUpdate) error {
-	err := s.commit(ctx, func(tx *sql.Tx, ch *changes) error {
-		var before []store.Folder
-		if u.Status != nil || u.Assignee != nil {
-			var err error
-			if before, err = foldersOf(ctx, tx, u.Conversation); err != nil {
-				return err
-			}
-		}
-		if err := s.updateConversation(ctx, tx, u); err != nil {
-			return err
-		}
-		ch.Conversation(u.Conversation, len(u.AddTags)+len(u.RemoveTags) > 0, before)
-		return nil
-	})
+	err := s.commit(ctx, func(tx *sql.Tx, ch *changes) error { return s.updateLogged(ctx, tx, ch, u) })
 	if err != nil {
 		return fmt.Errorf("store: updating conversation %d: %w", u.Conversation, err)
 	}
+	return nil
+}
+
+// UpdateConversations implements ConversationStore.
+func (s *Store) UpdateConversations(ctx context.Context, us []store.ConversationUpdate) error {
+	err := s.commit(ctx, func(tx *sql.Tx, ch *changes) error {
+		for _, u := range us {
+			if err := s.updateLogged(ctx, tx, ch, u); err != nil {
+				return fmt.Errorf("conversation %d: %w", u.Conversation, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: updating %d conversations: %w", len(us), err)
+	}
+	return nil
+}
+
+// updateLogged applies u in tx and logs what it changed in ch.
+func (s *Store) updateLogged(ctx context.Context, tx *sql.Tx, ch *changes, u store.ConversationUpdate) error {
+	var before []store.Folder
+	if u.Status != nil || u.Assignee != nil {
+		var err error
+		if before, err = foldersOf(ctx, tx, u.Conversation); err != nil {
+			return err
+		}
+	}
+	if err := s.updateConversation(ctx, tx, u); err != nil {
+		return err
+	}
+	ch.Conversation(u.Conversation, len(u.AddTags)+len(u.RemoveTags) > 0, before)
 	return nil
 }
 

@@ -21,6 +21,7 @@ func conversationCases() []testCase {
 	return []testCase{
 		{"AddEvent", testAddEvent},
 		{"UpdateConversation", testUpdateConversation},
+		{"UpdateConversations", testUpdateConversations},
 		{"UpdateConversationQuickActions", testUpdateConversationQuickActions},
 		{"ListConversations", testListConversations},
 		{"ListConversationsPagesStably", testListConversationsPagesStably},
@@ -382,5 +383,53 @@ func testListConversationsPagesStably(t *testing.T, s store.Store) {
 	}
 	if _, _, err := s.ListConversations(ctx, "", 0, 0); err == nil {
 		t.Error("a page of 0 was accepted")
+	}
+}
+
+// testUpdateConversations: several conversations' updates in one
+// transaction, each with its events, all or none.
+func testUpdateConversations(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	a := mustInbound(t, s, newInbound(inboxA, "ua@x", 1)).Conversation
+	b := mustInbound(t, s, newInbound(inboxA, "ub@x", 2)).Conversation
+	c := mustInbound(t, s, newInbound(inboxA, "uc@x", 3)).Conversation
+	withEvent := func(u store.ConversationUpdate, text string) store.ConversationUpdate {
+		u.Events = []store.Event{{Type: "tags-changed", Text: text, At: at(4)}}
+		return u
+	}
+	// Out of order: an engine that locks them takes them in its own order.
+	if err := s.UpdateConversations(ctx, []store.ConversationUpdate{
+		withEvent(setStatus(c, store.StatusClosed), "closed c"),
+		withEvent(addTags(a, "billing"), "tagged a"),
+		withEvent(addTags(b, "billing", "urgent"), "tagged b"),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustConversation(t, s, a).Tags; !slices.Equal(got, []string{"billing"}) {
+		t.Errorf("a's tags %v", got)
+	}
+	if got := mustConversation(t, s, b).Tags; !slices.Equal(got, []string{"billing", "urgent"}) {
+		t.Errorf("b's tags %v", got)
+	}
+	if got := mustConversation(t, s, c).Status; got != store.StatusClosed {
+		t.Errorf("c is %s", got)
+	}
+	for conv, text := range map[int64]string{a: "tagged a", b: "tagged b", c: "closed c"} {
+		evs, err := s.Events(ctx, conv)
+		if err != nil || len(evs) != 1 || evs[0].Text != text {
+			t.Errorf("events of %d: %+v %v", conv, evs, err)
+		}
+	}
+	// One missing: nothing of the batch is applied.
+	err := s.UpdateConversations(ctx, []store.ConversationUpdate{
+		withEvent(addTags(a, "refund"), "tagged a again"), {Conversation: 999}})
+	if !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a batch with a missing conversation: %v, want ErrNotFound", err)
+	}
+	if got := mustConversation(t, s, a).Tags; !slices.Equal(got, []string{"billing"}) {
+		t.Errorf("a's tags after the failed batch: %v", got)
+	}
+	if evs, _ := s.Events(ctx, a); len(evs) != 1 {
+		t.Errorf("a has %d events after the failed batch, want 1", len(evs))
 	}
 }
