@@ -58,3 +58,19 @@ func TestMigrationsRunAgain(t *testing.T) {
 		t.Errorf("the stored message after the migrations ran again: %+v, %v", m, err)
 	}
 }
+
+// TestJITOff: the store's connections run without JIT compilation (which
+// cost a folder read more than the read), unless the DSN sets jit.
+func TestJITOff(t *testing.T) {
+	dsn := pg.DSN(t)
+	for _, c := range []struct{ dsn, want string }{{dsn, "off"}, {dsn + "&jit=on", "on"}} {
+		s := openTest(t, c.dsn)
+		var jit string
+		if err := s.pool.QueryRow(t.Context(), `SHOW jit`).Scan(&jit); err != nil {
+			t.Fatal(err)
+		}
+		if jit != c.want {
+			t.Errorf("DSN %q: jit is %s, want %s", c.dsn, jit, c.want)
+		}
+	}
+}
