@@ -515,3 +515,50 @@ func TestNodesShareSecret(t *testing.T) {
 		t.Fatalf("the second node got %q, %v; want the first node's", got, err)
 	}
 }
+
+// TestBatchUpdatesDoNotDeadlock: batches of conversation updates
+// (UpdateConversations, an IMAP command's) over the same conversations in
+// different orders, beside writes that take the counters, never deadlock:
+// a batch locks all its conversations before any counter (conversation.go).
+func TestBatchUpdatesDoNotDeadlock(t *testing.T) {
+	a, b := twoNodes(t)
+	ctx := t.Context()
+	const convs, rounds = 5, 10
+	var conv [convs]int64
+	var msgs []int64
+	for c := range convs {
+		res := mustInbound(t, a, newInbound(inboxA, fmt.Sprintf("batch%d@example.com", c), c))
+		conv[c], msgs = res.Conversation, append(msgs, res.Message)
+	}
+	var wg sync.WaitGroup
+	for n, node := range []*Store{a, b, a, b, a, b} {
+		wg.Go(func() {
+			for i := range rounds {
+				us := make([]store.ConversationUpdate, convs)
+				for k := range convs {
+					c := conv[(k+n*2+i)%convs] // each its own order
+					us[k] = store.ConversationUpdate{Conversation: c, AddTags: []string{fmt.Sprintf("t%d-%d", n, i)},
+						Events: []store.Event{{Type: "tags-changed", Text: "tagged", At: time.Now()}}}
+				}
+				if err := node.UpdateConversations(ctx, us); err != nil {
+					t.Errorf("batch %d of %d: %v", i, n, err)
+					return
+				}
+				// One conversation alone: it locks that one, then the counters.
+				single := store.ConversationUpdate{Conversation: conv[(n+i)%convs], AddTags: []string{fmt.Sprintf("s%d-%d", n, i)}}
+				if err := node.UpdateConversation(ctx, single); err != nil {
+					t.Errorf("update %d of %d: %v", i, n, err)
+					return
+				}
+				if err := node.SetSeen(ctx, agent, msgs[i%convs:], i%2 == 0); err != nil {
+					t.Errorf("seen %d of %d: %v", i, n, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if r := a.retried.Load() + b.retried.Load(); r > 0 {
+		t.Errorf("%d transactions were run again after a deadlock", r)
+	}
+}

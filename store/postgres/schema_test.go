@@ -74,3 +74,19 @@ func TestJITOff(t *testing.T) {
 		}
 	}
 }
+
+// TestPoolSize: a node keeps up to DefaultMaxConns connections (pgxpool's
+// default of max(4, cores) made IMAP sessions wait for one), or what the
+// DSN says.
+func TestPoolSize(t *testing.T) {
+	dsn := pg.DSN(t)
+	for _, c := range []struct {
+		dsn  string
+		want int32
+	}{{dsn, DefaultMaxConns}, {dsn + "&pool_max_conns=7", 7}} {
+		s := openTest(t, c.dsn)
+		if got := s.pool.Config().MaxConns; got != c.want {
+			t.Errorf("DSN %q: %d connections at most, want %d", c.dsn, got, c.want)
+		}
+	}
+}
