@@ -238,34 +238,3 @@ func trigrams(field Field, s string, f func(string)) {
 		f(string(buf))
 	})
 }
-
-// Holds reports whether a message whose indexed tokens are the
-// space-separated doc satisfies q: every clause has an alternative whose
-// tokens are all in doc. It is the index's answer for one message, for
-// documents not yet in an engine's index (store/sqlite's pending ones).
-func (q Query) Holds(doc string) bool {
-	has := make(map[string]bool, 256)
-	for _, t := range strings.Fields(doc) {
-		has[t] = true
-	}
-	for _, alts := range q {
-		ok := false
-		for _, ts := range alts {
-			all := true
-			for _, t := range ts {
-				if !has[t] {
-					all = false
-					break
-				}
-			}
-			if all {
-				ok = true
-				break
-			}
-		}
-		if !ok {
-			return false
-		}
-	}
-	return true
-}

@@ -58,33 +58,3 @@ func TestDocTooLarge(t *testing.T) {
 		t.Error("a message of more than MaxTokens trigrams was indexed")
 	}
 }
-
-// TestQueryHolds checks Holds against the documents Doc makes: a message
-// holding the searched strings satisfies the query, one without does not.
-func TestQueryHolds(t *testing.T) {
-	raw := "From: Carla <carla@customer.example>\r\nSubject: Printer on fire\r\n\r\nThe third floor again.\r\n"
-	toks, ok := Doc([]byte(raw))
-	if !ok {
-		t.Fatal("Doc refused a small message")
-	}
-	doc := strings.Join(toks, " ")
-	for _, c := range []struct {
-		keys []Key
-		want bool
-	}{
-		{[]Key{{Field: From, Value: "carla@"}}, true},
-		{[]Key{{Field: Subject, Value: "PRINTER"}, {Text: true, Value: "third floor"}}, true},
-		{[]Key{{Text: true, Value: "printer on"}}, true}, // in the header: TEXT is either
-		{[]Key{{Field: From, Value: "bruno"}}, false},
-		{[]Key{{Field: Subject, Value: "printer"}, {Field: Body, Value: "fourth"}}, false},
-		{[]Key{{Field: Body, Value: "printer"}}, false}, // in the Subject, not the body
-	} {
-		q, ok := Build(c.keys)
-		if !ok {
-			t.Fatalf("%v: no query", c.keys)
-		}
-		if got := q.Holds(doc); got != c.want {
-			t.Errorf("%v: Holds = %v, want %v", c.keys, got, c.want)
-		}
-	}
-}

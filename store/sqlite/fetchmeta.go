@@ -44,6 +44,11 @@ type derived struct {
 	meta     []byte
 	search   []string
 	searchOK bool // false: too many tokens, the message is left unindexed
+	// indexNow: the tokens go into the FTS4 table in the message's
+	// transaction, not the queue (searchpending.go): an import's
+	// transaction of thousands of messages writes one segment anyway, and
+	// its messages would outpace the queue's batches.
+	indexNow bool
 }
 
 // computeMeta is what is derived from raw.

@@ -22,6 +22,7 @@ func (s *Store) ImportInbound(ctx context.Context, ins []store.Inbound) ([]store
 	metas := make([]derived, len(ins))
 	for i := range ins {
 		metas[i] = s.computeMeta(ins[i].Raw) // outside the transaction, as in AddInbound
+		metas[i].indexNow = true
 	}
 	out := make([]store.InboundResult, len(ins))
 	err := s.commit(ctx, func(tx *sql.Tx, ch *changes) error {

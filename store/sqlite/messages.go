@@ -470,7 +470,11 @@ func (s *Store) insertMessage(ctx context.Context, tx *sql.Tx, m messageRow) err
 		return err
 	}
 	// SEARCH's index, in the message's transaction (searchpending.go).
-	if err := s.queueSearch(ctx, tx, m.id, m.meta.search, m.meta.searchOK); err != nil {
+	index := s.queueSearch
+	if m.meta.indexNow {
+		index = indexSearch
+	}
+	if err := index(ctx, tx, m.id, m.meta.search, m.meta.searchOK); err != nil {
 		return err
 	}
 	if m.kind == store.KindNotification {
