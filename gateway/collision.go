@@ -57,24 +57,18 @@ func (s *Server) collisionHold(ctx context.Context, inbox config.Inbox, agent st
 // collisionRefusal returns the 550 for a reply held by hold, nil when no one
 // wrote since (checked again when the reply is recorded: ErrCollision).
 func (s *Server) collisionRefusal(ctx context.Context, agent string, conv int64, hold *store.Hold) error {
-	msgs, err := s.store.ConversationMessages(ctx, conv)
+	// Only what holds the reply, newest first, one more than the sentence
+	// names: the store's own condition (store.Outbound.Hold), never the
+	// whole conversation.
+	msgs, err := s.store.Collisions(ctx, conv, *hold, agent, maxCollisionNews+1)
 	if err != nil {
 		return err
 	}
 	var news []string
-	for i := len(msgs) - 1; i >= 0; i-- {
-		m := msgs[i]
-		if m.ID <= hold.After {
-			continue
-		}
-		var did string
-		switch {
-		case m.Kind == store.KindInbound && (m.SenderRole == store.SenderOwner || m.SenderRole == store.SenderParticipant):
+	for _, m := range msgs {
+		did := "replied"
+		if m.Kind == store.KindInbound {
 			did = "wrote again"
-		case m.Kind == store.KindReply && !strings.EqualFold(m.Sender, agent):
-			did = "replied"
-		default:
-			continue
 		}
 		if len(news) == maxCollisionNews {
 			news = append(news, "more")

@@ -90,9 +90,9 @@ type Mail interface {
 	MessageByHeaderID(ctx context.Context, id string) (Message, error)
 	MessageRaw(ctx context.Context, id int64) ([]byte, error)
 	MessageRecipients(ctx context.Context, message int64) ([]QueuedRecipient, error)
-	// ConversationMessages: what was written since the message a held
-	// reply answered (DESIGN.md §5 item 10).
-	ConversationMessages(ctx context.Context, conv int64) ([]Message, error)
+	// Collisions: what was written since the message a held reply
+	// answered (DESIGN.md §5 item 10).
+	Collisions(ctx context.Context, conv int64, hold Hold, agent string, limit int) ([]Message, error)
 	// Sides: the side conversations a side message goes on in (§14).
 	Sides(ctx context.Context, conv int64) ([]Side, error)
 	Submitted(ctx context.Context, agent, clientMessageID string) (Message, bool, error)

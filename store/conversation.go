@@ -39,6 +39,13 @@ type ConversationStore interface {
 	ListConversations(ctx context.Context, status Status, before int64, limit int) (list []Conversation, next int64, err error)
 	// ConversationMessages returns a conversation's messages, oldest first.
 	ConversationMessages(ctx context.Context, conv int64) ([]Message, error)
+	// Collisions returns what holds a reply of agent answering hold.After
+	// in conv (DESIGN.md §5 item 10): the customer's or a participant's
+	// mail and other agents' public replies written after it, newest
+	// first, at most limit. It is the condition AddOutbound checks for a
+	// Hold, read without the conversation's other messages, so that its
+	// cost does not grow with the conversation.
+	Collisions(ctx context.Context, conv int64, hold Hold, agent string, limit int) ([]Message, error)
 	// Sides returns a conversation's side conversations (DESIGN.md §14),
 	// by number.
 	Sides(ctx context.Context, conv int64) ([]Side, error)

@@ -563,22 +563,3 @@ func indexMessageID(ctx context.Context, tx pgx.Tx, m messageRow) error {
 	}
 	return nil
 }
-
-// checkCollision is the collision hold (store.Outbound.Hold, DESIGN.md §5
-// item 10), run under the conversation's lock: of two agents answering the
-// same message, the second sees the first's reply.
-func checkCollision(ctx context.Context, tx pgx.Tx, out store.Outbound) error {
-	if out.Hold == nil {
-		return nil
-	}
-	var n int
-	if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM messages WHERE conversation_id = $1 AND id > $2
-		AND ((kind = 'inbound' AND sender_role IN ('owner', 'participant')) OR (kind = 'reply' AND sender <> $3))`,
-		out.Conversation, out.Hold.After, out.Agent).Scan(&n); err != nil {
-		return err
-	}
-	if n > 0 {
-		return store.ErrCollision
-	}
-	return nil
-}

@@ -529,9 +529,3 @@ func indexMessageID(ctx context.Context, tx *sql.Tx, m messageRow) error {
 	}
 	return nil
 }
-
-// collisionQuery counts what holds a reply (store.Outbound.Hold): the
-// customer's or a participant's mail, or another agent's public reply, after
-// the message answered.
-const collisionQuery = `SELECT COUNT(*) FROM messages WHERE conversation_id = ? AND id > ?
-	AND ((kind = 'inbound' AND sender_role IN ('owner', 'participant')) OR (kind = 'reply' AND sender <> ?))`

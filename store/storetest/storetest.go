@@ -96,7 +96,7 @@ func Run(t *testing.T, open Opener) {
 	var cases []testCase
 	for _, l := range [][]testCase{messageCases(), outboundCases(), conversationCases(), mailboxCases(), modSeqCases(),
 		workspaceCases(), quickActionCases(), queueCases(), autoAckCases(), noticeCases(), triageCases(),
-		incrementalCases(), concurrencyCases(), rateCases(), collisionCases(), sideCases(), mergeCases(), openFollowerCases(),
+		incrementalCases(), concurrencyCases(), rateCases(), collisionCases(), collisionsCases(), sideCases(), mergeCases(), openFollowerCases(),
 		searchCases(), feedCases()} {
 		cases = append(cases, l...)
 	}
