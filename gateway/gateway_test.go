@@ -32,13 +32,13 @@ type testServer struct {
 	mx, submission, imap string
 }
 
-func newTestServer(t *testing.T, wrap func(store.Store) store.Store, mutate func(*config.Config)) *testServer {
+func newTestServer(t testing.TB, wrap func(store.Store) store.Store, mutate func(*config.Config)) *testServer {
 	t.Helper()
 	return newLoggingTestServer(t, wrap, mutate, io.Discard)
 }
 
 // newLoggingTestServer is newTestServer writing its log to w.
-func newLoggingTestServer(t *testing.T, wrap func(store.Store) store.Store, mutate func(*config.Config), w io.Writer) *testServer {
+func newLoggingTestServer(t testing.TB, wrap func(store.Store) store.Store, mutate func(*config.Config), w io.Writer) *testServer {
 	t.Helper()
 	cfg, err := config.Demo()
 	if err != nil {

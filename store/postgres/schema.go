@@ -31,6 +31,8 @@ var migrations = []string{
 	mergeSchema,
 	// 6: the SEARCH index (issue 18), in search.go.
 	searchSchema,
+	// 7: what the collision hold reads (issue 18), in collision.go.
+	collisionSchema,
 }
 
 const schema1 = `

@@ -248,6 +248,8 @@ var migrations = []string{
 	// 19: messages' SEARCH tokens waiting for the index (issue 18), in
 	// searchpending.go.
 	searchPendingSchema,
+	// 20: what the collision hold reads (issue 18), in collision.go.
+	collisionSchema,
 }
 
 func (s *Store) migrate(ctx context.Context) error {
