@@ -163,3 +163,42 @@ func BenchmarkAddInboundSearchable(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkAddOutbound records 4 KiB replies as the submission does (a
+// number reserved, then the reply recorded and queued with its collision
+// hold) into one conversation, from 1 caller and from 10 at once (bench/run's
+// outbound section submits from 10 sessions): the writer's cost per reply.
+func BenchmarkAddOutbound(b *testing.B) {
+	for _, callers := range []int{1, 10} {
+		b.Run(fmt.Sprintf("callers=%d", callers), func(b *testing.B) {
+			ctx := context.Background()
+			s := openTest(b, b.TempDir())
+			first := mustInbound(b, s, newInbound("support@example.test", "first@customer.example", 0))
+			var n atomic.Int64
+			before := s.w.commits.Load()
+			var wg sync.WaitGroup
+			b.ResetTimer()
+			for range callers {
+				wg.Go(func() {
+					for n.Add(1) <= int64(b.N) {
+						msg, err := s.NextMessageNumber(ctx)
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						out := reply(msg, first.Conversation, agent, "customer@example.com")
+						out.Raw = benchRaw(fmt.Sprintf("r%d@support.example.com", msg))
+						out.ClientMessageID = fmt.Sprintf("c%d@agent.example", msg)
+						out.Hold = &store.Hold{After: first.Message}
+						if err := s.AddOutbound(ctx, out); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			b.ReportMetric(float64(s.w.commits.Load()-before)/float64(b.N), "commits/reply")
+		})
+	}
+}

@@ -23,7 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	_ "github.com/mattn/go-sqlite3" // the SQLite driver, registered as "sqlite3"
+	_ "github.com/mattn/go-sqlite3" // the SQLite driver, registered as "sqlite3" (the read pool's)
 	"github.com/supportgate/supportgate/store"
 )
 
@@ -89,10 +89,7 @@ func Open(ctx context.Context, dataDir string) (*Store, error) {
 		// those would silently open another file, without these parameters.
 		return "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + v.Encode() + extra
 	}
-	write, err := sql.Open("sqlite3", dsn("&_txlock=immediate"))
-	if err != nil {
-		return nil, fmt.Errorf("store: opening %s: %w", path, err)
-	}
+	write := sql.OpenDB(newWriteConnector(dsn("&_txlock=immediate"))) // connect.go
 	write.SetMaxOpenConns(1)
 	write.SetConnMaxIdleTime(0)
 	read, err := sql.Open("sqlite3", dsn("&_query_only=true"))
