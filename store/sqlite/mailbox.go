@@ -87,14 +87,11 @@ func (s *Store) entryChanges(ctx context.Context, view store.MailboxView, cur st
 		return fail(err)
 	}
 	defer tx.Rollback()
-	var next, rewrites, floor, modSeq int64
-	err = tx.QueryRowContext(ctx, `SELECT COALESCE((SELECT value FROM sequences WHERE name = ?), 0),
-		COALESCE((SELECT value FROM sequences WHERE name = ?), 0), COALESCE((SELECT value FROM sequences WHERE name = ?), 0),
-		COALESCE((SELECT value FROM sequences WHERE name = ?), 1)`,
-		"uid:"+string(view.Folder), rewritesSequence, rewriteLogFloor, modSeqSequence).Scan(&next, &rewrites, &floor, &modSeq)
+	state, err := readSequences(ctx, tx, view.Folder)
 	if err != nil {
 		return fail(err)
 	}
+	next, rewrites, floor, modSeq := state.next, state.rewrites, state.floor, state.modSeq
 	now := store.FolderCursor{Last: uint32(next), Version: rewrites, Valid: true}
 	out := store.FolderChanges{UIDNext: uint32(next + 1), Cursor: now, HighestModSeq: max(modSeq, 1)}
 	// Only new entries when nothing but new entries was committed since
@@ -121,7 +118,7 @@ func (s *Store) entryChanges(ctx context.Context, view store.MailboxView, cur st
 	}
 	switch {
 	case !incremental:
-		if out.Entries, err = s.readWhole(ctx, tx, view, readState{next, rewrites, floor, modSeq}); err != nil {
+		if out.Entries, err = s.readWhole(ctx, tx, view, state); err != nil {
 			return fail(err)
 		}
 	case after < now.Last:

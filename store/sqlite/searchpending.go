@@ -52,12 +52,8 @@ type indexer struct {
 // a message with too many tokens is listed as unindexed (always a
 // candidate).
 func (s *Store) queueSearch(ctx context.Context, tx *sql.Tx, message int64, tokens []string, ok bool) error {
-	if !ok {
-		_, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO message_search_unindexed (message_id) VALUES (?)`, message)
-		return err
-	}
-	if len(tokens) == 0 {
-		return nil
+	if !ok || len(tokens) == 0 {
+		return indexSearch(ctx, tx, message, tokens, ok) // unindexed, or nothing to index
 	}
 	// Between spaces, each token: pendingCandidates finds " token ".
 	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO message_search_pending (message_id, doc) VALUES (?, ?)`,

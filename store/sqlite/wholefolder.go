@@ -31,6 +31,16 @@ type readState struct {
 	next, rewrites, floor, modSeq int64
 }
 
+// readSequences reads, in tx, the sequences a cursor of folder is made of.
+func readSequences(ctx context.Context, tx *sql.Tx, folder store.Folder) (readState, error) {
+	var st readState
+	err := tx.QueryRowContext(ctx, `SELECT COALESCE((SELECT value FROM sequences WHERE name = ?), 0),
+		COALESCE((SELECT value FROM sequences WHERE name = ?), 0), COALESCE((SELECT value FROM sequences WHERE name = ?), 0),
+		COALESCE((SELECT value FROM sequences WHERE name = ?), 1)`,
+		"uid:"+string(folder), rewritesSequence, rewriteLogFloor, modSeqSequence).Scan(&st.next, &st.rewrites, &st.floor, &st.modSeq)
+	return st, err
+}
+
 // errStateMoved: the second transaction saw another commit.
 var errStateMoved = errors.New("store: the folder changed between the two reads")
 
@@ -86,11 +96,7 @@ func (s *Store) readUpper(ctx context.Context, view store.MailboxView, state rea
 		return nil, err
 	}
 	defer tx.Rollback()
-	var now readState
-	err = tx.QueryRowContext(ctx, `SELECT COALESCE((SELECT value FROM sequences WHERE name = ?), 0),
-		COALESCE((SELECT value FROM sequences WHERE name = ?), 0), COALESCE((SELECT value FROM sequences WHERE name = ?), 0),
-		COALESCE((SELECT value FROM sequences WHERE name = ?), 1)`,
-		"uid:"+string(view.Folder), rewritesSequence, rewriteLogFloor, modSeqSequence).Scan(&now.next, &now.rewrites, &now.floor, &now.modSeq)
+	now, err := readSequences(ctx, tx, view.Folder)
 	if err != nil {
 		return nil, err
 	}
