@@ -362,11 +362,11 @@ func (s *Server) submit(ctx context.Context, sub submission) (res submitted, err
 		}
 	}
 
-	// 10. The collision hold: checked here to say who wrote what since, and
-	// again as the reply is recorded (store.Outbound.Hold).
+	// 10. The collision hold: checked as the reply is recorded
+	// (store.Outbound.Hold); the refusal then says who wrote what since.
 	var hold *store.Hold
 	if kind == store.KindReply && !qa.has(policy.ActionSend) {
-		if hold, err = s.collisionHold(ctx, inbox, sub.agent.Email, conv.ID, info.InReplyTo); err != nil {
+		if hold, err = s.collisionHold(ctx, inbox, conv.ID, info.InReplyTo); err != nil {
 			return submitted{}, err
 		}
 	}

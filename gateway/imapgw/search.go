@@ -13,6 +13,7 @@ import (
 
 	"github.com/supportgate/supportgate/policy"
 	"github.com/supportgate/supportgate/store"
+	"github.com/supportgate/supportgate/store/searchtext"
 )
 
 // Search implements SEARCH and UID SEARCH (RFC 9051 6.4.4): the SEARCH
@@ -315,6 +316,24 @@ func fieldContains(fields gomessage.HeaderFields, s string) bool {
 	return false
 }
 
+// textFieldsContain is fieldContains over the fields TEXT reads: not the
+// signatures (searchtext.Searched).
+func textFieldsContain(fields gomessage.HeaderFields, s string) bool {
+	for fields.Next() {
+		if !searchtext.Searched(fields.Key()) {
+			continue
+		}
+		v, err := fields.Text()
+		if err != nil {
+			v = fields.Value()
+		}
+		if s == "" || strings.Contains(strings.ToLower(v), s) {
+			return true
+		}
+	}
+	return false
+}
+
 func addressFieldsContain(fields gomessage.HeaderFields, s string) bool {
 	s = strings.ToLower(s)
 	for fields.Next() {
@@ -335,7 +354,7 @@ func bodyContains(buf []byte, s string, withHeader bool) bool {
 	found := false
 	// DESIGN.md §8: to a bounded depth, in time linear in the size.
 	policy.WalkParts(ent, func(part *gomessage.Entity) bool {
-		if withHeader && fieldContains(part.Header.Fields(), needle) {
+		if withHeader && textFieldsContain(part.Header.Fields(), needle) {
 			found = true
 			return false
 		}

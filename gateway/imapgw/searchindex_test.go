@@ -31,6 +31,9 @@ var indexCorpus = []string{
 		"Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nna=EFve see attached\r\n--n--\r\n--m\r\n" +
 		"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\nc2VjcmV0d29yZA==\r\n--m--\r\n",
 	"From: Plain Sender <plain@example.com>\r\nSubject: no body type\r\n\r\nJust some TEXT with UPPER and lower.\r\n",
+	// A signed message: TEXT reads its other fields, not its signature's.
+	"DKIM-Signature: v=1; a=rsa-sha256; d=example.org; s=sel;\r\n b=Q7zKwv9XsigPart+Aa==; bh=Hq3bodyHash=\r\n" +
+		"From: signed@example.org\r\nX-Mailer: Quillpen 7\r\nSubject: signed\r\n\r\nSigned text.\r\n",
 }
 
 // indexStrings are what the needles are cut from: text the corpus holds,
@@ -40,7 +43,7 @@ var indexStrings = []string{
 	"caf\u00e9 cr\u00e8me \u65e5\u672c\u8a9e", "Invoice overdue", "Andr\u00e9 <andre@example.org>", "A \"quoted\" one <q@",
 	"team: a@example.com", "\u041f\u0440\u0438\u0432\u0435\u0442 \u043c\u0438\u0440", "na\u00efve see", "secretword",
 	"X-Supportgate-Kind: inbound", "X-Supportgate-Conversation: 3", "Plain Sender <plain@", "some TEXT with UPPER",
-	"text/plain; charset=utf-8", "nothing like this",
+	"text/plain; charset=utf-8", "nothing like this", "Quillpen 7", "Q7zKwv9XsigPart",
 }
 
 // TestSearchIndexNeverLosesAMatch: for every key the index narrows and
@@ -136,4 +139,34 @@ func TestSearchIndexNeverLosesAMatch(t *testing.T) {
 		t.Fatalf("nothing checked: %d matches, %d messages narrowed away", matched, narrowed)
 	}
 	t.Logf("%d matches kept, %d non-matches narrowed away", matched, narrowed)
+}
+
+// TestTextSkipsSignatures: SEARCH TEXT reads a message's header fields but
+// not its signatures' (searchtext.Searched), in the evaluation as in the
+// index, so that what it finds does not depend on whether a message was
+// indexed.
+func TestTextSkipsSignatures(t *testing.T) {
+	raw := []byte(indexCorpus[len(indexCorpus)-1])
+	for needle, want := range map[string]bool{"quillpen 7": true, "signed text": true, "q7zkwv9xsigpart": false, "hq3bodyhash": false} {
+		if got := matchContent(raw, &imap.SearchCriteria{Text: []string{needle}}); got != want {
+			t.Errorf("TEXT %q matched %v, want %v", needle, got, want)
+		}
+		q, _ := searchtext.Build([]searchtext.Key{{Text: true, Value: needle}})
+		tokens, _ := searchtext.Doc(raw)
+		have := map[string]bool{}
+		for _, tok := range tokens {
+			have[tok] = true
+		}
+		indexed := false
+		for _, alt := range q[0] {
+			all := true
+			for _, tok := range alt {
+				all = all && have[tok]
+			}
+			indexed = indexed || all
+		}
+		if indexed != want {
+			t.Errorf("TEXT %q: the index holds it %v, want %v", needle, indexed, want)
+		}
+	}
 }

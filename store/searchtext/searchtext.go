@@ -89,7 +89,9 @@ func Doc(raw []byte) (tokens []string, ok bool) {
 	mimeparts.Walk(ent, func(part *gomessage.Entity) bool {
 		fields := part.Header.Fields()
 		for fields.Next() {
-			add(Header, fieldText(fields))
+			if Searched(fields.Key()) {
+				add(Header, fieldText(fields))
+			}
 		}
 		if t, _, _ := part.Header.ContentType(); t != "" && !strings.HasPrefix(t, "text/") {
 			return true
@@ -112,6 +114,23 @@ func Doc(raw []byte) (tokens []string, ok bool) {
 	}
 	return tokens, true
 }
+
+// signatureFields are header fields whose values are signatures, not text a
+// person searches for: base64 of a hash encrypted with a key (RFC 6376 3.5
+// b= and bh=, RFC 8617 4.1). Each holds hundreds of random trigrams, most of
+// a signed reply's tokens, and made every reply's indexing cost several
+// times its text's (issue 18). TEXT does not search them, in the index or
+// in the evaluation (imapgw), as Dovecot's FTS leaves such fields out with
+// fts_header_excludes.
+var signatureFields = map[string]bool{
+	"dkim-signature":          true,
+	"x-google-dkim-signature": true,
+	"arc-seal":                true,
+	"arc-message-signature":   true,
+}
+
+// Searched reports whether SEARCH TEXT reads the header field named key.
+func Searched(key string) bool { return !signatureFields[strings.ToLower(key)] }
 
 // fieldText is a field as imapgw's fieldContains reads it.
 func fieldText(f gomessage.HeaderFields) string {

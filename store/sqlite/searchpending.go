@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/supportgate/supportgate/store/searchtext"
@@ -39,12 +40,23 @@ const indexBatch = 500
 // woke it (a write of another process, a batch that failed).
 const indexPoll = 2 * time.Second
 
+// indexLinger is how long the indexer lets documents gather after the
+// first is queued before it moves fewer than indexBatch: moving each
+// commit's one or two documents at once (as it first did) added a write
+// request and an FTS4 segment to nearly every commit of the writer under
+// outbound load (issue 18, BenchmarkOutbound). A queue of indexBatch
+// documents costs SEARCH well under a millisecond to read.
+const indexLinger = time.Second
+
 // indexer is the goroutine that empties the queue.
 type indexer struct {
-	wake chan struct{} // a document was queued
-	stop context.CancelFunc
-	done chan struct{}
-	once sync.Once
+	wake   chan struct{} // a document was queued
+	queued atomic.Int64  // documents queued since the last move began (an estimate: a rolled-back one counts)
+	linger atomic.Int64  // indexLinger in nanoseconds, or a test's
+	moves  atomic.Int64  // transactions that moved documents (tests)
+	stop   context.CancelFunc
+	done   chan struct{}
+	once   sync.Once
 }
 
 // queueSearch queues a message's tokens (searchtext.Doc, computed before
@@ -62,6 +74,7 @@ func (s *Store) queueSearch(ctx context.Context, tx *sql.Tx, message int64, toke
 	}
 	// Before the commit: the indexer's batch is a later transaction of the
 	// same writer, so it sees this one's rows (or, if it rolled back, none).
+	s.indexer.queued.Add(1)
 	select {
 	case s.indexer.wake <- struct{}{}:
 	default:
@@ -80,9 +93,13 @@ func (s *Store) startIndexer() {
 		tick := time.NewTicker(indexPoll)
 		defer tick.Stop()
 		for {
+			s.indexer.queued.Store(0) // what is queued from now on is the next move's
 			moved, err := s.indexPending(ctx, indexBatch)
 			if err != nil && ctx.Err() == nil {
 				slog.Warn("store: moving queued messages into the SEARCH index failed; SEARCH still finds them, and the move is tried again", "err", err)
+			}
+			if moved > 0 {
+				s.indexer.moves.Add(1)
 			}
 			if err == nil && moved == indexBatch {
 				continue // more may be queued
@@ -93,8 +110,28 @@ func (s *Store) startIndexer() {
 			case <-s.indexer.wake:
 			case <-tick.C:
 			}
+			if !s.linger(ctx) {
+				return
+			}
 		}
 	}()
+}
+
+// linger waits until indexBatch documents are queued or indexLinger has
+// passed, and reports false when the indexer is stopped meanwhile.
+func (s *Store) linger(ctx context.Context) bool {
+	timer := time.NewTimer(time.Duration(s.indexer.linger.Load()))
+	defer timer.Stop()
+	for s.indexer.queued.Load() < indexBatch {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-timer.C:
+			return true
+		case <-s.indexer.wake:
+		}
+	}
+	return true
 }
 
 func (s *Store) stopIndexer() {

@@ -84,3 +84,36 @@ func TestSearchFindsQueuedDocuments(t *testing.T) {
 		t.Errorf("after the restart: SUBJECT may found %v, want [%d]", got, late)
 	}
 }
+
+// TestIndexerMovesBatches checks that the indexer lets queued documents
+// gather (indexLinger) instead of moving each commit's at once: under load
+// that was one more write request and one more FTS4 segment in nearly
+// every commit of the writer (issue 18). A full batch is moved at once,
+// and then what was queued meanwhile (a backlog is moved batch after
+// batch): at most two moves here.
+func TestIndexerMovesBatches(t *testing.T) {
+	s := openTest(t, t.TempDir())
+	s.indexer.linger.Store(int64(time.Hour)) // only a full batch moves
+	for i := range indexBatch + 3 {
+		in := newInbound(inboxA, fmt.Sprintf("b%d@x", i), i)
+		in.Raw = []byte(fmt.Sprintf("From: carla@customer.example\r\nSubject: Order %d\r\n\r\nHello.\r\n", i))
+		mustInbound(t, s, in)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var n int
+		if err := s.read.QueryRow(`SELECT COUNT(*) FROM message_search_pending`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n <= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d documents still queued, want at most 3 (one batch of %d moved)", n, indexBatch)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := s.indexer.moves.Load(); got > 2 {
+		t.Errorf("the indexer moved documents in %d transactions, want at most 2", got)
+	}
+}
