@@ -81,9 +81,7 @@ func (s *Store) Events(ctx context.Context, conv int64) ([]store.Event, error) {
 
 // UpdateConversation implements ConversationStore.
 func (s *Store) UpdateConversation(ctx context.Context, u store.ConversationUpdate) error {
-	return s.change(ctx, fmt.Sprintf("updating conversation %d", u.Conversation), func(tx pgx.Tx, ch *changes) error {
-		return s.updateLogged(ctx, tx, ch, u)
-	})
+	return s.UpdateConversations(ctx, []store.ConversationUpdate{u})
 }
 
 // UpdateConversations implements store.ConversationStore. The
@@ -96,21 +94,31 @@ func (s *Store) UpdateConversations(ctx context.Context, us []store.Conversation
 	for i, u := range us {
 		ids[i] = u.Conversation
 	}
-	return s.change(ctx, fmt.Sprintf("updating %d conversations", len(us)), func(tx pgx.Tx, ch *changes) error {
+	what := fmt.Sprintf("updating %d conversations", len(us))
+	if len(us) == 1 {
+		what = fmt.Sprintf("updating conversation %d", us[0].Conversation)
+	}
+	return s.change(ctx, what, func(tx pgx.Tx, ch *changes) error {
 		// Every conversation before any counter: a transaction that took
 		// the counters (noteRewrite) for the first conversation and then
 		// waited for the second's lock deadlocked with one that held the
 		// second and waited for the counters (imaptest's stress: 42
 		// deadlocks in 12 s, each a second's wait).
-		if _, err := tx.Exec(ctx, `SELECT id FROM conversations WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`, ids); err != nil {
+		locked, err := int64s(ctx, tx, `SELECT id FROM conversations WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`, ids)
+		if err != nil {
 			return err
 		}
+		// The shared counters last (batchend.go).
+		b := &batchTx{Tx: tx, locked: map[int64]bool{}}
+		for _, id := range locked {
+			b.locked[id] = true
+		}
 		for _, u := range us {
-			if err := s.updateLogged(ctx, tx, ch, u); err != nil {
+			if err := s.updateLogged(ctx, b, ch, u); err != nil {
 				return fmt.Errorf("conversation %d: %w", u.Conversation, err)
 			}
 		}
-		return nil
+		return b.finish(ctx)
 	})
 }
 

@@ -35,6 +35,10 @@ const (
 // conversations convs change (conversation 0: any; none: nothing a reader
 // holds).
 func noteRewrite(ctx context.Context, tx pgx.Tx, convs []int64) error {
+	if b := batchOf(tx); b != nil { // at the batch's end (batchend.go)
+		b.rewrite, b.rewrites = true, append(b.rewrites, convs...)
+		return nil
+	}
 	seq, err := bump(ctx, tx, "rewrites")
 	if err != nil {
 		return err

@@ -25,6 +25,10 @@ func touchConversations(ctx context.Context, tx pgx.Tx, convs ...int64) error {
 	if len(convs) == 0 {
 		return nil
 	}
+	if b := batchOf(tx); b != nil { // at the batch's end (batchend.go)
+		b.touched = append(b.touched, convs...)
+		return nil
+	}
 	ms, err := nextModSeq(ctx, tx)
 	if err != nil {
 		return err

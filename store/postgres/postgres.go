@@ -21,7 +21,9 @@
 //   - the counter rows (counters), last: see "UIDs" below. Every inbound
 //     write waits for them, so they are taken as late as possible: an
 //     inbound message's folder entries are its transaction's last write,
-//     in one pipelined round trip (changes.last, enterFolders).
+//     in one pipelined round trip (changes.last, enterFolders), and a
+//     change of conversations writes them after all of its own rows
+//     (batchTx, batchend.go).
 //
 // Reads that must see several tables at one instant (a folder's entries
 // with its counters) run in a REPEATABLE READ READ ONLY transaction: one
@@ -100,7 +102,11 @@ const changesChannel = "supportgate_changes"
 // Open connects to the database named by dsn (a PostgreSQL connection
 // string or URL), runs the schema migrations and starts listening to the
 // other nodes' changes.
-func Open(ctx context.Context, dsn string) (*Store, error) {
+func Open(ctx context.Context, dsn string) (*Store, error) { return openWith(ctx, dsn, nil) }
+
+// openWith is Open with adjust applied to the pool's configuration last
+// (tests trace the statements).
+func openWith(ctx context.Context, dsn string, adjust func(*pgxpool.Config)) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("store: the PostgreSQL DSN: %w", err)
@@ -120,6 +126,9 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	// pool_max_conns is kept.
 	if !strings.Contains(dsn, "pool_max_conns") {
 		cfg.MaxConns = DefaultMaxConns
+	}
+	if adjust != nil {
+		adjust(cfg)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -302,6 +311,9 @@ func bump(ctx context.Context, tx pgx.Tx, counter string) (int64, error) {
 // lockConversation locks a conversation's row until tx ends (see the
 // package comment); ErrNotFound when there is none.
 func lockConversation(ctx context.Context, tx pgx.Tx, conv int64) error {
+	if b := batchOf(tx); b != nil && b.locked[conv] {
+		return nil // locked at the batch's start
+	}
 	var one int
 	err := tx.QueryRow(ctx, `SELECT 1 FROM conversations WHERE id = $1 FOR NO KEY UPDATE`, conv).Scan(&one)
 	if errors.Is(err, pgx.ErrNoRows) {

@@ -24,6 +24,10 @@ func folderState(ctx context.Context, tx pgx.Tx, conv int64) (status store.Statu
 // conversation is in (store/sqlite's folders.go says why only the new
 // message needs them).
 func enterFolders(ctx context.Context, tx pgx.Tx, conv, msg int64) error {
+	if b := batchOf(tx); b != nil { // at the batch's end (batchend.go)
+		b.enter = append(b.enter, msg)
+		return nil
+	}
 	status, inbox, assignee, err := folderState(ctx, tx, conv)
 	if err != nil {
 		return err
@@ -92,9 +96,14 @@ func syncFolders(ctx context.Context, tx pgx.Tx, conv int64) error {
 	if err := noteRewrite(ctx, tx, []int64{conv}); err != nil { // cursor.go
 		return err
 	}
-	ms, err := nextModSeq(ctx, tx)
-	if err != nil {
-		return err
+	// In a batch the entries are added at its end (batchend.go); the
+	// stale ones go now, which takes no shared counter.
+	b := batchOf(tx)
+	var ms int64
+	if b == nil {
+		if ms, err = nextModSeq(ctx, tx); err != nil {
+			return err
+		}
 	}
 	want := map[store.Folder]bool{}
 	for _, f := range store.WantedFolders(status, assignee) {
@@ -118,6 +127,10 @@ func syncFolders(ctx context.Context, tx pgx.Tx, conv int64) error {
 			conv, string(store.KindNotification), string(f))
 		if err != nil {
 			return err
+		}
+		if b != nil {
+			b.enter = append(b.enter, ids...)
+			continue
 		}
 		for _, id := range ids {
 			if err := addFolderEntry(ctx, tx, f, id, inbox, assignee, ms); err != nil {

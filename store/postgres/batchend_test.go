@@ -1,0 +1,121 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/supportgate/supportgate/store"
+)
+
+// statementLog records the statements a store sends, batches' included.
+type statementLog struct {
+	mu   sync.Mutex
+	sqls []string
+}
+
+func (l *statementLog) add(sql string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.sqls = append(l.sqls, strings.Join(strings.Fields(sql), " "))
+}
+
+func (l *statementLog) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	l.add(d.SQL)
+	return ctx
+}
+func (*statementLog) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+func (*statementLog) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	return ctx
+}
+func (l *statementLog) TraceBatchQuery(_ context.Context, _ *pgx.Conn, d pgx.TraceBatchQueryData) {
+	l.add(d.SQL)
+}
+func (*statementLog) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
+
+func (l *statementLog) reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.sqls = nil
+}
+
+// TestBatchTakesSharedCountersLast: a change of several conversations
+// (keywords and an event each, as an IMAP STORE over a range makes) writes
+// every conversation's rows before it takes a counter row that all writers
+// share (batchend.go), and takes each of those once: while it holds them,
+// every other write on every node waits.
+func TestBatchTakesSharedCountersLast(t *testing.T) {
+	ctx := t.Context()
+	log := &statementLog{}
+	s, err := openWith(ctx, pg.DSN(t), func(c *pgxpool.Config) { c.ConnConfig.Tracer = log })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	var us []store.ConversationUpdate
+	for c := range 4 {
+		res := mustInbound(t, s, newInbound(inboxA, fmt.Sprintf("last%d@example.com", c), c))
+		us = append(us, store.ConversationUpdate{Conversation: res.Conversation, AddTags: []string{"urgent"},
+			Events: []store.Event{{Type: "tags-changed", Text: "alice added urgent", At: time.Now()}}})
+	}
+	// One of them also moves, as a MOVE to Closed does.
+	closed := store.StatusClosed
+	us[2].Status = &closed
+	view := store.MailboxView{Agent: agent, Folder: store.FolderInbox, Inboxes: []string{inboxA}}
+	before, _ := mustEntries(t, s, view)
+	log.reset()
+	if err := s.UpdateConversations(ctx, us); err != nil {
+		t.Fatal(err)
+	}
+	log.mu.Lock()
+	sqls := log.sqls
+	log.mu.Unlock()
+	first, counters := -1, 0
+	for i, q := range sqls {
+		if strings.Contains(q, "UPDATE counters") {
+			counters++
+			if first < 0 {
+				first = i
+			}
+		}
+	}
+	if first < 0 {
+		t.Fatal("the batch took no counter")
+	}
+	for _, q := range sqls[first:] {
+		for _, own := range []string{"conversation_keywords", "INSERT INTO messages", "INSERT INTO events", "DELETE FROM folder_entries"} {
+			if strings.Contains(q, own) {
+				t.Errorf("after the first shared counter, the batch wrote its own rows: %s", q)
+			}
+		}
+	}
+	// Each once: the rewrite log's sequence, modseq for the keywords,
+	// modseq for the entries, then a UID per entry (the events of the three
+	// open conversations in INBOX and Unassigned, the closed one's message
+	// and event in Closed); a pruning of the rewrite log may add one.
+	if want := 3 + 3*2 + 2; counters != want && counters != want+1 {
+		t.Errorf("the batch wrote a counter row %d times, want %d:\n%s", counters, want, strings.Join(sqls[first:], "\n"))
+	}
+
+	// What the batch did is what it did before: the events are in INBOX,
+	// the closed conversation's messages left it for Closed, once each.
+	after, _ := mustEntries(t, s, view)
+	if want := len(before) - 1 + 3; len(after) != want {
+		t.Errorf("INBOX has %d entries after the batch, want %d", len(after), want)
+	}
+	closedView := store.MailboxView{Agent: agent, Folder: store.FolderClosed, Inboxes: []string{inboxA}}
+	if got, _ := mustEntries(t, s, closedView); len(got) != 2 {
+		t.Errorf("Closed has %d entries, want 2 (the message and its event)", len(got))
+	}
+	for _, e := range after {
+		if e.Conversation == us[2].Conversation {
+			t.Errorf("the closed conversation's message %d is still in INBOX", e.Message)
+		}
+	}
+}
