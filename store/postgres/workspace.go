@@ -105,37 +105,49 @@ func syncFolders(ctx context.Context, tx pgx.Tx, conv int64) error {
 			return err
 		}
 	}
-	want := map[store.Folder]bool{}
-	for _, f := range store.WantedFolders(status, assignee) {
-		want[f] = true
+	want := store.WantedFolders(status, assignee)
+	names := make([]string, len(want))
+	for i, f := range want {
+		names[i] = string(f)
 	}
-	for _, f := range store.SharedFolders() {
-		entryAssignee := ""
-		if f == store.FolderMine {
-			entryAssignee = assignee
-		}
-		if _, err := tx.Exec(ctx, `DELETE FROM folder_entries
-			WHERE message_id IN (SELECT id FROM messages WHERE conversation_id = $1) AND folder = $2 AND ($3 OR assignee <> $4)`,
-			conv, string(f), !want[f], entryAssignee); err != nil {
-			return err
-		}
-		if !want[f] {
-			continue
-		}
-		ids, err := int64s(ctx, tx, `SELECT m.id FROM messages m WHERE m.conversation_id = $1 AND m.kind <> $2
-			AND NOT EXISTS (SELECT 1 FROM folder_entries e WHERE e.message_id = m.id AND e.folder = $3) ORDER BY m.id`,
-			conv, string(store.KindNotification), string(f))
-		if err != nil {
-			return err
-		}
+	// One statement for every folder, not one each (five round trips a
+	// conversation, under its lock): the entries of folders it left, and
+	// Mine entries of another assignee.
+	if _, err := tx.Exec(ctx, `DELETE FROM folder_entries
+		WHERE message_id IN (SELECT id FROM messages WHERE conversation_id = $1)
+		AND (NOT folder = ANY($2) OR assignee <> CASE WHEN folder = $3 THEN $4 ELSE '' END)`,
+		conv, names, string(store.FolderMine), assignee); err != nil {
+		return err
+	}
+	// The messages that lack an entry in a folder it is in, by folder in
+	// the order of WantedFolders (that of the counters' locks), then by
+	// message.
+	rows, err := tx.Query(ctx, `SELECT m.id, f.name FROM messages m CROSS JOIN unnest($2::text[]) WITH ORDINALITY AS f(name, ord)
+		WHERE m.conversation_id = $1 AND m.kind <> $3
+		AND NOT EXISTS (SELECT 1 FROM folder_entries e WHERE e.message_id = m.id AND e.folder = f.name)
+		ORDER BY f.ord, m.id`, conv, names, string(store.KindNotification))
+	if err != nil {
+		return err
+	}
+	type missing struct {
+		msg    int64
+		folder string
+	}
+	lacking, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (missing, error) {
+		var m missing
+		err := row.Scan(&m.msg, &m.folder)
+		return m, err
+	})
+	if err != nil {
+		return err
+	}
+	for _, m := range lacking {
 		if b != nil {
-			b.enter = append(b.enter, ids...)
+			b.enter = append(b.enter, m.msg)
 			continue
 		}
-		for _, id := range ids {
-			if err := addFolderEntry(ctx, tx, f, id, inbox, assignee, ms); err != nil {
-				return err
-			}
+		if err := addFolderEntry(ctx, tx, store.Folder(m.folder), m.msg, inbox, assignee, ms); err != nil {
+			return err
 		}
 	}
 	return nil
