@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"fmt"
 	"slices"
 
 	"github.com/jackc/pgx/v5"
@@ -53,51 +52,80 @@ func batchOf(tx pgx.Tx) *batchTx {
 	return b
 }
 
-// finish makes the writes the batch left to its end, in the lock order.
+// finish makes the writes the batch left to its end: first what the new
+// entries are (a read, which takes no counter), then every counter write
+// in one pipelined round trip, in the order of the locks: the rewrite
+// log's number, modseq for the keywords' conversations, modseq for the
+// entries, each folder's UIDs.
 func (b *batchTx) finish(ctx context.Context) error {
+	entries, err := lackingEntries(ctx, b.Tx, b.enter)
+	if err != nil {
+		return err
+	}
+	batch := &pgx.Batch{}
+	var rewrite *int64
 	if b.rewrite {
-		if err := noteRewrite(ctx, b.Tx, b.rewrites); err != nil {
-			return err
-		}
+		rewrite = new(int64)
+		batch.Queue(rewriteStatement, rewriteConversations(b.rewrites)).QueryRow(func(row pgx.Row) error { return row.Scan(rewrite) })
 	}
 	if touched := slices.Compact(slices.Sorted(slices.Values(b.touched))); len(touched) > 0 {
-		if err := touchConversations(ctx, b.Tx, touched...); err != nil {
-			return err
+		batch.Queue(touchStatement, touched)
+	}
+	if len(entries) > 0 {
+		batch.Queue(`UPDATE counters SET value = value + 1 WHERE name = 'modseq'`) // modseq.go
+		for _, e := range entries {
+			batch.Queue(`WITH u AS (UPDATE counters SET value = value + 1 WHERE name = $1
+					AND NOT EXISTS (SELECT 1 FROM folder_entries WHERE folder = $2 AND message_id = $3) RETURNING value)
+				INSERT INTO folder_entries (folder, uid, message_id, inbox, assignee, modseq)
+				SELECT $2, u.value, $3, $4, $5, (SELECT value FROM counters WHERE name = 'modseq') FROM u`,
+				"uid:"+string(e.folder), string(e.folder), e.msg, e.inbox, e.assignee)
 		}
 	}
-	return enterAll(ctx, b.Tx, b.enter)
-}
-
-// enterAll gives the messages msgs the entries they lack in the shared
-// folders their conversations are in now: one read, then one pipelined
-// round trip that takes modseq and the folders' UID counters in the lock
-// order (enterFolders says why in one).
-func enterAll(ctx context.Context, tx pgx.Tx, msgs []int64) error {
-	msgs = slices.Compact(slices.Sorted(slices.Values(msgs)))
-	if len(msgs) == 0 {
+	if batch.Len() == 0 {
 		return nil
 	}
-	type entry struct {
-		msg             int64
-		inbox, assignee string
+	if err := b.Tx.SendBatch(ctx, batch).Close(); err != nil {
+		return err
 	}
-	byFolder := map[store.Folder][]entry{}
+	if rewrite != nil {
+		return pruneRewrites(ctx, b.Tx, *rewrite)
+	}
+	return nil
+}
+
+// newEntry is a folder entry a batch adds at its end.
+type newEntry struct {
+	folder          store.Folder
+	msg             int64
+	inbox, assignee string
+}
+
+// lackingEntries returns the entries the messages msgs need in the shared
+// folders their conversations are in now, by folder in the order of the
+// counters' locks, then by message; the pipeline adds only those still
+// missing (a conversation changed twice in a batch is read once here).
+func lackingEntries(ctx context.Context, tx pgx.Tx, msgs []int64) ([]newEntry, error) {
+	msgs = slices.Compact(slices.Sorted(slices.Values(msgs)))
+	if len(msgs) == 0 {
+		return nil, nil
+	}
+	byFolder := map[store.Folder][]newEntry{}
 	rows, err := tx.Query(ctx, `SELECT m.id, c.status, c.inbox, c.assignee FROM messages m
 		JOIN conversations c ON c.id = m.conversation_id
 		WHERE m.id = ANY($1) AND m.kind <> $2 ORDER BY m.id`, msgs, string(store.KindNotification))
 	if err != nil {
-		return err
+		return nil, err
 	}
+	defer rows.Close()
 	for rows.Next() {
 		var msg int64
 		var status store.Status
 		var inbox, assignee string
 		if err := rows.Scan(&msg, &status, &inbox, &assignee); err != nil {
-			rows.Close()
-			return err
+			return nil, err
 		}
 		for _, f := range store.WantedFolders(status, assignee) {
-			e := entry{msg: msg, inbox: inbox}
+			e := newEntry{folder: f, msg: msg, inbox: inbox}
 			if f == store.FolderMine {
 				e.assignee = assignee
 			}
@@ -105,30 +133,11 @@ func enterAll(ctx context.Context, tx pgx.Tx, msgs []int64) error {
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return err
+		return nil, err
 	}
-	b := &pgx.Batch{}
-	b.Queue(`UPDATE counters SET value = value + 1 WHERE name = 'modseq'`) // modseq.go
+	var out []newEntry
 	for _, f := range store.SharedFolders() {
-		for _, e := range byFolder[f] {
-			b.Queue(`WITH u AS (UPDATE counters SET value = value + 1 WHERE name = $1
-					AND NOT EXISTS (SELECT 1 FROM folder_entries WHERE folder = $2 AND message_id = $3) RETURNING value)
-				INSERT INTO folder_entries (folder, uid, message_id, inbox, assignee, modseq)
-				SELECT $2, u.value, $3, $4, $5, (SELECT value FROM counters WHERE name = 'modseq') FROM u`,
-				"uid:"+string(f), string(f), e.msg, e.inbox, e.assignee)
-		}
+		out = append(out, byFolder[f]...)
 	}
-	br := tx.SendBatch(ctx, b)
-	for i := range b.Len() {
-		tag, err := br.Exec()
-		if err != nil {
-			br.Close()
-			return err
-		}
-		if i == 0 && tag.RowsAffected() != 1 {
-			br.Close()
-			return fmt.Errorf("store: no modseq counter")
-		}
-	}
-	return br.Close()
+	return out, nil
 }

@@ -39,25 +39,38 @@ func noteRewrite(ctx context.Context, tx pgx.Tx, convs []int64) error {
 		b.rewrite, b.rewrites = true, append(b.rewrites, convs...)
 		return nil
 	}
-	seq, err := bump(ctx, tx, "rewrites")
-	if err != nil {
+	var seq int64
+	if err := tx.QueryRow(ctx, rewriteStatement, rewriteConversations(convs)).Scan(&seq); err != nil {
 		return err
 	}
+	return pruneRewrites(ctx, tx, seq)
+}
+
+// rewriteStatement takes the next rewrite number and logs it for the
+// conversations $1 (rewriteConversations), in one round trip, and returns
+// the number.
+const rewriteStatement = `WITH s AS (UPDATE counters SET value = value + 1 WHERE name = 'rewrites' RETURNING value),
+	logged AS (INSERT INTO rewrite_log (seq, conversation_id) SELECT s.value, c FROM s, unnest($1::bigint[]) AS c ON CONFLICT DO NOTHING)
+	SELECT value FROM s`
+
+// rewriteConversations is what the rewrite log records of convs: each
+// once, or 0 (any) for more than a reader patches.
+func rewriteConversations(convs []int64) []int64 {
 	convs = slices.Compact(slices.Sorted(slices.Values(convs)))
 	if len(convs) > maxPatchConversations || slices.Contains(convs, 0) {
-		convs = []int64{0}
+		return []int64{0}
 	}
-	if len(convs) > 0 {
-		if _, err := tx.Exec(ctx, `INSERT INTO rewrite_log (seq, conversation_id) SELECT $1, c FROM unnest($2::bigint[]) AS c
-			ON CONFLICT DO NOTHING`, seq, convs); err != nil {
-			return err
-		}
-	}
+	return convs
+}
+
+// pruneRewrites drops old rows of the rewrite log every pruneEvery
+// rewrites, seq being the one just taken.
+func pruneRewrites(ctx context.Context, tx pgx.Tx, seq int64) error {
 	if seq%pruneEvery != 0 {
 		return nil
 	}
 	var floor int64
-	err = tx.QueryRow(ctx, `SELECT seq FROM rewrite_log ORDER BY seq DESC LIMIT 1 OFFSET $1`, keepRows).Scan(&floor)
+	err := tx.QueryRow(ctx, `SELECT seq FROM rewrite_log ORDER BY seq DESC LIMIT 1 OFFSET $1`, keepRows).Scan(&floor)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil
 	}

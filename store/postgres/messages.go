@@ -477,9 +477,6 @@ type messageRow struct {
 // is in, and files an agent's reply or note in their Sent. The caller holds
 // the conversation's lock.
 func (s *Store) insertMessage(ctx context.Context, tx pgx.Tx, m messageRow) error {
-	if err := lockConversation(ctx, tx, m.conv); err != nil {
-		return err
-	}
 	raw := m.raw
 	if raw == nil {
 		raw = []byte{}

@@ -29,13 +29,14 @@ func touchConversations(ctx context.Context, tx pgx.Tx, convs ...int64) error {
 		b.touched = append(b.touched, convs...)
 		return nil
 	}
-	ms, err := nextModSeq(ctx, tx)
-	if err != nil {
-		return err
-	}
-	_, err = tx.Exec(ctx, `UPDATE conversations SET modseq = $1 WHERE id = ANY($2)`, ms, convs)
+	_, err := tx.Exec(ctx, touchStatement, convs)
 	return err
 }
+
+// touchStatement gives the conversations $1 the next modseq, in one round
+// trip.
+const touchStatement = `WITH m AS (UPDATE counters SET value = value + 1 WHERE name = 'modseq' RETURNING value)
+	UPDATE conversations SET modseq = m.value FROM m WHERE id = ANY($1)`
 
 // touchAgentMessages records in tx that what agent sees of the flags of
 // messages changed (\Seen, own keywords, marks).
