@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/supportgate/supportgate/store"
 )
 
@@ -18,19 +19,17 @@ import (
 // in tx; ErrDuplicateSubmission when it is known. Two nodes recording the
 // same one at once: the second waits at the primary key for the first to
 // commit, then finds it.
-func recordSubmission(ctx context.Context, tx pgx.Tx, agent, clientID string, message int64) error {
+func recordSubmission(b *pgx.Batch, agent, clientID string, message int64) {
 	if clientID == "" {
+		return
+	}
+	b.Queue(`INSERT INTO submissions (agent, client_message_id, message_id) VALUES ($1, $2, $3)
+		ON CONFLICT DO NOTHING`, strings.ToLower(agent), clientID, message).Exec(func(tag pgconn.CommandTag) error {
+		if tag.RowsAffected() == 0 {
+			return store.ErrDuplicateSubmission
+		}
 		return nil
-	}
-	n, err := execCount(ctx, tx, `INSERT INTO submissions (agent, client_message_id, message_id) VALUES ($1, $2, $3)
-		ON CONFLICT DO NOTHING`, strings.ToLower(agent), clientID, message)
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return store.ErrDuplicateSubmission
-	}
-	return nil
+	})
 }
 
 // Submitted implements ConversationStore: the message an agent's client

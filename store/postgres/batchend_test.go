@@ -18,6 +18,8 @@ import (
 type statementLog struct {
 	mu   sync.Mutex
 	sqls []string
+	// trips counts round trips: a statement alone or a pipeline.
+	trips int
 }
 
 func (l *statementLog) add(sql string) {
@@ -28,10 +30,16 @@ func (l *statementLog) add(sql string) {
 
 func (l *statementLog) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
 	l.add(d.SQL)
+	l.mu.Lock()
+	l.trips++
+	l.mu.Unlock()
 	return ctx
 }
 func (*statementLog) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
-func (*statementLog) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+func (l *statementLog) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	l.mu.Lock()
+	l.trips++
+	l.mu.Unlock()
 	return ctx
 }
 func (l *statementLog) TraceBatchQuery(_ context.Context, _ *pgx.Conn, d pgx.TraceBatchQueryData) {
@@ -42,7 +50,7 @@ func (*statementLog) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEnd
 func (l *statementLog) reset() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.sqls = nil
+	l.sqls, l.trips = nil, 0
 }
 
 // TestBatchTakesSharedCountersLast: a change of several conversations
@@ -118,4 +126,36 @@ func TestBatchTakesSharedCountersLast(t *testing.T) {
 			t.Errorf("the closed conversation's message %d is still in INBOX", e.Message)
 		}
 	}
+}
+
+// TestReplyRoundTrips: recording a reply (its message, index rows, Sent
+// copy, folder entries, submission and queue rows) is a bounded number of
+// round trips. Every bench reply of a conversation waits for the one before
+// it under the conversation's lock, so each round trip is paid in turn:
+// they were 29 (one a statement), and the writes that need no answer now
+// go in pipelines.
+func TestReplyRoundTrips(t *testing.T) {
+	ctx := t.Context()
+	log := &statementLog{}
+	s, err := openWith(ctx, pg.DSN(t), func(c *pgxpool.Config) { c.ConnConfig.Tracer = log })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	first := mustInbound(t, s, newInbound(inboxA, "first@example.com", 0))
+	for i := range 3 { // the first reply also creates the agent's mailboxes
+		msg := mustReserve(t, s)
+		log.reset()
+		out := reply(msg, first.Conversation, agent, "customer@example.com")
+		out.ClientMessageID = fmt.Sprintf("c%d@agent.example", i)
+		out.Hold = &store.Hold{After: first.Message}
+		mustOutbound(t, s, out)
+	}
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	const most = 17
+	if log.trips > most {
+		t.Errorf("a reply took %d round trips, want at most %d:\n%s", log.trips, most, strings.Join(log.sqls, "\n"))
+	}
+	t.Logf("%d round trips", log.trips)
 }

@@ -44,13 +44,12 @@ func (s *Store) computeMeta(raw []byte) derived {
 }
 
 // insertMeta stores a message's metadata in the message's transaction.
-func insertMeta(ctx context.Context, tx pgx.Tx, message int64, data []byte) error {
+func queueMeta(b *pgx.Batch, message int64, data []byte) {
 	if data == nil {
-		return nil
+		return
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO message_meta (message_id, data) VALUES ($1, $2)
+	b.Queue(`INSERT INTO message_meta (message_id, data) VALUES ($1, $2)
 		ON CONFLICT (message_id) DO UPDATE SET data = excluded.data`, message, data)
-	return err
 }
 
 // byIDs reads (id, bytes) rows of a query taking an array of ids.

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/supportgate/supportgate/store"
 )
 
@@ -370,8 +371,27 @@ func (s *Store) addOutbound(ctx context.Context, tx pgx.Tx, ch *changes, out sto
 	if err := s.insertMessage(ctx, tx, row); err != nil {
 		return err
 	}
-	if err := recordSubmission(ctx, tx, out.Agent, out.ClientMessageID, out.Message); err != nil {
-		return err
+	// What needs no answer but the submission's: one round trip (a
+	// pipeline). A client's second submission of the same message
+	// (ErrDuplicateSubmission) rolls the transaction back, before its
+	// quick actions and participants.
+	b := &pgx.Batch{}
+	recordSubmission(b, out.Agent, out.ClientMessageID, out.Message)
+	// The author has read what they wrote.
+	if out.Kind != store.KindNotification {
+		b.Queue(`INSERT INTO seen (agent, message_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, out.Agent, out.Message)
+	}
+	if store.IsQueued(out.Kind) && len(out.Recipients) > 0 {
+		b.Queue(`WITH q AS (INSERT INTO outbound_messages (id, message_id, mail_from, created)
+				VALUES (nextval('outbound_numbers'), $1, $2, $3) RETURNING id)
+			INSERT INTO outbound_recipients (outbound_id, recipient, state, attempts, next_attempt, last_error)
+			SELECT q.id, r, 'queued', 0, $3, '' FROM q, unnest($4::text[]) AS r ON CONFLICT DO NOTHING`,
+			out.Message, out.MailFrom, now, out.Recipients)
+	}
+	if b.Len() > 0 {
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return err
+		}
 	}
 	if out.Update != nil {
 		u := *out.Update
@@ -388,26 +408,7 @@ func (s *Store) addOutbound(ctx context.Context, tx pgx.Tx, ch *changes, out sto
 	if err := addParticipants(ctx, tx, out.Conversation, out.NewParticipants); err != nil {
 		return err
 	}
-	// The author has read what they wrote.
-	if out.Kind != store.KindNotification {
-		if _, err := tx.Exec(ctx, `INSERT INTO seen (agent, message_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, out.Agent, out.Message); err != nil {
-			return err
-		}
-	}
-	if !store.IsQueued(out.Kind) || len(out.Recipients) == 0 {
-		return nil
-	}
-	qid, err := nextval(ctx, tx, "outbound_numbers")
-	if err != nil {
-		return err
-	}
-	if _, err := tx.Exec(ctx, `INSERT INTO outbound_messages (id, message_id, mail_from, created) VALUES ($1, $2, $3, $4)`,
-		qid, out.Message, out.MailFrom, now); err != nil {
-		return err
-	}
-	_, err = tx.Exec(ctx, `INSERT INTO outbound_recipients (outbound_id, recipient, state, attempts, next_attempt, last_error)
-		SELECT $1, r, 'queued', 0, $2, '' FROM unnest($3::text[]) AS r ON CONFLICT DO NOTHING`, qid, now, out.Recipients)
-	return err
+	return nil
 }
 
 func insertConversation(ctx context.Context, tx pgx.Tx, id int64, c store.NewConversation, status store.Status, now int64) error {
@@ -481,38 +482,30 @@ func (s *Store) insertMessage(ctx context.Context, tx pgx.Tx, m messageRow) erro
 	if raw == nil {
 		raw = []byte{}
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO messages (id, conversation_id, kind, sender, sender_role, message_id_header, received, size, hidden_bcc, raw, side)
+	// The writes that need no answer go in one round trip (a pipeline):
+	// they were a round trip each, under the conversation's lock (issue 18).
+	b := &pgx.Batch{}
+	b.Queue(`INSERT INTO messages (id, conversation_id, kind, sender, sender_role, message_id_header, received, size, hidden_bcc, raw, side)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-		m.id, m.conv, m.kind, m.sender, m.senderRole, m.messageID, m.received, len(raw), joinList(m.hiddenBCC), raw, m.side); err != nil {
-		return err
-	}
+		m.id, m.conv, m.kind, m.sender, m.senderRole, m.messageID, m.received, len(raw), joinList(m.hiddenBCC), raw, m.side)
 	if m.replyTo != "" {
-		if _, err := tx.Exec(ctx, `INSERT INTO served_reply_to (message_id, reply_to, cut) VALUES ($1, $2, $3)`,
-			m.id, m.replyTo, m.replyToCut); err != nil {
-			return err
-		}
+		b.Queue(`INSERT INTO served_reply_to (message_id, reply_to, cut) VALUES ($1, $2, $3)`, m.id, m.replyTo, m.replyToCut)
 	}
-	if err := insertMeta(ctx, tx, m.id, m.meta.meta); err != nil {
-		return err
-	}
+	queueMeta(b, m.id, m.meta.meta)
 	// SEARCH's index, in the message's transaction (search.go).
-	if err := indexSearch(ctx, tx, m.id, m.meta.search, m.meta.searchOK); err != nil {
-		return err
-	}
+	queueSearch(b, m.id, m.meta.search, m.meta.searchOK)
 	if m.kind == store.KindNotification {
 		// Not an update, in no folder (store/notices.go); its Message-ID is
 		// indexed, so that a reply to it threads.
-		return indexMessageID(ctx, tx, m)
+		queueMessageIDs(b, m)
+		return tx.SendBatch(ctx, b).Close()
 	}
-	if _, err := tx.Exec(ctx, `UPDATE conversations SET updated = $1 WHERE id = $2 AND updated < $1`, m.received, m.conv); err != nil {
-		return err
-	}
+	b.Queue(`UPDATE conversations SET updated = $1 WHERE id = $2 AND updated < $1`, m.received, m.conv)
 	if store.IsUpdate(m.kind) && !m.automatic {
-		if err := markPending(ctx, tx, m.conv, m.sender, m.received); err != nil {
-			return err
-		}
+		markPending(b, m.conv, m.sender, m.received)
 	}
-	if err := indexMessageID(ctx, tx, m); err != nil {
+	queueMessageIDs(b, m)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return err
 	}
 	if m.kind == store.KindReply {
@@ -536,27 +529,24 @@ func (s *Store) insertMessage(ctx context.Context, tx pgx.Tx, m messageRow) erro
 	return enterFolders(ctx, tx, m.conv, m.id)
 }
 
-// indexMessageID records a message's Message-ID and the ones it refers to.
-func indexMessageID(ctx context.Context, tx pgx.Tx, m messageRow) error {
+// queueMessageIDs records a message's Message-ID and the ones it refers
+// to, in its pipeline.
+func queueMessageIDs(b *pgx.Batch, m messageRow) {
 	if m.messageID != "" {
 		// A row that only recorded a reference gets its message now.
-		tag, err := tx.Exec(ctx, `INSERT INTO message_ids (message_id_header, conversation_id, message_id) VALUES ($1, $2, $3)
+		b.Queue(`INSERT INTO message_ids (message_id_header, conversation_id, message_id) VALUES ($1, $2, $3)
 			ON CONFLICT (message_id_header) DO UPDATE SET message_id = excluded.message_id WHERE message_ids.message_id IS NULL`,
-			m.messageID, m.conv, m.id)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 && m.kind == store.KindInbound {
-			// Stored meanwhile by a transaction that did not take the
-			// Message-ID's lock (an import): run again, and find it.
-			return errRetry
-		}
+			m.messageID, m.conv, m.id).Exec(func(tag pgconn.CommandTag) error {
+			if tag.RowsAffected() == 0 && m.kind == store.KindInbound {
+				// Stored meanwhile by a transaction that did not take the
+				// Message-ID's lock (an import): run again, and find it.
+				return errRetry
+			}
+			return nil
+		})
 	}
 	if len(m.seenIDs) > 0 {
-		if _, err := tx.Exec(ctx, `INSERT INTO message_ids (message_id_header, conversation_id, message_id)
-			SELECT r, $2, NULL FROM unnest($1::text[]) AS r ON CONFLICT (message_id_header) DO NOTHING`, m.seenIDs, m.conv); err != nil {
-			return err
-		}
+		b.Queue(`INSERT INTO message_ids (message_id_header, conversation_id, message_id)
+			SELECT r, $2, NULL FROM unnest($1::text[]) AS r ON CONFLICT (message_id_header) DO NOTHING`, m.seenIDs, m.conv)
 	}
-	return nil
 }

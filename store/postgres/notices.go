@@ -32,13 +32,12 @@ func startNotice(ctx context.Context, tx pgx.Tx, conv int64, addr string) error 
 
 // markPending records that an update by sender arrived in conv: every other
 // follower with nothing waiting now has something since now.
-func markPending(ctx context.Context, tx pgx.Tx, conv int64, sender string, now int64) error {
+func markPending(b *pgx.Batch, conv int64, sender string, now int64) {
 	if sender == "" {
-		return nil // an automatic acknowledgement: no one wrote it
+		return // an automatic acknowledgement: no one wrote it
 	}
-	_, err := tx.Exec(ctx, `UPDATE follower_notices SET pending_since = $1
+	b.Queue(`UPDATE follower_notices SET pending_since = $1
 		WHERE conversation_id = $2 AND pending_since IS NULL AND address <> $3`, now, conv, strings.ToLower(sender))
-	return err
 }
 
 // PendingNotices implements NoticeStore.

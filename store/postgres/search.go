@@ -30,16 +30,25 @@ INSERT INTO message_search_state (id, below) SELECT 1, COALESCE(MAX(id), 0) + 1 
 // indexSearch adds a message's tokens (searchtext.Doc, computed before
 // the transaction: computeMeta) to the SEARCH index, in its transaction.
 func indexSearch(ctx context.Context, tx pgx.Tx, message int64, tokens []string, ok bool) error {
-	if !ok {
-		_, err := tx.Exec(ctx, `INSERT INTO message_search_unindexed (message_id) VALUES ($1) ON CONFLICT DO NOTHING`, message)
-		return err
-	}
-	if len(tokens) == 0 {
+	b := &pgx.Batch{}
+	queueSearch(b, message, tokens, ok)
+	if b.Len() == 0 {
 		return nil
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO message_search (message_id, doc) VALUES ($1, array_to_tsvector($2::text[]))
+	return tx.SendBatch(ctx, b).Close()
+}
+
+// queueSearch is indexSearch's statement, in a message's pipeline.
+func queueSearch(b *pgx.Batch, message int64, tokens []string, ok bool) {
+	if !ok {
+		b.Queue(`INSERT INTO message_search_unindexed (message_id) VALUES ($1) ON CONFLICT DO NOTHING`, message)
+		return
+	}
+	if len(tokens) == 0 {
+		return
+	}
+	b.Queue(`INSERT INTO message_search (message_id, doc) VALUES ($1, array_to_tsvector($2::text[]))
 		ON CONFLICT (message_id) DO NOTHING`, message, tokens)
-	return err
 }
 
 // backfillBatch is how many older messages one transaction indexes.
