@@ -28,8 +28,12 @@ func (s *Store) AddEvent(ctx context.Context, ev store.Event) (int64, error) {
 // addEvent records ev in the events log and, unless it is quiet, as a
 // message of kind event.
 func (s *Store) addEvent(ctx context.Context, tx pgx.Tx, ev store.Event) (int64, error) {
+	// The message's number with the conversation's lock, in one round trip
+	// (none for a quiet event, which has no message).
 	var inbox string
-	if err := tx.QueryRow(ctx, `SELECT inbox FROM conversations WHERE id = $1 FOR NO KEY UPDATE`, ev.Conversation).Scan(&inbox); err != nil {
+	var id int64
+	if err := tx.QueryRow(ctx, `SELECT inbox, CASE WHEN $2 THEN 0 ELSE nextval('message_numbers') END
+		FROM conversations WHERE id = $1 FOR NO KEY UPDATE`, ev.Conversation, ev.Quiet).Scan(&inbox, &id); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return 0, store.ErrNotFound
 		}
@@ -37,10 +41,6 @@ func (s *Store) addEvent(ctx context.Context, tx pgx.Tx, ev store.Event) (int64,
 	}
 	var msg *int64
 	if !ev.Quiet {
-		id, err := nextval(ctx, tx, "message_numbers")
-		if err != nil {
-			return 0, err
-		}
 		msg = &id
 		if err := s.insertMessage(ctx, tx, messageRow{
 			id: id, conv: ev.Conversation, kind: store.KindEvent, sender: inbox,
