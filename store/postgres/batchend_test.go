@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -158,4 +159,67 @@ func TestReplyRoundTrips(t *testing.T) {
 		t.Errorf("a reply took %d round trips, want at most %d:\n%s", log.trips, most, strings.Join(log.sqls, "\n"))
 	}
 	t.Logf("%d round trips", log.trips)
+}
+
+// TestKeywordBatch: a STORE of a keyword over a range (keywordbatch.go)
+// changes every conversation in a number of round trips that does not grow
+// with them, takes the shared counters last, and leaves what the general
+// path leaves: the keywords, an event and its message each, entries for the
+// events.
+func TestKeywordBatch(t *testing.T) {
+	ctx := t.Context()
+	log := &statementLog{}
+	s, err := openWith(ctx, pg.DSN(t), func(c *pgxpool.Config) { c.ConnConfig.Tracer = log })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	var us []store.ConversationUpdate
+	for c := range 10 {
+		res := mustInbound(t, s, newInbound(inboxA, fmt.Sprintf("kw%d@example.com", c), c))
+		us = append(us, store.ConversationUpdate{Conversation: res.Conversation, AddTags: []string{`\Flagged`, "urgent"},
+			Events: []store.Event{{Type: "tags-changed", Text: "alice added urgent", At: time.Now(), Quiet: c%3 == 0}}})
+	}
+	us[4].RemoveTags = []string{"URGENT"} // added, then removed, as a SetKeywords may
+	view := store.MailboxView{Agent: agent, Folder: store.FolderInbox, Inboxes: []string{inboxA}}
+	before, _ := mustEntries(t, s, view)
+	log.reset()
+	if err := s.UpdateConversations(ctx, us); err != nil {
+		t.Fatal(err)
+	}
+	log.mu.Lock()
+	sqls, trips := log.sqls, log.trips
+	log.mu.Unlock()
+	if trips > 12 {
+		t.Errorf("10 conversations took %d round trips, want at most 12:\n%s", trips, strings.Join(sqls, "\n"))
+	}
+	first := slices.IndexFunc(sqls, func(q string) bool { return strings.Contains(q, "UPDATE counters") })
+	for _, q := range sqls[max(first, 0):] {
+		for _, own := range []string{"conversation_keywords", "INSERT INTO messages", "INSERT INTO events"} {
+			if strings.Contains(q, own) {
+				t.Errorf("after the first shared counter, the batch wrote its own rows: %s", q)
+			}
+		}
+	}
+	for i, u := range us {
+		c, err := s.Conversation(ctx, u.Conversation)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string{"urgent"} // Tags: \Flagged is not a tag
+		if i == 4 {
+			want = nil
+		}
+		if !slices.Equal(c.Tags, want) {
+			t.Errorf("conversation %d has keywords %v, want %v", i, c.Tags, want)
+		}
+		evs, err := s.Events(ctx, u.Conversation)
+		if err != nil || len(evs) != 1 || evs[0].Type != "tags-changed" || evs[0].Quiet != (i%3 == 0) {
+			t.Errorf("conversation %d has events %+v (%v)", i, evs, err)
+		}
+	}
+	after, _ := mustEntries(t, s, view)
+	if want := len(before) + 6; len(after) != want { // the 6 events that are messages
+		t.Errorf("INBOX has %d entries, want %d", len(after), want)
+	}
 }

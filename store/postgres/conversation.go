@@ -113,6 +113,12 @@ func (s *Store) UpdateConversations(ctx context.Context, us []store.Conversation
 		for _, id := range locked {
 			b.locked[id] = true
 		}
+		if keywordsOnly(us) { // an IMAP STORE over a range (keywordbatch.go)
+			if err := s.keywordBatch(ctx, b, ch, us); err != nil {
+				return err
+			}
+			return b.finish(ctx)
+		}
 		for _, u := range us {
 			if err := s.updateLogged(ctx, b, ch, u); err != nil {
 				return fmt.Errorf("conversation %d: %w", u.Conversation, err)

@@ -478,35 +478,15 @@ type messageRow struct {
 // is in, and files an agent's reply or note in their Sent. The caller holds
 // the conversation's lock.
 func (s *Store) insertMessage(ctx context.Context, tx pgx.Tx, m messageRow) error {
-	raw := m.raw
-	if raw == nil {
-		raw = []byte{}
-	}
 	// The writes that need no answer go in one round trip (a pipeline):
 	// they were a round trip each, under the conversation's lock (issue 18).
 	b := &pgx.Batch{}
-	b.Queue(`INSERT INTO messages (id, conversation_id, kind, sender, sender_role, message_id_header, received, size, hidden_bcc, raw, side)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-		m.id, m.conv, m.kind, m.sender, m.senderRole, m.messageID, m.received, len(raw), joinList(m.hiddenBCC), raw, m.side)
-	if m.replyTo != "" {
-		b.Queue(`INSERT INTO served_reply_to (message_id, reply_to, cut) VALUES ($1, $2, $3)`, m.id, m.replyTo, m.replyToCut)
-	}
-	queueMeta(b, m.id, m.meta.meta)
-	// SEARCH's index, in the message's transaction (search.go).
-	queueSearch(b, m.id, m.meta.search, m.meta.searchOK)
-	if m.kind == store.KindNotification {
-		// Not an update, in no folder (store/notices.go); its Message-ID is
-		// indexed, so that a reply to it threads.
-		queueMessageIDs(b, m)
-		return tx.SendBatch(ctx, b).Close()
-	}
-	b.Queue(`UPDATE conversations SET updated = $1 WHERE id = $2 AND updated < $1`, m.received, m.conv)
-	if store.IsUpdate(m.kind) && !m.automatic {
-		markPending(b, m.conv, m.sender, m.received)
-	}
-	queueMessageIDs(b, m)
+	queueMessage(b, m)
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return err
+	}
+	if m.kind == store.KindNotification {
+		return nil
 	}
 	if m.kind == store.KindReply {
 		// The conversation's earlier messages are \Answered now (DESIGN.md
@@ -527,6 +507,37 @@ func (s *Store) insertMessage(ctx context.Context, tx pgx.Tx, m messageRow) erro
 		return nil
 	}
 	return enterFolders(ctx, tx, m.conv, m.id)
+}
+
+// queueMessage queues the writes of insertMessage that need no answer:
+// the message's row, its served Reply-To, FETCH metadata and SEARCH
+// document, the conversation's time, followers' pending notices and its
+// Message-IDs.
+func queueMessage(b *pgx.Batch, m messageRow) {
+	raw := m.raw
+	if raw == nil {
+		raw = []byte{}
+	}
+	b.Queue(`INSERT INTO messages (id, conversation_id, kind, sender, sender_role, message_id_header, received, size, hidden_bcc, raw, side)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		m.id, m.conv, m.kind, m.sender, m.senderRole, m.messageID, m.received, len(raw), joinList(m.hiddenBCC), raw, m.side)
+	if m.replyTo != "" {
+		b.Queue(`INSERT INTO served_reply_to (message_id, reply_to, cut) VALUES ($1, $2, $3)`, m.id, m.replyTo, m.replyToCut)
+	}
+	queueMeta(b, m.id, m.meta.meta)
+	// SEARCH's index, in the message's transaction (search.go).
+	queueSearch(b, m.id, m.meta.search, m.meta.searchOK)
+	if m.kind == store.KindNotification {
+		// Not an update, in no folder (store/notices.go); its Message-ID is
+		// indexed, so that a reply to it threads.
+		queueMessageIDs(b, m)
+		return
+	}
+	b.Queue(`UPDATE conversations SET updated = $1 WHERE id = $2 AND updated < $1`, m.received, m.conv)
+	if store.IsUpdate(m.kind) && !m.automatic {
+		markPending(b, m.conv, m.sender, m.received)
+	}
+	queueMessageIDs(b, m)
 }
 
 // queueMessageIDs records a message's Message-ID and the ones it refers
