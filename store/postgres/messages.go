@@ -33,12 +33,7 @@ func (s *Store) ConversationByMessageID(ctx context.Context, ids []string) (int6
 
 // Conversation implements Store.
 func (s *Store) Conversation(ctx context.Context, id int64) (store.Conversation, error) {
-	var c store.Conversation
-	err := s.readTx(ctx, func(tx pgx.Tx) error {
-		var err error
-		c, err = readConversation(ctx, tx, id)
-		return err
-	})
+	c, err := readConversation(ctx, s.pool, id) // one statement: one snapshot
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return store.Conversation{}, fmt.Errorf("store: reading conversation %d: %w", id, err)
 	}
@@ -48,43 +43,51 @@ func (s *Store) Conversation(ctx context.Context, id int64) (store.Conversation,
 // readConversation reads a conversation with its participants, followers
 // and keywords in q.
 func readConversation(ctx context.Context, q querier, id int64) (store.Conversation, error) {
-	// DESIGN.md §14: a merged conversation answers to its target.
-	id, err := resolveMerged(ctx, q, id)
-	if err != nil {
-		return store.Conversation{}, err
-	}
-	c := store.Conversation{ID: id}
-	var status string
-	var created, updated int64
-	err = q.QueryRow(ctx, `SELECT inbox, owner, subject, status, created, updated, read_only, assignee FROM conversations WHERE id = $1`, id).
-		Scan(&c.Inbox, &c.Owner, &c.Subject, &status, &created, &updated, &c.ReadOnly, &c.Assignee)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return store.Conversation{}, store.ErrNotFound
-	}
-	if err != nil {
-		return store.Conversation{}, err
-	}
-	c.Status, c.Created, c.Updated = store.Status(status), fromMillis(created), fromMillis(updated)
-	if c.Participants, err = strs(ctx, q, `SELECT address FROM participants WHERE conversation_id = $1 ORDER BY position`, id); err != nil {
-		return store.Conversation{}, err
-	}
-	if c.Followers, err = strs(ctx, q, `SELECT address FROM followers WHERE conversation_id = $1 ORDER BY address`, id); err != nil {
-		return store.Conversation{}, err
-	}
-	kws, err := keywords(ctx, q, []int64{id})
-	if err != nil {
-		return store.Conversation{}, err
-	}
-	for _, k := range kws[id] {
-		switch {
-		case strings.EqualFold(k, store.KeywordFlagged):
-			c.Flagged = true
-		case !strings.HasPrefix(k, `\`) && !strings.HasPrefix(k, "$"):
-			c.Tags = append(c.Tags, k)
+	// One statement (one snapshot, one round trip) for the row, its
+	// participants, followers and keywords: five round trips in a
+	// transaction of their own were most of a STORE's reads under
+	// imaptest's stress (issue 18). DESIGN.md §14: a merged conversation
+	// answers to its target, followed through at most maxMergeChain merges.
+	for i := 1; ; i++ {
+		c := store.Conversation{ID: id}
+		var status string
+		var created, updated, into int64
+		var kws []string
+		err := q.QueryRow(ctx, `SELECT inbox, owner, subject, status, created, updated, read_only, assignee, merged_into,
+			ARRAY(SELECT address FROM participants WHERE conversation_id = c.id ORDER BY position),
+			ARRAY(SELECT address FROM followers WHERE conversation_id = c.id ORDER BY address),
+			ARRAY(SELECT keyword FROM conversation_keywords WHERE conversation_id = c.id ORDER BY lower(keyword), keyword)
+			FROM conversations c WHERE id = $1`, id).
+			Scan(&c.Inbox, &c.Owner, &c.Subject, &status, &created, &updated, &c.ReadOnly, &c.Assignee, &into,
+				&c.Participants, &c.Followers, &kws)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return store.Conversation{}, store.ErrNotFound
 		}
+		if err != nil {
+			return store.Conversation{}, err
+		}
+		if into != 0 && i < maxMergeChain {
+			id = into
+			continue
+		}
+		c.Status, c.Created, c.Updated = store.Status(status), fromMillis(created), fromMillis(updated)
+		if len(c.Participants) == 0 {
+			c.Participants = nil
+		}
+		if len(c.Followers) == 0 {
+			c.Followers = nil
+		}
+		for _, k := range kws {
+			switch {
+			case strings.EqualFold(k, store.KeywordFlagged):
+				c.Flagged = true
+			case !strings.HasPrefix(k, `\`) && !strings.HasPrefix(k, "$"):
+				c.Tags = append(c.Tags, k)
+			}
+		}
+		slices.Sort(c.Tags)
+		return c, nil
 	}
-	slices.Sort(c.Tags)
-	return c, nil
 }
 
 // strs runs a query of one text column and returns its values.
