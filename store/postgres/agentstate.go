@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -57,31 +58,24 @@ func (s *Store) SetAgentKeywords(ctx context.Context, agent string, messages []i
 		if err != nil {
 			return err
 		}
+		// Removed, then added, each for every message in one statement
+		// (a round trip each message and keyword before); the counters
+		// after them (the package comment: taken as late as possible).
+		removed, err := int64s(ctx, tx, `DELETE FROM agent_keywords a USING unnest($2::bigint[]) AS m(id), unnest($3::text[]) AS k(kw)
+			WHERE a.agent = $1 AND a.message_id = m.id AND lower(a.keyword) = lower(k.kw) RETURNING a.message_id`, agent, messages, remove)
+		if err != nil {
+			return err
+		}
+		added, err := int64s(ctx, tx, `INSERT INTO agent_keywords (agent, message_id, keyword)
+			SELECT $1, m.id, k.kw FROM unnest($2::bigint[]) AS m(id), unnest($3::text[]) AS k(kw)
+			ON CONFLICT DO NOTHING RETURNING message_id`, agent, messages, add)
+		if err != nil {
+			return err
+		}
 		if err := noteRewrite(ctx, tx, convs); err != nil {
 			return err
 		}
-		var changed []int64
-		for _, m := range messages {
-			n := int64(0)
-			for _, k := range remove {
-				d, err := execCount(ctx, tx, `DELETE FROM agent_keywords WHERE agent = $1 AND message_id = $2 AND lower(keyword) = lower($3)`, agent, m, k)
-				if err != nil {
-					return err
-				}
-				n += d
-			}
-			for _, k := range add {
-				d, err := execCount(ctx, tx, `INSERT INTO agent_keywords (agent, message_id, keyword) VALUES ($1, $2, $3)
-					ON CONFLICT DO NOTHING`, agent, m, k)
-				if err != nil {
-					return err
-				}
-				n += d
-			}
-			if n > 0 {
-				changed = append(changed, m)
-			}
-		}
+		changed := slices.Compact(slices.Sorted(slices.Values(append(removed, added...))))
 		return touchAgentMessages(ctx, tx, agent, changed) // modseq.go
 	})
 }

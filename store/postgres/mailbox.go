@@ -247,9 +247,6 @@ func (s *Store) SetSeen(ctx context.Context, agent string, messages []int64, see
 		if err != nil {
 			return err
 		}
-		if err := noteRewrite(ctx, tx, convs); err != nil {
-			return err
-		}
 		var changed []int64
 		if seen {
 			changed, err = int64s(ctx, tx, `INSERT INTO seen (agent, message_id) SELECT $1, m FROM unnest($2::bigint[]) AS m
@@ -258,6 +255,10 @@ func (s *Store) SetSeen(ctx context.Context, agent string, messages []int64, see
 			changed, err = int64s(ctx, tx, `DELETE FROM seen WHERE agent = $1 AND message_id = ANY($2) RETURNING message_id`, agent, messages)
 		}
 		if err != nil {
+			return err
+		}
+		// The counters after the rows (the package comment).
+		if err := noteRewrite(ctx, tx, convs); err != nil {
 			return err
 		}
 		return touchAgentMessages(ctx, tx, agent, changed) // modseq.go

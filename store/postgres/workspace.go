@@ -239,9 +239,6 @@ func (s *Store) SetMarks(ctx context.Context, agent string, folder store.Folder,
 		if err != nil {
 			return err
 		}
-		if err := noteRewrite(ctx, tx, convs); err != nil {
-			return err
-		}
 		var changed []int64
 		if on {
 			changed, err = int64s(ctx, tx, `INSERT INTO entry_marks (agent, folder, uid, mark) SELECT $1, $2, u, $3 FROM unnest($4::bigint[]) AS u
@@ -251,6 +248,10 @@ func (s *Store) SetMarks(ctx context.Context, agent string, folder store.Folder,
 				agent, string(folder), string(mark), uidList(uids))
 		}
 		if err != nil {
+			return err
+		}
+		// The counters after the rows (the package comment).
+		if err := noteRewrite(ctx, tx, convs); err != nil {
 			return err
 		}
 		l := make([]uint32, len(changed))
