@@ -90,7 +90,9 @@ func TestSearchFindsQueuedDocuments(t *testing.T) {
 // that was one more write request and one more FTS4 segment in nearly
 // every commit of the writer (issue 18). A full batch is moved at once,
 // and then what was queued meanwhile (a backlog is moved batch after
-// batch): at most two moves here.
+// batch); the indexer's first look at the queue, as the store opens, may
+// come after the first few messages and move them: at most three moves
+// here, where moving at every commit made hundreds.
 func TestIndexerMovesBatches(t *testing.T) {
 	s := openTest(t, t.TempDir())
 	s.indexer.linger.Store(int64(time.Hour)) // only a full batch moves
@@ -113,7 +115,7 @@ func TestIndexerMovesBatches(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if got := s.indexer.moves.Load(); got > 2 {
-		t.Errorf("the indexer moved documents in %d transactions, want at most 2", got)
+	if got := s.indexer.moves.Load(); got > 3 {
+		t.Errorf("the indexer moved documents in %d transactions, want at most 3", got)
 	}
 }
