@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -34,6 +36,21 @@ const (
 	KeywordFlagged  = `\Flagged`
 	KeywordAnswered = `\Answered`
 )
+
+// SplitKeywords is what a conversation's keywords say in a Conversation:
+// whether it is \Flagged, and its tags, sorted.
+func SplitKeywords(keywords []string) (flagged bool, tags []string) {
+	for _, k := range keywords {
+		switch {
+		case strings.EqualFold(k, KeywordFlagged):
+			flagged = true
+		case !strings.HasPrefix(k, `\`) && !strings.HasPrefix(k, "$"):
+			tags = append(tags, k)
+		}
+	}
+	slices.Sort(tags)
+	return flagged, tags
+}
 
 // ErrExists is returned when a private mailbox of that name already exists.
 var ErrExists = errors.New("store: already exists")

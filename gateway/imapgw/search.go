@@ -303,24 +303,16 @@ func matchContent(buf []byte, cr *imap.SearchCriteria) bool {
 }
 
 func fieldContains(fields gomessage.HeaderFields, s string) bool {
-	s = strings.ToLower(s)
-	for fields.Next() {
-		v, err := fields.Text()
-		if err != nil {
-			v = fields.Value()
-		}
-		if s == "" || strings.Contains(strings.ToLower(v), s) {
-			return true
-		}
-	}
-	return false
+	return fieldsContain(fields, s, nil)
 }
 
-// textFieldsContain is fieldContains over the fields TEXT reads: not the
-// signatures (searchtext.Searched).
-func textFieldsContain(fields gomessage.HeaderFields, s string) bool {
+// fieldsContain reports whether one of fields holds s, ignoring case; only
+// the fields whose keys read accepts when it is not nil (TEXT skips the
+// signatures: searchtext.Searched).
+func fieldsContain(fields gomessage.HeaderFields, s string, read func(key string) bool) bool {
+	s = strings.ToLower(s)
 	for fields.Next() {
-		if !searchtext.Searched(fields.Key()) {
+		if read != nil && !read(fields.Key()) {
 			continue
 		}
 		v, err := fields.Text()
@@ -354,7 +346,7 @@ func bodyContains(buf []byte, s string, withHeader bool) bool {
 	found := false
 	// DESIGN.md §8: to a bounded depth, in time linear in the size.
 	policy.WalkParts(ent, func(part *gomessage.Entity) bool {
-		if withHeader && textFieldsContain(part.Header.Fields(), needle) {
+		if withHeader && fieldsContain(part.Header.Fields(), needle, searchtext.Searched) {
 			found = true
 			return false
 		}

@@ -48,6 +48,40 @@ func (l *statementLog) TraceBatchQuery(_ context.Context, _ *pgx.Conn, d pgx.Tra
 }
 func (*statementLog) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
 
+// taken returns the statements and round trips recorded since the last
+// reset.
+func (l *statementLog) taken() ([]string, int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.sqls, l.trips
+}
+
+// openTraced opens a store whose statements are recorded.
+func openTraced(t *testing.T) (*Store, *statementLog) {
+	t.Helper()
+	log := &statementLog{}
+	s, err := openWith(t.Context(), pg.DSN(t), func(c *pgxpool.Config) { c.ConnConfig.Tracer = log })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, log
+}
+
+// ownRowsFirst fails t for each statement among sqls, from the first that
+// writes a shared counter row on, that writes one of the tables own.
+func ownRowsFirst(t *testing.T, sqls []string, own ...string) {
+	t.Helper()
+	first := slices.IndexFunc(sqls, func(q string) bool { return strings.Contains(q, "UPDATE counters") })
+	for _, q := range sqls[max(first, 0):] {
+		for _, table := range own {
+			if strings.Contains(q, table) {
+				t.Errorf("after the first shared counter, the batch wrote its own rows: %s", q)
+			}
+		}
+	}
+}
+
 func (l *statementLog) reset() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -61,12 +95,7 @@ func (l *statementLog) reset() {
 // every other write on every node waits.
 func TestBatchTakesSharedCountersLast(t *testing.T) {
 	ctx := t.Context()
-	log := &statementLog{}
-	s, err := openWith(ctx, pg.DSN(t), func(c *pgxpool.Config) { c.ConnConfig.Tracer = log })
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s, log := openTraced(t)
 	var us []store.ConversationUpdate
 	for c := range 4 {
 		res := mustInbound(t, s, newInbound(inboxA, fmt.Sprintf("last%d@example.com", c), c))
@@ -82,9 +111,7 @@ func TestBatchTakesSharedCountersLast(t *testing.T) {
 	if err := s.UpdateConversations(ctx, us); err != nil {
 		t.Fatal(err)
 	}
-	log.mu.Lock()
-	sqls := log.sqls
-	log.mu.Unlock()
+	sqls, _ := log.taken()
 	first, counters := -1, 0
 	for i, q := range sqls {
 		if strings.Contains(q, "UPDATE counters") {
@@ -97,13 +124,7 @@ func TestBatchTakesSharedCountersLast(t *testing.T) {
 	if first < 0 {
 		t.Fatal("the batch took no counter")
 	}
-	for _, q := range sqls[first:] {
-		for _, own := range []string{"conversation_keywords", "INSERT INTO messages", "INSERT INTO events", "DELETE FROM folder_entries"} {
-			if strings.Contains(q, own) {
-				t.Errorf("after the first shared counter, the batch wrote its own rows: %s", q)
-			}
-		}
-	}
+	ownRowsFirst(t, sqls, "conversation_keywords", "INSERT INTO messages", "INSERT INTO events", "DELETE FROM folder_entries")
 	// Each once: the rewrite log's sequence, modseq for the keywords,
 	// modseq for the entries, then a UID per entry (the events of the three
 	// open conversations in INBOX and Unassigned, the closed one's message
@@ -136,13 +157,7 @@ func TestBatchTakesSharedCountersLast(t *testing.T) {
 // they were 29 (one a statement), and the writes that need no answer now
 // go in pipelines.
 func TestReplyRoundTrips(t *testing.T) {
-	ctx := t.Context()
-	log := &statementLog{}
-	s, err := openWith(ctx, pg.DSN(t), func(c *pgxpool.Config) { c.ConnConfig.Tracer = log })
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s, log := openTraced(t)
 	first := mustInbound(t, s, newInbound(inboxA, "first@example.com", 0))
 	for i := range 3 { // the first reply also creates the agent's mailboxes
 		msg := mustReserve(t, s)
@@ -152,13 +167,12 @@ func TestReplyRoundTrips(t *testing.T) {
 		out.Hold = &store.Hold{After: first.Message}
 		mustOutbound(t, s, out)
 	}
-	log.mu.Lock()
-	defer log.mu.Unlock()
+	sqls, trips := log.taken()
 	const most = 17
-	if log.trips > most {
-		t.Errorf("a reply took %d round trips, want at most %d:\n%s", log.trips, most, strings.Join(log.sqls, "\n"))
+	if trips > most {
+		t.Errorf("a reply took %d round trips, want at most %d:\n%s", trips, most, strings.Join(sqls, "\n"))
 	}
-	t.Logf("%d round trips", log.trips)
+	t.Logf("%d round trips", trips)
 }
 
 // TestKeywordBatch: a STORE of a keyword over a range (keywordbatch.go)
@@ -168,12 +182,7 @@ func TestReplyRoundTrips(t *testing.T) {
 // events.
 func TestKeywordBatch(t *testing.T) {
 	ctx := t.Context()
-	log := &statementLog{}
-	s, err := openWith(ctx, pg.DSN(t), func(c *pgxpool.Config) { c.ConnConfig.Tracer = log })
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s, log := openTraced(t)
 	var us []store.ConversationUpdate
 	for c := range 10 {
 		res := mustInbound(t, s, newInbound(inboxA, fmt.Sprintf("kw%d@example.com", c), c))
@@ -187,20 +196,11 @@ func TestKeywordBatch(t *testing.T) {
 	if err := s.UpdateConversations(ctx, us); err != nil {
 		t.Fatal(err)
 	}
-	log.mu.Lock()
-	sqls, trips := log.sqls, log.trips
-	log.mu.Unlock()
+	sqls, trips := log.taken()
 	if trips > 12 {
 		t.Errorf("10 conversations took %d round trips, want at most 12:\n%s", trips, strings.Join(sqls, "\n"))
 	}
-	first := slices.IndexFunc(sqls, func(q string) bool { return strings.Contains(q, "UPDATE counters") })
-	for _, q := range sqls[max(first, 0):] {
-		for _, own := range []string{"conversation_keywords", "INSERT INTO messages", "INSERT INTO events"} {
-			if strings.Contains(q, own) {
-				t.Errorf("after the first shared counter, the batch wrote its own rows: %s", q)
-			}
-		}
-	}
+	ownRowsFirst(t, sqls, "conversation_keywords", "INSERT INTO messages", "INSERT INTO events")
 	for i, u := range us {
 		c, err := s.Conversation(ctx, u.Conversation)
 		if err != nil {

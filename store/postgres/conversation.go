@@ -3,7 +3,6 @@ package postgres
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -26,35 +25,77 @@ func (s *Store) AddEvent(ctx context.Context, ev store.Event) (int64, error) {
 }
 
 // addEvent records ev in the events log and, unless it is quiet, as a
-// message of kind event.
+// message of kind event, whose number it returns.
 func (s *Store) addEvent(ctx context.Context, tx pgx.Tx, ev store.Event) (int64, error) {
-	// The message's number with the conversation's lock, in one round trip
-	// (none for a quiet event, which has no message).
-	var inbox string
-	var id int64
-	if err := tx.QueryRow(ctx, `SELECT inbox, CASE WHEN $2 THEN 0 ELSE nextval('message_numbers') END
-		FROM conversations WHERE id = $1 FOR NO KEY UPDATE`, ev.Conversation, ev.Quiet).Scan(&inbox, &id); err != nil {
-		if errors.Is(err, pgx.ErrNoRows) {
-			return 0, store.ErrNotFound
-		}
+	ids, err := s.addEvents(ctx, tx, []store.Event{ev})
+	if err != nil {
 		return 0, err
 	}
-	var msg *int64
-	if !ev.Quiet {
-		msg = &id
-		if err := s.insertMessage(ctx, tx, messageRow{
-			id: id, conv: ev.Conversation, kind: store.KindEvent, sender: inbox,
-			received: millis(ev.At), raw: store.EventMessage(inbox, id, ev),
-		}); err != nil {
-			return 0, err
+	return ids[0], nil
+}
+
+// addEvents records evs as addEvent does, each conversation locked, and
+// returns their messages' numbers (0 for a quiet one). Two round trips for
+// any number of events: the locks with the inboxes and the messages'
+// numbers, then every message and log row (a batch's STORE over a range
+// records an event a conversation, keywordbatch.go). The messages' folder
+// entries follow (enterFolders: at the end of a batch).
+func (s *Store) addEvents(ctx context.Context, tx pgx.Tx, evs []store.Event) ([]int64, error) {
+	convs := make([]int64, len(evs))
+	loud := 0
+	for i, ev := range evs {
+		convs[i] = ev.Conversation
+		if !ev.Quiet {
+			loud++
 		}
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO events (conversation_id, type, text, detail, at, message_id) VALUES ($1, $2, $3, $4, $5, $6)`,
-		ev.Conversation, ev.Type, ev.Text, ev.Detail, millis(ev.At), msg)
-	if msg == nil {
-		return 0, err
+	var inboxes []string
+	var numbers []int64
+	b := &pgx.Batch{}
+	b.Queue(`SELECT c.inbox FROM unnest($1::bigint[]) WITH ORDINALITY AS t(conv, ord)
+		JOIN conversations c ON c.id = t.conv ORDER BY t.ord FOR NO KEY UPDATE OF c`, convs).Query(func(rows pgx.Rows) (err error) {
+		inboxes, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		return err
+	})
+	if loud > 0 {
+		b.Queue(`SELECT nextval('message_numbers') FROM generate_series(1, $1)`, loud).Query(func(rows pgx.Rows) (err error) {
+			numbers, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+			return err
+		})
 	}
-	return *msg, err
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return nil, err
+	}
+	if len(inboxes) != len(evs) {
+		return nil, store.ErrNotFound
+	}
+	slices.Sort(numbers) // in the events' order
+	ids := make([]int64, len(evs))
+	b = &pgx.Batch{}
+	for i, ev := range evs {
+		var msg *int64
+		if !ev.Quiet {
+			ids[i], numbers = numbers[0], numbers[1:]
+			msg = &ids[i]
+			queueMessage(b, messageRow{
+				id: ids[i], conv: ev.Conversation, kind: store.KindEvent, sender: inboxes[i],
+				received: millis(ev.At), raw: store.EventMessage(inboxes[i], ids[i], ev),
+			})
+		}
+		b.Queue(`INSERT INTO events (conversation_id, type, text, detail, at, message_id) VALUES ($1, $2, $3, $4, $5, $6)`,
+			ev.Conversation, ev.Type, ev.Text, ev.Detail, millis(ev.At), msg)
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return nil, err
+	}
+	for i, ev := range evs {
+		if ids[i] != 0 {
+			if err := enterFolders(ctx, tx, ev.Conversation, ids[i]); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return ids, nil
 }
 
 // Events implements ConversationStore.
@@ -195,13 +236,20 @@ func (s *Store) updateConversation(ctx context.Context, tx pgx.Tx, u store.Conve
 			return err
 		}
 	}
-	for _, ev := range u.Events {
-		ev.Conversation = u.Conversation
-		if _, err := s.addEvent(ctx, tx, ev); err != nil {
-			return err
-		}
+	if len(u.Events) == 0 {
+		return nil
 	}
-	return nil
+	_, err := s.addEvents(ctx, tx, eventsOf(u))
+	return err
+}
+
+// eventsOf is u's events, each of u's conversation.
+func eventsOf(u store.ConversationUpdate) []store.Event {
+	evs := slices.Clone(u.Events)
+	for i := range evs {
+		evs[i].Conversation = u.Conversation
+	}
+	return evs
 }
 
 func addFollowers(ctx context.Context, tx pgx.Tx, conv int64, addrs []string) error {

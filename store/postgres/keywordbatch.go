@@ -3,9 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"strings"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/supportgate/supportgate/store"
 )
@@ -41,32 +38,28 @@ func keywordsOnly(us []store.ConversationUpdate) bool {
 func (s *Store) keywordBatch(ctx context.Context, b *batchTx, ch *changes, us []store.ConversationUpdate) error {
 	var addConv, removeConv, rewrites []int64
 	var addKw, removeKw []string
+	var evs []store.Event
 	for _, u := range us {
 		if !b.locked[u.Conversation] {
 			return fmt.Errorf("conversation %d: %w", u.Conversation, store.ErrNotFound)
 		}
 		for _, k := range u.AddTags {
-			if k != "" {
-				addConv, addKw = append(addConv, u.Conversation), append(addKw, k)
-			}
+			addConv, addKw = append(addConv, u.Conversation), append(addKw, k)
 		}
 		for _, k := range u.RemoveTags {
-			if k != "" {
-				removeConv, removeKw = append(removeConv, u.Conversation), append(removeKw, strings.ToLower(k))
-			}
+			removeConv, removeKw = append(removeConv, u.Conversation), append(removeKw, k)
 		}
 		if len(u.AddTags) > 0 || len(u.RemoveTags) > 0 {
 			rewrites = append(rewrites, u.Conversation) // setKeywords notes it, changed or not
 		}
+		evs = append(evs, eventsOf(u)...)
 	}
 	// Added before removed, as setKeywords is called for a SetKeywords.
-	changed, err := int64s(ctx, b, `INSERT INTO conversation_keywords (conversation_id, keyword)
-		SELECT c, k FROM unnest($1::bigint[], $2::text[]) AS t(c, k) ON CONFLICT DO NOTHING RETURNING conversation_id`, addConv, addKw)
+	added, err := changeKeywords(ctx, b, addConv, addKw, true)
 	if err != nil {
 		return err
 	}
-	removed, err := int64s(ctx, b, `DELETE FROM conversation_keywords ck USING unnest($1::bigint[], $2::text[]) AS t(c, k)
-		WHERE ck.conversation_id = t.c AND lower(ck.keyword) = t.k RETURNING ck.conversation_id`, removeConv, removeKw)
+	removed, err := changeKeywords(ctx, b, removeConv, removeKw, false)
 	if err != nil {
 		return err
 	}
@@ -75,76 +68,16 @@ func (s *Store) keywordBatch(ctx context.Context, b *batchTx, ch *changes, us []
 			return err
 		}
 	}
-	if err := touchConversations(ctx, b, append(changed, removed...)...); err != nil { // at the end
+	if err := touchConversations(ctx, b, append(added, removed...)...); err != nil { // at the end
 		return err
 	}
-	if err := s.batchEvents(ctx, b, us); err != nil {
-		return err
+	if len(evs) > 0 {
+		if _, err := s.addEvents(ctx, b, evs); err != nil {
+			return err
+		}
 	}
 	for _, u := range us {
 		ch.Conversation(u.Conversation, len(u.AddTags)+len(u.RemoveTags) > 0, nil)
 	}
 	return nil
-}
-
-// batchEvents records the events of us as addEvent does, in two round
-// trips: the numbers of the messages of those not quiet, with their
-// conversations' inboxes, then every message and log row in one pipeline.
-// The messages' folder entries are b's, at its end.
-func (s *Store) batchEvents(ctx context.Context, b *batchTx, us []store.ConversationUpdate) error {
-	var evs []store.Event
-	var loud []int64 // the conversation of each event that is a message, in order
-	for _, u := range us {
-		for _, ev := range u.Events {
-			ev.Conversation = u.Conversation
-			evs = append(evs, ev)
-			if !ev.Quiet {
-				loud = append(loud, u.Conversation)
-			}
-		}
-	}
-	if len(evs) == 0 {
-		return nil
-	}
-	type numbered struct {
-		inbox string
-		id    int64
-	}
-	var numbers []numbered
-	if len(loud) > 0 {
-		rows, err := b.Query(ctx, `SELECT c.inbox, nextval('message_numbers') FROM unnest($1::bigint[]) WITH ORDINALITY AS t(conv, ord)
-			JOIN conversations c ON c.id = t.conv ORDER BY t.ord`, loud)
-		if err != nil {
-			return err
-		}
-		numbers, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (numbered, error) {
-			var n numbered
-			err := row.Scan(&n.inbox, &n.id)
-			return n, err
-		})
-		if err != nil {
-			return err
-		}
-		if len(numbers) != len(loud) {
-			return store.ErrNotFound
-		}
-	}
-	batch := &pgx.Batch{}
-	next := 0
-	for _, ev := range evs {
-		var msg *int64
-		if !ev.Quiet {
-			n := numbers[next]
-			next++
-			msg = &n.id
-			queueMessage(batch, messageRow{
-				id: n.id, conv: ev.Conversation, kind: store.KindEvent, sender: n.inbox,
-				received: millis(ev.At), raw: store.EventMessage(n.inbox, n.id, ev),
-			})
-			b.enter = append(b.enter, n.id)
-		}
-		batch.Queue(`INSERT INTO events (conversation_id, type, text, detail, at, message_id) VALUES ($1, $2, $3, $4, $5, $6)`,
-			ev.Conversation, ev.Type, ev.Text, ev.Detail, millis(ev.At), msg)
-	}
-	return b.SendBatch(ctx, batch).Close()
 }

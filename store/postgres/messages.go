@@ -77,15 +77,7 @@ func readConversation(ctx context.Context, q querier, id int64) (store.Conversat
 		if len(c.Followers) == 0 {
 			c.Followers = nil
 		}
-		for _, k := range kws {
-			switch {
-			case strings.EqualFold(k, store.KeywordFlagged):
-				c.Flagged = true
-			case !strings.HasPrefix(k, `\`) && !strings.HasPrefix(k, "$"):
-				c.Tags = append(c.Tags, k)
-			}
-		}
-		slices.Sort(c.Tags)
+		c.Flagged, c.Tags = store.SplitKeywords(kws)
 		return c, nil
 	}
 }

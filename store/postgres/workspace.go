@@ -172,27 +172,37 @@ func setKeywords(ctx context.Context, tx pgx.Tx, conv int64, keywords []string, 
 	if err := noteRewrite(ctx, tx, []int64{conv}); err != nil {
 		return err
 	}
-	changed := false
-	for _, k := range keywords {
-		if k == "" {
-			continue
-		}
-		var err error
-		var n int64
-		if on {
-			n, err = execCount(ctx, tx, `INSERT INTO conversation_keywords (conversation_id, keyword) VALUES ($1, $2) ON CONFLICT DO NOTHING`, conv, k)
-		} else {
-			n, err = execCount(ctx, tx, `DELETE FROM conversation_keywords WHERE conversation_id = $1 AND lower(keyword) = lower($2)`, conv, k)
-		}
-		if err != nil {
-			return err
-		}
-		changed = changed || n > 0
+	convs := make([]int64, len(keywords))
+	for i := range convs {
+		convs[i] = conv
 	}
-	if changed {
-		return touchConversations(ctx, tx, conv) // modseq.go
+	changed, err := changeKeywords(ctx, tx, convs, keywords, on)
+	if err != nil || len(changed) == 0 {
+		return err
 	}
-	return nil
+	return touchConversations(ctx, tx, conv) // modseq.go
+}
+
+// changeKeywords adds (on) or removes keywords[i] of conversation
+// convs[i], for every i in one statement, and returns the conversations
+// it changed. An empty keyword is none; removing ignores case.
+func changeKeywords(ctx context.Context, tx pgx.Tx, convs []int64, keywords []string, on bool) ([]int64, error) {
+	var cs []int64
+	var ks []string
+	for i, k := range keywords {
+		if k != "" {
+			cs, ks = append(cs, convs[i]), append(ks, k)
+		}
+	}
+	if len(ks) == 0 {
+		return nil, nil
+	}
+	if on {
+		return int64s(ctx, tx, `INSERT INTO conversation_keywords (conversation_id, keyword)
+			SELECT c, k FROM unnest($1::bigint[], $2::text[]) AS t(c, k) ON CONFLICT DO NOTHING RETURNING conversation_id`, cs, ks)
+	}
+	return int64s(ctx, tx, `DELETE FROM conversation_keywords ck USING unnest($1::bigint[], $2::text[]) AS t(c, k)
+		WHERE ck.conversation_id = t.c AND lower(ck.keyword) = lower(t.k) RETURNING ck.conversation_id`, cs, ks)
 }
 
 // execCount runs a statement and returns how many rows it changed.

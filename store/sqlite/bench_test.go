@@ -107,17 +107,17 @@ func BenchmarkAddInbound(b *testing.B) {
 // case group commit (DESIGN.md §13) would speed up.
 func BenchmarkAddInboundParallel(b *testing.B) {
 	s := openTest(b, b.TempDir())
-	ctx := context.Background()
 	b.SetBytes(4096)
-	var mu sync.Mutex
-	next := 0
+	addInboundParallel(b, s, benchmarkInbound)
+}
+
+// addInboundParallel stores message(0), message(1)... from b's parallel
+// goroutines.
+func addInboundParallel(b *testing.B, s *Store, message func(int) store.Inbound) {
+	var next atomic.Int64
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			mu.Lock()
-			i := next
-			next++
-			mu.Unlock()
-			if _, err := s.AddInbound(ctx, benchmarkInbound(i)); err != nil {
+			if _, err := s.AddInbound(context.Background(), message(int(next.Add(1)-1))); err != nil {
 				b.Error(err)
 				return
 			}
@@ -146,22 +146,8 @@ func realInbound(i int) store.Inbound {
 // message's transaction, 0.39-0.47 with the queue, 0.33 without an index).
 func BenchmarkAddInboundSearchable(b *testing.B) {
 	s := openTest(b, b.TempDir())
-	ctx := context.Background()
-	var mu sync.Mutex
-	next := 0
 	b.SetParallelism(10)
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			mu.Lock()
-			i := next
-			next++
-			mu.Unlock()
-			if _, err := s.AddInbound(ctx, realInbound(i)); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
+	addInboundParallel(b, s, realInbound)
 }
 
 // BenchmarkAddOutbound records 4 KiB replies as the submission does (a

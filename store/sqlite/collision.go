@@ -40,13 +40,5 @@ func (s *Store) Collisions(ctx context.Context, conv int64, hold store.Hold, age
 	if err != nil {
 		return nil, fmt.Errorf("store: reading what holds a reply: %w", err)
 	}
-	out := make([]store.Message, 0, len(ids))
-	for _, id := range ids {
-		m, err := s.Message(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, m)
-	}
-	return out, nil
+	return s.messagesByID(ctx, ids)
 }

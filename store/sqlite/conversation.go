@@ -245,6 +245,11 @@ func (s *Store) ConversationMessages(ctx context.Context, conv int64) ([]store.M
 	if err != nil {
 		return nil, fmt.Errorf("store: listing messages: %w", err)
 	}
+	return s.messagesByID(ctx, ids)
+}
+
+// messagesByID reads the messages ids, in their order.
+func (s *Store) messagesByID(ctx context.Context, ids []int64) ([]store.Message, error) {
 	out := make([]store.Message, 0, len(ids))
 	for _, id := range ids {
 		m, err := s.Message(ctx, id)

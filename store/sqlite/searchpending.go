@@ -184,17 +184,6 @@ func pendingCandidates(ctx context.Context, tx *sql.Tx, q searchtext.Query, ids 
 		}
 		where = append(where, "("+strings.Join(any, " OR ")+")")
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT message_id FROM message_search_pending WHERE `+strings.Join(where, " AND "), args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
+	queued, err := int64s(ctx, tx, `SELECT message_id FROM message_search_pending WHERE `+strings.Join(where, " AND "), args...)
+	return append(ids, queued...), err
 }

@@ -5,8 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 
 	"github.com/supportgate/supportgate/store"
 )
@@ -200,15 +198,7 @@ func (s *Store) conversationKeywords(ctx context.Context, c *store.Conversation)
 	if err != nil {
 		return err
 	}
-	for _, k := range kws[c.ID] {
-		switch {
-		case strings.EqualFold(k, store.KeywordFlagged):
-			c.Flagged = true
-		case !strings.HasPrefix(k, `\`) && !strings.HasPrefix(k, "$"):
-			c.Tags = append(c.Tags, k)
-		}
-	}
-	slices.Sort(c.Tags)
+	c.Flagged, c.Tags = store.SplitKeywords(kws[c.ID])
 	return nil
 }
 
