@@ -237,9 +237,9 @@ func TestThunderbird(t *testing.T) {
 
 	t.Run("TagKey1SeenByColleague", func(t *testing.T) {
 		defer tb.onFailure(t, time.Now())
-		tb.selectMessage(t, "Invoice copy needed", "Invoice copy needed")
-		tb.key(t, "1")
-		waitFor(t, 30*time.Second, "bob to see Thunderbird's tag 1 ($label1) on Judy's message", func() bool {
+		tb.keyOnMessage(t, "Invoice copy needed", "Invoice copy needed", "1", "$label1")
+		// A STORE that Thunderbird queued waits for a free connection.
+		waitFor(t, 90*time.Second, "bob to see Thunderbird's tag 1 ($label1) on Judy's message", func() bool {
 			return slices.Contains(lowered(inboxFlags(t, d.addr(p.IMAP), "bob@example.test", "demo-bob")["Invoice copy needed"]), "$label1")
 		})
 	})
@@ -247,11 +247,10 @@ func TestThunderbird(t *testing.T) {
 	t.Run("JunkKeyIsNotShared", func(t *testing.T) {
 		defer tb.onFailure(t, time.Now())
 		id := conv["Cheap pills"]
-		tb.selectMessage(t, "Cheap pills", "Cheap pills")
-		tb.key(t, "j")
+		tb.keyOnMessage(t, "Cheap pills", "Cheap pills", "j", "Junk")
 		// Thunderbird stores its junk keyword on alice's copy: that is
 		// when J has reached the server.
-		waitFor(t, 30*time.Second, "Thunderbird's junk keyword on alice's copy of Finn's message", func() bool {
+		waitFor(t, 90*time.Second, "Thunderbird's junk keyword on alice's copy of Finn's message", func() bool {
 			return slices.ContainsFunc(lowered(inboxFlags(t, d.addr(p.IMAP), "alice@example.test", "demo-alice")["Cheap pills"]),
 				func(f string) bool { return f == "junk" || f == "$junk" })
 		})
