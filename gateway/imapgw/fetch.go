@@ -174,6 +174,14 @@ func (m *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 		})
 	}
 	collect()
+	if options.Vanished {
+		// RFC 7162 3.2.6: before any FETCH response (qresync.go).
+		if set, ok := numSet.(imap.UIDSet); ok {
+			if err := w.WriteVanishedEarlier(vanished(mbox.entries, set, mbox.uidNext)); err != nil {
+				return err
+			}
+		}
+	}
 	seenNow := map[uint32]bool{}
 	if len(toSee) > 0 {
 		if err := m.setSeen(toSee, true); err != nil {

@@ -255,7 +255,9 @@ func (mb *selectedMailbox) update(s *snapshot, quiet map[uint32]bool) {
 	remaining := len(mb.entries) // the entries the tracker counts after the expunges
 	for _, c := range d.changes {
 		if c.expunge {
-			mb.tracker.QueueExpunge(c.seq)
+			// With the UID, for VANISHED to a client that enabled QRESYNC
+			// (RFC 7162 3.2.10); mb.entries are still those c.seq counts.
+			mb.tracker.QueueExpungeUID(c.seq, imap.UID(mb.entries[c.seq-1].UID))
 			remaining--
 			continue
 		}

@@ -137,6 +137,7 @@ func capabilities() imap.CapSet {
 		imap.CapStatusSize: {}, imap.CapChildren: {}, imap.CapListStatus: {},
 		imap.CapSpecialUse: {}, imap.CapLiteralPlus: {},
 		imap.CapCondStore: {}, // RFC 7162 3.1 (store/sqlite_modseq.go)
+		imap.CapQResync:   {}, // RFC 7162 3.2 (qresync.go)
 	}
 }
 

@@ -21,6 +21,10 @@ type FetchOptions struct {
 	ModSeq            bool                          // requires CONDSTORE
 
 	ChangedSince uint64 // requires CONDSTORE
+	// supportgate: RFC 7162 3.2.6, UID FETCH ... (CHANGEDSINCE n VANISHED):
+	// the session writes VANISHED (EARLIER) for the UIDs of the set that
+	// are no longer in the mailbox (FetchWriter.WriteVanishedEarlier).
+	Vanished bool // requires QRESYNC, enabled
 }
 
 // FetchItemBodyStructure contains FETCH options for the body structure.

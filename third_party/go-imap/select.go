@@ -4,6 +4,28 @@ package imap
 type SelectOptions struct {
 	ReadOnly  bool
 	CondStore bool // requires CONDSTORE
+
+	// supportgate: RFC 7162 3.2.5, SELECT mailbox (QRESYNC (...)).
+	QResync *SelectQResync // requires QRESYNC, enabled
+}
+
+// SelectQResync is the QRESYNC parameter of SELECT and EXAMINE (RFC 7162
+// 3.2.5): what the client knew of the mailbox when it last had it.
+type SelectQResync struct {
+	UIDValidity uint32
+	ModSeq      uint64
+	// KnownUIDs are the UIDs the client knows; nil when it did not say
+	// (all of them, RFC 7162 3.2.5).
+	KnownUIDs UIDSet
+	// SeqMatch, when not nil, pairs message sequence numbers with the UIDs
+	// the client has for them (the optional seq-match-data).
+	SeqMatch *SelectQResyncSeqMatch
+}
+
+// SelectQResyncSeqMatch is the seq-match-data of the QRESYNC parameter.
+type SelectQResyncSeqMatch struct {
+	SeqNums SeqSet
+	UIDs    UIDSet
 }
 
 // SelectData is the data returned by a SELECT command.

@@ -90,6 +90,7 @@ func (c *Conn) availableCaps() []imap.Cap {
 		// IMAP4rev1 and IMAP4rev2
 		addAvailableCaps(&caps, available, []imap.Cap{
 			imap.CapCondStore, // supportgate: RFC 7162, condstore.go
+			imap.CapQResync,   // supportgate: RFC 7162 3.2, qresync.go
 			imap.CapSpecialUse,
 			imap.CapCreateSpecialUse,
 			imap.CapLiteralPlus,

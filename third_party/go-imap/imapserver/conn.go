@@ -47,6 +47,9 @@ type Conn struct {
 	state imap.ConnState
 	// readOnly: the selected mailbox was opened by EXAMINE (supportgate).
 	readOnly bool
+	// vanished counts the VANISHED written since the last EXPUNGE or UID
+	// EXPUNGE began, under mutex (supportgate: qresync.go).
+	vanished int
 	session  Session
 }
 
@@ -338,6 +341,7 @@ func (c *Conn) readCommand(dec *imapwire.Decoder) error {
 		}
 		resp = &imap.StatusResponse{
 			Type: imap.StatusResponseTypeOK,
+			Code: c.expungeCode(name), // supportgate: qresync.go
 			Text: fmt.Sprintf("%v completed", name),
 		}
 	}
@@ -614,10 +618,16 @@ type UpdateWriter struct {
 
 // WriteExpunge writes an EXPUNGE response.
 func (w *UpdateWriter) WriteExpunge(seqNum uint32) error {
+	return w.WriteExpungeUID(seqNum, 0)
+}
+
+// WriteExpungeUID writes an EXPUNGE response, or VANISHED uid to a client
+// that enabled QRESYNC (supportgate: qresync.go).
+func (w *UpdateWriter) WriteExpungeUID(seqNum uint32, uid imap.UID) error {
 	if !w.allowExpunge {
 		return fmt.Errorf("imapserver: EXPUNGE updates are not allowed in this context")
 	}
-	return w.conn.writeExpunge(seqNum)
+	return w.conn.writeExpungeOrVanished(seqNum, uid)
 }
 
 // WriteNumMessages writes an EXISTS response.

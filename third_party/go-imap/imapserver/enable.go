@@ -32,12 +32,20 @@ func (c *Conn) handleEnable(dec *imapwire.Decoder) error {
 			if c.condStore() {
 				enabled = append(enabled, req)
 			}
+		case imap.CapQResync: // supportgate: RFC 7162 3.2.3, where offered
+			if c.qResync() {
+				enabled = append(enabled, req)
+			}
 		}
 	}
 
 	c.mutex.Lock()
 	for _, e := range enabled {
 		c.enabled[e] = struct{}{}
+		if e == imap.CapQResync {
+			// RFC 7162 3.2.3: enabling QRESYNC enables CONDSTORE too.
+			c.enabled[imap.CapCondStore] = struct{}{}
+		}
 	}
 	c.mutex.Unlock()
 

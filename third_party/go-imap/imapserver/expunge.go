@@ -24,6 +24,9 @@ func (c *Conn) expunge(uids *imap.UIDSet) error {
 	if err := c.checkState(imap.ConnStateSelected); err != nil {
 		return err
 	}
+	c.mutex.Lock()
+	c.vanished = 0 // supportgate: qresync.go, expungeCode
+	c.mutex.Unlock()
 	w := &ExpungeWriter{conn: c}
 	return c.session.Expunge(w, uids)
 }

@@ -81,18 +81,27 @@ func (c *Conn) handleFetch(dec *imapwire.Decoder, numKind NumKind) error {
 			return dec.Err()
 		}
 		err := readModifiers(dec, func(name string) error {
-			switch name {
-			case "CHANGEDSINCE":
+			switch {
+			case name == "CHANGEDSINCE":
 				if !dec.ExpectSP() || !dec.ExpectModSeq(&options.ChangedSince) {
 					return dec.Err()
 				}
 				options.ModSeq = true // the server MUST send MODSEQ then
+				return nil
+			case name == "VANISHED" && c.qResync():
+				// supportgate: RFC 7162 3.2.6
+				options.Vanished = true
 				return nil
 			}
 			return newClientBugError("Unknown FETCH modifier")
 		})
 		if err != nil {
 			return err
+		}
+		// RFC 7162 3.2.6: VANISHED only in UID FETCH, with CHANGEDSINCE,
+		// once QRESYNC is enabled; BAD otherwise.
+		if options.Vanished && (numKind != NumKindUID || options.ChangedSince == 0 || !c.qResyncEnabled()) {
+			return newClientBugError("VANISHED needs UID FETCH, CHANGEDSINCE and ENABLE QRESYNC")
 		}
 	}
 

@@ -19,9 +19,18 @@ func (c *Conn) handleSelect(tag string, dec *imapwire.Decoder, readOnly bool) er
 			return dec.Err()
 		}
 		err := readModifiers(dec, func(name string) error {
-			if name == "CONDSTORE" {
+			switch {
+			case name == "CONDSTORE":
 				options.CondStore = true
 				return nil
+			case name == "QRESYNC" && c.qResync():
+				// RFC 7162 3.2.5: only after ENABLE QRESYNC (BAD before).
+				if !c.qResyncEnabled() {
+					return newClientBugError("QRESYNC must be enabled first (ENABLE QRESYNC)")
+				}
+				q, err := readSelectQResync(dec)
+				options.QResync = q
+				return err
 			}
 			return newClientBugError("Unknown SELECT parameter")
 		})
@@ -94,6 +103,16 @@ func (c *Conn) handleSelect(tag string, dec *imapwire.Decoder, readOnly bool) er
 	if data.HighestModSeq != 0 && c.condStore() {
 		if err := c.writeHighestModSeq(data.HighestModSeq); err != nil {
 			return err
+		}
+	}
+
+	// supportgate: RFC 7162 3.2.5.1, what changed since the client had the
+	// mailbox, before the tagged OK; nothing when the UIDVALIDITY changed.
+	if q := options.QResync; q != nil && q.UIDValidity == data.UIDValidity {
+		if s, ok := c.session.(SessionQResync); ok {
+			if err := s.ResyncSelected(&FetchWriter{conn: c}, q); err != nil {
+				return err
+			}
 		}
 	}
 
