@@ -212,3 +212,85 @@ func TestQResyncSharedFolder(t *testing.T) {
 		t.Errorf("SELECT INBOX (QRESYNC) fetched %q, want UID %d tagged billing", fetches(u), uids[2])
 	}
 }
+
+// TestQResyncDeferredChanges: a FETCH (which may not be answered with
+// expunges, RFC 9051 7.5.1) that shows a MODSEQ while another session's
+// expunge and a flag change with a lower mod-sequence wait behind it is
+// followed by OK [HIGHESTMODSEQ] below them (RFC 7162 3.2, errata 1810):
+// else a client that resynchronizes later from the highest MODSEQ it saw
+// never learns of the change.
+func TestQResyncDeferredChanges(t *testing.T) {
+	w := newWorkspace(t, nil)
+	w.customer("dz@customer.example", "Zed")
+	w.customer("dy@customer.example", "Why")
+	w.customer("dx@customer.example", "Ex")
+	alice := dialRaw(t, w.imap, "alice@example.test", "demo-alice")
+	bob := dialRaw(t, w.imap, "bob@example.test", "demo-bob")
+	alice.ok("ENABLE QRESYNC")
+	alice.ok("SELECT INBOX")
+	uids := fetchUIDs(alice.ok("UID FETCH 1:* (FLAGS)")) // Zed, Why, Ex
+	if len(uids) != 3 {
+		t.Fatalf("INBOX UIDs %v, want 3", uids)
+	}
+	bob.ok("SELECT INBOX")
+	bob.ok("UID STORE %d +FLAGS.SILENT (billing)", uids[1]) // Why, then Zed: Zed's MODSEQ is the higher
+	bob.ok("UID STORE %d +FLAGS.SILENT (refund)", uids[0])
+	bob.ok("UID MOVE %d Closed", uids[2]) // Ex leaves INBOX
+
+	// alice fetches Zed: its MODSEQ is shown; Ex's expunge and Why's tag
+	// wait for a command that allows expunges.
+	u := alice.ok("FETCH 1 (FLAGS MODSEQ)")
+	zed := fetchModSeqs(t, u)[1]
+	var below uint64
+	for _, l := range u {
+		if m := highestModSeqRE.FindStringSubmatch(l); m != nil && strings.HasPrefix(l, "* OK [HIGHESTMODSEQ") {
+			below, _ = strconv.ParseUint(m[1], 10, 64)
+		}
+	}
+	u = alice.ok("NOOP")
+	if got := vanishedLines(t, u, false); !slices.Equal(got, []string{strconv.Itoa(uids[2])}) {
+		t.Fatalf("NOOP after the FETCH: %q, want VANISHED %d and Why's tag", u, uids[2])
+	}
+	why := fetchModSeqs(t, fetches(u))[2]
+	if why == 0 || why >= zed {
+		t.Fatalf("Why's MODSEQ %d, Zed's %d: the test needs Why's below", why, zed)
+	}
+	if below == 0 || below >= why {
+		t.Errorf("the FETCH showed MODSEQ %d while Why's change (MODSEQ %d) waited, and then HIGHESTMODSEQ %d; want an untagged OK [HIGHESTMODSEQ] below %d", zed, why, below, why)
+	}
+}
+
+// TestFlagsKeepAnnouncedKeywords: a keyword once announced in a folder's
+// FLAGS to an agent stays in the FLAGS of their later SELECTs after the
+// last message with it lost it, as Dovecot keeps a folder's keywords: a
+// client whose cached copy of a message still has it (it stored -FLAGS
+// .SILENT and was told only the MODSEQ) would otherwise be told the keyword
+// no longer exists (imaptest's qresync stress: "Keyword dropped, but it
+// still had references").
+func TestFlagsKeepAnnouncedKeywords(t *testing.T) {
+	w := newWorkspace(t, nil)
+	w.customer("kw@customer.example", "Keyword")
+	alice := dialRaw(t, w.imap, "alice@example.test", "demo-alice")
+	bob := dialRaw(t, w.imap, "bob@example.test", "demo-bob")
+	alice.ok("SELECT INBOX")
+	bob.ok("SELECT INBOX")
+	bob.ok("STORE 1 +FLAGS.SILENT (warranty)")
+	if u := alice.ok("NOOP"); !has(u, "* FLAGS (") || !has(u, "warranty") {
+		t.Fatalf("bob's new keyword was not announced to alice: %q", u)
+	}
+	bob.ok("STORE 1 -FLAGS.SILENT (warranty)")
+	later := dialRaw(t, w.imap, "alice@example.test", "demo-alice")
+	u := later.ok("SELECT INBOX")
+	var flags string
+	for _, l := range u {
+		if strings.HasPrefix(l, "* FLAGS (") {
+			flags = l
+		}
+	}
+	if !strings.Contains(flags, "warranty") {
+		t.Errorf("a later SELECT's FLAGS %q dropped the keyword announced before", flags)
+	}
+	if f := fetches(later.ok("FETCH 1 FLAGS")); len(f) != 1 || strings.Contains(f[0], "warranty") {
+		t.Errorf("the message's flags %q: the keyword is listed, not set", f)
+	}
+}

@@ -89,6 +89,35 @@ func TestImaptestStressSharedInbox(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a 30-second stress run")
 	}
+	stressSharedInbox(t, stressSecs, true)
+}
+
+// TestImaptestStressQResync is the stress run with imaptest's qresync
+// option (issue 18, RFC 7162 3.2): each client enables QRESYNC, so that
+// every expunge reaches it as VANISHED with the UID, and it SELECTs the
+// INBOX again with (QRESYNC (uidvalidity modseq)) from a copy of what it
+// had (its offline cache), checking the VANISHED (EARLIER) and FETCH
+// answers against it, and that every FETCH carries the UID.
+//
+// No customer mail arrives during this run, and COPY does not reopen
+// conversations (stressSharedInbox). For the SELECT, imaptest puts
+// its cached view in place of the folder and panics (array_idx_modifiable
+// in mailbox_state_handle_fetch) at the FETCH of a message newer than its
+// cache, which RFC 7162 3.2.5.1 has the server send (its example fetches
+// such a message, and Dovecot's select_qresync fetches them too): a new
+// message's MODSEQ is above the client's. TestQResyncSharedFolder
+// (gateway) covers new mail with QRESYNC.
+func TestImaptestStressQResync(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a 20-second stress run")
+	}
+	stressSharedInbox(t, 20, false, "qresync")
+}
+
+// stressSharedInbox runs imaptest's stress on the shared INBOX for secs
+// seconds, with imaptest's extra options, customers writing during the run
+// when feedMail.
+func stressSharedInbox(t *testing.T, secs int, feedMail bool, extra ...string) {
 	imaptest := imaptestBinary(t)
 	dir := t.TempDir()
 	p := freePorts(t)
@@ -132,6 +161,9 @@ func TestImaptestStressSharedInbox(t *testing.T) {
 	feed.Add(1)
 	go func() {
 		defer feed.Done()
+		if !feedMail {
+			return
+		}
 		tick := time.NewTicker(150 * time.Millisecond)
 		defer tick.Stop()
 		for {
@@ -149,19 +181,33 @@ func TestImaptestStressSharedInbox(t *testing.T) {
 		}
 	}()
 
+	// imaptest deletes only while the folder holds more than msgs+5
+	// messages; without new mail, a third of the seeded ones go. And
+	// without new mail, COPY goes to Drafts: a COPY into Mine of a
+	// conversation that another client just closed opens it again, its
+	// messages back in INBOX with new UIDs, which is new mail.
+	keep, copybox := seeded, "Mine"
+	if !feedMail {
+		keep, copybox = seeded*2/3, "Drafts"
+	}
 	args := []string{
 		"host=127.0.0.1", fmt.Sprintf("port=%d", p.IMAP),
 		"user=alice@example.test", "pass=demo-alice", "box=INBOX",
-		fmt.Sprintf("clients=%d", stressClients), fmt.Sprintf("secs=%d", stressSecs),
-		fmt.Sprintf("seed=%d", seed), fmt.Sprintf("msgs=%d", seeded),
-		"append=0", "copybox=Mine", "uidfetch=50",
+		fmt.Sprintf("clients=%d", stressClients), fmt.Sprintf("secs=%d", secs),
+		fmt.Sprintf("seed=%d", seed), fmt.Sprintf("msgs=%d", keep),
+		"append=0", "copybox=" + copybox, "uidfetch=50",
 	}
+	args = append(args, extra...)
 	t.Logf("imaptest %s", strings.Join(args, " "))
-	runCtx, cancel := context.WithTimeout(context.Background(), time.Duration(stressSecs+150)*time.Second)
+	runCtx, cancel := context.WithTimeout(context.Background(), time.Duration(secs+150)*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(runCtx, imaptest, args...)
 	cmd.Env = imaptestEnv()
 	cmd.Dir = t.TempDir() // imaptest writes nothing unless asked; if it does, not here
+	if dir := os.Getenv("IMAPTEST_RAWLOG"); dir != "" {
+		// Each client's commands and answers, one file each (rawlog.N).
+		cmd.Args, cmd.Dir = append(cmd.Args, "rawlog"), dir
+	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	runErr := cmd.Run()
@@ -193,7 +239,7 @@ func TestImaptestStressSharedInbox(t *testing.T) {
 			t.Errorf("imaptest ran %s %d times, want at least %d:\n%s", state, totals[state], least, stdout.String())
 		}
 	}
-	if fed < 20 {
+	if feedMail && fed < 20 {
 		t.Errorf("only %d customer mails arrived during the run", fed)
 	}
 	for _, l := range strings.Split(d.log.String(), "\n") {

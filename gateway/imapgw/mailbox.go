@@ -34,6 +34,10 @@ type selectedMailbox struct {
 	// highestModSeq is the HIGHESTMODSEQ of the snapshot the entries were
 	// brought up to (RFC 7162 3.1.2.1).
 	highestModSeq uint64
+	// deferredBelow, when not 0, is the HIGHESTMODSEQ before the oldest
+	// change queued for the client and not written yet: every queued
+	// change's mod-sequence is above it (deferredModSeq).
+	deferredBelow uint64
 
 	tracker   *imapserver.MailboxTracker
 	session   *imapserver.SessionTracker
@@ -63,7 +67,8 @@ func newSelectedMailbox(f folder, readOnly bool, v *view, snap *snapshot) *selec
 	for i := range snap.entries {
 		mb.learnEntry(snap.entries[i])
 	}
-	mb.flagsChanged = false // the SELECT answer carries them
+	mb.learn(v.remembered()) // views.go: announced before, listed still
+	mb.flagsChanged = false  // the SELECT answer carries them
 	mb.session.SetCurrentFlags(mb.currentFlags)
 	return mb
 }
@@ -143,12 +148,17 @@ func (mb *selectedMailbox) learnEntry(e *store.MailboxEntry) {
 }
 
 func (mb *selectedMailbox) learn(flags []imap.Flag) {
+	var added []imap.Flag
 	for _, f := range flags {
 		if k := strings.ToLower(string(f)); !mb.known[k] {
 			mb.known[k] = true
 			mb.mailboxFlags = append(mb.mailboxFlags, f)
 			mb.flagsChanged = true
+			added = append(added, f)
 		}
+	}
+	if len(added) > 0 {
+		mb.view.remember(added)
 	}
 }
 
@@ -279,6 +289,9 @@ func (mb *selectedMailbox) update(s *snapshot, quiet map[uint32]bool) {
 	}
 	mb.settleSeen()
 	mb.snap, mb.chain = s.id, s.chain
+	if (len(d.changes) > 0 || d.added) && mb.deferredBelow == 0 {
+		mb.deferredBelow = mb.highestModSeq // the changes of s were committed after it
+	}
 	mb.highestModSeq = max(mb.highestModSeq, s.highestModSeq)
 	if d.added {
 		// One EXISTS per new message: the tracker maps its sequence

@@ -235,7 +235,30 @@ func (m *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 	if err := m.mbox.session.Poll(w, allowExpunge); err != nil {
 		return err
 	}
+	if err := m.deferredModSeq(w); err != nil {
+		return err
+	}
 	return m.mbox.announceRecent(w, allowExpunge)
+}
+
+// deferredModSeq writes, when changes stay queued after a poll (an EXPUNGE
+// waits for a command that allows it, RFC 9051 7.5.1, and what was queued
+// after it waits too) to a client given MODSEQs, an untagged OK
+// [HIGHESTMODSEQ] below their mod-sequences: the command's own FETCH may
+// have shown it a higher MODSEQ, and a client that keeps the highest it saw
+// and resynchronizes from it later (CHANGEDSINCE, QRESYNC) would never
+// learn of the queued changes (RFC 7162 3.2, errata 1810; imaptest's
+// qresync: "Keyword dropped, but it still had references").
+func (m *session) deferredModSeq(w *imapserver.UpdateWriter) error {
+	mb := m.mbox
+	if !mb.session.Pending() {
+		mb.deferredBelow = 0
+		return nil
+	}
+	if !m.condStore || mb.deferredBelow == 0 {
+		return nil
+	}
+	return w.WriteHighestModSeq(max(mb.deferredBelow, 1))
 }
 
 // Idle sends updates as the store changes (DESIGN.md §6: promptly under

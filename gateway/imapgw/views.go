@@ -4,7 +4,10 @@ import (
 	"errors"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
+
+	"github.com/emersion/go-imap/v2"
 
 	"github.com/supportgate/supportgate/store"
 )
@@ -77,6 +80,45 @@ type view struct {
 	users int                 // sessions that selected it, under views.mu
 	mu    sync.Mutex          // one reload at a time; the others wait for it
 	snap  *snapshot
+
+	// keywords are the flags its sessions have announced in FLAGS, beyond
+	// the base ones: a later SELECT lists them too, used or not, as Dovecot
+	// keeps a folder's keywords. A client that cached a message with a
+	// keyword that has since gone (unseen by it: its .SILENT STORE's
+	// answer has no FLAGS) must not be told by FLAGS that the keyword does
+	// not exist before it learns the message's flags (imaptest's qresync:
+	// "Keyword dropped, but it still had references").
+	kwMu     sync.Mutex
+	keywords []imap.Flag
+	kwKnown  map[string]bool
+}
+
+// remember adds flags to the keywords the view's sessions have announced.
+func (v *view) remember(flags []imap.Flag) {
+	if v == nil {
+		return
+	}
+	v.kwMu.Lock()
+	defer v.kwMu.Unlock()
+	if v.kwKnown == nil {
+		v.kwKnown = map[string]bool{}
+	}
+	for _, f := range flags {
+		if k := strings.ToLower(string(f)); !v.kwKnown[k] {
+			v.kwKnown[k] = true
+			v.keywords = append(v.keywords, f)
+		}
+	}
+}
+
+// remembered returns the keywords the view's sessions have announced.
+func (v *view) remembered() []imap.Flag {
+	if v == nil {
+		return nil
+	}
+	v.kwMu.Lock()
+	defer v.kwMu.Unlock()
+	return slices.Clone(v.keywords)
 }
 
 // changed returns a channel closed at the next change of what the view
