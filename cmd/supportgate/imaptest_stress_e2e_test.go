@@ -89,7 +89,7 @@ func TestImaptestStressSharedInbox(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a 30-second stress run")
 	}
-	stressSharedInbox(t, stressSecs, true)
+	stressSharedInbox(t, stressSecs, true, "")
 }
 
 // TestImaptestStressQResync is the stress run with imaptest's qresync
@@ -111,17 +111,29 @@ func TestImaptestStressQResync(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a 20-second stress run")
 	}
-	stressSharedInbox(t, 20, false, "qresync")
+	stressSharedInbox(t, 20, false, "", "qresync")
+}
+
+// TestPostgresImaptestStressQResync is TestImaptestStressQResync on the
+// postgres engine: its mod-sequences and folder reads under ten clients.
+func TestPostgresImaptestStressQResync(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a 20-second stress run")
+	}
+	stressSharedInbox(t, 20, false, pg.DSN(t), "qresync")
 }
 
 // stressSharedInbox runs imaptest's stress on the shared INBOX for secs
 // seconds, with imaptest's extra options, customers writing during the run
-// when feedMail.
-func stressSharedInbox(t *testing.T, secs int, feedMail bool, extra ...string) {
+// when feedMail, on the PostgreSQL database dsn when it is not "".
+func stressSharedInbox(t *testing.T, secs int, feedMail bool, dsn string, extra ...string) {
 	imaptest := imaptestBinary(t)
 	dir := t.TempDir()
 	p := freePorts(t)
 	cfg := testConfig(t, dir, p)
+	if dsn != "" {
+		usePostgres(t, cfg, dsn)
+	}
 	cheapAlice(t, cfg)
 	d := startDaemon(t, dir, p, "-config", cfg)
 	mx := d.addr(p.MX)

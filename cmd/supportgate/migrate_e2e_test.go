@@ -75,14 +75,7 @@ func TestMigrateStoreKeepsUIDs(t *testing.T) {
 		t.Errorf("a second migrate-store: %v\n%s", err, out)
 	}
 
-	doc, err := os.ReadFile(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc = append(doc, fmt.Sprintf("\n[store]\nengine = \"postgres\"\ndsn = %q\n", dsn)...)
-	if err := os.WriteFile(cfg, doc, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	usePostgres(t, cfg, dsn)
 	d = startDaemon(t, dir, p, "-config", cfg)
 	if v := selectValidity(t, imapAddr, "alice@example.test", "demo-alice"); v != validity {
 		t.Errorf("INBOX's UIDVALIDITY %d on SQLite, %d on PostgreSQL", validity, v)

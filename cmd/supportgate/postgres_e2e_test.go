@@ -20,6 +20,20 @@ var pg = pgtest.New()
 
 func TestMain(m *testing.M) { os.Exit(pg.Main(m)) }
 
+// usePostgres puts the daemon of the configuration file cfg on the
+// PostgreSQL database dsn.
+func usePostgres(t *testing.T, cfg, dsn string) {
+	t.Helper()
+	doc, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc = append(doc, fmt.Sprintf("\n[store]\nengine = \"postgres\"\ndsn = %q\n", dsn)...)
+	if err := os.WriteFile(cfg, doc, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestPostgresTwoNodes runs two daemons on one PostgreSQL database
 // (DESIGN.md §15): mail to either lands in the same INBOX, seen with the
 // same UIDs and UIDVALIDITY on both, and a message delivered to both is
@@ -34,14 +48,7 @@ func TestPostgresTwoNodes(t *testing.T) {
 		dir := t.TempDir()
 		p := freePorts(t)
 		cfg := testConfig(t, dir, p)
-		doc, err := os.ReadFile(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		doc = append(doc, fmt.Sprintf("\n[store]\nengine = \"postgres\"\ndsn = %q\n", dsn)...)
-		if err := os.WriteFile(cfg, doc, 0o600); err != nil {
-			t.Fatal(err)
-		}
+		usePostgres(t, cfg, dsn)
 		nodes[i], addrs[i], dirs[i] = startDaemon(t, dir, p, "-config", cfg), p, dir
 	}
 	a, b := nodes[0], nodes[1]
