@@ -37,6 +37,13 @@ user_pref("mail.openMessageBehavior", 2);
 // command outstanding (its trace sends nothing for 100 s, then times out and
 // replays the queued STORE), longer than a subtest waits.
 user_pref("mail.server.default.timeout", 10);
+// Thunderbird opens at most this many connections to a server (default 5).
+// After start it brings every folder up to date and downloads its messages
+// for offline use, a connection each; under CI's load that held every
+// connection for more than 90 s while the STORE of a tag in INBOX waited in
+// Thunderbird's queue ("queuing url …customKeywords…>$label1>", then
+// nothing; CI at 5c54ba5). With more, an INBOX command finds one free.
+user_pref("mail.server.default.max_cached_connections", 10);
 // Thunderbird's SMTP client (JavaScript) logs to the console, which goes
 // to its output: the server's answers can be read there (issue 17's
 // collision hold; MOZ_LOG has no SMTP module any more).
