@@ -42,7 +42,7 @@ user_pref("mail.server.default.timeout", 10);
 // for offline use, a connection each; under CI's load that held every
 // connection for more than 90 s while the STORE of a tag in INBOX waited in
 // Thunderbird's queue ("queuing url …customKeywords…>$label1>", then
-// nothing; CI at 5c54ba5). With more, an INBOX command finds one free.
+// nothing; .ci/run at 998acdb). With more, an INBOX command finds one free.
 user_pref("mail.server.default.max_cached_connections", 10);
 // Thunderbird's SMTP client (JavaScript) logs to the console, which goes
 // to its output: the server's answers can be read there (issue 17's
