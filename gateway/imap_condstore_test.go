@@ -20,13 +20,20 @@ var (
 // highestModSeq returns the HIGHESTMODSEQ in untagged responses.
 func highestModSeq(t *testing.T, lines []string) uint64 {
 	t.Helper()
+	return responseNumber(t, lines, highestModSeqRE, "HIGHESTMODSEQ")
+}
+
+// responseNumber returns the number that re's first group matches in the
+// first of lines it matches, failing when none does.
+func responseNumber(t *testing.T, lines []string, re *regexp.Regexp, what string) uint64 {
+	t.Helper()
 	for _, l := range lines {
-		if m := highestModSeqRE.FindStringSubmatch(l); m != nil {
+		if m := re.FindStringSubmatch(l); m != nil {
 			n, _ := strconv.ParseUint(m[1], 10, 64)
 			return n
 		}
 	}
-	t.Fatalf("no HIGHESTMODSEQ in %q", lines)
+	t.Fatalf("no %s in %q", what, lines)
 	return 0
 }
 

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"fmt"
 	"regexp"
 	"slices"
 	"strconv"
@@ -18,14 +19,7 @@ var (
 
 func uidValidity(t *testing.T, lines []string) uint64 {
 	t.Helper()
-	for _, l := range lines {
-		if m := uidValidityRE.FindStringSubmatch(l); m != nil {
-			n, _ := strconv.ParseUint(m[1], 10, 32)
-			return n
-		}
-	}
-	t.Fatalf("no UIDVALIDITY in %q", lines)
-	return 0
+	return responseNumber(t, lines, uidValidityRE, "UIDVALIDITY")
 }
 
 // uidSetHas reports whether the sequence set s ("1:3,7") holds uid.
@@ -174,25 +168,34 @@ func TestQResyncPrivateFolder(t *testing.T) {
 	}
 }
 
+// qresyncInbox makes a workspace whose INBOX holds a conversation from each
+// of customers, and alice's and bob's connections to it: alice enabled
+// QRESYNC and selected INBOX (sel is the answer); uids are the messages'
+// UIDs, in the customers' order.
+func qresyncInbox(t *testing.T, customers ...string) (w *workspace, alice, bob *wireIMAP, sel []string, uids []int) {
+	t.Helper()
+	w = newWorkspace(t, nil)
+	for i, c := range customers {
+		w.customer(c, fmt.Sprintf("Request %d", i+1))
+	}
+	alice = dialRaw(t, w.imap, "alice@example.test", "demo-alice")
+	bob = dialRaw(t, w.imap, "bob@example.test", "demo-bob")
+	alice.ok("ENABLE QRESYNC")
+	sel = alice.ok("SELECT INBOX")
+	if uids = fetchUIDs(alice.ok("UID FETCH 1:* (FLAGS)")); len(uids) != len(customers) {
+		t.Fatalf("INBOX UIDs %v, want %d", uids, len(customers))
+	}
+	return w, alice, bob, sel, uids
+}
+
 // TestQResyncSharedFolder: in INBOX, a conversation that bob closes leaves
 // alice's INBOX as VANISHED with its UID, and a later SELECT (QRESYNC) of
 // another of alice's sessions names it in VANISHED (EARLIER) and fetches the
 // conversation bob tagged.
 func TestQResyncSharedFolder(t *testing.T) {
-	w := newWorkspace(t, nil)
-	w.customer("qr1@customer.example", "One")
-	w.customer("qr2@customer.example", "Two")
-	w.customer("qr3@customer.example", "Three")
-	alice := dialRaw(t, w.imap, "alice@example.test", "demo-alice")
+	w, alice, bob, sel, uids := qresyncInbox(t, "qr1@customer.example", "qr2@customer.example", "qr3@customer.example")
 	later := dialRaw(t, w.imap, "alice@example.test", "demo-alice")
-	bob := dialRaw(t, w.imap, "bob@example.test", "demo-bob")
-	alice.ok("ENABLE QRESYNC")
-	sel := alice.ok("SELECT INBOX")
 	v, h0 := uidValidity(t, sel), highestModSeq(t, sel)
-	uids := fetchUIDs(alice.ok("UID FETCH 1:* (FLAGS)"))
-	if len(uids) != 3 {
-		t.Fatalf("INBOX UIDs %v, want 3", uids)
-	}
 
 	bob.ok("SELECT INBOX")
 	bob.ok("UID STORE %d +FLAGS.SILENT (billing)", uids[2])
@@ -220,18 +223,7 @@ func TestQResyncSharedFolder(t *testing.T) {
 // else a client that resynchronizes later from the highest MODSEQ it saw
 // never learns of the change.
 func TestQResyncDeferredChanges(t *testing.T) {
-	w := newWorkspace(t, nil)
-	w.customer("dz@customer.example", "Zed")
-	w.customer("dy@customer.example", "Why")
-	w.customer("dx@customer.example", "Ex")
-	alice := dialRaw(t, w.imap, "alice@example.test", "demo-alice")
-	bob := dialRaw(t, w.imap, "bob@example.test", "demo-bob")
-	alice.ok("ENABLE QRESYNC")
-	alice.ok("SELECT INBOX")
-	uids := fetchUIDs(alice.ok("UID FETCH 1:* (FLAGS)")) // Zed, Why, Ex
-	if len(uids) != 3 {
-		t.Fatalf("INBOX UIDs %v, want 3", uids)
-	}
+	_, alice, bob, _, uids := qresyncInbox(t, "dz@customer.example", "dy@customer.example", "dx@customer.example") // Zed, Why, Ex
 	bob.ok("SELECT INBOX")
 	bob.ok("UID STORE %d +FLAGS.SILENT (billing)", uids[1]) // Why, then Zed: Zed's MODSEQ is the higher
 	bob.ok("UID STORE %d +FLAGS.SILENT (refund)", uids[0])

@@ -23,8 +23,6 @@ import (
 // written since since, or of its output (where its SMTP client logs), that
 // contains s; "" when there is none yet.
 func (tb *thunderbird) traceLine(since time.Time, s string) string {
-	from := since.UTC().Format("2006-01-02 15:04:05.000000")
-	logs, _ := filepath.Glob(tb.profile + ".moz.log*")
 	if b, err := os.ReadFile(tb.profile + ".log"); err == nil {
 		for _, l := range strings.Split(string(b), "\n") {
 			if strings.Contains(l, s) {
@@ -32,13 +30,22 @@ func (tb *thunderbird) traceLine(since time.Time, s string) string {
 			}
 		}
 	}
+	return tb.mozLogLine(since, func(l string) bool { return strings.Contains(l, s) })
+}
+
+// mozLogLine returns the first line of Thunderbird's IMAP trace (MOZ_LOG)
+// written since since for which match holds; "" when there is none yet.
+func (tb *thunderbird) mozLogLine(since time.Time, match func(line string) bool) string {
+	// Lines start with "2026-12-07 11:32:12.026582 UTC".
+	from := since.UTC().Format("2006-01-02 15:04:05.000000")
+	logs, _ := filepath.Glob(tb.profile + ".moz.log*")
 	for _, f := range logs {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			continue
 		}
 		for _, l := range strings.Split(string(b), "\n") {
-			if l >= from && strings.Contains(l, s) {
+			if l >= from && match(l) {
 				return l
 			}
 		}
@@ -381,21 +388,10 @@ const keyLost = 20 * time.Second
 // (customKeywords>UID>/INBOX>uids>added>removed, then "uid store uids
 // +FLAGS (keyword)"); "" when there is none yet.
 func (tb *thunderbird) keywordStored(since time.Time, keyword string) string {
-	from := since.UTC().Format("2006-01-02 15:04:05.000000")
-	logs, _ := filepath.Glob(tb.profile + ".moz.log*")
-	for _, f := range logs {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		for _, l := range strings.Split(string(b), "\n") {
-			if l >= from && (strings.Contains(l, "customKeywords>UID>/INBOX>") && strings.Contains(l, ">"+keyword+">") ||
-				strings.Contains(l, "S-INBOX:SendData") && strings.Contains(l, "+FLAGS ("+keyword)) {
-				return l
-			}
-		}
-	}
-	return ""
+	return tb.mozLogLine(since, func(l string) bool {
+		return strings.Contains(l, "customKeywords>UID>/INBOX>") && strings.Contains(l, ">"+keyword+">") ||
+			strings.Contains(l, "S-INBOX:SendData") && strings.Contains(l, "+FLAGS ("+keyword)
+	})
 }
 
 // reply presses key (Ctrl+R: Reply, Ctrl+Shift+R: Reply All) on the

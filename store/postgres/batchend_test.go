@@ -88,13 +88,26 @@ func (l *statementLog) reset() {
 	l.sqls, l.trips = nil, 0
 }
 
+// tracedUpdate runs UpdateConversations(us) with the statement log emptied
+// before it, and returns how many entries view had before, and the
+// statements and round trips of the update.
+func tracedUpdate(t *testing.T, s *Store, log *statementLog, view store.MailboxView, us []store.ConversationUpdate) (before int, sqls []string, trips int) {
+	t.Helper()
+	entries, _ := mustEntries(t, s, view)
+	log.reset()
+	if err := s.UpdateConversations(t.Context(), us); err != nil {
+		t.Fatal(err)
+	}
+	sqls, trips = log.taken()
+	return len(entries), sqls, trips
+}
+
 // TestBatchTakesSharedCountersLast: a change of several conversations
 // (keywords and an event each, as an IMAP STORE over a range makes) writes
 // every conversation's rows before it takes a counter row that all writers
 // share (batchend.go), and takes each of those once: while it holds them,
 // every other write on every node waits.
 func TestBatchTakesSharedCountersLast(t *testing.T) {
-	ctx := t.Context()
 	s, log := openTraced(t)
 	var us []store.ConversationUpdate
 	for c := range 4 {
@@ -106,12 +119,7 @@ func TestBatchTakesSharedCountersLast(t *testing.T) {
 	closed := store.StatusClosed
 	us[2].Status = &closed
 	view := store.MailboxView{Agent: agent, Folder: store.FolderInbox, Inboxes: []string{inboxA}}
-	before, _ := mustEntries(t, s, view)
-	log.reset()
-	if err := s.UpdateConversations(ctx, us); err != nil {
-		t.Fatal(err)
-	}
-	sqls, _ := log.taken()
+	before, sqls, _ := tracedUpdate(t, s, log, view, us)
 	first, counters := -1, 0
 	for i, q := range sqls {
 		if strings.Contains(q, "UPDATE counters") {
@@ -136,7 +144,7 @@ func TestBatchTakesSharedCountersLast(t *testing.T) {
 	// What the batch did is what it did before: the events are in INBOX,
 	// the closed conversation's messages left it for Closed, once each.
 	after, _ := mustEntries(t, s, view)
-	if want := len(before) - 1 + 3; len(after) != want {
+	if want := before - 1 + 3; len(after) != want {
 		t.Errorf("INBOX has %d entries after the batch, want %d", len(after), want)
 	}
 	closedView := store.MailboxView{Agent: agent, Folder: store.FolderClosed, Inboxes: []string{inboxA}}
@@ -191,12 +199,7 @@ func TestKeywordBatch(t *testing.T) {
 	}
 	us[4].RemoveTags = []string{"URGENT"} // added, then removed, as a SetKeywords may
 	view := store.MailboxView{Agent: agent, Folder: store.FolderInbox, Inboxes: []string{inboxA}}
-	before, _ := mustEntries(t, s, view)
-	log.reset()
-	if err := s.UpdateConversations(ctx, us); err != nil {
-		t.Fatal(err)
-	}
-	sqls, trips := log.taken()
+	before, sqls, trips := tracedUpdate(t, s, log, view, us)
 	if trips > 12 {
 		t.Errorf("10 conversations took %d round trips, want at most 12:\n%s", trips, strings.Join(sqls, "\n"))
 	}
@@ -219,7 +222,7 @@ func TestKeywordBatch(t *testing.T) {
 		}
 	}
 	after, _ := mustEntries(t, s, view)
-	if want := len(before) + 6; len(after) != want { // the 6 events that are messages
+	if want := before + 6; len(after) != want { // the 6 events that are messages
 		t.Errorf("INBOX has %d entries, want %d", len(after), want)
 	}
 }

@@ -161,3 +161,12 @@ func (c *Conn) expungeCode(name string) imap.ResponseCode {
 	}
 	return ""
 }
+
+// Pending reports whether updates are queued that Poll has not written yet
+// (an EXPUNGE waits for a command that allows it, and what follows it
+// waits too), for the session's HIGHESTMODSEQ below them (RFC 7162 3.2).
+func (t *SessionTracker) Pending() bool {
+	t.mutex.Lock()
+	defer t.mutex.Unlock()
+	return len(t.queue) > 0
+}
