@@ -17,7 +17,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -27,6 +26,7 @@ import (
 	"github.com/supportgate/supportgate/internal/admin"
 	"github.com/supportgate/supportgate/internal/cli"
 	"github.com/supportgate/supportgate/internal/dkimsign"
+	"github.com/supportgate/supportgate/internal/memlimit"
 	"github.com/supportgate/supportgate/internal/metrics"
 	"github.com/supportgate/supportgate/queue"
 	"github.com/supportgate/supportgate/store"
@@ -103,16 +103,17 @@ func serve(args []string, stderr io.Writer) int {
 		log.Info("running the embedded demo configuration; agents alice@example.test (demo-alice), bob@example.test (demo-bob), carol@example.test (demo-carol)")
 	}
 	log.Info("configuration loaded", "source", cfg.Source, "data_dir", cfg.Server.DataDir)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	// DESIGN.md §8: memory is bounded as a whole. max_inflight_bytes bounds
 	// the message data held at once; the soft limit makes the collector
 	// return what handling that data made (copies, parses) before the heap
-	// doubles. GOMEMLIMIT in the environment wins.
+	// doubles, and stays the headroom above a larger live heap (the
+	// pictures of big folders), which it must not chase (internal/memlimit).
+	// GOMEMLIMIT in the environment wins.
 	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(cfg.Limits.MaxInflightBytes + softMemoryHeadroom)
+		go memlimit.Keep(ctx, cfg.Limits.MaxInflightBytes+softMemoryHeadroom, softMemoryHeadroom, time.Second)
 	}
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	hup, stopHUP := notifyHUP()
 	defer stopHUP()
 

@@ -110,16 +110,10 @@ func (m *session) view(f folder) store.MailboxView {
 // load reads a folder: its UIDVALIDITY, entries in UID order and UIDNEXT.
 // The entries may be a shared snapshot's (views.go): they are not written.
 func (m *session) load(f folder) (uint32, []*store.MailboxEntry, uint32, error) {
-	r, err := m.loadFolder(f)
-	return r.validity, r.entries, r.uidNext, err
-}
-
-// loadFolder is load with the folder's HIGHESTMODSEQ.
-func (m *session) loadFolder(f folder) (folderRead, error) {
 	if s := m.srv.views.peek(m.viewKey(f)); s != nil {
-		return folderRead{validity: s.validity, entries: s.entries, uidNext: s.uidNext, highestModSeq: s.highestModSeq}, nil
+		return s.validity, s.entries, s.uidNext, nil
 	}
-	return m.readFolder(f)
+	return m.read(f)
 }
 
 // read reads a folder from the store.
@@ -171,6 +165,18 @@ func (m *session) acquireView(f folder) *view {
 	return m.srv.views.acquire(m.viewKey(f), m.filter(f))
 }
 
+// statusSnapshot is the picture of f that STATUS counts: the one the
+// agent's sessions share, which stays among the unused views after this
+// STATUS (views.go), so that a client asking STATUS of every folder now and
+// then, as Thunderbird does, costs what changed since its last STATUS. It
+// read the whole folder each time: 6 to 9 s for a folder of 921,000
+// messages that no session had selected (issue 18).
+func (m *session) statusSnapshot(f folder) (*snapshot, error) {
+	v := m.acquireView(f)
+	defer m.srv.views.release(v)
+	return m.snapshot(v, f)
+}
+
 // snapshot returns the current picture of the view v of folder f.
 func (m *session) snapshot(v *view, f folder) (*snapshot, error) {
 	return m.srv.views.current(v, m.loader(f))
@@ -217,12 +223,7 @@ func (m *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 			data.PermanentFlags = append(slices.Clone(data.Flags), imap.FlagWildcard)
 		}
 	}
-	for i, e := range entries {
-		if !e.Seen {
-			data.FirstUnseenSeqNum = uint32(i + 1)
-			break
-		}
-	}
+	data.FirstUnseenSeqNum = snap.summary().firstUnseenSeq(entries)
 	if rs := m.mbox.recent; rs != nil {
 		rs.announced = data.NumRecent
 	}
@@ -536,24 +537,22 @@ func (m *session) Status(name string, options *imap.StatusOptions) (*imap.Status
 }
 
 func (m *session) status(f folder, options *imap.StatusOptions) (*imap.StatusData, error) {
-	r, err := m.loadFolder(f)
+	snap, err := m.statusSnapshot(f)
+	if errors.Is(err, store.ErrNotFound) && f.kind == kindPrivate {
+		return nil, errNoMailbox // deleted meanwhile
+	}
 	if err != nil {
 		return nil, m.internal("reading folder status failed", err)
 	}
-	validity, entries, uidNext := r.validity, r.entries, r.uidNext
+	validity, entries, uidNext := snap.validity, snap.entries, snap.uidNext
 	data := &imap.StatusData{Mailbox: f.name}
-	var unseen, deleted uint32
+	sum := snap.summary()
+	unseen, deleted := uint32(sum.unseen), uint32(sum.deleted)
 	var size int64
-	// Only what was asked: in a million-message folder SIZE alone (a
-	// served header a message) costs more than the rest (issue 18).
-	for _, e := range entries {
-		if options.NumUnseen && !e.Seen {
-			unseen++
-		}
-		if options.NumDeleted && hasFlag(e, imap.FlagDeleted) {
-			deleted++
-		}
-		if options.Size {
+	// Only when asked: in a million-message folder SIZE (a served header
+	// a message) costs more than the rest (issue 18).
+	if options.Size {
+		for _, e := range entries {
 			size += servedSize(*e)
 		}
 	}
@@ -585,7 +584,7 @@ func (m *session) status(f folder, options *imap.StatusOptions) (*imap.StatusDat
 		data.UIDValidity = validity
 	}
 	if options.HighestModSeq {
-		data.HighestModSeq = max(r.highestModSeq, 1) // RFC 7162 3.1.10
+		data.HighestModSeq = max(snap.highestModSeq, 1) // RFC 7162 3.1.10
 	}
 	return data, nil
 }

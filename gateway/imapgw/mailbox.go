@@ -64,9 +64,7 @@ func newSelectedMailbox(f folder, readOnly bool, v *view, snap *snapshot) *selec
 		known: map[string]bool{},
 	}
 	mb.learn(baseFlags)
-	for i := range snap.entries {
-		mb.learnEntry(snap.entries[i])
-	}
+	mb.learn(snap.summary().shown()) // summary.go: not a walk of the folder
 	mb.learn(v.remembered()) // views.go: announced before, listed still
 	mb.flagsChanged = false  // the SELECT answer carries them
 	mb.session.SetCurrentFlags(mb.currentFlags)

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/emersion/go-imap/v2"
 
@@ -158,6 +159,8 @@ type snapshot struct {
 	cursor store.FolderCursor
 	// how it was made from the snapshot before it (for tests).
 	how readKind
+	// sum is its summary once computed or derived (summary.go).
+	sum atomic.Pointer[folderSummary]
 }
 
 // readKind is how a snapshot was made.
@@ -287,6 +290,10 @@ func (vs *views) current(v *view, load loadFunc) (*snapshot, error) {
 		if !unchanged(old.entries, idx, r.replacements) {
 			entries, d := patch(old.entries, idx, r.replacements, r.entries)
 			s.entries, s.chain, s.how = entries, s.id, readPatched
+			if sum := old.sum.Load(); sum != nil {
+				came := append(slices.Clip(r.replacements), r.entries...)
+				s.sum.Store(sum.derive(old.entries, idx, came, entries))
+			}
 			if d.exact {
 				s.prev, s.delta = old.id, &d
 			}
@@ -300,6 +307,9 @@ func (vs *views) current(v *view, load loadFunc) (*snapshot, error) {
 		// snapshot of a view is ever extended.
 		s.entries = append(old.entries, r.entries...)
 		s.chain, s.how = old.chain, readAppended
+		if sum := old.sum.Load(); sum != nil {
+			s.sum.Store(sum.derive(old.entries, nil, r.entries, s.entries))
+		}
 		s.prev, s.delta = old.id, &delta{added: len(r.entries) > 0, exact: true}
 	} else {
 		if r.appended {

@@ -182,7 +182,7 @@ func incrementalVsFull(t *testing.T, seed uint64) {
 		},
 	}
 	reads := map[readKind]int{}
-	patchedDeltas := 0
+	patchedDeltas, derived := 0, 0
 	if err := inbound(0, false); err != nil {
 		t.Fatal(err)
 	}
@@ -217,6 +217,15 @@ func incrementalVsFull(t *testing.T, seed uint64) {
 			}
 			if s != p.last {
 				reads[s.how]++
+				// The summary derived from the last one (summary.go) is
+				// what counting the entries gives.
+				if sum := s.sum.Load(); sum != nil {
+					derived++
+					if want := summarize(s.entries); !sameSummary(sum, want) {
+						t.Fatalf("step %d, %s of %s: derived summary %+v (flags %v), want %+v (flags %v)", step, p.f.name, p.m.agent.Email,
+							*sum, sum.shown(), *want, want.shown())
+					}
+				}
 				switch {
 				case s.how == readFull && !p.forced:
 					t.Fatalf("step %d, %s of %s: read in full after rewrites that name their conversations", step, p.f.name, p.m.agent.Email)
@@ -235,6 +244,7 @@ func incrementalVsFull(t *testing.T, seed uint64) {
 					}
 				}
 				p.last, p.forced = s, false
+				s.summary() // known, so that the next one derives its own
 			}
 			validity, full, uidNext, err := p.m.read(p.f)
 			if err != nil {
@@ -259,10 +269,26 @@ func incrementalVsFull(t *testing.T, seed uint64) {
 			}
 		}
 	}
-	t.Logf("%d appended, %d patched (%d of them with a delta) and %d full reads", reads[readAppended], reads[readPatched], patchedDeltas, reads[readFull])
+	t.Logf("%d appended, %d patched (%d of them with a delta) and %d full reads; %d summaries derived", reads[readAppended], reads[readPatched], patchedDeltas, reads[readFull], derived)
+	if derived == 0 {
+		t.Fatal("no summary was derived")
+	}
 	if reads[readAppended] == 0 || reads[readPatched] == 0 || reads[readFull] == 0 {
 		t.Fatalf("%d appended, %d patched and %d full reads: every path must be exercised", reads[readAppended], reads[readPatched], reads[readFull])
 	}
+}
+
+// sameSummary compares two summaries; the order in which flags were first
+// seen may differ.
+func sameSummary(a, b *folderSummary) bool {
+	return a.unseen == b.unseen && a.deleted == b.deleted && a.firstUnseen == b.firstUnseen &&
+		reflect.DeepEqual(sortedFlags(a.shown()), sortedFlags(b.shown()))
+}
+
+func sortedFlags(fs []imap.Flag) []imap.Flag {
+	out := slices.Clone(fs)
+	slices.Sort(out)
+	return out
 }
 
 func sameEntries(a, b []*store.MailboxEntry) bool {
