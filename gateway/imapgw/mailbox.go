@@ -65,8 +65,8 @@ func newSelectedMailbox(f folder, readOnly bool, v *view, snap *snapshot) *selec
 	}
 	mb.learn(baseFlags)
 	mb.learn(snap.summary().shown()) // summary.go: not a walk of the folder
-	mb.learn(v.remembered()) // views.go: announced before, listed still
-	mb.flagsChanged = false  // the SELECT answer carries them
+	mb.learn(v.remembered())         // views.go: announced before, listed still
+	mb.flagsChanged = false          // the SELECT answer carries them
 	mb.session.SetCurrentFlags(mb.currentFlags)
 	return mb
 }
