@@ -3,6 +3,7 @@ package imapgw
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -66,11 +67,21 @@ func TestSearchIndexNeverLosesAMatch(t *testing.T) {
 			t.Fatal(err)
 		}
 		e := store.MailboxEntry{Message: res.Message, Conversation: res.Conversation, Kind: store.KindInbound, Size: int64(len(raw))}
+		// The fields added when served vary, in runs as in a folder
+		// (narrowing.holds remembers the last value).
+		switch i % 4 {
+		case 1:
+			e.Kind, e.ReplyTo = store.KindReply, "Help Team <help-desk@example.com>"
+		case 2:
+			e.Kind, e.HiddenBCC = store.KindSide, []string{"boss@example.org"}
+		case 3:
+			e.SenderRole = store.SenderParticipant
+		}
 		entries = append(entries, e)
 		served[e.Message] = joinServed(servedHeader(e), servedBody(e, []byte(raw)))
 	}
 	var needles []string
-	for _, s := range indexStrings {
+	for _, s := range append(slices.Clone(indexStrings), "Help Team", "help-desk@", "boss@example", "reply", "participant") {
 		for _, v := range []string{s, strings.ToUpper(s)} {
 			r := []rune(v)
 			for n := 3; n <= 6; n++ {
@@ -113,13 +124,11 @@ func TestSearchIndexNeverLosesAMatch(t *testing.T) {
 			if !found {
 				continue
 			}
-			n := &narrowing{ids: map[int64]struct{}{}}
+			var text []string
 			if k.name == "TEXT" {
-				n.text = []string{strings.ToLower(s)}
+				text = []string{strings.ToLower(s)}
 			}
-			for _, id := range ids {
-				n.ids[id] = struct{}{}
-			}
+			n := newNarrowing(ids, text)
 			for i := range entries {
 				e := &entries[i]
 				if !matchContent(served[e.Message], k.crit(s)) {
@@ -167,6 +176,22 @@ func TestTextSkipsSignatures(t *testing.T) {
 		}
 		if indexed != want {
 			t.Errorf("TEXT %q: the index holds it %v, want %v", needle, indexed, want)
+		}
+	}
+}
+
+// TestIDSet checks both forms of the candidates set against a map.
+func TestIDSet(t *testing.T) {
+	for _, ids := range [][]int64{nil, {0}, {1, 63, 64, 65, 1000}, {5, maxBitsetID + 7}, {-3, 9}} {
+		set := newIDSet(ids)
+		want := map[int64]bool{}
+		for _, id := range ids {
+			want[id] = true
+		}
+		for _, id := range []int64{-3, -1, 0, 1, 2, 5, 9, 62, 63, 64, 65, 66, 999, 1000, 1001, maxBitsetID + 7, 1 << 40} {
+			if set.has(id) != want[id] {
+				t.Errorf("set of %v: has(%d) = %v", ids, id, set.has(id))
+			}
 		}
 	}
 }
