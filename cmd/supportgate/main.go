@@ -108,11 +108,11 @@ func serve(args []string, stderr io.Writer) int {
 	// DESIGN.md §8: memory is bounded as a whole. max_inflight_bytes bounds
 	// the message data held at once; the soft limit makes the collector
 	// return what handling that data made (copies, parses) before the heap
-	// doubles, and stays the headroom above a larger live heap (the
-	// pictures of big folders), which it must not chase (internal/memlimit).
+	// doubles, and grows with a live heap that passes it (the pictures of
+	// big folders), which the collector must not chase (internal/memlimit).
 	// GOMEMLIMIT in the environment wins.
 	if os.Getenv("GOMEMLIMIT") == "" {
-		go memlimit.Keep(ctx, cfg.Limits.MaxInflightBytes+softMemoryHeadroom, softMemoryHeadroom, time.Second)
+		go memlimit.Keep(ctx, cfg.Limits.MaxInflightBytes+softMemoryHeadroom, time.Second)
 	}
 	hup, stopHUP := notifyHUP()
 	defer stopHUP()

@@ -1,8 +1,8 @@
-// Package memlimit keeps Go's soft memory limit at least a room above the
-// heap that is live, so that the collector returns the garbage of message
-// handling early without collecting over and over when the live heap
-// itself grows past a fixed limit (DESIGN.md §8: memory is bounded as a
-// whole).
+// Package memlimit keeps Go's soft memory limit at a floor, or half again
+// the heap that is live when that is more, so that the collector returns
+// the garbage of message handling early without collecting over and over
+// when the live heap itself grows past a fixed limit (DESIGN.md §8:
+// memory is bounded as a whole).
 //
 // A fixed limit of max_inflight_bytes + 128 MiB did that until the folder
 // pictures of IMAP sessions outgrew it: one picture of a 921,000-message
@@ -18,9 +18,12 @@ import (
 	"time"
 )
 
-// For is the soft limit for a live heap of live bytes: floor, or room
-// above the live heap when that is more.
-func For(live, floor, room int64) int64 { return max(floor, live+room) }
+// For is the soft limit for a live heap of live bytes: floor, or half again
+// the live heap when that is more. Below the floor nothing changes from a
+// fixed limit (the daemon's is max_inflight_bytes + 128 MiB, whose peak
+// TestMemoryIsBoundedUnderParallelLoad checks); above it the collector runs
+// when the heap has grown by half, as with GOGC=50.
+func For(live, floor int64) int64 { return max(floor, live+live/2) }
 
 // live reads the heap the last collection found live.
 func live() int64 {
@@ -33,15 +36,15 @@ func live() int64 {
 }
 
 // Adjust sets the soft limit for the heap live now and returns it.
-func Adjust(floor, room int64) int64 {
-	limit := For(live(), floor, room)
+func Adjust(floor int64) int64 {
+	limit := For(live(), floor)
 	debug.SetMemoryLimit(limit)
 	return limit
 }
 
 // Keep adjusts the soft limit now and every interval until ctx is done.
-func Keep(ctx context.Context, floor, room int64, interval time.Duration) {
-	Adjust(floor, room)
+func Keep(ctx context.Context, floor int64, interval time.Duration) {
+	Adjust(floor)
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -49,7 +52,7 @@ func Keep(ctx context.Context, floor, room int64, interval time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			Adjust(floor, room)
+			Adjust(floor)
 		}
 	}
 }
