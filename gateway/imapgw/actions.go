@@ -102,15 +102,30 @@ func (m *session) copy(numSet imap.NumSet, destName string) (*imap.CopyData, []s
 		if err := m.act(dest, convs); err != nil {
 			return nil, nil, err
 		}
-		validity, entries, _, err := m.load(dest)
+		// The destination's picture, brought up to date with the copies
+		// (only what changed is read), and each copy found from its end,
+		// where new entries are: a COPY into a folder of a million
+		// messages read all of it and looked through it once per message
+		// copied (issue 18).
+		snap, err := m.picture(dest)
 		if err != nil {
 			return nil, nil, m.internal("reading the destination failed", err)
 		}
-		data.UIDValidity = validity
+		data.UIDValidity = snap.validity
+		copied := make(map[int64]uint32, len(sources))
 		for _, e := range sources {
-			if i := slices.IndexFunc(entries, func(d *store.MailboxEntry) bool { return d.Message == e.Message }); i >= 0 {
+			copied[e.Message] = 0
+		}
+		for i, left := len(snap.entries)-1, len(copied); i >= 0 && left > 0; i-- {
+			if uid, ok := copied[snap.entries[i].Message]; ok && uid == 0 {
+				copied[snap.entries[i].Message] = snap.entries[i].UID
+				left--
+			}
+		}
+		for _, e := range sources {
+			if uid := copied[e.Message]; uid != 0 {
 				srcUIDs.AddNum(imap.UID(e.UID))
-				dstUIDs.AddNum(imap.UID(entries[i].UID))
+				dstUIDs.AddNum(imap.UID(uid))
 			}
 		}
 	} else {

@@ -107,15 +107,6 @@ func (m *session) view(f folder) store.MailboxView {
 	return v
 }
 
-// load reads a folder: its UIDVALIDITY, entries in UID order and UIDNEXT.
-// The entries may be a shared snapshot's (views.go): they are not written.
-func (m *session) load(f folder) (uint32, []*store.MailboxEntry, uint32, error) {
-	if s := m.srv.views.peek(m.viewKey(f)); s != nil {
-		return s.validity, s.entries, s.uidNext, nil
-	}
-	return m.read(f)
-}
-
 // read reads a folder from the store.
 func (m *session) read(f folder) (uint32, []*store.MailboxEntry, uint32, error) {
 	r, err := m.readFolder(f)
@@ -165,13 +156,14 @@ func (m *session) acquireView(f folder) *view {
 	return m.srv.views.acquire(m.viewKey(f), m.filter(f))
 }
 
-// statusSnapshot is the picture of f that STATUS counts: the one the
-// agent's sessions share, which stays among the unused views after this
-// STATUS (views.go), so that a client asking STATUS of every folder now and
-// then, as Thunderbird does, costs what changed since its last STATUS. It
-// read the whole folder each time: 6 to 9 s for a folder of 921,000
-// messages that no session had selected (issue 18).
-func (m *session) statusSnapshot(f folder) (*snapshot, error) {
+// picture is the current picture of f for a reader that does not select
+// it (STATUS, a COPY's destination): the one the agent's sessions share,
+// which stays among the unused views afterwards (views.go), so that a
+// client asking STATUS of every folder now and then, as Thunderbird does,
+// costs what changed since its last STATUS. STATUS read the whole folder
+// each time: 6 to 9 s for a folder of 921,000 messages that no session had
+// selected (issue 18).
+func (m *session) picture(f folder) (*snapshot, error) {
 	v := m.acquireView(f)
 	defer m.srv.views.release(v)
 	return m.snapshot(v, f)
@@ -537,7 +529,7 @@ func (m *session) Status(name string, options *imap.StatusOptions) (*imap.Status
 }
 
 func (m *session) status(f folder, options *imap.StatusOptions) (*imap.StatusData, error) {
-	snap, err := m.statusSnapshot(f)
+	snap, err := m.picture(f)
 	if errors.Is(err, store.ErrNotFound) && f.kind == kindPrivate {
 		return nil, errNoMailbox // deleted meanwhile
 	}

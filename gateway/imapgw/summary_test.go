@@ -1,9 +1,13 @@
 package imapgw
 
 import (
+	"cmp"
 	"context"
 	"io"
 	"log/slog"
+	"regexp"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -80,4 +84,69 @@ func TestStatusKeepsPicture(t *testing.T) {
 	if seq := later.summary().firstUnseenSeq(later.entries); seq != 2 {
 		t.Fatalf("first unseen at %d, want 2", seq)
 	}
+}
+
+// TestCopyUIDFromPicture checks COPYUID (RFC 4315 3) of a COPY into a
+// shared folder, found in the destination's picture from its end: each
+// destination UID is the copy of the source UID at the same place, also
+// when the destination's picture was made before the COPY (by a STATUS).
+func TestCopyUIDFromPicture(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	fillStore(t, st, 8) // conversations of UIDs 1-2, 3-4, 5-6, 7-8
+	c := dialTest(t, testServer(t, st))
+	c.must(t, "SELECT INBOX")
+	c.must(t, "UID COPY 1:2 Mine")      // Mine's first entries, before its picture
+	c.must(t, "STATUS Mine (MESSAGES)") // Mine's picture, kept
+	messageIDs := func(out string) map[string]string {
+		t.Helper()
+		ids := map[string]string{}
+		for _, m := range regexp.MustCompile(`(?s)UID (\d+) BODY\[HEADER\.FIELDS \("?MESSAGE-ID"?\)\] \{\d+\}\r\nMessage-I[Dd]: <([^>]+)>`).FindAllStringSubmatch(out, -1) {
+			ids[m[1]] = m[2]
+		}
+		return ids
+	}
+	fetched := c.must(t, "UID FETCH 3:4,7:8 (UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
+	src := messageIDs(fetched)
+	if len(src) != 4 {
+		t.Fatalf("source Message-IDs %v in %q", src, fetched)
+	}
+	out := c.must(t, "UID COPY 3:4,7:8 Mine")
+	m := regexp.MustCompile(`COPYUID (\d+) ([0-9:,]+) ([0-9:,]+)\]`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no COPYUID in %q", out)
+	}
+	srcUIDs, dstUIDs := expandSet(t, m[2]), expandSet(t, m[3])
+	if len(srcUIDs) != 4 || len(dstUIDs) != 4 {
+		t.Fatalf("COPYUID %s %s: want four of each", m[2], m[3])
+	}
+	c.must(t, "SELECT Mine")
+	dst := messageIDs(c.must(t, "UID FETCH "+m[3]+" (UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])"))
+	for i := range srcUIDs {
+		if src[srcUIDs[i]] == "" || src[srcUIDs[i]] != dst[dstUIDs[i]] {
+			t.Fatalf("COPYUID pairs source %s (%s) with %s (%s)", srcUIDs[i], src[srcUIDs[i]], dstUIDs[i], dst[dstUIDs[i]])
+		}
+	}
+}
+
+// expandSet lists the numbers of an IMAP number set without "*".
+func expandSet(t *testing.T, set string) []string {
+	t.Helper()
+	var out []string
+	for _, r := range strings.Split(set, ",") {
+		lo, hi, _ := strings.Cut(r, ":")
+		a, err1 := strconv.Atoi(lo)
+		b, err2 := strconv.Atoi(cmp.Or(hi, lo))
+		if err1 != nil || err2 != nil {
+			t.Fatalf("bad set %q", set)
+		}
+		for n := min(a, b); n <= max(a, b); n++ {
+			out = append(out, strconv.Itoa(n))
+		}
+	}
+	return out
 }
