@@ -92,6 +92,8 @@ type view struct {
 	kwMu     sync.Mutex
 	keywords []imap.Flag
 	kwKnown  map[string]bool
+
+	convs convIndex // under mu (convindex.go)
 }
 
 // remember adds flags to the keywords the view's sessions have announced.
@@ -286,10 +288,11 @@ func (vs *views) current(v *view, load loadFunc) (*snapshot, error) {
 	if r.appended && old != nil && old.validity == r.validity && len(r.replaced) > 0 {
 		// When none of the entries this view shows changed, only new
 		// entries were added, as below.
-		idx := replacedIndexes(old.entries, r.replaced)
+		idx := v.convs.replacedIndexes(old, r.replaced)
 		if !unchanged(old.entries, idx, r.replacements) {
 			entries, d := patch(old.entries, idx, r.replacements, r.entries)
 			s.entries, s.chain, s.how = entries, s.id, readPatched
+			v.convs.moveTo(old, s, r.replaced, r.replacements, r.entries)
 			if sum := old.sum.Load(); sum != nil {
 				came := append(slices.Clip(r.replacements), r.entries...)
 				s.sum.Store(sum.derive(old.entries, idx, came, entries))
@@ -307,6 +310,7 @@ func (vs *views) current(v *view, load loadFunc) (*snapshot, error) {
 		// snapshot of a view is ever extended.
 		s.entries = append(old.entries, r.entries...)
 		s.chain, s.how = old.chain, readAppended
+		v.convs.moveTo(old, s, nil, nil, r.entries)
 		if sum := old.sum.Load(); sum != nil {
 			s.sum.Store(sum.derive(old.entries, nil, r.entries, s.entries))
 		}
@@ -316,6 +320,7 @@ func (vs *views) current(v *view, load loadFunc) (*snapshot, error) {
 			return nil, errors.New("imapgw: an incremental read without the snapshot it extends")
 		}
 		s.entries, s.chain = r.entries, s.id
+		v.convs.drop()
 		if old != nil && old.validity == r.validity {
 			if d := diff(old.entries, r.entries); d.exact {
 				s.prev, s.delta = old.id, &d
@@ -355,28 +360,6 @@ func (m *session) loader(f folder) loadFunc {
 		return folderRead{validity: validity, entries: pointers(c.Entries), uidNext: c.UIDNext, cursor: c.Cursor, appended: !c.Full,
 			replaced: c.Replaced, replacements: pointers(c.Replacements), highestModSeq: uint64(c.HighestModSeq)}, err
 	}
-}
-
-// replacedIndexes returns the indexes of the entries of the replaced
-// conversations, in order: one look at each entry, no copy.
-func replacedIndexes(entries []*store.MailboxEntry, replaced map[int64]bool) []int {
-	var idx []int
-	if len(replaced) == 1 {
-		for c := range replaced {
-			for i := range entries {
-				if entries[i].Conversation == c {
-					idx = append(idx, i)
-				}
-			}
-		}
-		return idx
-	}
-	for i := range entries {
-		if replaced[entries[i].Conversation] {
-			idx = append(idx, i)
-		}
-	}
-	return idx
 }
 
 // unchanged reports whether the replacements are the entries at idx as

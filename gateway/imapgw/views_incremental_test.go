@@ -273,6 +273,16 @@ func incrementalVsFull(t *testing.T, seed uint64) {
 	if derived == 0 {
 		t.Fatal("no summary was derived")
 	}
+	// The conversation index (convindex.go) follows the pictures: it is
+	// built again only after a full read, not at every patch.
+	built := 0
+	for _, p := range probes {
+		built += p.v.convs.built
+	}
+	if built > reads[readFull]+len(probes) {
+		t.Fatalf("the conversation index was built %d times for %d patched pictures and %d full reads", built, reads[readPatched], reads[readFull])
+	}
+	t.Logf("conversation index built %d times", built)
 	if reads[readAppended] == 0 || reads[readPatched] == 0 || reads[readFull] == 0 {
 		t.Fatalf("%d appended, %d patched and %d full reads: every path must be exercised", reads[readAppended], reads[readPatched], reads[readFull])
 	}

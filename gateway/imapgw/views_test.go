@@ -263,7 +263,8 @@ func TestPatchSharesUnchangedEntries(t *testing.T) {
 	for i, e := range old {
 		e.Conversation = int64(i%3 + 1)
 	}
-	idx := replacedIndexes(old, map[int64]bool{2: true}) // UIDs 2, 5 and 8
+	var ci convIndex
+	idx := ci.replacedIndexes(&snapshot{entries: old}, map[int64]bool{2: true}) // UIDs 2, 5 and 8
 	if !slices.Equal(idx, []int{1, 4, 7}) {
 		t.Fatalf("replaced indexes %v, want [1 4 7]", idx)
 	}
