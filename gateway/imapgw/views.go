@@ -74,6 +74,12 @@ type views struct {
 
 const keepUnused = 64
 
+// keepUnusedEntries bounds the entries of the unused views kept, about a
+// gigabyte: a STATUS keeps the picture of the folder it counts (folders.go,
+// picture), and pictures of folders of a million messages are about 240 MB
+// each. The newest unused view is kept whatever its size.
+const keepUnusedEntries = 4_000_000
+
 // view is one folder picture and the sessions using it.
 type view struct {
 	key   viewKey
@@ -94,6 +100,9 @@ type view struct {
 	kwKnown  map[string]bool
 
 	convs convIndex // under mu (convindex.go)
+	// entries is how many entries its newest snapshot holds, for views
+	// to bound what unused views keep without taking mu.
+	entries atomic.Int64
 }
 
 // remember adds flags to the keywords the view's sessions have announced.
@@ -232,7 +241,7 @@ func (vs *views) release(v *view) {
 		return
 	}
 	vs.unused = append(vs.unused, v)
-	for len(vs.unused) > keepUnused {
+	for len(vs.unused) > keepUnused || len(vs.unused) > 1 && vs.unusedEntries() > keepUnusedEntries {
 		old := vs.unused[0]
 		vs.unused = vs.unused[1:]
 		if old.users == 0 && vs.m[old.key] == old && !slices.Contains(vs.unused, old) {
@@ -242,6 +251,17 @@ func (vs *views) release(v *view) {
 			}
 		}
 	}
+}
+
+// unusedEntries is how many entries the unused views hold, under vs.mu.
+func (vs *views) unusedEntries() int64 {
+	var n int64
+	for i, v := range vs.unused {
+		if v.users == 0 && !slices.Contains(vs.unused[:i], v) {
+			n += v.entries.Load()
+		}
+	}
+	return n
 }
 
 // peek returns the current snapshot of key if a session has one, for a
@@ -301,6 +321,7 @@ func (vs *views) current(v *view, load loadFunc) (*snapshot, error) {
 				s.prev, s.delta = old.id, &d
 			}
 			v.snap = s
+			v.entries.Store(int64(len(s.entries)))
 			return s, nil
 		}
 	}
@@ -328,6 +349,7 @@ func (vs *views) current(v *view, load loadFunc) (*snapshot, error) {
 		}
 	}
 	v.snap = s
+	v.entries.Store(int64(len(s.entries)))
 	return s, nil
 }
 

@@ -179,6 +179,33 @@ func TestViewsKeepsFewUnused(t *testing.T) {
 	}
 }
 
+// TestViewsKeepFewUnusedEntries: unused views are dropped, oldest first,
+// while they hold more than keepUnusedEntries entries together, but the
+// newest is kept whatever its size (a STATUS of a big folder keeps its
+// picture for the next one).
+func TestViewsKeepFewUnusedEntries(t *testing.T) {
+	vs := newViews(nil)
+	release := func(folder string, entries int64) *view {
+		v := vs.acquire(viewKey{agent: "a", folder: folder}, store.Filter{})
+		v.entries.Store(entries)
+		vs.release(v)
+		return v
+	}
+	small := release("small", 10)
+	big := release("big", keepUnusedEntries*3/4)
+	if vs.m[viewKey{agent: "a", folder: "big"}] != big || vs.m[viewKey{agent: "a", folder: "small"}] != small {
+		t.Fatal("views within the bound were dropped")
+	}
+	bigger := release("bigger", keepUnusedEntries*3/4)
+	if vs.m[viewKey{agent: "a", folder: "big"}] != nil || vs.m[viewKey{agent: "a", folder: "small"}] != nil {
+		t.Fatal("the oldest unused views were kept past the bound")
+	}
+	huge := release("huge", keepUnusedEntries*2)
+	if vs.m[viewKey{agent: "a", folder: "huge"}] != huge || vs.m[viewKey{agent: "a", folder: "bigger"}] != nil {
+		t.Fatalf("the newest unused view (larger than the bound alone) must be kept, the older dropped: bigger %v", bigger)
+	}
+}
+
 // TestViewWakesForWhatItShows: an agent's picture of INBOX is not read
 // again, and its sessions are not woken, for a message in an inbox the
 // agent does not see or another agent's \Seen; it is for a message in
