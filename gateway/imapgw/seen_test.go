@@ -1,11 +1,8 @@
 package imapgw
 
 import (
-	"context"
 	"strings"
 	"testing"
-
-	"github.com/supportgate/supportgate/store/sqlite"
 )
 
 // TestOwnSeenReportedOnce: a session's own \Seen (STORE, and FETCH BODY[])
@@ -14,12 +11,7 @@ import (
 // session of the agent is told by its next poll, and a keyword set on the
 // same message afterwards still reaches both.
 func TestOwnSeenReportedOnce(t *testing.T) {
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := openTestStore(t)
 	fillStore(t, st, 4)
 	addr := testServer(t, st)
 	a, b := dialTest(t, addr), dialTest(t, addr)

@@ -84,6 +84,17 @@ func benchRaw(i int) []byte {
 }
 
 // fillStore stores n messages in INBOX, two per conversation.
+// openTestStore opens a store of its own for a test, closed after it.
+func openTestStore(tb testing.TB) *sqlite.Store {
+	tb.Helper()
+	st, err := sqlite.Open(context.Background(), tb.TempDir())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { st.Close() })
+	return st
+}
+
 func fillStore(tb testing.TB, st *sqlite.Store, n int) {
 	tb.Helper()
 	ctx := context.Background()

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/supportgate/supportgate/store"
-	"github.com/supportgate/supportgate/store/sqlite"
 )
 
 // Regressions found by imaptest's stress run on the shared INBOX
@@ -103,11 +102,7 @@ func addCustomerMail(t *testing.T, st store.Store, n int) {
 // 1"); imaptest saw "seq too high (276 > 275, state=UIDFETCH)".
 func TestFetchOnlyAnnouncedMessages(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := openTestStore(t)
 	fillStore(t, st, 6) // conversations of UIDs 1-2, 3-4, 5-6
 	c := dialTest(t, testServer(t, st))
 	var v clientView
@@ -140,11 +135,7 @@ func TestFetchOnlyAnnouncedMessages(t *testing.T) {
 // shows it (RFC 9051 7.3.5; imaptest: "Keyword used without being in FLAGS").
 func TestKeywordsAnnouncedBeforeUse(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := openTestStore(t)
 	fillStore(t, st, 6)
 	if err := st.UpdateConversation(ctx, store.KeywordsUpdate(1, []string{"$Label1"}, nil)); err != nil {
 		t.Fatal(err)
@@ -196,11 +187,7 @@ func TestKeywordsAnnouncedBeforeUse(t *testing.T) {
 // FETCH or STORE). imaptest: "STORE didn't update keyword".
 func TestStoreNewKeywordWithExpungePending(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := openTestStore(t)
 	fillStore(t, st, 6) // conversations of UIDs 1-2, 3-4, 5-6
 	c := dialTest(t, testServer(t, st))
 	var v clientView

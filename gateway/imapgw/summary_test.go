@@ -15,7 +15,6 @@ import (
 
 	"github.com/supportgate/supportgate/config"
 	"github.com/supportgate/supportgate/store"
-	"github.com/supportgate/supportgate/store/sqlite"
 )
 
 // TestStatusKeepsPicture checks that STATUS of a folder no session has
@@ -24,11 +23,7 @@ import (
 // from the derived summary what a walk of the entries would.
 func TestStatusKeepsPicture(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := openTestStore(t)
 	fillStore(t, st, 6) // conversations of UIDs 1-2, 3-4, 5-6
 	srv := &Server{opts: Options{Store: st, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}, views: newViews(st)}
 	const agent = "alice@example.test"
@@ -91,12 +86,7 @@ func TestStatusKeepsPicture(t *testing.T) {
 // destination UID is the copy of the source UID at the same place, also
 // when the destination's picture was made before the COPY (by a STATUS).
 func TestCopyUIDFromPicture(t *testing.T) {
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := openTestStore(t)
 	fillStore(t, st, 8) // conversations of UIDs 1-2, 3-4, 5-6, 7-8
 	c := dialTest(t, testServer(t, st))
 	c.must(t, "SELECT INBOX")

@@ -13,7 +13,6 @@ import (
 
 	"github.com/supportgate/supportgate/config"
 	"github.com/supportgate/supportgate/store"
-	"github.com/supportgate/supportgate/store/sqlite"
 )
 
 func uidList(uids ...uint32) []*store.MailboxEntry {
@@ -64,11 +63,7 @@ func wantLine(t *testing.T, what, out, re string) {
 // store's once, in order, and its own flag changes only in its own answer.
 func TestSharedViews(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := openTestStore(t)
 	fillStore(t, st, 6) // conversations of UIDs 1-2, 3-4, 5-6
 	addr := testServer(t, st)
 	a, b := dialTest(t, addr), dialTest(t, addr)
@@ -112,11 +107,7 @@ func TestSharedViews(t *testing.T) {
 // was stored.
 func TestFetchMetaPaths(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := openTestStore(t)
 	fillStore(t, st, 3) // no MetaFunc yet: the lazy path
 	addr := testServer(t, st)
 	st.SetMetaFunc(MessageMeta) // as cmd/supportgate wires the daemon
@@ -213,11 +204,7 @@ func TestViewsKeepFewUnusedEntries(t *testing.T) {
 // returns after it is published: no waiting.
 func TestViewWakesForWhatItShows(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := openTestStore(t)
 	fillStore(t, st, 2)
 	srv := &Server{opts: Options{Store: st, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}, views: newViews(st)}
 	m := &session{srv: srv, ctx: ctx, log: srv.opts.Log, agent: &config.Agent{Email: testAgent}, inboxes: []string{testInbox}}
