@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
+
+	"github.com/supportgate/supportgate/store"
 )
 
 // benchRaw is a 4 KiB inbound message.
@@ -49,5 +51,44 @@ func BenchmarkStoreInsert(b *testing.B) {
 				})
 			})
 		}
+	}
+}
+
+// BenchmarkSeenRoundTrip measures what a session's STORE \Seen costs the
+// store on PostgreSQL: the agent's \Seen of one message, then the read
+// that brings the session's picture of INBOX up to date (EntryChanges from
+// the cursor before). bench/run's million section had it at 34 ms at
+// 10,000 messages, against 3 ms on SQLite (issue 18).
+func BenchmarkSeenRoundTrip(b *testing.B) {
+	ctx := context.Background()
+	st := openTest(b, pg.DSN(b))
+	var msgs []int64
+	for i := range 200 {
+		id := fmt.Sprintf("seen%d@customer.example", i)
+		res, err := st.AddInbound(ctx, newInbound("support@example.test", id, i))
+		if err != nil {
+			b.Fatal(err)
+		}
+		msgs = append(msgs, res.Message)
+	}
+	view := store.MailboxView{Agent: "alice@example.test", Folder: store.FolderInbox, Inboxes: []string{"support@example.test"}}
+	c, err := st.EntryChanges(ctx, view, store.FolderCursor{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cur := c.Cursor
+	b.ResetTimer()
+	for i := range b.N {
+		if err := st.SetSeen(ctx, view.Agent, msgs[i%len(msgs):i%len(msgs)+1], i/len(msgs)%2 == 0); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := st.UIDValidity(ctx, view); err != nil {
+			b.Fatal(err)
+		}
+		c, err := st.EntryChanges(ctx, view, cur)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cur = c.Cursor
 	}
 }
