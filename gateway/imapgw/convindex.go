@@ -66,7 +66,10 @@ func (ci *convIndex) replacedIndexes(s *snapshot, replaced map[int64]bool) []int
 	for c := range replaced {
 		for _, uid := range index[c] {
 			i := sort.Search(len(s.entries), func(k int) bool { return s.entries[k].UID >= uid })
-			if i < len(s.entries) && s.entries[i].UID == uid {
+			// The entry must still be of c: what the walk of the folder
+			// found, should an entry ever change conversation without
+			// its old one being replaced too.
+			if i < len(s.entries) && s.entries[i].UID == uid && s.entries[i].Conversation == c {
 				idx = append(idx, i)
 			}
 		}
