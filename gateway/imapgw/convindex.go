@@ -2,7 +2,6 @@ package imapgw
 
 import (
 	"slices"
-	"sort"
 
 	"github.com/supportgate/supportgate/store"
 )
@@ -44,7 +43,7 @@ func (ci *convIndex) add(entries []*store.MailboxEntry) {
 // added; when ci describes another snapshot, or none, it is dropped.
 func (ci *convIndex) moveTo(from, s *snapshot, replaced map[int64]bool, repl, added []*store.MailboxEntry) {
 	if ci.of != from || ci.uids == nil {
-		ci.of, ci.uids = nil, nil
+		ci.drop()
 		return
 	}
 	for c := range replaced {
@@ -65,7 +64,7 @@ func (ci *convIndex) replacedIndexes(s *snapshot, replaced map[int64]bool) []int
 	var idx []int
 	for c := range replaced {
 		for _, uid := range index[c] {
-			i := sort.Search(len(s.entries), func(k int) bool { return s.entries[k].UID >= uid })
+			i := atOrAbove(s.entries, uid)
 			// The entry must still be of c: what the walk of the folder
 			// found, should an entry ever change conversation without
 			// its old one being replaced too.

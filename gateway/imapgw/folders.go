@@ -107,12 +107,6 @@ func (m *session) view(f folder) store.MailboxView {
 	return v
 }
 
-// read reads a folder from the store.
-func (m *session) read(f folder) (uint32, []*store.MailboxEntry, uint32, error) {
-	r, err := m.readFolder(f)
-	return r.validity, r.entries, r.uidNext, err
-}
-
 // readFolder reads a folder from the store, with its HIGHESTMODSEQ (RFC
 // 7162 3.1.2.1) read in the same transaction as its entries.
 func (m *session) readFolder(f folder) (folderRead, error) {

@@ -77,7 +77,7 @@ func newSelectedMailbox(f folder, readOnly bool, v *view, snap *snapshot) *selec
 // session showed since (RFC 7162 3.1). Poll, which calls it, runs on the
 // session's goroutine.
 func (mb *selectedMailbox) currentFlags(uid imap.UID) ([]imap.Flag, uint64, bool) {
-	i := sort.Search(len(mb.entries), func(k int) bool { return mb.entries[k].UID >= uint32(uid) })
+	i := atOrAbove(mb.entries, uint32(uid))
 	if i == len(mb.entries) || mb.entries[i].UID != uint32(uid) {
 		return nil, 0, false
 	}
@@ -125,7 +125,7 @@ func (mb *selectedMailbox) setSeen(uids map[uint32]bool, seen bool) {
 // forgets those the shared entries show or that left.
 func (mb *selectedMailbox) settleSeen() {
 	for uid, seen := range mb.seen {
-		i := sort.Search(len(mb.entries), func(k int) bool { return mb.entries[k].UID >= uid })
+		i := atOrAbove(mb.entries, uid)
 		if i < len(mb.entries) && mb.entries[i].UID == uid && mb.entries[i].Seen != seen {
 			if !mb.owned {
 				continue
@@ -403,12 +403,19 @@ func seqSetHas(set imap.SeqSet, seq uint32) bool {
 	return false
 }
 
+// atOrAbove is the index of the first of entries (in UID order) whose UID
+// is uid or above, len(entries) when there is none.
+func atOrAbove(entries []*store.MailboxEntry, uid uint32) int {
+	return sort.Search(len(entries), func(k int) bool { return entries[k].UID >= uid })
+}
+
 // uidIndexRanges returns the index ranges [from, to) of the entries (in UID
 // order) whose UIDs are in set (no "*"), in order and without overlaps.
 func uidIndexRanges(entries []*store.MailboxEntry, set imap.UIDSet) [][2]int {
 	var out [][2]int
 	for _, r := range set {
-		lo := sort.Search(len(entries), func(k int) bool { return entries[k].UID >= uint32(r.Start) })
+		// Above Stop, not at or above Stop+1: a client may name 4294967295.
+		lo := atOrAbove(entries, uint32(r.Start))
 		hi := sort.Search(len(entries), func(k int) bool { return entries[k].UID > uint32(r.Stop) })
 		if lo < hi {
 			out = append(out, [2]int{lo, hi})

@@ -93,7 +93,7 @@ func vanished(entries []*store.MailboxEntry, set imap.UIDSet, uidNext uint32) im
 		}
 		covered = hi
 		// The gaps between the entries of [lo, hi].
-		i := sort.Search(len(entries), func(k int) bool { return entries[k].UID >= lo })
+		i := atOrAbove(entries, lo)
 		next := lo
 		for ; i < len(entries) && entries[i].UID <= hi; i++ {
 			if u := entries[i].UID; u > next {

@@ -1,7 +1,6 @@
 package imapgw
 
 import (
-	"slices"
 	"strconv"
 	"strings"
 
@@ -59,11 +58,11 @@ type idSet struct {
 const maxBitsetID = 1 << 27
 
 func newIDSet(ids []int64) idSet {
-	var top int64
+	var top, bottom int64
 	for _, id := range ids {
-		top = max(top, id)
+		top, bottom = max(top, id), min(bottom, id)
 	}
-	if top < maxBitsetID && slices.IndexFunc(ids, func(id int64) bool { return id < 0 }) < 0 {
+	if top < maxBitsetID && bottom >= 0 {
 		bits := make([]uint64, top/64+1)
 		for _, id := range ids {
 			bits[id/64] |= 1 << (id % 64)

@@ -3,7 +3,6 @@ package imapgw
 import (
 	"maps"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
@@ -97,8 +96,7 @@ func (sum *folderSummary) derive(old []*store.MailboxEntry, gone []int, came []*
 	// otherwise the first unseen one after it. Every entry before it was
 	// seen and, unless it came now, still is.
 	if fu := sum.firstUnseen; fu != 0 {
-		i := sort.Search(len(now), func(k int) bool { return now[k].UID >= fu })
-		for ; i < len(now); i++ {
+		for i := atOrAbove(now, fu); i < len(now); i++ {
 			if !now[i].Seen {
 				out.firstUnseen = now[i].UID
 				break
@@ -130,6 +128,5 @@ func (sum *folderSummary) firstUnseenSeq(entries []*store.MailboxEntry) uint32 {
 	if sum.firstUnseen == 0 {
 		return 0
 	}
-	i := sort.Search(len(entries), func(k int) bool { return entries[k].UID >= sum.firstUnseen })
-	return uint32(i + 1)
+	return uint32(atOrAbove(entries, sum.firstUnseen) + 1)
 }

@@ -264,23 +264,6 @@ func (vs *views) unusedEntries() int64 {
 	return n
 }
 
-// peek returns the current snapshot of key if a session has one, for a
-// reader that does not select the folder (STATUS, a COPY's destination).
-func (vs *views) peek(key viewKey) *snapshot {
-	vs.mu.Lock()
-	v := vs.m[key]
-	vs.mu.Unlock()
-	if v == nil {
-		return nil
-	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if v.snap != nil && v.snap.fresh() {
-		return v.snap
-	}
-	return nil
-}
-
 func (vs *views) nextID() uint64 {
 	vs.mu.Lock()
 	defer vs.mu.Unlock()
@@ -320,8 +303,7 @@ func (vs *views) current(v *view, load loadFunc) (*snapshot, error) {
 			if d.exact {
 				s.prev, s.delta = old.id, &d
 			}
-			v.snap = s
-			v.entries.Store(int64(len(s.entries)))
+			v.set(s)
 			return s, nil
 		}
 	}
@@ -348,9 +330,14 @@ func (vs *views) current(v *view, load loadFunc) (*snapshot, error) {
 			}
 		}
 	}
+	v.set(s)
+	return s, nil
+}
+
+// set makes s the view's newest snapshot, under v.mu.
+func (v *view) set(s *snapshot) {
 	v.snap = s
 	v.entries.Store(int64(len(s.entries)))
-	return s, nil
 }
 
 // loader returns the loadFunc of the session's folder f: a shared folder is

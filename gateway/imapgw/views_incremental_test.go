@@ -246,10 +246,11 @@ func incrementalVsFull(t *testing.T, seed uint64) {
 				p.last, p.forced = s, false
 				s.summary() // known, so that the next one derives its own
 			}
-			validity, full, uidNext, err := p.m.read(p.f)
+			r, err := p.m.readFolder(p.f)
 			if err != nil {
 				t.Fatal(err)
 			}
+			validity, full, uidNext := r.validity, r.entries, r.uidNext
 			// UIDNEXT is the folder kind's, and it grows with the entries
 			// of inboxes the view does not show, which do not wake it
 			// (DESIGN.md §13): the picture's may be lower, never below
